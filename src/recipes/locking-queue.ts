@@ -1,0 +1,310 @@
+/**
+ * kazoo's LockingQueue, layout-compatible (design.md §2) so Python and TypeScript processes share one
+ * queue, rebuilt for many concurrent takers per process: every slot draws from one shared listing
+ * (QueueListing) instead of racing kazoo-style for the first entry.
+ *
+ * Take = create the ephemeral `taken/<name>` (NODE_EXISTS: someone has it, try the next), then read
+ * the entry (NO_NODE: consumed meanwhile, drop the taken node). Consume = one multi deleting both.
+ * Release = delete the taken node. Consume, release and holds() go through the session that took the
+ * item, so after that session is lost they fail instead of touching a node another consumer now owns.
+ */
+import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import { ZkError, isZkError } from '../zk/errors.js';
+import type { ClientStateChange, ZkClient } from '../zk/client.js';
+import type { ZkSession } from '../zk/session.js';
+import type { Logger } from '../util/logger.js';
+import { delay } from '../util/delay.js';
+import { QueueListing, type ListingTimings } from './queue-listing.js';
+import {
+  DEFAULT_PRIORITY,
+  encodeJobId,
+  entryPrefix,
+  parseEntryName,
+  queuePaths,
+  validatePriority,
+  type QueuePaths,
+} from './queue-layout.js';
+
+export interface QueueItem {
+  /** Entry name, `entry-PPP-SSSSSSSSSS`. */
+  readonly name: string;
+  readonly jobId: string;
+  readonly priority: number;
+  /** The session holding the taken node. */
+  readonly session: ZkSession;
+  /** Aborted when the holding session is lost: the item may then be taken by someone else. */
+  readonly lost: AbortSignal;
+  readonly takenAt: number;
+}
+
+export interface PutRequest {
+  readonly jobId: string;
+  readonly priority?: number;
+}
+
+export interface LockingQueueOptions {
+  /** Queue root, `/job` by default (Nuvla's). */
+  readonly path?: string;
+  /** Written into taken nodes; 32 hex chars like kazoo's. Random by default. */
+  readonly consumerId?: string;
+  readonly logger?: Logger;
+  readonly listing?: ListingTimings;
+}
+
+/** One transaction carries at most this many creates; well under ZooKeeper's 1 MB request limit. */
+const PUT_BATCH = 500;
+const TRANSIENT_PAUSE_MS = 50;
+
+export class LockingQueue {
+  readonly paths: QueuePaths;
+  readonly consumerId: string;
+  readonly #client: ZkClient;
+  readonly #logger: Logger;
+  readonly #inProcess = new Set<string>();
+  readonly #held = new Map<string, QueueItem>();
+  readonly #listing: QueueListing;
+  readonly #unsubscribe: () => void;
+  readonly #closed = new AbortController();
+  #structureReady: ZkSession | undefined;
+
+  constructor(client: ZkClient, options: LockingQueueOptions = {}) {
+    this.#client = client;
+    this.paths = queuePaths(options.path);
+    this.consumerId = options.consumerId ?? randomUUID().replaceAll('-', '');
+    if (!/^[0-9a-f]{32}$/.test(this.consumerId)) {
+      throw new Error(`queue consumer id must be 32 lowercase hex characters, got "${this.consumerId}"`);
+    }
+    this.#logger = options.logger ?? client.logger;
+    this.#listing = new QueueListing(this.paths, this.#inProcess, this.#logger, options.listing);
+    // Every waiting slot listens on it.
+    setMaxListeners(0, this.#closed.signal);
+    this.#unsubscribe = client.onStateChange((change) => {
+      this.#onClientState(change);
+    });
+  }
+
+  /** Items this process holds now. */
+  get heldCount(): number {
+    return this.#held.size;
+  }
+
+  /** Appends a job id; returns the entry name. */
+  async put(jobId: string, priority: number = DEFAULT_PRIORITY): Promise<string> {
+    validatePriority(priority);
+    const data = encodeJobId(jobId);
+    const path = `${this.paths.entries}/${entryPrefix(priority)}`;
+    const created = await this.#withStructure(() => this.#client.create(path, data, 'persistent-sequential'));
+    return created.slice(this.paths.entries.length + 1);
+  }
+
+  /** Appends many job ids, a few hundred per transaction; returns the entry names in order. */
+  async putMany(requests: readonly PutRequest[]): Promise<string[]> {
+    const ops = requests.map((request) => {
+      const priority = request.priority ?? DEFAULT_PRIORITY;
+      validatePriority(priority);
+      return {
+        op: 'create' as const,
+        path: `${this.paths.entries}/${entryPrefix(priority)}`,
+        data: encodeJobId(request.jobId),
+        mode: 'persistent-sequential' as const,
+      };
+    });
+    const names: string[] = [];
+    for (let start = 0; start < ops.length; start += PUT_BATCH) {
+      const batch = ops.slice(start, start + PUT_BATCH);
+      const results = await this.#withStructure(() => this.#client.multi(batch));
+      for (const result of results) {
+        if (result.op === 'create') names.push(result.path.slice(this.paths.entries.length + 1));
+      }
+    }
+    return names;
+  }
+
+  /** Number of entries, taken or not, read from the parent's stat rather than a listing. */
+  async length(): Promise<number> {
+    const stat = await this.#client.exists(this.paths.entries);
+    return stat?.numChildren ?? 0;
+  }
+
+  /**
+   * Takes the next available entry, waiting as long as the queue is empty or ZooKeeper unreachable
+   * (taking needs a connected session). Rejects only when `signal` aborts or the queue is closed.
+   */
+  async take(signal?: AbortSignal): Promise<QueueItem> {
+    const stop = signal === undefined ? this.#closed.signal : AbortSignal.any([signal, this.#closed.signal]);
+    setMaxListeners(0, stop);
+    for (;;) {
+      stop.throwIfAborted();
+      const session = await this.#client.waitForConnected(stop);
+      try {
+        await this.#ensureStructure(session);
+        const name = this.#listing.next(session);
+        if (name === undefined) {
+          await this.#listing.waitForMore(stop);
+          continue;
+        }
+        const item = await this.#tryTake(session, name);
+        if (item !== undefined) return item;
+      } catch (error) {
+        if (!isTransient(error)) throw error;
+        // The session is reconnecting or being replaced; pause briefly so a persistent fault cannot spin.
+        await delay(TRANSIENT_PAUSE_MS, stop);
+      }
+    }
+  }
+
+  /** Removes the entry and its taken node in one transaction. */
+  async consume(item: QueueItem): Promise<void> {
+    this.#assertHeld(item, 'consume');
+    await item.session.multi([
+      { op: 'remove', path: `${this.paths.entries}/${item.name}` },
+      { op: 'remove', path: `${this.paths.taken}/${item.name}` },
+    ]);
+    this.#forget(item);
+    this.#listing.finished(item.name);
+  }
+
+  /** Gives the entry back to the queue. */
+  async release(item: QueueItem): Promise<void> {
+    this.#assertHeld(item, 'release');
+    try {
+      await item.session.remove(`${this.paths.taken}/${item.name}`);
+    } catch (error) {
+      if (!isZkError(error, 'NO_NODE')) throw error;
+    }
+    this.#forget(item);
+    this.#listing.invalidate();
+  }
+
+  /** Whether this consumer still holds the item, checked on the server. */
+  async holds(item: QueueItem): Promise<boolean> {
+    if (item.lost.aborted || this.#held.get(item.name) !== item) return false;
+    try {
+      const { data, stat } = await item.session.getData(`${this.paths.taken}/${item.name}`);
+      return data.toString('utf8') === this.consumerId && stat.ephemeralOwner === item.session.sessionId;
+    } catch (error) {
+      if (isZkError(error, 'NO_NODE')) return false;
+      throw error;
+    }
+  }
+
+  /** Stops taking (pending takes reject) and forgets held items; their taken nodes go with the session. */
+  close(): void {
+    if (this.#closed.signal.aborted) return;
+    this.#closed.abort(new ZkError('CLOSED', 'queue closed'));
+    this.#unsubscribe();
+    this.#listing.close();
+  }
+
+  async #tryTake(session: ZkSession, name: string): Promise<QueueItem | undefined> {
+    const takenPath = `${this.paths.taken}/${name}`;
+    this.#inProcess.add(name);
+    try {
+      if (!(await this.#createTaken(session, takenPath))) {
+        this.#listing.collided();
+        this.#inProcess.delete(name);
+        return undefined;
+      }
+    } catch (error) {
+      this.#inProcess.delete(name);
+      throw error;
+    }
+    let data: Buffer;
+    try {
+      data = (await session.getData(`${this.paths.entries}/${name}`)).data;
+    } catch (error) {
+      await session.remove(takenPath).catch(() => undefined);
+      this.#inProcess.delete(name);
+      if (isZkError(error, 'NO_NODE')) {
+        this.#listing.collided();
+        return undefined;
+      }
+      throw error;
+    }
+    this.#listing.tookCleanly();
+    const item: QueueItem = {
+      name,
+      jobId: data.toString('utf8'),
+      priority: parseEntryName(name)?.priority ?? DEFAULT_PRIORITY,
+      session,
+      lost: session.signal,
+      takenAt: Date.now(),
+    };
+    this.#held.set(name, item);
+    return item;
+  }
+
+  /**
+   * Creates our taken node; false when another consumer holds it. A connection lost mid-request
+   * leaves it unknown whether the node was made, and an orphan would block the entry for as long as
+   * this session lives, so look before giving up.
+   */
+  async #createTaken(session: ZkSession, takenPath: string): Promise<boolean> {
+    try {
+      await session.create(takenPath, Buffer.from(this.consumerId), 'ephemeral');
+      return true;
+    } catch (error) {
+      if (isZkError(error, 'NODE_EXISTS')) return false;
+      if (isZkError(error, 'NO_NODE')) {
+        this.#structureReady = undefined;
+        return false;
+      }
+      if (!isZkError(error, 'CONNECTION_LOSS')) throw error;
+      const stat = await session.exists(takenPath);
+      if (stat?.ephemeralOwner === session.sessionId) return true;
+      return false;
+    }
+  }
+
+  #assertHeld(item: QueueItem, operation: string): void {
+    if (item.lost.aborted) {
+      this.#forget(item);
+      throw new ZkError('SESSION_LOST', `cannot ${operation} ${item.name}: the session that took it is lost`, {
+        cause: item.lost.reason,
+      });
+    }
+    if (this.#held.get(item.name) !== item) {
+      throw new ZkError('BAD_DATA', `cannot ${operation} ${item.name}: this queue does not hold it`);
+    }
+  }
+
+  #forget(item: QueueItem): void {
+    if (this.#held.get(item.name) === item) this.#held.delete(item.name);
+    this.#inProcess.delete(item.name);
+  }
+
+  #onClientState(change: ClientStateChange): void {
+    if (change.state === 'LOST') {
+      // The lost session's taken nodes are gone: those entries are free for anyone, us included.
+      for (const item of [...this.#held.values()]) if (item.session === change.session) this.#forget(item);
+      this.#structureReady = undefined;
+    }
+    if (change.state === 'CONNECTED') {
+      this.#listing.invalidate();
+      this.#listing.wakeAll();
+    }
+  }
+
+  async #ensureStructure(session: ZkSession): Promise<void> {
+    if (this.#structureReady === session) return;
+    await session.mkdirp(this.paths.entries);
+    await session.mkdirp(this.paths.taken);
+    this.#structureReady = session;
+  }
+
+  async #withStructure<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (!isZkError(error, 'NO_NODE')) throw error;
+      this.#structureReady = undefined;
+      await this.#ensureStructure(this.#client.session);
+      return operation();
+    }
+  }
+}
+
+function isTransient(error: unknown): boolean {
+  return isZkError(error) && (error.retryable || error.code === 'SESSION_EXPIRED' || error.code === 'SESSION_LOST');
+}

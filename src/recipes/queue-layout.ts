@@ -1,0 +1,62 @@
+/**
+ * Names and paths of kazoo's LockingQueue (design.md §2), shared with Python processes:
+ * `<queue>/entries/entry-PPP-SSSSSSSSSS` holds a job id, `<queue>/taken/<same name>` marks it taken.
+ * Lower PPP runs first; names sort by priority then sequence as plain strings, as kazoo sorts them.
+ */
+
+export const DEFAULT_QUEUE_PATH = '/job';
+/** kazoo's default priority for put(). */
+export const DEFAULT_PRIORITY = 100;
+export const MAX_PRIORITY = 999;
+/** Only ids live in ZooKeeper: anything longer than this is a payload put there by mistake. */
+export const MAX_JOB_ID_BYTES = 512;
+
+const ENTRY_NAME = /^entry-(\d{3})-(-?\d{10})$/;
+
+export interface QueuePaths {
+  readonly root: string;
+  readonly entries: string;
+  readonly taken: string;
+}
+
+export function queuePaths(root: string = DEFAULT_QUEUE_PATH): QueuePaths {
+  if (!root.startsWith('/') || (root.length > 1 && root.endsWith('/'))) {
+    throw new Error(`queue path "${root}" must be an absolute ZooKeeper path without a trailing slash`);
+  }
+  return { root, entries: `${root}/entries`, taken: `${root}/taken` };
+}
+
+/** The prefix a sequential create completes with the sequence number. */
+export function entryPrefix(priority: number): string {
+  return `entry-${String(priority).padStart(3, '0')}-`;
+}
+
+export function parseEntryName(name: string): { priority: number; sequence: number } | undefined {
+  const match = ENTRY_NAME.exec(name);
+  if (match === null) return undefined;
+  return { priority: Number(match[1]), sequence: Number(match[2]) };
+}
+
+/** The priority part of an entry name, compared as text (same width for every entry). */
+export function priorityOf(name: string): string {
+  return name.slice(6, 9);
+}
+
+export function validatePriority(priority: number): void {
+  if (!Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
+    throw new RangeError(`queue priority must be an integer 0-${String(MAX_PRIORITY)}, got ${String(priority)}`);
+  }
+}
+
+export function encodeJobId(jobId: string): Buffer {
+  if (typeof jobId !== 'string' || jobId.trim() === '') {
+    throw new TypeError('queue entry needs a non-empty job id');
+  }
+  const data = Buffer.from(jobId, 'utf8');
+  if (data.length > MAX_JOB_ID_BYTES) {
+    throw new RangeError(
+      `job id of ${String(data.length)} bytes is longer than ${String(MAX_JOB_ID_BYTES)}: only ids belong in the queue, not payloads`,
+    );
+  }
+  return data;
+}
