@@ -19,11 +19,13 @@ export interface ListingTimings {
   readonly minRelistMs: number;
   /** A refresh waits at least this many times the last listing's duration. */
   readonly costFactor: number;
+  /** Longest gap between a watch firing and the refresh, whatever a listing costs. */
+  readonly maxRelistMs: number;
   /** Widest random window after collisions. */
   readonly maxSpread: number;
 }
 
-export const DEFAULT_LISTING_TIMINGS: ListingTimings = { minRelistMs: 10, costFactor: 4, maxSpread: 64 };
+export const DEFAULT_LISTING_TIMINGS: ListingTimings = { minRelistMs: 10, costFactor: 4, maxRelistMs: 1000, maxSpread: 64 };
 
 const CLEAN_TAKES_TO_NARROW = 32;
 const LISTING_RETRY_MS = 200;
@@ -154,7 +156,10 @@ export class QueueListing {
 
   #scheduleRefresh(): void {
     if (this.#listing !== undefined || this.#refreshTimer !== undefined || this.#closed) return;
-    const gap = Math.max(this.#timings.minRelistMs, this.#timings.costFactor * this.#lastListingMs);
+    const gap = Math.min(
+      this.#timings.maxRelistMs,
+      Math.max(this.#timings.minRelistMs, this.#timings.costFactor * this.#lastListingMs),
+    );
     const wait = this.#lastListedAt + gap - Date.now();
     if (wait <= 0) {
       this.#refreshNow();

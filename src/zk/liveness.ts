@@ -39,6 +39,10 @@ export function liveness(
   let attemptSocket: Socket | undefined;
   let attemptStartedAt = 0;
   let lastTickAt = Date.now();
+  // Any bytes from the server prove it alive: behind a burst of our own pipelined requests the probe's
+  // reply can be late while the server is busy answering the ones before it.
+  let lastBytesRead = -1;
+  let lastProgressAt = Date.now();
 
   return () => {
     const now = Date.now();
@@ -50,7 +54,11 @@ export function liveness(
 
     if (state === CONNECTION_STATE.CONNECTED || state === CONNECTION_STATE.CONNECTED_READ_ONLY) {
       attemptSocket = undefined;
-      if (probeSentAt !== undefined && stalled) probeSentAt = now;
+      const bytesRead = internals.socket()?.bytesRead ?? 0;
+      if (bytesRead !== lastBytesRead || stalled) {
+        lastBytesRead = bytesRead;
+        lastProgressAt = now;
+      }
       if (probeSentAt === undefined) {
         probeSentAt = now;
         const generation = ++probeGeneration;
@@ -62,7 +70,7 @@ export function liveness(
             if (generation === probeGeneration) probeSentAt = undefined;
           },
         );
-      } else if (now - probeSentAt > timings.replyDeadlineMs) {
+      } else if (now - probeSentAt > timings.replyDeadlineMs && now - lastProgressAt > timings.replyDeadlineMs) {
         logger.warn('zookeeper server did not answer in time; moving to another server', {
           overdueMs: now - probeSentAt,
           server: describe(internals.socket()),
