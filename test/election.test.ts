@@ -10,16 +10,26 @@ import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, before, describe, test } from 'node:test';
 
-import { fourLetterWord } from '../src/harness/four-letter-word.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { startZooKeeper, type ZooKeeperServer } from '../src/harness/zookeeper-server.js';
-import { LeaderElection, type ElectionOptions, type Leadership } from '../src/recipes/election.js';
 import { ZkClient, type ClientStateChange } from '../src/zk/client.js';
-import { isZkError } from '../src/zk/errors.js';
 import type { ContenderConfig, ContenderReport } from './fixtures/election-contender.js';
+import {
+  ELECTION,
+  abortedAt,
+  campaign,
+  elect,
+  electionNodes,
+  reasonOf,
+  removeTree,
+  sessionNumber,
+  sessionsWithEphemerals,
+  settledAfter,
+  watchedPaths,
+  within,
+} from './fixtures/election-testbed.js';
 
 const ROOT = '/election-tests';
-const ELECTION = '/election/cleanup_jobs';
 const CONTENDER_SCRIPT = fileURLToPath(new URL('./fixtures/election-contender.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -44,112 +54,9 @@ async function connect(sessionTimeoutMs?: number): Promise<ZkClient> {
   return client;
 }
 
-function elect(client: ZkClient, identifier: string, options: Partial<ElectionOptions> = {}): LeaderElection {
-  return new LeaderElection(client, { path: ELECTION, identifier, ...options });
-}
-
-interface Campaign {
-  readonly result: Promise<Leadership>;
-  /** performance.now() when campaign() settled. */
-  settledAt: number | undefined;
-}
-
-/** Starts a campaign and notes when it settles; a rejection is observed here, so it is never unhandled. */
-function campaign(election: LeaderElection, signal?: AbortSignal): Campaign {
-  const started: Campaign = { result: election.campaign(signal), settledAt: undefined };
-  const settle = (): void => {
-    started.settledAt = performance.now();
-  };
-  started.result.then(settle, settle);
-  return started;
-}
-
-/** Milliseconds from `start` until the campaign settled (Infinity if it has not). */
-function settledAfter(started: Campaign, start: number): number {
-  return (started.settledAt ?? Infinity) - start;
-}
-
-/** performance.now() at which `signal` aborts; subscribe before the abort can happen. */
-function abortedAt(signal: AbortSignal): Promise<number> {
-  return new Promise((resolve) => {
-    signal.addEventListener('abort', () => {
-      resolve(performance.now());
-    }, { once: true });
-  });
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-    }, ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function reasonOf(signal: AbortSignal): string {
-  const reason: unknown = signal.reason;
-  return reason instanceof Error ? reason.message : String(reason);
-}
-
-function sessionNumber(hex: string): bigint {
-  return BigInt(hex.startsWith('0x') ? hex : `0x${hex}`);
-}
-
-interface ContenderNode {
-  readonly name: string;
-  readonly identifier: string;
-  readonly owner: string;
-}
-
-/** The election's nodes in sequence order, as the server has them. */
-async function electionNodes(client: ZkClient): Promise<ContenderNode[]> {
-  const names = await client.getChildren(ELECTION);
-  const nodes = await Promise.all(
-    names.map(async (name) => {
-      const { data, stat } = await client.getData(`${ELECTION}/${name}`);
-      return { name, identifier: data.toString('utf8'), owner: stat.ephemeralOwner };
-    }),
-  );
-  return nodes.sort((a, b) => (a.name.slice(-10) < b.name.slice(-10) ? -1 : 1));
-}
-
-/**
- * True once the server holds a watch by `waiter` on the node `name`: that contender has checked its
- * turn and now waits, so its campaign cannot resolve unless the node goes.
- */
+/** True once the server holds a watch by `waiter` on the election node `name`. */
 async function isWatching(name: string, waiter: ZkClient): Promise<boolean> {
-  const text = await fourLetterWord(server().host, server().port, 'wchp');
-  const path = `${chroot}${ELECTION}/${name}`;
-  let current: string | undefined;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('\t')) current = line.trim();
-    else if (current === path && sessionNumber(line.trim()) === sessionNumber(waiter.session.sessionId)) return true;
-  }
-  return false;
-}
-
-/** Session ids that own ephemeral nodes, from the server's `dump`. */
-async function sessionsWithEphemerals(): Promise<bigint[]> {
-  const text = await fourLetterWord(server().host, server().port, 'dump');
-  const section = text.split('Sessions with Ephemerals')[1]?.split('Connections dump')[0] ?? '';
-  return [...section.matchAll(/^(0x[0-9a-f]+):/gm)].map((match) => sessionNumber(match[1] ?? '0'));
-}
-
-async function removeTree(client: ZkClient, path: string): Promise<void> {
-  const names = await client.getChildren(path).catch((error: unknown) => {
-    if (isZkError(error, 'NO_NODE')) return [];
-    throw error;
-  });
-  for (const name of names) await removeTree(client, `${path === '/' ? '' : path}/${name}`);
-  await client.remove(path).catch((error: unknown) => {
-    if (!isZkError(error, 'NO_NODE')) throw error;
-  });
+  return (await watchedPaths(server(), waiter)).includes(`${chroot}${ELECTION}/${name}`);
 }
 
 interface ContenderProcess {
@@ -363,7 +270,7 @@ describe('LeaderElection on a real ZooKeeper', () => {
     const takeoverMs = settledAfter(standby, killedAt);
     // Checked before anything else: the child's session must already be over when the standby leads.
     const childNode = await standbyClient.exists(`${ELECTION}/${leading.node}`);
-    const owners = await sessionsWithEphemerals();
+    const owners = await sessionsWithEphemerals(server());
     t.diagnostic(`kill -9 -> standby leads: ${takeoverMs.toFixed(0)} ms (session timeout ${sessionTimeoutMs} ms)`);
     assert.equal(childNode, undefined, "the child's node outlived the takeover");
     assert.ok(!owners.includes(sessionNumber(leading.sessionId)), "the child's session still owns ephemerals");

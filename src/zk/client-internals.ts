@@ -103,15 +103,21 @@ export function tolerateUnknownErrorCodes(): void {
   }
   if (Reflect.get(exceptionModule, PATCHED) === true) return;
   const original = exceptionModule.create.bind(exceptionModule);
+  // The library's own callers call getCode() and getName() on what create() returns, so the
+  // replacement must be an instance of its Exception class, built without the validating constructor.
+  const prototype: unknown = Reflect.get(exceptionModule, 'prototype');
   exceptionModule.create = (code: number, path?: string): unknown => {
     try {
       return original(code, path);
     } catch {
       const name = zkErrorNameOf(code) ?? 'UNKNOWN';
-      return Object.assign(new Error(`Exception: ${name}[${code}]${path === undefined ? '' : `@${path}`}`), {
+      const exception: unknown = Object.create(typeof prototype === 'object' ? prototype : Error.prototype);
+      return Object.assign(exception as object, {
         code,
         name,
         path,
+        message: `Exception: ${name}[${String(code)}]${path === undefined ? '' : `@${path}`}`,
+        stack: new Error(`ZooKeeper error ${name}[${String(code)}]`).stack,
       });
     }
   };
