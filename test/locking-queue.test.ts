@@ -31,7 +31,7 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  queue.close();
+  await queue.close();
   await Promise.all(consumers.splice(0).map((consumer) => consumer.kill()));
   await removeTree(client, root);
 });
@@ -134,7 +134,7 @@ describe('take', () => {
       await queue.consume(mine);
       await other.release(held);
     } finally {
-      other.close();
+      await other.close();
     }
   });
 });

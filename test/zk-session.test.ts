@@ -112,7 +112,7 @@ describe('connecting', () => {
       await queue.consume(item);
       assert.equal(await queue.length(), 0);
     } finally {
-      queue.close();
+      await queue.close();
       await client.close();
     }
   });
@@ -221,7 +221,7 @@ describe('session states', () => {
       await queue.consume(again);
     } finally {
       server.unfreeze();
-      queue.close();
+      await queue.close();
       await client.close();
     }
   });

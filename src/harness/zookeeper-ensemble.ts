@@ -10,7 +10,7 @@ import {
   ZooKeeperProcess,
   type ZooKeeperNode,
   type ZooKeeperNodeConfig,
-} from './zookeeper-server.js';
+} from './zookeeper-process.js';
 
 /** An ensemble member; `restart()` returns once it is back in the quorum (leader or follower). */
 export interface ZooKeeperMember extends ZooKeeperNode {

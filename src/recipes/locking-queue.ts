@@ -16,6 +16,7 @@ import type { ZkSession } from '../zk/session.js';
 import type { Logger } from '../util/logger.js';
 import { delay } from '../util/delay.js';
 import { QueueListing, type ListingTimings } from './queue-listing.js';
+import { QueueMembers } from './queue-members.js';
 import {
   DEFAULT_PRIORITY,
   encodeJobId,
@@ -64,6 +65,7 @@ export class LockingQueue {
   readonly #inProcess = new Set<string>();
   readonly #held = new Map<string, QueueItem>();
   readonly #listing: QueueListing;
+  readonly #members: QueueMembers;
   readonly #unsubscribe: () => void;
   readonly #closed = new AbortController();
   #structureReady: ZkSession | undefined;
@@ -77,6 +79,9 @@ export class LockingQueue {
     }
     this.#logger = options.logger ?? client.logger;
     this.#listing = new QueueListing(this.paths, this.#inProcess, this.#logger, options.listing);
+    this.#members = new QueueMembers(this.paths.consumers, this.consumerId, this.#logger, (partition) => {
+      this.#listing.setPartition(partition);
+    });
     // Every waiting slot listens on it.
     setMaxListeners(0, this.#closed.signal);
     this.#unsubscribe = client.onStateChange((change) => {
@@ -139,6 +144,7 @@ export class LockingQueue {
       const session = await this.#client.waitForConnected(stop);
       try {
         await this.#ensureStructure(session);
+        await this.#members.join(session);
         const name = this.#listing.next(session);
         if (name === undefined) {
           await this.#listing.waitForMore(stop);
@@ -189,12 +195,16 @@ export class LockingQueue {
     }
   }
 
-  /** Stops taking (pending takes reject) and forgets held items; their taken nodes go with the session. */
-  close(): void {
+  /**
+   * Stops taking (pending takes reject) and leaves the consumers, so the others take over this one's
+   * share at once. Held items stay held until released, consumed, or their session ends.
+   */
+  async close(): Promise<void> {
     if (this.#closed.signal.aborted) return;
     this.#closed.abort(new ZkError('CLOSED', 'queue closed'));
     this.#unsubscribe();
     this.#listing.close();
+    await this.#members.leave();
   }
 
   async #tryTake(session: ZkSession, name: string): Promise<QueueItem | undefined> {
@@ -222,7 +232,6 @@ export class LockingQueue {
       }
       throw error;
     }
-    this.#listing.tookCleanly();
     const item: QueueItem = {
       name,
       jobId: data.toString('utf8'),

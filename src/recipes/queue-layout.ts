@@ -17,13 +17,15 @@ export interface QueuePaths {
   readonly root: string;
   readonly entries: string;
   readonly taken: string;
+  /** Our addition: consumers register here to split the queue between them. */
+  readonly consumers: string;
 }
 
 export function queuePaths(root: string = DEFAULT_QUEUE_PATH): QueuePaths {
   if (!root.startsWith('/') || (root.length > 1 && root.endsWith('/'))) {
     throw new Error(`queue path "${root}" must be an absolute ZooKeeper path without a trailing slash`);
   }
-  return { root, entries: `${root}/entries`, taken: `${root}/taken` };
+  return { root, entries: `${root}/entries`, taken: `${root}/taken`, consumers: `${root}/consumers` };
 }
 
 /** The prefix a sequential create completes with the sequence number. */

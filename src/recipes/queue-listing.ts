@@ -2,32 +2,33 @@
  * One listing of the queue shared by every slot of a process. kazoo lists `entries` and `taken` on
  * every get(), so N slots race for the same first entry and a large backlog is re-read per job
  * (design.md §6: 8 jobs/s at 100k). Here one watch-refreshed snapshot hands out candidates in order,
- * each to one slot only; a refresh is rate-limited by what the last one cost, so a 100k-entry listing
- * never dominates, while an idle consumer re-lists as soon as a watch fires.
+ * each to one slot only.
  *
- * Competing processes collide on the head of the queue. After a collision the listing widens the
- * window it picks from at random (within the head's priority), which spreads processes apart; it
- * narrows again after clean takes, so a lone consumer keeps strict priority-then-FIFO order.
+ * Several consumer processes split the queue (QueueMembers): within the most urgent priority band a
+ * process takes its own share first, oldest first, and only then helps with the others' share from
+ * its newest end, where their owners are least likely to be. A snapshot that is stale therefore costs
+ * little, so a large listing is refreshed only when this process runs short of candidates or, for
+ * urgent newcomers, about once a second; an idle consumer re-lists as soon as a watch fires.
  */
 import type { ZkSession } from '../zk/session.js';
 import type { Logger } from '../util/logger.js';
 import { messageOf } from '../util/errors.js';
 import { parseEntryName, priorityOf, type QueuePaths } from './queue-layout.js';
+import { WHOLE_QUEUE, type Partition } from './queue-members.js';
 
 export interface ListingTimings {
   /** Shortest gap between two listings triggered by watches. */
   readonly minRelistMs: number;
-  /** A refresh waits at least this many times the last listing's duration. */
+  /** While short of candidates, a refresh waits this many times the last listing's duration. */
   readonly costFactor: number;
-  /** Longest gap between a watch firing and the refresh, whatever a listing costs. */
-  readonly maxRelistMs: number;
-  /** Widest random window after collisions. */
-  readonly maxSpread: number;
+  /** With candidates to spare, how stale the snapshot may grow (new urgent entries wait this long). */
+  readonly freshnessMs: number;
+  /** Fewer own candidates than this counts as running short. */
+  readonly lowWater: number;
 }
 
-export const DEFAULT_LISTING_TIMINGS: ListingTimings = { minRelistMs: 10, costFactor: 4, maxRelistMs: 1000, maxSpread: 64 };
+export const DEFAULT_LISTING_TIMINGS: ListingTimings = { minRelistMs: 10, costFactor: 4, freshnessMs: 1000, lowWater: 64 };
 
-const CLEAN_TAKES_TO_NARROW = 32;
 const LISTING_RETRY_MS = 200;
 
 export class QueueListing {
@@ -36,8 +37,15 @@ export class QueueListing {
   readonly #logger: Logger;
   /** Names this process is trying or holding: never handed out twice. */
   readonly #inProcess: Set<string>;
+  #partition: Partition = WHOLE_QUEUE;
   #candidates: string[] = [];
+  /** First candidate not yet known to be unavailable. */
   #head = 0;
+  /** Next own candidate. */
+  #own = 0;
+  /** Band being helped with, and the next candidate to steal from its newest end. */
+  #stealBand: string | undefined;
+  #steal = -1;
   /** Names handed out or found unavailable since the last listing. */
   #used = new Set<string>();
   /** Names consumed while a listing was in flight: the listing may still show them. */
@@ -49,8 +57,6 @@ export class QueueListing {
   #lastListingMs = 0;
   #refreshTimer: NodeJS.Timeout | undefined;
   #waiters: (() => void)[] = [];
-  #spread = 1;
-  #cleanTakes = 0;
   #closed = false;
 
   constructor(paths: QueuePaths, inProcess: Set<string>, logger: Logger, timings: ListingTimings = DEFAULT_LISTING_TIMINGS) {
@@ -65,16 +71,19 @@ export class QueueListing {
     return this.#candidates.length;
   }
 
-  /** The next entry for this slot to try, or undefined when the snapshot has none left. */
+  setPartition(partition: Partition): void {
+    this.#partition = partition;
+    this.#own = this.#head;
+  }
+
+  /** The next entry for a slot to try, or undefined when the snapshot has none left. */
   next(session: ZkSession): string | undefined {
     this.#useSession(session);
-    const window = this.#window();
-    if (window.length === 0) {
+    const pick = this.#pick();
+    if (pick === undefined) {
       this.#stale = true;
       return undefined;
     }
-    const pick = window.length === 1 ? window[0] : window[Math.floor(Math.random() * window.length)];
-    if (pick === undefined) return undefined;
     this.#used.add(pick);
     if (this.#stale) this.#scheduleRefresh();
     return pick;
@@ -94,17 +103,10 @@ export class QueueListing {
     });
   }
 
-  /** Another process had the entry (NodeExists) or consumed it (NoNode): spread out. */
+  /** Another consumer had the entry or consumed it: the snapshot is behind. */
   collided(): void {
-    this.#cleanTakes = 0;
-    this.#spread = Math.min(this.#timings.maxSpread, this.#spread * 2);
-  }
-
-  tookCleanly(): void {
-    if (this.#spread > 1 && ++this.#cleanTakes >= CLEAN_TAKES_TO_NARROW) {
-      this.#cleanTakes = 0;
-      this.#spread = Math.max(1, this.#spread / 2);
-    }
+    this.#stale = true;
+    this.#scheduleRefresh();
   }
 
   /** This process consumed the entry: a listing already in flight must not offer it again. */
@@ -119,30 +121,64 @@ export class QueueListing {
     else this.#scheduleRefresh();
   }
 
+  /** Wakes every waiting slot, e.g. when a new session is up and they must move to it. */
+  wakeAll(): void {
+    this.#wakeWaiters();
+  }
+
   close(): void {
     this.#closed = true;
     if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
     this.#wakeWaiters();
   }
 
-  #window(): string[] {
+  #pick(): string | undefined {
     const candidates = this.#candidates;
     while (this.#head < candidates.length && this.#unavailable(candidates[this.#head])) this.#head++;
     const first = candidates[this.#head];
-    if (first === undefined) return [];
-    if (this.#spread <= 1) return [first];
+    if (first === undefined) return undefined;
+    if (this.#partition.count === 1) return first;
     const band = priorityOf(first);
-    const window: string[] = [];
-    for (let i = this.#head; i < candidates.length && window.length < this.#spread; i++) {
-      const name = candidates[i];
-      if (name === undefined || priorityOf(name) !== band) break;
-      if (!this.#unavailable(name)) window.push(name);
+    this.#own = Math.max(this.#own, this.#head);
+    while (this.#own < candidates.length && (this.#unavailable(candidates[this.#own]) || !this.#owns(candidates[this.#own]))) {
+      this.#own++;
     }
-    return window;
+    const own = candidates[this.#own];
+    if (own !== undefined && priorityOf(own) === band) return own;
+    return this.#stealFromBand(band);
+  }
+
+  /** The newest available entry of the band: the one its owner will reach last. */
+  #stealFromBand(band: string): string | undefined {
+    const candidates = this.#candidates;
+    if (this.#stealBand !== band) {
+      // Within one listing entries only ever become unavailable, so the cursor only moves down.
+      let end = this.#head;
+      while (end < candidates.length && priorityOf(candidates[end] ?? '') === band) end++;
+      this.#stealBand = band;
+      this.#steal = end - 1;
+    }
+    while (this.#steal >= this.#head && this.#unavailable(candidates[this.#steal])) this.#steal--;
+    return this.#steal >= this.#head ? candidates[this.#steal] : undefined;
+  }
+
+  #owns(name: string | undefined): boolean {
+    if (name === undefined) return false;
+    const sequence = parseEntryName(name)?.sequence ?? 0;
+    return Math.abs(sequence) % this.#partition.count === this.#partition.index;
   }
 
   #unavailable(name: string | undefined): boolean {
     return name === undefined || this.#used.has(name) || this.#inProcess.has(name);
+  }
+
+  #ownRemaining(): number {
+    let count = 0;
+    for (let i = this.#own; i < this.#candidates.length && count < this.#timings.lowWater; i++) {
+      const name = this.#candidates[i];
+      if (!this.#unavailable(name) && (this.#partition.count === 1 || this.#owns(name))) count++;
+    }
+    return count;
   }
 
   #useSession(session: ZkSession): void {
@@ -152,14 +188,15 @@ export class QueueListing {
     this.#stale = true;
     this.#candidates = [];
     this.#head = 0;
+    this.#own = 0;
+    this.#stealBand = undefined;
   }
 
   #scheduleRefresh(): void {
     if (this.#listing !== undefined || this.#refreshTimer !== undefined || this.#closed) return;
-    const gap = Math.min(
-      this.#timings.maxRelistMs,
-      Math.max(this.#timings.minRelistMs, this.#timings.costFactor * this.#lastListingMs),
-    );
+    const short = this.#ownRemaining() < this.#timings.lowWater;
+    const costGap = Math.max(this.#timings.minRelistMs, this.#timings.costFactor * this.#lastListingMs);
+    const gap = short ? costGap : Math.max(this.#timings.freshnessMs, costGap);
     const wait = this.#lastListedAt + gap - Date.now();
     if (wait <= 0) {
       this.#refreshNow();
@@ -188,11 +225,6 @@ export class QueueListing {
     });
   }
 
-  /** Wakes every waiting slot, e.g. when a new session is up and they must move to it. */
-  wakeAll(): void {
-    this.#wakeWaiters();
-  }
-
   async #list(session: ZkSession): Promise<boolean> {
     this.#stale = false;
     this.#finishedDuringListing = new Set();
@@ -209,6 +241,8 @@ export class QueueListing {
         .filter((name) => !takenSet.has(name) && !finished.has(name) && parseEntryName(name) !== undefined)
         .sort();
       this.#head = 0;
+      this.#own = 0;
+      this.#stealBand = undefined;
       this.#used = new Set();
       this.#lastListingMs = Date.now() - started;
       this.#lastListedAt = Date.now();
