@@ -113,7 +113,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   for (const controller of campaigns.splice(0)) controller.abort(new Error('test over'));
-  for (const queue of queues.splice(0)) queue.close();
+  for (const queue of queues.splice(0)) await queue.close();
   await killKazooProcesses();
   await Promise.all(clients.splice(0).map((client) => client.close()));
   if (root !== undefined) await removeTree(root, chroot);
@@ -180,7 +180,7 @@ describe('LockingQueue with kazoo', () => {
     await assertQueueEmpty(client, queue);
   });
 
-  test('kazoo and our 16 concurrent takers share one queue: every id consumed exactly once', async () => {
+  test('kazoo and our 16 concurrent takers share one queue: every id consumed exactly once', async (t) => {
     const client = await connect();
     const queue = openQueue(client);
     const pyIds = puts('py', 250).map((entry) => entry.id);
@@ -231,6 +231,7 @@ describe('LockingQueue with kazoo', () => {
     assert.ok(ours.length > 0 && theirs.length > 0, `both sides consumed (ours ${String(ours.length)}, kazoo ${String(theirs.length)})`);
     assertKazooGotCleanly(got);
     await assertQueueEmpty(client, queue);
+    t.diagnostic(`consumed: ours ${String(ours.length)}, kazoo ${String(theirs.length)}`);
   });
 });
 
@@ -365,7 +366,7 @@ describe('LeaderElection with kazoo', () => {
     log.assertOneLeaderAtATime(['ts-d', 'py-d']);
   });
 
-  test('kazoo leader killed with SIGKILL: ours leads once its session expires', async () => {
+  test('kazoo leader killed with SIGKILL: ours leads once its session expires', async (t) => {
     const election = new LeaderElection(await connect(), { path: ELECTION, identifier: 'ts-c' });
     const log = new LeadershipLog();
     const kazoo = startContender('py-c');
@@ -384,6 +385,7 @@ describe('LeaderElection with kazoo', () => {
       takeoverMs >= KAZOO_SESSION_TIMEOUT_S * 1000 / 2 && takeoverMs <= KAZOO_SESSION_TIMEOUT_S * 1000 * 3,
       `took over ${String(takeoverMs)} ms after the kill; kazoo's session timeout is ${String(KAZOO_SESSION_TIMEOUT_S)} s`,
     );
+    t.diagnostic(`kill -9 -> ours leads: ${String(takeoverMs)} ms`);
     assert.deepEqual(await election.contenders(), ['ts-c']);
     await leadership.resign();
     log.kazoo('py-c', kazoo, killedAt);

@@ -177,10 +177,17 @@ export class LeaderElection {
     setMaxListeners(0, lost.signal);
     const nodePath = `${this.path}/${node}`;
     let graceTimer: NodeJS.Timeout | undefined;
+    // close() ends the session before it asks the server to drop our node: abort then, not after the
+    // client reports CLOSED, by which time another contender may already lead.
+    const onSessionEnd = (): void => {
+      const reason: unknown = session.signal.reason;
+      lose(isZkError(reason, 'CLOSED') ? 'session closed' : 'session ended', reason);
+    };
     const lose = (reason: string, cause?: unknown): void => {
       if (lost.signal.aborted) return;
       if (graceTimer !== undefined) clearTimeout(graceTimer);
       unsubscribe();
+      session.signal.removeEventListener('abort', onSessionEnd);
       if (reason === RESIGNED) this.#logger.info('resigned leadership', { election: this.path, node });
       else this.#logger.warn('leadership lost', { election: this.path, node, reason });
       lost.abort(new ZkError('SESSION_LOST', `leadership of ${this.path} lost: ${reason}`, { cause }));
@@ -216,6 +223,7 @@ export class LeaderElection {
       );
     };
     watchNode();
+    session.signal.addEventListener('abort', onSessionEnd, { once: true });
     if (session.isEnded) lose('session ended');
     return {
       signal: lost.signal,

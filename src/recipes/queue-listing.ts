@@ -237,8 +237,10 @@ export class QueueListing {
       if (session !== this.#session) return true;
       const takenSet = new Set(taken);
       const finished = this.#finishedDuringListing;
+      // Entries this process holds stay out even after it consumes them: the listing predates that.
+      const inProcess = this.#inProcess;
       this.#candidates = entries
-        .filter((name) => !takenSet.has(name) && !finished.has(name) && parseEntryName(name) !== undefined)
+        .filter((name) => !takenSet.has(name) && !finished.has(name) && !inProcess.has(name) && parseEntryName(name) !== undefined)
         .sort();
       this.#head = 0;
       this.#own = 0;
