@@ -14,6 +14,7 @@ import { setMaxListeners } from 'node:events';
 import { ZkError, isZkError } from '../zk/errors.js';
 import type { ClientStateChange, ZkClient } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
+import type { WatchEvent } from '../zk/types.js';
 import type { Logger } from '../util/logger.js';
 import { toError } from '../util/errors.js';
 
@@ -62,22 +63,29 @@ export class LeaderElection {
 
   /** Waits until this contender leads (or `signal` aborts: its node is then deleted). */
   async campaign(signal?: AbortSignal): Promise<Leadership> {
-    const prefix = `${randomUUID().replaceAll('-', '')}${LOCK_MARK}`;
+    // Our node outlives a connection loss (the session survives it): a retry must find it, not add a
+    // second one that would wait on the first. A new session needs a new name: the old node may still
+    // be there until the server expires the old session.
+    let entered: { readonly session: ZkSession; readonly prefix: string; node?: string } | undefined;
     for (;;) {
       signal?.throwIfAborted();
       const session = await this.#client.waitForConnected(signal);
-      let node: string | undefined;
+      const retry = entered?.session === session;
+      if (entered?.session !== session) entered = { session, prefix: `${randomUUID().replaceAll('-', '')}${LOCK_MARK}` };
+      const current = entered;
       try {
-        node = await this.#enter(session, prefix);
-        if (await this.#waitForTurn(session, node, signal)) {
-          this.#logger.info('became leader', { election: this.path, node, identifier: this.identifier });
-          return this.#lead(session, node);
+        current.node ??= await this.#enter(session, current.prefix, retry);
+        if (await this.#waitForTurn(session, current.node, signal)) {
+          this.#logger.info('became leader', { election: this.path, node: current.node, identifier: this.identifier });
+          return this.#lead(session, current.node);
         }
+        delete current.node; // it vanished: enter again
       } catch (error) {
-        if (node !== undefined && signal?.aborted === true) {
-          await session.remove(`${this.path}/${node}`).catch(() => undefined);
+        if (signal?.aborted === true) {
+          const node = current.node ?? (await this.#find(session, current.prefix).catch(() => undefined));
+          if (node !== undefined) await session.remove(`${this.path}/${node}`).catch(() => undefined);
+          throw signal.reason instanceof Error ? signal.reason : error;
         }
-        if (signal?.aborted === true) throw signal.reason instanceof Error ? signal.reason : error;
         if (!isZkError(error) || !(error.retryable || error.code === 'SESSION_EXPIRED' || error.code === 'SESSION_LOST')) {
           throw error;
         }
@@ -105,18 +113,26 @@ export class LeaderElection {
    * Creates our node, or finds it after a connection loss hid whether the create happened (the reason
    * kazoo, after Curator, prefixes the name with a uuid).
    */
-  async #enter(session: ZkSession, prefix: string): Promise<string> {
+  async #enter(session: ZkSession, prefix: string, lookFirst: boolean): Promise<string> {
     await session.mkdirp(this.path);
+    if (lookFirst) {
+      const existing = await this.#find(session, prefix);
+      if (existing !== undefined) return existing;
+    }
     try {
       const created = await session.create(`${this.path}/${prefix}`, Buffer.from(this.identifier, 'utf8'), 'ephemeral-sequential');
       return created.slice(this.path.length + 1);
     } catch (error) {
       if (!isZkError(error, 'CONNECTION_LOSS')) throw error;
       await this.#client.waitForConnected();
-      const existing = (await session.getChildren(this.path)).find((child) => child.startsWith(prefix));
+      const existing = await this.#find(session, prefix);
       if (existing !== undefined) return existing;
       throw error;
     }
+  }
+
+  async #find(session: ZkSession, prefix: string): Promise<string | undefined> {
+    return (await session.getChildren(this.path)).find((child) => child.startsWith(prefix));
   }
 
   /** True once `node` is the first contender; false if it vanished (start over). */
@@ -202,22 +218,26 @@ export class LeaderElection {
         graceTimer = setTimeout(() => {
           lose(`suspended longer than ${String(this.#graceMs)} ms`);
         }, this.#graceMs);
-      } else if (graceTimer !== undefined) {
-        clearTimeout(graceTimer);
+      } else if (change.state === 'CONNECTED') {
+        if (graceTimer !== undefined) clearTimeout(graceTimer);
         graceTimer = undefined;
+        // A watch whose exists() was cut off by the connection loss was never set: check and set it again.
+        watchNode();
       }
     });
+    // One watcher function, so that setting the watch again does not stack listeners.
+    const onNodeEvent = (event: WatchEvent): void => {
+      if (event.type === 'deleted') lose('its election node was deleted');
+      else watchNode();
+    };
     const watchNode = (): void => {
       if (lost.signal.aborted) return;
-      session.exists(nodePath, (event) => {
-        if (event.type === 'deleted') lose('its election node was deleted');
-        else watchNode();
-      }).then(
+      session.exists(nodePath, onNodeEvent).then(
         (stat) => {
           if (stat === undefined) lose('its election node was deleted');
         },
         (error: unknown) => {
-          if (isZkError(error, 'CONNECTION_LOSS')) return; // re-checked by the state listener
+          if (isZkError(error, 'CONNECTION_LOSS')) return; // set again by the state listener on reconnection
           lose('its election node could not be watched', error);
         },
       );
