@@ -14,7 +14,7 @@ import { startZooKeeper, type ZooKeeperServer } from '../src/harness/zookeeper-s
 import { LeaderElection, type Leadership } from '../src/recipes/election.js';
 import { LockingQueue, type QueueItem } from '../src/recipes/locking-queue.js';
 import { ZkClient } from '../src/zk/client.js';
-import { isZkError } from '../src/zk/errors.js';
+import { removeTree } from './fixtures/zk-cleanup.js';
 import { KazooProcess, killKazooProcesses, type KazooEvent } from './fixtures/kazoo-process.js';
 
 const QUEUE = '/job';
@@ -55,19 +55,6 @@ function openQueue(client: ZkClient): LockingQueue {
   return queue;
 }
 
-async function removeTree(client: ZkClient, path: string): Promise<void> {
-  let children: string[];
-  try {
-    children = await client.getChildren(path);
-  } catch (error) {
-    if (isZkError(error, 'NO_NODE')) return;
-    throw error;
-  }
-  await Promise.all(children.map((child) => removeTree(client, `${path}/${child}`)));
-  await client.remove(path).catch((error: unknown) => {
-    if (!isZkError(error, 'NO_NODE')) throw error;
-  });
-}
 
 interface Put {
   readonly id: string;
