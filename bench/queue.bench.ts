@@ -3,7 +3,7 @@
  * consumer processes of 16 slots, at a backlog of 100 and of 100,000, and kazoo's own LockingQueue
  * (one consumer) on the same server in the same run.
  *
- *   npm run bench:queue [-- --json] [-- --seconds N]
+ *   npm run bench:queue [-- --json] [-- --seconds N] [-- --only 1x100,4x100000] [-- --no-kazoo]
  *
  * A producer in this process keeps the queue at the backlog (entries, taken or not, counted by the
  * parent's numChildren) with putMany; consumers run in child processes and report what they consume.
@@ -32,6 +32,9 @@ const json = args.includes('--json');
 const secondsIndex = args.indexOf('--seconds');
 const measureSeconds = secondsIndex === -1 ? 6 : Number(args[secondsIndex + 1]);
 if (!Number.isFinite(measureSeconds) || measureSeconds <= 0) throw new Error('--seconds needs a positive number');
+const onlyIndex = args.indexOf('--only');
+const only = onlyIndex === -1 ? undefined : new Set((args[onlyIndex + 1] ?? '').split(','));
+const withKazoo = !args.includes('--no-kazoo');
 const RAMP_UP_MS = 1000;
 const SLOTS = 16;
 const PUT_CHUNK = 500;
@@ -158,12 +161,13 @@ async function main(): Promise<void> {
     const runs: RunResult[] = [];
     for (const backlog of [100, 100_000]) {
       for (const processes of [1, 2, 4]) {
+        if (only !== undefined && !only.has(`${String(processes)}x${String(backlog)}`)) continue;
         const jobsPerSec = await measure(server, client, backlog, ourConsumers(server, processes), measureSeconds);
         runs.push({ processes, slots: SLOTS, backlog, jobsPerSec });
         log(`${String(processes)} x ${String(SLOTS)} slots, backlog ${String(backlog).padStart(6)}: ${String(jobsPerSec).padStart(5)} jobs/s`);
       }
     }
-    const kazoo = await kazooRate(server, client, measureSeconds);
+    const kazoo = withKazoo ? await kazooRate(server, client, measureSeconds) : 0;
     log(`kazoo LockingQueue, 1 consumer, backlog    100: ${String(kazoo).padStart(5)} jobs/s`);
     const single = runs.find((run) => run.processes === 1 && run.backlog === 100)?.jobsPerSec ?? 0;
     log(`ratio 1 x 16 / kazoo: ${(single / Math.max(1, kazoo)).toFixed(1)}x`);

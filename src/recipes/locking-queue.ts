@@ -160,24 +160,52 @@ export class LockingQueue {
     }
   }
 
-  /** Removes the entry and its taken node in one transaction. */
+  /**
+   * Removes the entry and its taken node in one transaction. When the connection drops before the
+   * reply, waits for the session to reconnect and settles what happened: consumed, or tried again.
+   */
   async consume(item: QueueItem): Promise<void> {
     this.#assertHeld(item, 'consume');
-    await item.session.multi([
-      { op: 'remove', path: `${this.paths.entries}/${item.name}` },
-      { op: 'remove', path: `${this.paths.taken}/${item.name}` },
-    ]);
+    const entry = `${this.paths.entries}/${item.name}`;
+    const taken = `${this.paths.taken}/${item.name}`;
+    for (;;) {
+      try {
+        await item.session.multi([
+          { op: 'remove', path: entry },
+          { op: 'remove', path: taken },
+        ]);
+        break;
+      } catch (error) {
+        if (!isZkError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'REQUEST_TIMEOUT', 'THROTTLED_OP')) throw error;
+        if (await this.#settledAfterLoss(item, entry)) break;
+      }
+    }
     this.#forget(item);
     this.#listing.finished(item.name);
+  }
+
+  /** After a lost reply: true if the consume happened; false to try again. Throws if the item is lost. */
+  async #settledAfterLoss(item: QueueItem, entry: string): Promise<boolean> {
+    await this.#client.waitForConnected(item.lost);
+    this.#assertHeld(item, 'consume');
+    await item.session.sync();
+    return (await item.session.exists(entry)) === undefined;
   }
 
   /** Gives the entry back to the queue. */
   async release(item: QueueItem): Promise<void> {
     this.#assertHeld(item, 'release');
-    try {
-      await item.session.remove(`${this.paths.taken}/${item.name}`);
-    } catch (error) {
-      if (!isZkError(error, 'NO_NODE')) throw error;
+    for (;;) {
+      try {
+        await item.session.remove(`${this.paths.taken}/${item.name}`);
+        break;
+      } catch (error) {
+        if (isZkError(error, 'NO_NODE')) break;
+        if (!isZkError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'REQUEST_TIMEOUT', 'THROTTLED_OP')) throw error;
+        // Deleting again is safe: NO_NODE then means the first try went through.
+        await this.#client.waitForConnected(item.lost);
+        this.#assertHeld(item, 'release');
+      }
     }
     this.#forget(item);
     this.#listing.invalidate();

@@ -212,7 +212,8 @@ export class QueueListing {
   #refreshNow(): void {
     if (this.#listing !== undefined || this.#closed) return;
     const session = this.#session;
-    if (session === undefined) return;
+    // An ended session cannot list; the slots move the listing to the next session (wakeAll).
+    if (session === undefined || session.isEnded) return;
     if (this.#refreshTimer !== undefined) {
       clearTimeout(this.#refreshTimer);
       this.#refreshTimer = undefined;

@@ -24,6 +24,7 @@ export class QueueMembers {
   readonly #logger: Logger;
   readonly #onChange: (partition: Partition) => void;
   #joined: ZkSession | undefined;
+  #joining: { readonly session: ZkSession; readonly promise: Promise<void> } | undefined;
   #partition: Partition = WHOLE_QUEUE;
   #left = false;
 
@@ -39,8 +40,20 @@ export class QueueMembers {
   }
 
   /** Registers this consumer on the session (once per session) and starts following the members. */
-  async join(session: ZkSession): Promise<void> {
-    if (this.#joined === session || this.#left) return;
+  join(session: ZkSession): Promise<void> {
+    if (this.#left) return Promise.resolve();
+    // Every slot calls this at once after a new session: they must share one registration.
+    if (this.#joining?.session !== session) {
+      const joining = this.#register(session).catch((error: unknown) => {
+        if (this.#joining?.promise === joining) this.#joining = undefined;
+        throw error;
+      });
+      this.#joining = { session, promise: joining };
+    }
+    return this.#joining.promise;
+  }
+
+  async #register(session: ZkSession): Promise<void> {
     await session.mkdirp(this.#path);
     const node = `${this.#path}/${this.#consumerId}`;
     try {
@@ -50,7 +63,7 @@ export class QueueMembers {
       // Left by our previous session, which the server has not expired yet: take it over.
       const stat = await session.exists(node);
       if (stat !== undefined && stat.ephemeralOwner !== session.sessionId) {
-        await session.remove(node).catch(() => undefined);
+        await session.remove(node, stat.version).catch(() => undefined);
         await session.create(node, undefined, 'ephemeral');
       }
     }

@@ -271,6 +271,15 @@ export class ZkSession {
     });
   }
 
+  /**
+   * A write barrier: a transaction goes through the leader, so once it returns the server this session
+   * talks to has applied every write committed before it. node-zookeeper-client has no sync(); after
+   * a connection loss this is how to read what a request whose reply was lost may have done.
+   */
+  async sync(): Promise<void> {
+    await this.multi([{ op: 'check', path: '/', version: -1 }]);
+  }
+
   #call<T>(operation: string, path: string | undefined, start: (done: (error: unknown, value: T) => void) => void): Promise<T> {
     if (this.isEnded) {
       const reason: unknown = this.#ended.signal.reason;
