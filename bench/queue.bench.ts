@@ -50,7 +50,7 @@ async function fill(queue: LockingQueue, target: number): Promise<number> {
   let put = 0;
   while (put < missing) {
     const count = Math.min(PUT_CHUNK, missing - put);
-    await queue.putMany(Array.from({ length: count }, (_, i) => ({ jobId: `job/${randomUUID()}`, priority: 100 + ((put + i) % 3) })));
+    await queue.putMany(Array.from({ length: count }, (_, i) => ({ jobId: `job/${randomUUID()}` })));
     put += count;
   }
   return put;
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
   try {
     log(`ZooKeeper ${server.connectionString} (forceSync=no); window ${String(measureSeconds)} s after ${String(RAMP_UP_MS)} ms ramp-up`);
     // The JVM's JIT needs a few thousand requests before its rate settles; not reported.
-    await measure(server, client, 100, ourConsumers(server, 1), 3);
+    await measure(server, client, 100, ourConsumers(server, 1), 10);
     const runs: RunResult[] = [];
     for (const backlog of [100, 100_000]) {
       for (const processes of [1, 2, 4]) {

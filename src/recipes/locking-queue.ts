@@ -137,17 +137,25 @@ export class LockingQueue {
    * (taking needs a connected session). Rejects only when `signal` aborts or the queue is closed.
    */
   async take(signal?: AbortSignal): Promise<QueueItem> {
-    const stop = signal === undefined ? this.#closed.signal : AbortSignal.any([signal, this.#closed.signal]);
-    setMaxListeners(0, stop);
+    // Combined only when this take has to wait: on the hot path it would cost more than the take.
+    let combined: AbortSignal | undefined;
+    const stop = (): AbortSignal => {
+      if (combined === undefined) {
+        combined = signal === undefined ? this.#closed.signal : AbortSignal.any([signal, this.#closed.signal]);
+        setMaxListeners(0, combined);
+      }
+      return combined;
+    };
     for (;;) {
-      stop.throwIfAborted();
-      const session = await this.#client.waitForConnected(stop);
+      signal?.throwIfAborted();
+      this.#closed.signal.throwIfAborted();
+      const session = this.#client.state === 'CONNECTED' ? this.#client.session : await this.#client.waitForConnected(stop());
       try {
-        await this.#ensureStructure(session);
+        if (this.#structureReady !== session) await this.#ensureStructure(session);
         await this.#members.join(session);
         const name = this.#listing.next(session);
         if (name === undefined) {
-          await this.#listing.waitForMore(stop);
+          await this.#listing.waitForMore(stop());
           continue;
         }
         const item = await this.#tryTake(session, name);
@@ -155,7 +163,7 @@ export class LockingQueue {
       } catch (error) {
         if (!isTransient(error)) throw error;
         // The session is reconnecting or being replaced; pause briefly so a persistent fault cannot spin.
-        await delay(TRANSIENT_PAUSE_MS, stop);
+        await delay(TRANSIENT_PAUSE_MS, stop());
       }
     }
   }
