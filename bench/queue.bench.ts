@@ -50,7 +50,7 @@ async function fill(queue: LockingQueue, target: number): Promise<number> {
   let put = 0;
   while (put < missing) {
     const count = Math.min(PUT_CHUNK, missing - put);
-    await queue.putMany(Array.from({ length: count }, (_, i) => ({ jobId: `job/${randomUUID()}` })));
+    await queue.putMany(Array.from({ length: count }, () => ({ jobId: `job/${randomUUID()}` })));
     put += count;
   }
   return put;
@@ -64,17 +64,22 @@ async function produce(queue: LockingQueue, backlog: number, stop: AbortSignal):
   }
 }
 
-async function measure(
-  server: ZooKeeperServer,
-  client: ZkClient,
-  backlog: number,
-  startConsumers: (path: string) => Promise<{ consumed: () => number; stop: () => Promise<void>; begin: () => void }>,
-  seconds: number,
-): Promise<number> {
+/** A group of consumers under measurement. */
+interface Consumers {
+  begin(): void;
+  /** Consumed so far, for groups that report as they go. */
+  consumed(): number;
+  stop(): Promise<void>;
+  /** For groups that measure their own window and report at the end (kazoo). */
+  ownRate?(): number;
+}
+
+/** Jobs/s consumed over the window while the producer holds the queue at `backlog`. */
+async function measure(client: ZkClient, backlog: number, start: (path: string) => Promise<Consumers>, seconds: number): Promise<number> {
   const path = `/bench-${randomUUID()}`;
   const queue = new LockingQueue(client, { path });
   await fill(queue, backlog);
-  const consumers = await startConsumers(path);
+  const consumers = await start(path);
   const stopProducer = new AbortController();
   const producer = produce(queue, backlog, stopProducer.signal);
   consumers.begin();
@@ -88,12 +93,11 @@ async function measure(
   await consumers.stop();
   await queue.close();
   await removeTree(client, path);
-  void server;
-  return Math.round(rate);
+  return Math.round(consumers.ownRate?.() ?? rate);
 }
 
 function ourConsumers(server: ZooKeeperServer, processes: number) {
-  return async (path: string) => {
+  return async (path: string): Promise<Consumers> => {
     const children: ConsumerProcess[] = [];
     for (let i = 0; i < processes; i++) {
       children.push(spawnConsumer({ connectionString: server.connectionString, path, slots: SLOTS, waitForStart: true }));
@@ -111,44 +115,37 @@ function ourConsumers(server: ZooKeeperServer, processes: number) {
   };
 }
 
-async function kazooRate(server: ZooKeeperServer, client: ZkClient, seconds: number): Promise<number> {
+/** kazoo's LockingQueue, one consumer; it times its own window (ramp-up excluded) and reports at the end. */
+function kazooConsumer(server: ZooKeeperServer, seconds: number) {
   const script = fileURLToPath(new URL('./kazoo_queue_consumer.py', import.meta.url));
-  let result: { consumed: number; seconds: number } | undefined;
-  const rate = await measure(
-    server,
-    client,
-    100,
-    async (path) => {
-      // kazoo measures its own window (ramp-up excluded) and reports at the end.
-      const child = spawn('/usr/bin/python3', [script, server.connectionString, path, String(seconds + RAMP_UP_MS / 1000)], {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      });
-      const lines = createInterface({ input: child.stdout });
-      const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
-      let ready: () => void = () => undefined;
-      const isReady = new Promise<void>((resolve) => (ready = resolve));
-      lines.on('line', (line) => {
-        const message: unknown = JSON.parse(line);
-        const type: unknown = typeof message === 'object' && message !== null ? Reflect.get(message, 'type') : undefined;
-        if (type === 'ready') ready();
-        if (type === 'done' && typeof message === 'object' && message !== null) {
-          const consumed: unknown = Reflect.get(message, 'consumed');
-          const elapsed: unknown = Reflect.get(message, 'seconds');
-          if (typeof consumed === 'number' && typeof elapsed === 'number') result = { consumed, seconds: elapsed };
-        }
-      });
-      await Promise.race([isReady, exited.then(() => Promise.reject(new Error('kazoo consumer exited before ready (is python3-kazoo installed?)')))]);
-      return {
-        begin: () => child.stdin.write('go\n'),
-        consumed: () => 0,
-        stop: () => exited,
-      };
-    },
-    seconds,
-  );
-  void rate;
-  if (result === undefined) throw new Error('kazoo consumer reported no result');
-  return Math.round(result.consumed / result.seconds);
+  return async (path: string): Promise<Consumers> => {
+    const child = spawn('/usr/bin/python3', [script, server.connectionString, path, String(seconds + RAMP_UP_MS / 1000)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+    let result: { consumed: number; seconds: number } | undefined;
+    let ready: () => void = () => undefined;
+    const isReady = new Promise<void>((resolve) => (ready = resolve));
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const message: unknown = JSON.parse(line);
+      if (typeof message !== 'object' || message === null) return;
+      const type: unknown = Reflect.get(message, 'type');
+      const consumed: unknown = Reflect.get(message, 'consumed');
+      const elapsed: unknown = Reflect.get(message, 'seconds');
+      if (type === 'ready') ready();
+      if (type === 'done' && typeof consumed === 'number' && typeof elapsed === 'number') result = { consumed, seconds: elapsed };
+    });
+    await Promise.race([isReady, exited.then(() => Promise.reject(new Error('kazoo consumer exited before ready (is python3-kazoo installed?)')))]);
+    return {
+      begin: () => child.stdin.write('go\n'),
+      consumed: () => 0,
+      stop: () => exited,
+      ownRate: () => {
+        if (result === undefined) throw new Error('kazoo consumer reported no result');
+        return result.consumed / result.seconds;
+      },
+    };
+  };
 }
 
 async function main(): Promise<void> {
@@ -157,23 +154,24 @@ async function main(): Promise<void> {
   try {
     log(`ZooKeeper ${server.connectionString} (forceSync=no); window ${String(measureSeconds)} s after ${String(RAMP_UP_MS)} ms ramp-up`);
     // The JVM's JIT needs a few thousand requests before its rate settles; not reported.
-    await measure(server, client, 100, ourConsumers(server, 1), 10);
+    await measure(client, 100, ourConsumers(server, 1), 10);
     const runs: RunResult[] = [];
     for (const backlog of [100, 100_000]) {
       for (const processes of [1, 2, 4]) {
         if (only !== undefined && !only.has(`${String(processes)}x${String(backlog)}`)) continue;
-        const jobsPerSec = await measure(server, client, backlog, ourConsumers(server, processes), measureSeconds);
+        const jobsPerSec = await measure(client, backlog, ourConsumers(server, processes), measureSeconds);
         runs.push({ processes, slots: SLOTS, backlog, jobsPerSec });
         log(`${String(processes)} x ${String(SLOTS)} slots, backlog ${String(backlog).padStart(6)}: ${String(jobsPerSec).padStart(5)} jobs/s`);
       }
     }
-    const kazoo = withKazoo ? await kazooRate(server, client, measureSeconds) : 0;
+    const kazoo = withKazoo ? await measure(client, 100, kazooConsumer(server, measureSeconds), measureSeconds) : 0;
     log(`kazoo LockingQueue, 1 consumer, backlog    100: ${String(kazoo).padStart(5)} jobs/s`);
-    const single = runs.find((run) => run.processes === 1 && run.backlog === 100)?.jobsPerSec ?? 0;
-    log(`ratio 1 x 16 / kazoo: ${(single / Math.max(1, kazoo)).toFixed(1)}x`);
+    const single = runs.find((run) => run.processes === 1 && run.backlog === 100)?.jobsPerSec;
+    if (single !== undefined && kazoo > 0) log(`ratio 1 x 16 / kazoo: ${(single / kazoo).toFixed(1)}x`);
     for (const processes of [1, 2, 4]) {
-      const small = runs.find((run) => run.processes === processes && run.backlog === 100)?.jobsPerSec ?? 0;
-      const large = runs.find((run) => run.processes === processes && run.backlog === 100_000)?.jobsPerSec ?? 0;
+      const small = runs.find((run) => run.processes === processes && run.backlog === 100)?.jobsPerSec;
+      const large = runs.find((run) => run.processes === processes && run.backlog === 100_000)?.jobsPerSec;
+      if (small === undefined || large === undefined) continue;
       log(`${String(processes)} x 16 at 100,000 backlog: ${((100 * large) / Math.max(1, small)).toFixed(0)}% of the rate at 100`);
     }
     if (json) log(JSON.stringify({ runs, kazoo: { jobsPerSec: kazoo } }));
