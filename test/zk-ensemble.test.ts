@@ -18,12 +18,12 @@ import {
   StateRecorder,
   connectOnFollower,
   connectionStringOf,
-  removeTree,
   servingMember,
   uniqueChroot,
   waitHealthy,
 } from './fixtures/zk-ensemble-faults.js';
 import { ConsumptionLedger, consumerLoop, produce } from './fixtures/zk-ensemble-queue-run.js';
+import { removeTree } from './fixtures/zk-cleanup.js';
 
 const SESSION_TIMEOUT_MS = 4000;
 const JOBS = 3000;
@@ -164,11 +164,15 @@ describe('ZooKeeper ensemble faults', () => {
       assert.deepEqual(orphans, [], `taken nodes left behind (consumer session ${consumerClient.session.sessionId})\n${owners.join('\n')}`);
       assert.equal(consumer.heldCount, 0);
 
+      // consume() settles a lost reply out of sight; a consume that spans a disconnect is one that may have had to.
+      const disconnects = consumerStates.changes.filter((c) => c.state === 'SUSPENDED').map((c) => c.at);
+      const acrossDisconnect = ledger.consumeSpans.filter(([from, to]) => disconnects.some((at) => from <= at && at <= to));
+      const slowestConsumeMs = Math.max(0, ...ledger.consumeSpans.map(([from, to]) => to - from));
       t.diagnostic(
         `leader ${String(leader.id)} killed at ${consumedAtKill} consumed, ${producedAtKill} put of ${JOBS} (consumer on member ${String(consumerMember?.id)}); ` +
           `member ${String(newLeader.id)} led after ${Math.round(electedMs)} ms; old leader back after ${Math.round(restartMs)} ms; ` +
           `longest consume stall ${Math.round(ledger.longestStallMs)} ms; run ${Math.round(runMs)} ms; takes ${ledger.takes}; ` +
-          `uncertain consumes ${ledger.uncertainConsumes} (${ledger.consumesFoundApplied} found applied, ${ledger.consumeRetries} retried); unsettled ${ledger.unsettled.size} (applied ${settledByServer}); ` +
+          `consumes across a disconnect ${acrossDisconnect.length}, slowest consume ${Math.round(slowestConsumeMs)} ms; unsettled ${ledger.unsettled.size} (applied ${settledByServer}); ` +
           `uncertain batches ${producerReport.uncertainBatches} (retried ${producerReport.batchRetries}); ` +
           `consumer sessions lost ${consumerStates.changes.filter((c) => c.state === 'LOST').length}`,
       );

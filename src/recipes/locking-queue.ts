@@ -170,8 +170,9 @@ export class LockingQueue {
   }
 
   /**
-   * Removes the entry and its taken node in one transaction. When the connection drops before the
-   * reply, waits for the session to reconnect and settles what happened: consumed, or tried again.
+   * Removes the entry and its taken node in one transaction. A connection lost before the reply is
+   * settled here, on the same session: consumed, or tried again. Rejects with SESSION_LOST once the
+   * session holding the item is lost (the entry is then someone else's to take).
    */
   async consume(item: QueueItem): Promise<void> {
     this.#assertHeld(item, 'consume');
@@ -185,23 +186,15 @@ export class LockingQueue {
         ]);
         break;
       } catch (error) {
-        if (!isZkError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'REQUEST_TIMEOUT', 'THROTTLED_OP')) throw error;
-        if (await this.#settledAfterLoss(item, entry)) break;
+        this.#failUnlessRetryable(item, 'consume', error);
+        if (await this.#entryGoneAfterLoss(item, entry)) break;
       }
     }
     this.#forget(item);
     this.#listing.finished(item.name);
   }
 
-  /** After a lost reply: true if the consume happened; false to try again. Throws if the item is lost. */
-  async #settledAfterLoss(item: QueueItem, entry: string): Promise<boolean> {
-    await this.#client.waitForConnected(item.lost);
-    this.#assertHeld(item, 'consume');
-    await item.session.sync();
-    return (await item.session.exists(entry)) === undefined;
-  }
-
-  /** Gives the entry back to the queue. */
+  /** Gives the entry back to the queue; settles a lost reply like consume(). */
   async release(item: QueueItem): Promise<void> {
     this.#assertHeld(item, 'release');
     for (;;) {
@@ -209,15 +202,44 @@ export class LockingQueue {
         await item.session.remove(`${this.paths.taken}/${item.name}`);
         break;
       } catch (error) {
+        // Deleting again is safe: NO_NODE then means an earlier try went through.
         if (isZkError(error, 'NO_NODE')) break;
-        if (!isZkError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'REQUEST_TIMEOUT', 'THROTTLED_OP')) throw error;
-        // Deleting again is safe: NO_NODE then means the first try went through.
-        await this.#client.waitForConnected(item.lost);
-        this.#assertHeld(item, 'release');
+        this.#failUnlessRetryable(item, 'release', error);
+        await this.#pauseForReconnection(item, 'release');
       }
     }
     this.#forget(item);
     this.#listing.invalidate();
+  }
+
+  /** After a lost reply: whether the entry is gone, read through a write barrier on the item's session. */
+  async #entryGoneAfterLoss(item: QueueItem, entry: string): Promise<boolean> {
+    for (;;) {
+      await this.#pauseForReconnection(item, 'consume');
+      try {
+        await item.session.sync();
+        return (await item.session.exists(entry)) === undefined;
+      } catch (error) {
+        this.#failUnlessRetryable(item, 'consume', error);
+      }
+    }
+  }
+
+  /** Waits until the item's session is connected again; SESSION_LOST if it never will be. */
+  async #pauseForReconnection(item: QueueItem, operation: string): Promise<void> {
+    try {
+      await delay(TRANSIENT_PAUSE_MS, item.lost);
+      await this.#client.waitForConnected(item.lost);
+    } catch (error) {
+      this.#failUnlessRetryable(item, operation, error);
+    }
+    this.#assertHeld(item, operation);
+  }
+
+  /** Rethrows what retrying cannot fix; a failure of a lost session always surfaces as SESSION_LOST. */
+  #failUnlessRetryable(item: QueueItem, operation: string, error: unknown): void {
+    if (item.lost.aborted) this.#assertHeld(item, operation);
+    if (!isZkError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'REQUEST_TIMEOUT', 'THROTTLED_OP')) throw error;
   }
 
   /** Whether this consumer still holds the item, checked on the server. */
