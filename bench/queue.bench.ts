@@ -38,6 +38,8 @@ const withKazoo = !args.includes('--no-kazoo');
 const RAMP_UP_MS = 1000;
 const SLOTS = 16;
 const PUT_CHUNK = 500;
+// How often the producer reads the depth; each read is a request the server also serves.
+const PRODUCER_POLL_MS = 2;
 
 const log = (line: string): void => {
   process.stdout.write(`${line}\n`);
@@ -60,7 +62,7 @@ async function fill(queue: LockingQueue, target: number): Promise<number> {
 async function produce(queue: LockingQueue, backlog: number, stop: AbortSignal): Promise<void> {
   while (!stop.aborted) {
     const put = await fill(queue, backlog);
-    if (put === 0) await delay(1).catch(() => undefined);
+    if (put === 0) await delay(PRODUCER_POLL_MS).catch(() => undefined);
   }
 }
 
