@@ -17,11 +17,11 @@ import {
   elect,
   electionNodes,
   reasonOf,
-  removeTree,
   settledAfter,
   watchedPaths,
   within,
 } from './fixtures/election-testbed.js';
+import { removeTree } from './fixtures/zk-cleanup.js';
 
 const ROOT = '/election-connection-loss-tests';
 const LOCK_NODE = /__lock__\d{10}$/;

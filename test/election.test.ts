@@ -21,13 +21,13 @@ import {
   elect,
   electionNodes,
   reasonOf,
-  removeTree,
   sessionNumber,
   sessionsWithEphemerals,
   settledAfter,
   watchedPaths,
   within,
 } from './fixtures/election-testbed.js';
+import { removeTree } from './fixtures/zk-cleanup.js';
 
 const ROOT = '/election-tests';
 const CONTENDER_SCRIPT = fileURLToPath(new URL('./fixtures/election-contender.ts', import.meta.url));
