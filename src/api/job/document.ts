@@ -1,0 +1,70 @@
+/**
+ * The job document: Nuvla's job resource, schema version 2 (design.md §3), kebab-case as on the wire,
+ * plus the engine's additions (revision, executor, attempt, timeout, idempotency-key), which a Nuvla
+ * client ignores.
+ */
+
+export const JOB_STATES = ['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELED'] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export const FINAL_STATES: ReadonlySet<JobState> = new Set<JobState>(['SUCCESS', 'FAILED', 'CANCELED']);
+
+export const EXECUTION_MODES = ['push', 'pull', 'mixed'] as const;
+export type ExecutionMode = (typeof EXECUTION_MODES)[number];
+
+/** The schema version this engine writes and understands. */
+export const JOB_SCHEMA_VERSION = 2;
+/** Nuvla's API server gives jobs without a priority this one. */
+export const DEFAULT_JOB_PRIORITY = 999;
+export const MAX_STATUS_MESSAGE_CHARS = 100_000;
+
+export interface ResourceLink {
+  readonly href: string;
+}
+
+export interface JobDocument {
+  readonly id: string;
+  readonly 'resource-type': 'job';
+  readonly created: string;
+  readonly updated: string;
+  readonly state: JobState;
+  readonly action: string;
+  readonly 'target-resource'?: ResourceLink;
+  readonly 'affected-resources'?: readonly ResourceLink[];
+  readonly progress: number;
+  readonly 'status-message'?: string;
+  readonly 'time-of-status-change'?: string;
+  readonly 'return-code'?: number;
+  readonly priority: number;
+  readonly 'execution-mode'?: ExecutionMode;
+  readonly version: number;
+  readonly started?: string;
+  /** Seconds from `started` (or `created`) to the final state. */
+  readonly duration?: number;
+  readonly expiry?: string;
+  /** JSON text of the action's arguments. */
+  readonly payload?: string;
+  readonly 'parent-job'?: string;
+  readonly 'nested-jobs'?: readonly string[];
+  readonly tags?: readonly string[];
+  readonly acl?: Readonly<Record<string, unknown>>;
+  /** Ours: bumped by every change; conditional updates (If-Match) compare it. */
+  readonly revision: number;
+  /** Ours: the executor that owns the job while it runs. */
+  readonly executor?: string;
+  /** Ours: how many times the job was started. */
+  readonly attempt?: number;
+  /** Ours: seconds the action may run before it is stopped. */
+  readonly timeout?: number;
+  /** Ours: a second create with the same key returns this job and creates nothing. */
+  readonly 'idempotency-key'?: string;
+}
+
+export function isFinal(state: JobState): boolean {
+  return FINAL_STATES.has(state);
+}
+
+/** `job/<uuid>` <-> `<uuid>` */
+export function jobUuid(id: string): string {
+  return id.startsWith('job/') ? id.slice(4) : id;
+}

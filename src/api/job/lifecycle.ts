@@ -1,0 +1,108 @@
+/**
+ * The job state machine and the fields the server derives, in one place and free of I/O so every
+ * store and route applies the same rules:
+ *   QUEUED  -> RUNNING (claimed) | FAILED (could not start, e.g. unknown action) | CANCELED
+ *   RUNNING -> SUCCESS | FAILED | CANCELED | QUEUED (handed back: graceful stop, lost executor)
+ *   SUCCESS, FAILED, CANCELED are final: any edit is a 409.
+ * Derived: `updated` always; `started` on the first move to RUNNING; `duration` and progress 100 on
+ * entering a final state; `time-of-status-change` whenever the status message changes (which is
+ * truncated to 100,000 characters); `revision` on every change.
+ */
+import { randomUUID } from 'node:crypto';
+import { badRequest, conflict } from '../errors.js';
+import {
+  DEFAULT_JOB_PRIORITY,
+  JOB_SCHEMA_VERSION,
+  MAX_STATUS_MESSAGE_CHARS,
+  isFinal,
+  type JobDocument,
+  type JobState,
+} from './document.js';
+import { IMMUTABLE_FIELDS, type JobCreate, type JobEdit } from './parse.js';
+
+const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
+  QUEUED: ['QUEUED', 'RUNNING', 'FAILED', 'CANCELED'],
+  RUNNING: ['RUNNING', 'QUEUED', 'SUCCESS', 'FAILED', 'CANCELED'],
+  SUCCESS: [],
+  FAILED: [],
+  CANCELED: [],
+};
+
+const TRUNCATION_MARK = '\n... (truncated)';
+
+export function newJob(create: JobCreate, now: Date, id: string = `job/${randomUUID()}`): JobDocument {
+  const timestamp = now.toISOString();
+  const { 'status-message': statusMessage, ...rest } = create;
+  return {
+    ...rest,
+    id,
+    'resource-type': 'job',
+    created: timestamp,
+    updated: timestamp,
+    state: 'QUEUED',
+    progress: 0,
+    priority: create.priority ?? DEFAULT_JOB_PRIORITY,
+    version: JOB_SCHEMA_VERSION,
+    revision: 1,
+    ...(statusMessage === undefined ? {} : { 'status-message': truncate(statusMessage), 'time-of-status-change': timestamp }),
+  };
+}
+
+/** Merges an edit into the job, enforcing the state machine; throws 400/409 ApiErrors. */
+export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDocument {
+  if (isFinal(current.state)) {
+    throw conflict(`job ${current.id} is ${current.state}, a final state: it cannot be changed`, { state: current.state });
+  }
+  for (const field of IMMUTABLE_FIELDS) {
+    const wanted = edit.immutable[field];
+    if (wanted !== undefined && JSON.stringify(wanted) !== JSON.stringify(current[field])) {
+      throw badRequest(`"${field}" cannot be changed after the job is created`, { field });
+    }
+  }
+  const { immutable, state: nextState, executor, 'status-message': statusMessage, ...plain } = edit;
+  const state = nextState ?? current.state;
+  if (!TRANSITIONS[current.state].includes(state)) {
+    throw conflict(`job ${current.id} cannot go from ${current.state} to ${state}`, { from: current.state, to: state });
+  }
+  let next: JobDocument = { ...current, ...plain, state };
+  if (executor !== undefined) next = withoutExecutor(next, executor);
+  if (statusMessage !== undefined && statusMessage !== current['status-message']) {
+    next = { ...next, 'status-message': truncate(statusMessage), 'time-of-status-change': now.toISOString() };
+  }
+  if (state === 'RUNNING' && current.state !== 'RUNNING' && edit.attempt === undefined) {
+    next = { ...next, attempt: (current.attempt ?? 0) + 1 };
+  }
+  return stamp(current, next, now);
+}
+
+/** The `cancel` operation: QUEUED or RUNNING to CANCELED. */
+export function cancelJob(current: JobDocument, now: Date, reason = 'canceled'): JobDocument {
+  if (isFinal(current.state)) {
+    throw conflict(`job ${current.id} is already ${current.state}: there is nothing to cancel`, { state: current.state });
+  }
+  return stamp(current, { ...current, state: 'CANCELED', 'status-message': reason, 'time-of-status-change': now.toISOString() }, now);
+}
+
+function stamp(current: JobDocument, next: JobDocument, now: Date): JobDocument {
+  const timestamp = now.toISOString();
+  let stamped: JobDocument = { ...next, updated: timestamp, revision: current.revision + 1 };
+  if (stamped.state === 'RUNNING' && current.state !== 'RUNNING') {
+    stamped = { ...stamped, started: current.started ?? timestamp };
+  }
+  if (isFinal(stamped.state)) {
+    const since = Date.parse(stamped.started ?? stamped.created);
+    stamped = { ...stamped, progress: 100, duration: Math.max(0, Math.round((now.getTime() - since) / 1000)) };
+  }
+  return stamped;
+}
+
+function withoutExecutor(job: JobDocument, executor: string | null): JobDocument {
+  if (executor !== null) return { ...job, executor };
+  const { executor: _dropped, ...rest } = job;
+  return rest;
+}
+
+function truncate(message: string): string {
+  if (message.length <= MAX_STATUS_MESSAGE_CHARS) return message;
+  return message.slice(0, MAX_STATUS_MESSAGE_CHARS - TRUNCATION_MARK.length) + TRUNCATION_MARK;
+}

@@ -1,0 +1,249 @@
+/**
+ * Parses request bodies (unknown JSON) into what a client may ask for when creating or editing a job.
+ * Every rejection is a 400 naming the field and what was wrong with it; fields the server owns are
+ * listed so an edit that re-sends a whole document is not refused for them.
+ */
+import { badRequest } from '../errors.js';
+import {
+  EXECUTION_MODES,
+  JOB_STATES,
+  type ExecutionMode,
+  type JobState,
+  type ResourceLink,
+} from './document.js';
+
+export interface JobCreate {
+  readonly action: string;
+  readonly 'target-resource'?: ResourceLink;
+  readonly 'affected-resources'?: readonly ResourceLink[];
+  readonly priority?: number;
+  readonly 'execution-mode'?: ExecutionMode;
+  readonly expiry?: string;
+  readonly payload?: string;
+  readonly 'parent-job'?: string;
+  readonly 'nested-jobs'?: readonly string[];
+  readonly tags?: readonly string[];
+  readonly acl?: Readonly<Record<string, unknown>>;
+  readonly timeout?: number;
+  readonly 'idempotency-key'?: string;
+  readonly 'status-message'?: string;
+}
+
+export interface JobEdit {
+  readonly state?: JobState;
+  readonly progress?: number;
+  readonly 'status-message'?: string;
+  readonly 'return-code'?: number;
+  readonly 'affected-resources'?: readonly ResourceLink[];
+  readonly priority?: number;
+  readonly expiry?: string;
+  readonly 'nested-jobs'?: readonly string[];
+  readonly tags?: readonly string[];
+  readonly acl?: Readonly<Record<string, unknown>>;
+  readonly executor?: string | null;
+  readonly attempt?: number;
+  readonly timeout?: number;
+  /** Fields fixed at creation, as sent: accepted only when equal to the stored value. */
+  readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
+}
+
+export const IMMUTABLE_FIELDS = ['action', 'target-resource', 'payload', 'parent-job', 'execution-mode', 'idempotency-key'] as const;
+export type ImmutableField = (typeof IMMUTABLE_FIELDS)[number];
+
+/** Derived or identifying fields: ignored in an edit, refused in a create. */
+export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
+  'id',
+  'resource-type',
+  'created',
+  'updated',
+  'started',
+  'duration',
+  'time-of-status-change',
+  'version',
+  'revision',
+  'operations',
+]);
+
+const ACTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const MAX_PAYLOAD_CHARS = 1_000_000;
+
+type Fields = Record<string, unknown>;
+
+function asObject(body: unknown, what: string): Fields {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest(`${what} must be a JSON object`);
+  }
+  return body as Fields;
+}
+
+function rejectUnknown(fields: Fields, allowed: ReadonlySet<string>, what: string): void {
+  for (const key of Object.keys(fields)) {
+    if (!allowed.has(key)) throw badRequest(`${what}: unknown field "${key}"`);
+  }
+}
+
+function text(fields: Fields, key: string, options: { max?: number; pattern?: RegExp; hint?: string } = {}): string | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw badRequest(`"${key}" must be a string, got ${describe(value)}`);
+  if (options.max !== undefined && value.length > options.max) {
+    throw badRequest(`"${key}" is ${String(value.length)} characters long; at most ${String(options.max)} are allowed`);
+  }
+  if (options.pattern !== undefined && !options.pattern.test(value)) {
+    throw badRequest(`"${key}" ${options.hint ?? 'has an invalid format'}: ${JSON.stringify(value.slice(0, 200))}`);
+  }
+  return value;
+}
+
+function integer(fields: Fields, key: string, min: number, max: number): number | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw badRequest(`"${key}" must be an integer from ${String(min)} to ${String(max)}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function date(fields: Fields, key: string): string | undefined {
+  const value = text(fields, key);
+  if (value === undefined) return undefined;
+  const parsed = Date.parse(value);
+  if (Number.isNaN(parsed)) throw badRequest(`"${key}" must be an ISO-8601 date, got ${JSON.stringify(value)}`);
+  return new Date(parsed).toISOString();
+}
+
+function link(value: unknown, key: string): ResourceLink {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw badRequest(`"${key}" must be an object like {"href": "..."}, got ${describe(value)}`);
+  }
+  const href: unknown = Reflect.get(value, 'href');
+  if (typeof href !== 'string' || href === '') throw badRequest(`"${key}" needs a non-empty string "href"`);
+  return { href };
+}
+
+function links(fields: Fields, key: string): ResourceLink[] | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw badRequest(`"${key}" must be a list of {"href": "..."}, got ${describe(value)}`);
+  return value.map((item: unknown) => link(item, key));
+}
+
+function strings(fields: Fields, key: string): string[] | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value) || !value.every((item): item is string => typeof item === 'string')) {
+    throw badRequest(`"${key}" must be a list of strings, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function plainObject(fields: Fields, key: string): Record<string, unknown> | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  return asObject(value, `"${key}"`);
+}
+
+function oneOf<T extends string>(fields: Fields, key: string, allowed: readonly T[]): T | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+    throw badRequest(`"${key}" must be one of ${allowed.join(', ')}, got ${describe(value)}`);
+  }
+  return value as T;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
+  if (typeof value === 'number' || typeof value === 'boolean') return `${typeof value} ${String(value)}`;
+  return typeof value === 'object' ? 'an object' : typeof value;
+}
+
+/** Every field of T named, optional ones possibly undefined. */
+type AllFields<T> = { [K in keyof T]-?: T[K] | undefined };
+
+/** Drops undefined values so optional fields stay absent (exactOptionalPropertyTypes). */
+function compact<T extends object>(value: AllFields<T>): T {
+  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+}
+
+const CREATE_FIELDS = new Set([
+  'action', 'target-resource', 'affected-resources', 'priority', 'execution-mode', 'expiry', 'payload',
+  'parent-job', 'nested-jobs', 'tags', 'acl', 'timeout', 'idempotency-key', 'status-message', 'state', 'progress',
+  'resource-type',
+]);
+
+export function parseJobCreate(body: unknown): JobCreate {
+  const fields = asObject(body, 'job');
+  for (const key of Object.keys(fields)) {
+    if (SERVER_OWNED_FIELDS.has(key) && key !== 'resource-type') throw badRequest(`"${key}" is set by the server and cannot be given on create`);
+  }
+  rejectUnknown(fields, CREATE_FIELDS, 'job');
+  if (fields['resource-type'] !== undefined && fields['resource-type'] !== 'job') throw badRequest('"resource-type" must be "job"');
+  if (fields.state !== undefined && fields.state !== 'QUEUED') throw badRequest(`a job is created QUEUED; "state" ${describe(fields.state)} is not allowed`);
+  if (fields.progress !== undefined && fields.progress !== 0) throw badRequest('a job is created with "progress" 0');
+  const action = text(fields, 'action', { pattern: ACTION_NAME, hint: 'must be a name of letters, digits, _ . : -' });
+  if (action === undefined) throw badRequest('job needs an "action"');
+  const payload = text(fields, 'payload', { max: MAX_PAYLOAD_CHARS });
+  if (payload !== undefined) assertJsonText(payload);
+  const targetResource = fields['target-resource'] === undefined ? undefined : link(fields['target-resource'], 'target-resource');
+  return compact<JobCreate>({
+    action,
+    'target-resource': targetResource,
+    'affected-resources': links(fields, 'affected-resources'),
+    priority: integer(fields, 'priority', 0, 999),
+    'execution-mode': oneOf(fields, 'execution-mode', EXECUTION_MODES),
+    expiry: date(fields, 'expiry'),
+    payload,
+    'parent-job': text(fields, 'parent-job', { pattern: /^job\/[0-9a-f-]{36}$/, hint: 'must be a job id job/<uuid>' }),
+    'nested-jobs': strings(fields, 'nested-jobs'),
+    tags: strings(fields, 'tags'),
+    acl: plainObject(fields, 'acl'),
+    timeout: integer(fields, 'timeout', 1, 31 * 24 * 3600),
+    'idempotency-key': text(fields, 'idempotency-key', { max: 512 }),
+    'status-message': text(fields, 'status-message'),
+  });
+}
+
+const EDIT_FIELDS = new Set([
+  'state', 'progress', 'status-message', 'return-code', 'affected-resources', 'priority', 'expiry', 'nested-jobs',
+  'tags', 'acl', 'executor', 'attempt', 'timeout', ...IMMUTABLE_FIELDS, ...SERVER_OWNED_FIELDS,
+]);
+
+export function parseJobEdit(body: unknown): JobEdit {
+  const fields = asObject(body, 'job edit');
+  rejectUnknown(fields, EDIT_FIELDS, 'job edit');
+  const executor = fields.executor;
+  if (executor !== undefined && executor !== null && typeof executor !== 'string') {
+    throw badRequest(`"executor" must be a string or null, got ${describe(executor)}`);
+  }
+  const immutable: Partial<Record<ImmutableField, unknown>> = {};
+  for (const key of IMMUTABLE_FIELDS) if (fields[key] !== undefined) immutable[key] = fields[key];
+  return compact<JobEdit>({
+    state: oneOf(fields, 'state', JOB_STATES),
+    progress: integer(fields, 'progress', 0, 100),
+    // Longer messages are truncated by the server, not refused: a stack trace must never be lost.
+    'status-message': text(fields, 'status-message'),
+    'return-code': integer(fields, 'return-code', -2_147_483_648, 2_147_483_647),
+    'affected-resources': links(fields, 'affected-resources'),
+    priority: integer(fields, 'priority', 0, 999),
+    expiry: date(fields, 'expiry'),
+    'nested-jobs': strings(fields, 'nested-jobs'),
+    tags: strings(fields, 'tags'),
+    acl: plainObject(fields, 'acl'),
+    executor,
+    attempt: integer(fields, 'attempt', 0, 1_000_000),
+    timeout: integer(fields, 'timeout', 1, 31 * 24 * 3600),
+    immutable,
+  });
+}
+
+function assertJsonText(payload: string): void {
+  try {
+    JSON.parse(payload);
+  } catch (error) {
+    throw badRequest(`"payload" must be JSON text (Nuvla stores action arguments as a JSON string): ${error instanceof Error ? error.message : 'invalid'}`);
+  }
+}
+

@@ -1,0 +1,58 @@
+/**
+ * Where job documents live. Two implementations share this contract and one test suite: SQLite (a
+ * file, the default: one command runs the API with nothing else installed) and PostgreSQL (several
+ * API replicas on one database). Documents go in and come out whole; the store indexes the fields
+ * filters and orderings use most, and reaches the others inside the stored JSON.
+ */
+import type { JobDocument, JobState } from '../job/document.js';
+import type { FilterNode, OrderBy } from '../cimi/ast.js';
+
+export interface JobSearch {
+  /** Parsed CIMI filter; the store compiles it to parameterised SQL for its dialect. */
+  readonly filter?: FilterNode;
+  readonly orderBy?: readonly OrderBy[];
+  /** 1-based first result, as Nuvla's `first` (default 1). */
+  readonly first?: number;
+  /** 1-based last result, inclusive, as Nuvla's `last` (default first + 9,999). */
+  readonly last?: number;
+}
+
+export interface SearchResult {
+  /** Matches of the filter, whatever the range. */
+  readonly count: number;
+  readonly jobs: readonly JobDocument[];
+}
+
+export interface CreateResult {
+  readonly job: JobDocument;
+  /** False when a job with the same idempotency key already existed and was returned instead. */
+  readonly created: boolean;
+}
+
+/**
+ * The store's side of a conditional update: given the current document, returns the new one (or
+ * throws an ApiError, which aborts the update). Runs inside the store's transaction.
+ */
+export type JobMutation = (current: JobDocument) => JobDocument;
+
+export interface JobStore {
+  readonly kind: 'sqlite' | 'postgres';
+  /** Inserts the job; with an idempotency key already present, returns that job and inserts nothing. */
+  create(job: JobDocument): Promise<CreateResult>;
+  /** Many creates in one transaction, results in input order. */
+  createMany(jobs: readonly JobDocument[]): Promise<CreateResult[]>;
+  get(id: string): Promise<JobDocument | undefined>;
+  /**
+   * Read-modify-write in one transaction. `expectedRevision`, when given, must equal the stored
+   * revision or ApiError 'precondition-failed' is thrown; a missing job throws 'not-found'.
+   * The mutation must return the document with its revision already incremented.
+   */
+  update(id: string, mutate: JobMutation, expectedRevision?: number): Promise<JobDocument>;
+  search(search: JobSearch): Promise<SearchResult>;
+  /** Deletes what the filter matches (all when absent); returns how many. */
+  deleteMatching(filter: FilterNode | undefined): Promise<number>;
+  delete(id: string): Promise<boolean>;
+  /** Jobs per state among those the filter matches; every state present, zero when none. */
+  countByState(filter?: FilterNode): Promise<Record<JobState, number>>;
+  close(): Promise<void>;
+}
