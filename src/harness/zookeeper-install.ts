@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { access } from 'node:fs/promises';
 import { promisify } from 'node:util';
+
+import { commandFailure, ensureDebianPackage, installHint, pathExists } from './debian-package.js';
 
 const run = promisify(execFile);
 
@@ -10,9 +11,7 @@ export const ZOOKEEPER_JAR = '/usr/share/java/zookeeper.jar';
 export const SLF4J_SIMPLE_JAR = '/usr/share/java/slf4j-simple.jar';
 export const ZOOKEEPER_CLASSPATH = `${ZOOKEEPER_JAR}:${SLF4J_SIMPLE_JAR}`;
 
-const INSTALL_HINT = `sudo apt-get install -y ${ZOOKEEPER_PACKAGE}`;
-const APT_ENV = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-const APT_MAX_BUFFER = 64 * 1024 * 1024;
+const INSTALL_HINT = installHint(ZOOKEEPER_PACKAGE);
 
 // Shared so that parallel starts run apt-get and `java -version` once; cleared on failure to allow a retry.
 let check: Promise<void> | undefined;
@@ -30,39 +29,12 @@ export function ensureZooKeeperInstalled(): Promise<void> {
 }
 
 async function checkInstallation(): Promise<void> {
-  if (!(await exists(ZOOKEEPER_JAR))) {
-    if (process.getuid?.() !== 0) {
-      throw new Error(
-        `ZooKeeper is not installed (${ZOOKEEPER_JAR} is missing). ` +
-          `Install the Debian package "${ZOOKEEPER_PACKAGE}": ${INSTALL_HINT}`,
-      );
-    }
-    await aptInstall();
-    if (!(await exists(ZOOKEEPER_JAR))) {
-      throw new Error(`apt-get installed "${ZOOKEEPER_PACKAGE}" but ${ZOOKEEPER_JAR} is still missing`);
-    }
-  }
+  await ensureDebianPackage({
+    packageName: ZOOKEEPER_PACKAGE,
+    product: 'ZooKeeper',
+    missing: async () => ((await pathExists(ZOOKEEPER_JAR)) ? undefined : `${ZOOKEEPER_JAR} is missing`),
+  });
   await ensureJavaRunnable();
-}
-
-async function aptInstall(): Promise<void> {
-  const install = ['install', '-y', ZOOKEEPER_PACKAGE];
-  try {
-    await run('apt-get', install, { env: APT_ENV, maxBuffer: APT_MAX_BUFFER });
-    return;
-  } catch {
-    // Usually stale package lists on a fresh machine: refresh them and try once more.
-  }
-  try {
-    await run('apt-get', ['update'], { env: APT_ENV, maxBuffer: APT_MAX_BUFFER });
-    await run('apt-get', install, { env: APT_ENV, maxBuffer: APT_MAX_BUFFER });
-  } catch (error) {
-    throw new Error(
-      `Could not install ZooKeeper with "apt-get install -y ${ZOOKEEPER_PACKAGE}" ` +
-        `(also after "apt-get update"): ${commandFailure(error)}`,
-      { cause: error },
-    );
-  }
 }
 
 async function ensureJavaRunnable(): Promise<void> {
@@ -76,19 +48,4 @@ async function ensureJavaRunnable(): Promise<void> {
       { cause: error },
     );
   }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** execFile's message holds the command line and its stderr; apt's can be long, and its end explains it. */
-function commandFailure(error: unknown): string {
-  const message = (error instanceof Error ? error.message : String(error)).trim();
-  return message.length > 1500 ? `...${message.slice(-1500)}` : message;
 }

@@ -1,0 +1,236 @@
+/**
+ * What the SQLite and PostgreSQL credential stores do alike: generating and hashing keys, the
+ * verification cache, the signing secret. Each database supplies only a `CredentialBackend` of plain
+ * row operations.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type {
+  CredentialInfo,
+  CredentialStore,
+  CredentialStoreOptions,
+  NewCredential,
+  VerifiedCredential,
+} from './credential-store.js';
+import { generateApiKey, hashSecret, isApiKey, isRole, verifySecret, type Role } from './credentials.js';
+
+export interface StoredCredential {
+  readonly key: string;
+  readonly role: Role;
+  readonly secretHash: string;
+  readonly description: string | undefined;
+  readonly created: string;
+}
+
+export interface CredentialBackend {
+  insert(row: StoredCredential): Promise<void>;
+  find(key: string): Promise<{ role: Role; secretHash: string } | undefined>;
+  list(): Promise<CredentialInfo[]>;
+  delete(key: string): Promise<boolean>;
+  count(role: Role | undefined): Promise<number>;
+  /** Stores `value` under `name` unless a value is there already; returns the stored value either way. */
+  settingOrInsert(name: string, value: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_CACHE_TTL_MS = 60_000;
+const SIGNING_SECRET_SETTING = 'session-signing-secret';
+const SIGNING_SECRET_BYTES = 32;
+// Real secrets are 43 characters; a longer one is not ours, and need not be hashed to say so.
+const MAX_SECRET_LENGTH = 1024;
+// Past this many cached keys, expired entries are swept on insert so the maps stay bounded by the
+// keys in recent use.
+const SWEEP_ABOVE = 1024;
+
+interface Cached<T> {
+  readonly value: T;
+  readonly expiresAt: number;
+}
+
+interface CachedVerification extends Cached<VerifiedCredential> {
+  readonly digest: Buffer;
+}
+
+/**
+ * A key unknown to the store still costs one scrypt, so a wrong key and a wrong secret take the same
+ * time and the answer says nothing about which was wrong.
+ */
+let decoyHash: Promise<string> | undefined;
+function decoy(): Promise<string> {
+  decoyHash ??= hashSecret(randomBytes(32).toString('base64url'));
+  return decoyHash;
+}
+
+export function credentialStoreOver(
+  kind: CredentialStore['kind'],
+  backend: CredentialBackend,
+  options: CredentialStoreOptions = {},
+): CredentialStore {
+  return new CachingCredentialStore(kind, backend, options);
+}
+
+class CachingCredentialStore implements CredentialStore {
+  private readonly ttlMs: number;
+  private readonly now: () => number;
+  // The cache holds an HMAC of the secret under a per-process key, never the secret itself.
+  private readonly digestKey = randomBytes(32);
+  private readonly verified = new Map<string, CachedVerification>();
+  private readonly roles = new Map<string, Cached<Role>>();
+  /** One scrypt for concurrent requests with the same key and secret. */
+  private readonly inFlight = new Map<string, Promise<VerifiedCredential | undefined>>();
+  /**
+   * Bumped by every revoke: an answer computed from a row read before a revocation must not be
+   * cached after it.
+   */
+  private revocations = 0;
+  private signing: Promise<Buffer> | undefined;
+
+  constructor(
+    readonly kind: CredentialStore['kind'],
+    private readonly backend: CredentialBackend,
+    options: CredentialStoreOptions,
+  ) {
+    this.ttlMs = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS;
+    this.now = options.now ?? Date.now;
+    if (!Number.isFinite(this.ttlMs) || this.ttlMs < 0) throw new Error(`cacheTtlMs must be >= 0, got ${this.ttlMs}`);
+  }
+
+  async create(role: Role, description?: string): Promise<NewCredential> {
+    if (!isRole(role)) throw new Error(`unknown role ${JSON.stringify(role)}: expected admin, executor or viewer`);
+    const { key, secret } = generateApiKey();
+    const secretHash = await hashSecret(secret);
+    const created = new Date(this.now()).toISOString();
+    await this.backend.insert({ key, role, secretHash, description, created });
+    return { key, secret, role };
+  }
+
+  verify(key: string, secret: string): Promise<VerifiedCredential | undefined> {
+    if (!isApiKey(key) || secret.length > MAX_SECRET_LENGTH) return Promise.resolve(undefined);
+    const digest = createHmac('sha256', this.digestKey).update(secret).digest();
+    const cached = this.verified.get(key);
+    if (cached !== undefined && cached.expiresAt > this.now() && timingSafeEqual(cached.digest, digest)) {
+      return Promise.resolve(cached.value);
+    }
+    const flightKey = `${key} ${digest.toString('base64url')}`;
+    let flight = this.inFlight.get(flightKey);
+    if (flight === undefined) {
+      flight = this.verifyUncached(key, secret, digest).finally(() => this.inFlight.delete(flightKey));
+      this.inFlight.set(flightKey, flight);
+    }
+    return flight;
+  }
+
+  private async verifyUncached(key: string, secret: string, digest: Buffer): Promise<VerifiedCredential | undefined> {
+    const revocations = this.revocations;
+    const row = await this.backend.find(key);
+    if (row === undefined) {
+      await verifySecret(secret, await decoy());
+      return undefined;
+    }
+    if (!(await verifySecret(secret, row.secretHash))) return undefined;
+    const value: VerifiedCredential = { credentialId: key, role: row.role };
+    if (revocations === this.revocations) {
+      remember(this.verified, key, { value, digest, expiresAt: this.now() + this.ttlMs }, this.now());
+    }
+    return value;
+  }
+
+  async lookup(key: string): Promise<Role | undefined> {
+    if (!isApiKey(key)) return undefined;
+    const cached = this.roles.get(key);
+    if (cached !== undefined && cached.expiresAt > this.now()) return cached.value;
+    const revocations = this.revocations;
+    const row = await this.backend.find(key);
+    if (row === undefined) return undefined;
+    if (revocations === this.revocations) {
+      remember(this.roles, key, { value: row.role, expiresAt: this.now() + this.ttlMs }, this.now());
+    }
+    return row.role;
+  }
+
+  list(): Promise<CredentialInfo[]> {
+    return this.backend.list();
+  }
+
+  async revoke(key: string): Promise<boolean> {
+    const deleted = await this.backend.delete(key);
+    // After the delete, and in the same synchronous step as the forgetting: a verify that read the
+    // row earlier either cached before this point (and is forgotten here) or sees the new count.
+    this.revocations += 1;
+    this.verified.delete(key);
+    this.roles.delete(key);
+    return deleted;
+  }
+
+  count(role?: Role): Promise<number> {
+    return this.backend.count(role);
+  }
+
+  signingSecret(): Promise<Buffer> {
+    this.signing ??= this.loadSigningSecret().catch((error: unknown) => {
+      this.signing = undefined;
+      throw error;
+    });
+    return this.signing;
+  }
+
+  private async loadSigningSecret(): Promise<Buffer> {
+    const candidate = randomBytes(SIGNING_SECRET_BYTES).toString('base64url');
+    const stored = await this.backend.settingOrInsert(SIGNING_SECRET_SETTING, candidate);
+    const secret = Buffer.from(stored, 'base64url');
+    if (secret.length !== SIGNING_SECRET_BYTES) {
+      throw new Error(`the stored ${SIGNING_SECRET_SETTING} is ${secret.length} bytes, expected ${SIGNING_SECRET_BYTES}`);
+    }
+    return secret;
+  }
+
+  close(): Promise<void> {
+    return this.backend.close();
+  }
+}
+
+function remember<T extends Cached<unknown>>(map: Map<string, T>, key: string, entry: T, now: number): void {
+  if (map.size >= SWEEP_ABOVE) {
+    for (const [cachedKey, cached] of map) if (cached.expiresAt <= now) map.delete(cachedKey);
+  }
+  map.set(key, entry);
+}
+
+/** Database rows arrive untyped; these read one column or say which and what was there. */
+export function column(row: unknown, name: string): unknown {
+  if (typeof row !== 'object' || row === null || !(name in row)) {
+    throw new Error(`expected a credentials row with column "${name}"`);
+  }
+  return (row as Record<string, unknown>)[name];
+}
+
+export function textColumn(row: unknown, name: string): string {
+  const value = column(row, name);
+  if (typeof value !== 'string') throw new Error(`credentials column "${name}" holds ${typeof value}, expected text`);
+  return value;
+}
+
+export function optionalTextColumn(row: unknown, name: string): string | undefined {
+  return column(row, name) === null ? undefined : textColumn(row, name);
+}
+
+export function roleColumn(row: unknown): Role {
+  const role = column(row, 'role');
+  if (!isRole(role)) throw new Error(`the credentials table holds an unknown role ${JSON.stringify(role)}`);
+  return role;
+}
+
+/** SQLite gives counts as numbers; PostgreSQL's bigint arrives as a string. */
+export function countColumn(row: unknown, name: string): number {
+  const value = column(row, name);
+  const count = typeof value === 'string' ? Number(value) : value;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) {
+    throw new Error(`expected a count in column "${name}", got ${JSON.stringify(value)}`);
+  }
+  return count;
+}
+
+export function infoOfRow(row: unknown, created: string): CredentialInfo {
+  const description = optionalTextColumn(row, 'description');
+  const info = { key: textColumn(row, 'key'), role: roleColumn(row), created };
+  return description === undefined ? info : { ...info, description };
+}

@@ -1,0 +1,125 @@
+/**
+ * API keys in the job store's PostgreSQL database, through a pool of their own. Several API replicas
+ * may start at once on an empty database: the tables are created in one transaction under an
+ * advisory lock, so exactly one of them creates and the others find.
+ */
+import pg from 'pg';
+import type { CredentialStore, CredentialStoreOptions } from './credential-store.js';
+import {
+  column,
+  countColumn,
+  credentialStoreOver,
+  infoOfRow,
+  roleColumn,
+  textColumn,
+  type CredentialBackend,
+} from './credential-store-core.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS credentials (
+  key text PRIMARY KEY,
+  role text NOT NULL CHECK (role IN ('admin', 'executor', 'viewer')),
+  secret_hash text NOT NULL,
+  description text,
+  created timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+  name text PRIMARY KEY,
+  value text NOT NULL
+);
+`;
+
+// Without the lock, two concurrent CREATE TABLE IF NOT EXISTS can both miss the table and one fails
+// on the catalog's unique index. A name of its own keeps this lock apart from the job store's.
+const SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(hashtext('zk-job-engine/credentials-schema'))";
+
+/** A request waits this long for a pooled connection, then fails instead of hanging. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface PostgresCredentialStoreOptions extends CredentialStoreOptions {
+  /** Connections in the pool (default 4): verification is rare once cached. */
+  readonly poolSize?: number;
+}
+
+export async function openPostgresCredentialStore(
+  url: string,
+  options: PostgresCredentialStoreOptions = {},
+): Promise<CredentialStore> {
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // An idle connection that breaks (server restart) is reported here and would otherwise crash the
+  // process; the pool drops it, and the next query opens a new one or fails on its own.
+  pool.on('error', () => undefined);
+  try {
+    await createSchema(pool);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return credentialStoreOver('postgres', postgresBackend(pool), options);
+}
+
+async function createSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(SCHEMA_LOCK);
+    await client.query(SCHEMA);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+function postgresBackend(pool: pg.Pool): CredentialBackend {
+  const rows = async (text: string, values: unknown[] = []): Promise<unknown[]> => {
+    const result = await pool.query<Record<string, unknown>>(text, values);
+    return result.rows;
+  };
+  return {
+    insert: async (row) => {
+      await pool.query(
+        'INSERT INTO credentials (key, role, secret_hash, description, created) VALUES ($1, $2, $3, $4, $5)',
+        [row.key, row.role, row.secretHash, row.description ?? null, row.created],
+      );
+    },
+    find: async (key) => {
+      const [row] = await rows('SELECT role, secret_hash FROM credentials WHERE key = $1', [key]);
+      return row === undefined ? undefined : { role: roleColumn(row), secretHash: textColumn(row, 'secret_hash') };
+    },
+    list: async () => {
+      const found = await rows('SELECT key, role, description, created FROM credentials ORDER BY created, key');
+      return found.map((row) => infoOfRow(row, isoDate(column(row, 'created'))));
+    },
+    delete: async (key) => {
+      const result = await pool.query('DELETE FROM credentials WHERE key = $1', [key]);
+      return (result.rowCount ?? 0) > 0;
+    },
+    count: async (role) => {
+      const [row] =
+        role === undefined
+          ? await rows('SELECT count(*) AS n FROM credentials')
+          : await rows('SELECT count(*) AS n FROM credentials WHERE role = $1', [role]);
+      return countColumn(row, 'n');
+    },
+    settingOrInsert: async (name, value) => {
+      // Two statements, not one with a CTE: a statement reads with the snapshot it started with, so
+      // when a replica's concurrent INSERT wins the conflict, a single statement sees neither row.
+      // The INSERT waits for that replica to commit; the SELECT after it then sees its value.
+      await pool.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
+      const [row] = await rows('SELECT value FROM settings WHERE name = $1', [name]);
+      return textColumn(row, 'value');
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** pg parses timestamptz into a Date. */
+function isoDate(value: unknown): string {
+  if (!(value instanceof Date) || Number.isNaN(value.getTime())) {
+    throw new Error(`credentials column "created" holds ${JSON.stringify(value)}, expected a timestamp`);
+  }
+  return value.toISOString();
+}

@@ -1,0 +1,93 @@
+/**
+ * API keys in the SQLite file of the job store, through a connection of their own: the job store
+ * and this store open the same file and share nothing else.
+ */
+import Database from 'better-sqlite3';
+import { toError } from '../../util/errors.js';
+import type { CredentialStore, CredentialStoreOptions } from './credential-store.js';
+import {
+  countColumn,
+  credentialStoreOver,
+  infoOfRow,
+  roleColumn,
+  textColumn,
+  type CredentialBackend,
+} from './credential-store-core.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS credentials (
+  key TEXT PRIMARY KEY,
+  role TEXT NOT NULL CHECK (role IN ('admin', 'executor', 'viewer')),
+  secret_hash TEXT NOT NULL,
+  description TEXT,
+  created TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS settings (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+`;
+
+// The job store writes to the same file; waiting out its transactions beats failing with SQLITE_BUSY.
+const BUSY_TIMEOUT_MS = 5_000;
+
+export function openSqliteCredentialStore(path: string, options: CredentialStoreOptions = {}): Promise<CredentialStore> {
+  return promised(() => {
+    const db = new Database(path);
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      // WAL lets API requests read keys while the job store writes; it is a property of the file,
+      // and the job store asks for it too.
+      db.pragma('journal_mode = WAL');
+      db.exec(SCHEMA);
+      return credentialStoreOver('sqlite', sqliteBackend(db), options);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+  })();
+}
+
+function sqliteBackend(db: Database.Database): CredentialBackend {
+  const insert = db.prepare(
+    'INSERT INTO credentials (key, role, secret_hash, description, created) VALUES (?, ?, ?, ?, ?)',
+  );
+  const find = db.prepare('SELECT role, secret_hash FROM credentials WHERE key = ?');
+  const list = db.prepare('SELECT key, role, description, created FROM credentials ORDER BY created, key');
+  const remove = db.prepare('DELETE FROM credentials WHERE key = ?');
+  const countAll = db.prepare('SELECT count(*) AS n FROM credentials');
+  const countRole = db.prepare('SELECT count(*) AS n FROM credentials WHERE role = ?');
+  const insertSetting = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
+  const readSetting = db.prepare('SELECT value FROM settings WHERE name = ?');
+
+  return {
+    insert: promised((row) => {
+      insert.run(row.key, row.role, row.secretHash, row.description ?? null, row.created);
+    }),
+    find: promised((key) => {
+      const row: unknown = find.get(key);
+      return row === undefined ? undefined : { role: roleColumn(row), secretHash: textColumn(row, 'secret_hash') };
+    }),
+    list: promised(() => list.all().map((row: unknown) => infoOfRow(row, textColumn(row, 'created')))),
+    delete: promised((key) => remove.run(key).changes > 0),
+    count: promised((role) => countColumn(role === undefined ? countAll.get() : countRole.get(role), 'n')),
+    settingOrInsert: promised((name, value) => {
+      insertSetting.run(name, value);
+      return textColumn(readSetting.get(name), 'value');
+    }),
+    close: promised(() => {
+      db.close();
+    }),
+  };
+}
+
+/** better-sqlite3 is synchronous; the contract is promises, with exceptions as rejections. */
+function promised<A extends unknown[], R>(run: (...args: A) => R): (...args: A) => Promise<R> {
+  return (...args) => {
+    try {
+      return Promise.resolve(run(...args));
+    } catch (error) {
+      return Promise.reject(toError(error));
+    }
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * The job API as a Fastify application: routes, body parsing and limits, and one error handler that
+ * turns every failure into Nuvla's error body `{ status, message }` plus a stable `code`. Listening
+ * and process lifecycle belong to the `job-api` entry point.
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import formbody from '@fastify/formbody';
+import { ApiError } from '../errors.js';
+import type { JobStore } from '../store/job-store.js';
+import type { Logger } from '../../util/logger.js';
+import type { AccessControl } from './access.js';
+import { registerJobRoutes } from './job-routes.js';
+import { registerSessionRoutes } from './session-routes.js';
+
+export interface JobApiOptions {
+  readonly store: JobStore;
+  readonly access: AccessControl;
+  readonly logger: Logger;
+  /** Largest request body in bytes; larger ones get 413. */
+  readonly bodyLimitBytes: number;
+  readonly maxBulkCreate: number;
+  readonly now?: () => Date;
+}
+
+export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstance> {
+  const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, return503OnClosing: true });
+  await app.register(formbody);
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { status, body } = errorResponse(error);
+    if (status >= 500) options.logger.error('job api request failed', { method: request.method, url: request.url, error: error.stack });
+    return reply.code(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ status: 404, code: 'not-found', message: `no such resource: ${request.method} ${request.url}` }),
+  );
+  registerSessionRoutes(app, options.access);
+  registerJobRoutes(app, {
+    store: options.store,
+    access: options.access,
+    now: options.now ?? (() => new Date()),
+    maxBulkCreate: options.maxBulkCreate,
+  });
+  return app;
+}
+
+/** Fastify's own failures (bad JSON, body too large, wrong media type) keep their status with a plain message. */
+function errorResponse(error: FastifyError): { status: number; body: Record<string, unknown> } {
+  if (error instanceof ApiError) {
+    return { status: error.status, body: { status: error.status, code: error.code, message: error.message, ...error.details } };
+  }
+  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
+  if (status >= 500) return { status, body: { status, code: 'internal', message: 'internal error; see the server log' } };
+  const code = status === 413 ? 'payload-too-large' : 'bad-request';
+  const message = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? `invalid JSON body: ${error.message}` : error.message;
+  return { status, body: { status, code, message } };
+}

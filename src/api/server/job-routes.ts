@@ -1,0 +1,153 @@
+/**
+ * The job collection and its resources (design.md §4), with the engine's additions: If-Match on
+ * edits (412 when the revision moved), idempotency keys and bulk create, counts per state.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { badRequest, notFound, preconditionFailed } from '../errors.js';
+import { applyEdit, cancelJob, newJob } from '../job/lifecycle.js';
+import { parseJobCreate, parseJobEdit } from '../job/parse.js';
+import type { JobDocument } from '../job/document.js';
+import type { JobStore } from '../store/job-store.js';
+import { parseOptionalFilter } from '../cimi/parser.js';
+import { requirePermission, type AccessControl } from './access.js';
+import { parseCollectionQuery } from './search-params.js';
+import {
+  collectionBody,
+  createdBody,
+  locationOf,
+  operationBody,
+  selectFields,
+  stateAggregation,
+  withOperations,
+} from './nuvla-shapes.js';
+
+export interface JobRoutesOptions {
+  readonly store: JobStore;
+  readonly access: AccessControl;
+  readonly now: () => Date;
+  /** Most jobs one bulk create may carry. */
+  readonly maxBulkCreate: number;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
+  const { store, access, now } = options;
+
+  app.post('/api/job', async (request, reply) => {
+    await requirePermission(access, request, 'write');
+    if (isBulk(request)) {
+      if (!Array.isArray(request.body)) throw badRequest('a bulk create (header bulk: yes) needs a JSON list of jobs');
+      if (request.body.length > options.maxBulkCreate) {
+        throw badRequest(`a bulk create carries at most ${String(options.maxBulkCreate)} jobs, got ${String(request.body.length)}`);
+      }
+      const jobs = request.body.map((body: unknown, index) => {
+        try {
+          return newJob(parseJobCreate(body), now());
+        } catch (error) {
+          throw error instanceof Error ? badRequest(`job ${String(index)}: ${error.message}`, { index }) : error;
+        }
+      });
+      const results = await store.createMany(jobs);
+      return reply.code(201).send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created)) });
+    }
+    const result = await store.create(newJob(parseJobCreate(request.body), now()));
+    return reply
+      .code(result.created ? 201 : 200)
+      .header('location', locationOf(result.job))
+      .header('etag', etagOf(result.job))
+      .send(createdBody(result.job, result.created));
+  });
+
+  const search = async (request: FastifyRequest, params: unknown): Promise<Record<string, unknown>> => {
+    await requirePermission(access, request, 'read');
+    const query = parseCollectionQuery(params);
+    const result = query.countOnly ? { count: (await store.search({ ...query.search, first: 1, last: 1 })).count, jobs: [] } : await store.search(query.search);
+    const body = collectionBody(result.count, result.jobs.map((job) => selectFields(job, query.select)));
+    if (query.countByState) body.aggregations = stateAggregation(await store.countByState(query.search.filter));
+    return body;
+  };
+  app.get('/api/job', (request) => search(request, request.query));
+  app.put('/api/job', (request) => search(request, request.body ?? {}));
+
+  app.delete('/api/job', async (request) => {
+    await requirePermission(access, request, 'delete');
+    if (!isBulk(request)) throw badRequest('deleting jobs by filter needs the header bulk: yes');
+    const filterText = textParam(request.query, 'filter') ?? textParam(request.body, 'filter');
+    const filter = parseOptionalFilter(filterText);
+    if (filter === undefined) throw badRequest('a bulk delete needs a filter (deleting every job is not done by accident)');
+    const deleted = await store.deleteMatching(filter);
+    return { status: 200, message: `${String(deleted)} jobs deleted`, count: deleted };
+  });
+
+  app.get('/api/job/:uuid', async (request, reply) => {
+    await requirePermission(access, request, 'read');
+    const job = await load(store, request);
+    return reply.header('etag', etagOf(job)).send(withOperations(job));
+  });
+
+  app.put('/api/job/:uuid', async (request, reply) => {
+    await requirePermission(access, request, 'write');
+    const id = jobIdOf(request);
+    const expected = ifMatch(request);
+    const edit = parseJobEdit(request.body);
+    const job = await store.update(id, (current) => applyEdit(current, edit, now()), expected);
+    return reply.header('etag', etagOf(job)).send(withOperations(job));
+  });
+
+  app.delete('/api/job/:uuid', async (request) => {
+    await requirePermission(access, request, 'delete');
+    const id = jobIdOf(request);
+    if (!(await store.delete(id))) throw notFound(`${id} not found`);
+    return { status: 200, message: `${id} deleted`, 'resource-id': id };
+  });
+
+  app.post('/api/job/:uuid/cancel', async (request, reply) => {
+    const principal = await requirePermission(access, request, 'write');
+    const id = jobIdOf(request);
+    const job = await store.update(id, (current) => cancelJob(current, now(), `canceled by ${principal.credentialId}`), ifMatch(request));
+    return reply.header('etag', etagOf(job)).send(operationBody(200, job, 'canceled'));
+  });
+}
+
+function isBulk(request: FastifyRequest): boolean {
+  const header = request.headers.bulk;
+  return typeof header === 'string' && header.toLowerCase() === 'yes';
+}
+
+function jobIdOf(request: FastifyRequest): string {
+  const uuid: unknown = typeof request.params === 'object' && request.params !== null ? Reflect.get(request.params, 'uuid') : undefined;
+  if (typeof uuid !== 'string' || !UUID.test(uuid)) {
+    throw notFound(`job/${typeof uuid === 'string' ? uuid : ''} not found: job ids are job/<uuid>`);
+  }
+  return `job/${uuid}`;
+}
+
+async function load(store: JobStore, request: FastifyRequest): Promise<JobDocument> {
+  const id = jobIdOf(request);
+  const job = await store.get(id);
+  if (job === undefined) throw notFound(`${id} not found`);
+  return job;
+}
+
+export function etagOf(job: JobDocument): string {
+  return `"${String(job.revision)}"`;
+}
+
+/** `If-Match: "7"` (or W/"7", or 7) -> 7; `*` or absent -> no condition. */
+function ifMatch(request: FastifyRequest): number | undefined {
+  const header = request.headers['if-match'];
+  if (header === undefined || header === '*') return undefined;
+  const match = /^(?:W\/)?"?(\d+)"?$/.exec(header.trim());
+  if (match?.[1] === undefined) {
+    throw preconditionFailed(`If-Match must carry a job revision as sent in ETag, e.g. "3"; got ${header}`);
+  }
+  return Number(match[1]);
+}
+
+function textParam(source: unknown, key: string): string | undefined {
+  if (typeof source !== 'object' || source === null) return undefined;
+  const value: unknown = Reflect.get(source, key);
+  return typeof value === 'string' ? value : undefined;
+}
+

@@ -1,0 +1,21 @@
+/** Nuvla's session login: an `api-key` template in, a session cookie out. */
+import type { FastifyInstance } from 'fastify';
+import type { AccessControl } from './access.js';
+
+export const SESSION_COOKIE = 'com.sixsq.nuvla.cookie';
+
+export function registerSessionRoutes(app: FastifyInstance, access: AccessControl): void {
+  app.post('/api/session', async (request, reply) => {
+    const { principal, cookie } = await access.login(request.body);
+    return reply
+      .code(201)
+      .header('set-cookie', cookie)
+      .send({ status: 201, message: `logged in as ${principal.credentialId} (${principal.role})`, 'resource-id': 'session' });
+  });
+
+  app.delete('/api/session', (_request, reply) =>
+    reply
+      .header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
+      .send({ status: 200, message: 'logged out' }),
+  );
+}

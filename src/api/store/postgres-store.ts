@@ -1,0 +1,265 @@
+/**
+ * The job store in PostgreSQL, for several API replicas on one database. The schema mirrors SQLite's:
+ * dates are ISO text and text columns use the "C" collation, so that filters and orderings compare
+ * bytes exactly as SQLite does, whatever locale the database was created with.
+ */
+import { DatabaseError, Pool, type PoolClient, type QueryConfig } from 'pg';
+
+import type { FilterNode } from '../cimi/ast.js';
+import { compileFilter, compileOrderBy, toNumberedPlaceholders, type CompileOptions } from '../cimi/sql.js';
+import { conflict, notFound } from '../errors.js';
+import type { JobDocument, JobState } from '../job/document.js';
+import { toError } from '../../util/errors.js';
+import { ALL_COLUMNS, JOBS_TABLE, UPDATED_COLUMNS, rowValues, updatedValues } from './columns.js';
+import type { CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
+import { applyMutation, compileOptions, countOf, documentOfRow, field, orderOf, pageOf, stateCountsOf } from './store-common.js';
+
+export interface PostgresStoreOptions {
+  /** Connections this replica holds at most; default 10. */
+  readonly poolSize?: number;
+}
+
+const DEFAULT_POOL_SIZE = 10;
+/** How long a request waits for a free pooled connection before failing instead of hanging. */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Arbitrary but fixed: every replica must take the same advisory lock around schema changes. */
+const SCHEMA_LOCK_KEY = 7_300_917_642;
+
+type Row = Record<string, unknown>;
+type Queryable = Pick<PoolClient, 'query'>;
+
+/** Schema version N is reached by running MIGRATIONS[N - 1]; entries are only ever appended. */
+const MIGRATIONS: readonly (readonly string[])[] = [
+  [
+    `CREATE TABLE ${JOBS_TABLE} (
+      id text COLLATE "C" NOT NULL PRIMARY KEY,
+      state text COLLATE "C" NOT NULL,
+      action text COLLATE "C" NOT NULL,
+      priority integer NOT NULL,
+      created text COLLATE "C" NOT NULL,
+      updated text COLLATE "C" NOT NULL,
+      started text COLLATE "C",
+      expiry text COLLATE "C",
+      target_href text COLLATE "C",
+      parent_job text COLLATE "C",
+      execution_mode text COLLATE "C",
+      return_code integer,
+      progress integer NOT NULL,
+      executor text COLLATE "C",
+      idempotency_key text COLLATE "C",
+      revision integer NOT NULL,
+      doc jsonb NOT NULL
+    )`,
+    `CREATE INDEX jobs_state ON ${JOBS_TABLE} (state)`,
+    `CREATE INDEX jobs_action ON ${JOBS_TABLE} (action)`,
+    `CREATE INDEX jobs_created ON ${JOBS_TABLE} (created)`,
+    `CREATE INDEX jobs_priority ON ${JOBS_TABLE} (priority)`,
+    `CREATE INDEX jobs_parent_job ON ${JOBS_TABLE} (parent_job)`,
+    // NULLs are distinct in a UNIQUE index: jobs without a key never collide.
+    `CREATE UNIQUE INDEX jobs_idempotency_key ON ${JOBS_TABLE} (idempotency_key)`,
+  ],
+];
+
+const placeholders = (from: number, count: number): string =>
+  Array.from({ length: count }, (_, index) => `$${from + index}`).join(', ');
+
+// Named statements are prepared once per pooled connection, then only bound and executed.
+const INSERT = {
+  name: 'job-store-insert',
+  text: `INSERT INTO ${JOBS_TABLE} (${ALL_COLUMNS.join(', ')}) VALUES (${placeholders(1, ALL_COLUMNS.length)})
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+};
+const SELECT_BY_ID = { name: 'job-store-select-by-id', text: `SELECT doc FROM ${JOBS_TABLE} WHERE id = $1` };
+const SELECT_FOR_UPDATE = { name: 'job-store-select-for-update', text: `${SELECT_BY_ID.text} FOR UPDATE` };
+const SELECT_BY_KEY = { name: 'job-store-select-by-key', text: `SELECT doc FROM ${JOBS_TABLE} WHERE idempotency_key = $1` };
+const UPDATE = {
+  name: 'job-store-update',
+  text: `UPDATE ${JOBS_TABLE} SET ${UPDATED_COLUMNS.map((column, index) => `${column} = $${index + 1}`).join(', ')}
+         WHERE id = $${UPDATED_COLUMNS.length + 1}`,
+};
+const DELETE_BY_ID = { name: 'job-store-delete-by-id', text: `DELETE FROM ${JOBS_TABLE} WHERE id = $1` };
+
+export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<JobStore> {
+  const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
+  if (!Number.isSafeInteger(poolSize) || poolSize < 1) throw new Error(`poolSize must be a positive integer, got ${poolSize}`);
+  const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  // An idle pooled connection that breaks (server restart, network) is reported here and dropped
+  // from the pool; without a listener the 'error' event would crash the process. The next query
+  // opens a fresh connection, or fails with its own error.
+  pool.on('error', () => undefined);
+  const store = new PostgresJobStore(pool);
+  try {
+    await store.migrate();
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return store;
+}
+
+class PostgresJobStore implements JobStore {
+  readonly kind = 'postgres';
+  readonly #pool: Pool;
+  #closing: Promise<void> | undefined;
+
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  /** Replicas starting together queue on the advisory lock; the first creates, the others find it done. */
+  migrate(): Promise<void> {
+    return this.#transaction(async (client) => {
+      await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
+      await client.query(
+        'CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL PRIMARY KEY, applied text NOT NULL)',
+      );
+      const current = countOf(field(await one(client, 'SELECT coalesce(max(version), 0) AS v FROM schema_version'), 'v'));
+      if (current > MIGRATIONS.length) {
+        throw new Error(
+          `the database has job store schema version ${current}, newer than this build knows (${MIGRATIONS.length}); upgrade the engine`,
+        );
+      }
+      for (let version = current + 1; version <= MIGRATIONS.length; version += 1) {
+        for (const statement of MIGRATIONS[version - 1] ?? []) await client.query(statement);
+        await client.query('INSERT INTO schema_version (version, applied) VALUES ($1, $2)', [version, new Date().toISOString()]);
+      }
+    });
+  }
+
+  /** Without a transaction: one round trip instead of three, and either statement stands alone. */
+  create(job: JobDocument): Promise<CreateResult> {
+    return createOne(this.#pool, job);
+  }
+
+  async createMany(jobs: readonly JobDocument[]): Promise<CreateResult[]> {
+    if (jobs.length === 0) return [];
+    return this.#transaction(async (client) => {
+      const results: CreateResult[] = [];
+      for (const job of jobs) results.push(await createOne(client, job));
+      return results;
+    });
+  }
+
+  async get(id: string): Promise<JobDocument | undefined> {
+    const [row] = await rows(this.#pool, { ...SELECT_BY_ID, values: [id] });
+    return row === undefined ? undefined : documentOfRow(row);
+  }
+
+  update(id: string, mutate: JobMutation, expectedRevision?: number): Promise<JobDocument> {
+    return this.#transaction(async (client) => {
+      // FOR UPDATE: concurrent writers of this job wait here, then read the winner's revision.
+      const [row] = await rows(client, { ...SELECT_FOR_UPDATE, values: [id] });
+      if (row === undefined) throw notFound(`${id} not found`);
+      const next = applyMutation(documentOfRow(row), mutate, expectedRevision);
+      await uniqueGuarded(client.query({ ...UPDATE, values: [...updatedValues(next), id] }), next);
+      return next;
+    });
+  }
+
+  async search(search: JobSearch): Promise<SearchResult> {
+    const { limit, offset } = pageOf(search);
+    const options = compileOptions('postgres');
+    const where = whereOf(search.filter, options);
+    const order = compileOrderBy(orderOf(search), options);
+    // One snapshot for the count and the page.
+    return await this.#transaction(async (client) => {
+      const count = countOf(field(await one(client, numbered(`SELECT count(*) AS n FROM ${JOBS_TABLE}${where.sql}`), where.params), 'n'));
+      if (limit === 0 || offset >= count) return { count, jobs: [] };
+      const page = await rows(client, {
+        text: numbered(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ? OFFSET ?`),
+        values: [...where.params, limit, offset],
+      });
+      return { count, jobs: page.map(documentOfRow) };
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+  }
+
+  async deleteMatching(filter: FilterNode | undefined): Promise<number> {
+    const where = whereOf(filter, compileOptions('postgres'));
+    const result = await this.#pool.query(numbered(`DELETE FROM ${JOBS_TABLE}${where.sql}`), where.params);
+    return result.rowCount ?? 0;
+  }
+
+  async delete(id: string): Promise<boolean> {
+    const result = await this.#pool.query({ ...DELETE_BY_ID, values: [id] });
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async countByState(filter?: FilterNode): Promise<Record<JobState, number>> {
+    const where = whereOf(filter, compileOptions('postgres'));
+    const sql = numbered(`SELECT state, count(*) AS n FROM ${JOBS_TABLE}${where.sql} GROUP BY state`);
+    return stateCountsOf(await rows(this.#pool, { text: sql, values: where.params }));
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#pool.end();
+    return this.#closing;
+  }
+
+  async #transaction<T>(work: (client: PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    const client = await this.#pool.connect();
+    // A connection whose ROLLBACK fails is in an unknown state: it is destroyed, not reused.
+    let broken: Error | undefined;
+    try {
+      await client.query(begin);
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = toError(rollbackError);
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+}
+
+async function createOne(client: Queryable, job: JobDocument): Promise<CreateResult> {
+  const inserted = await uniqueGuarded(client.query({ ...INSERT, values: rowValues(job) }), job);
+  if ((inserted.rowCount ?? 0) > 0) return { job, created: true };
+  // ON CONFLICT waited for any concurrent insert of this key to commit, and READ COMMITTED gives
+  // this next statement a snapshot that includes it.
+  const key = job['idempotency-key'];
+  const [existing] = key === undefined ? [] : await rows(client, { ...SELECT_BY_KEY, values: [key] });
+  if (existing === undefined) throw new Error(`${job.id} was neither inserted nor found by its idempotency key`);
+  return { job: documentOfRow(existing), created: false };
+}
+
+function whereOf(filter: FilterNode | undefined, options: CompileOptions): { sql: string; params: unknown[] } {
+  if (filter === undefined) return { sql: '', params: [] };
+  const fragment = compileFilter(filter, options);
+  return { sql: ` WHERE ${fragment.sql}`, params: fragment.params };
+}
+
+/** Our statements are written with `?` like SQLite's, so the compiled fragments slot in unchanged. */
+function numbered(sql: string): string {
+  return toNumberedPlaceholders(sql);
+}
+
+async function rows(queryable: Queryable, query: QueryConfig<unknown[]>): Promise<Row[]> {
+  const result = await queryable.query<Row>(query);
+  return result.rows;
+}
+
+async function one(queryable: Queryable, text: string, values: unknown[] = []): Promise<Row> {
+  const [row] = await rows(queryable, { text, values });
+  if (row === undefined) throw new Error(`expected a row from: ${text}`);
+  return row;
+}
+
+/** A duplicate id (or an update onto another job's idempotency key) is the caller's conflict, not a crash. */
+async function uniqueGuarded<T>(write: Promise<T>, job: JobDocument): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    if (error instanceof DatabaseError && error.code === '23505') {
+      throw error.constraint === 'jobs_idempotency_key'
+        ? conflict(`another job already has the idempotency key of ${job.id}`, { id: job.id })
+        : conflict(`${job.id} already exists`, { id: job.id });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * The job store in one SQLite file: the default, so one command runs the API with nothing else
+ * installed. better-sqlite3 is synchronous; every method runs to completion inside one call, so
+ * within a process nothing interleaves, and across processes SQLite's locks (IMMEDIATE transactions
+ * for every write, a busy timeout to wait for them) keep read-modify-write atomic.
+ */
+import Database from 'better-sqlite3';
+
+import type { FilterNode } from '../cimi/ast.js';
+import { compileFilter, compileOrderBy } from '../cimi/sql.js';
+import { conflict, notFound } from '../errors.js';
+import type { JobDocument, JobState } from '../job/document.js';
+import { ALL_COLUMNS, JOBS_TABLE, UPDATED_COLUMNS, rowValues, updatedValues } from './columns.js';
+import type { CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
+import { applyMutation, compileOptions, countOf, documentOfRow, field, orderOf, pageOf, stateCountsOf } from './store-common.js';
+
+/** How long a write waits for another process's write lock before SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 10_000;
+/** Searches compile to few distinct statements (the API's filters repeat), so a small cache holds them all. */
+const STATEMENT_CACHE_SIZE = 200;
+
+type SqliteValue = string | number | bigint | Buffer | null;
+type Statement = Database.Statement<SqliteValue[]>;
+
+/**
+ * Schema version N is reached by running MIGRATIONS[N - 1]. Entries are never edited once released,
+ * only appended, so that every existing file can be brought up to date.
+ */
+const MIGRATIONS: readonly (readonly string[])[] = [
+  [
+    `CREATE TABLE ${JOBS_TABLE} (
+      id TEXT NOT NULL PRIMARY KEY,
+      state TEXT NOT NULL,
+      action TEXT NOT NULL,
+      priority INTEGER NOT NULL,
+      created TEXT NOT NULL,
+      updated TEXT NOT NULL,
+      started TEXT,
+      expiry TEXT,
+      target_href TEXT,
+      parent_job TEXT,
+      execution_mode TEXT,
+      return_code INTEGER,
+      progress INTEGER NOT NULL,
+      executor TEXT,
+      idempotency_key TEXT,
+      revision INTEGER NOT NULL,
+      doc TEXT NOT NULL
+    )`,
+    `CREATE INDEX jobs_state ON ${JOBS_TABLE} (state)`,
+    `CREATE INDEX jobs_action ON ${JOBS_TABLE} (action)`,
+    `CREATE INDEX jobs_created ON ${JOBS_TABLE} (created)`,
+    `CREATE INDEX jobs_priority ON ${JOBS_TABLE} (priority)`,
+    `CREATE INDEX jobs_parent_job ON ${JOBS_TABLE} (parent_job)`,
+    // NULLs are distinct in a UNIQUE index: jobs without a key never collide.
+    `CREATE UNIQUE INDEX jobs_idempotency_key ON ${JOBS_TABLE} (idempotency_key)`,
+  ],
+];
+
+export function openSqliteStore(path: string): Promise<JobStore> {
+  return promised(() => openNow(path));
+}
+
+function openNow(path: string): JobStore {
+  const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    // Readers do not block the writer nor the writer them; NORMAL loses at most the last commits on
+    // power loss (never consistency), which an API in front of a queue can afford.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    migrate(db, path);
+    return new SqliteJobStore(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+function migrate(db: Database.Database, path: string): void {
+  // IMMEDIATE: two processes opening a new file together must not both create the tables.
+  db.transaction(() => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL PRIMARY KEY, applied TEXT NOT NULL)');
+    const current = countOf(field(db.prepare('SELECT coalesce(max(version), 0) AS v FROM schema_version').get(), 'v'));
+    if (current > MIGRATIONS.length) {
+      throw new Error(
+        `${path} has job store schema version ${current}, newer than this build knows (${MIGRATIONS.length}); upgrade the engine`,
+      );
+    }
+    const record = db.prepare('INSERT INTO schema_version (version, applied) VALUES (?, ?)');
+    for (let version = current + 1; version <= MIGRATIONS.length; version += 1) {
+      for (const statement of MIGRATIONS[version - 1] ?? []) db.exec(statement);
+      record.run(version, new Date().toISOString());
+    }
+  }).immediate();
+}
+
+class SqliteJobStore implements JobStore {
+  readonly kind = 'sqlite';
+  readonly #db: Database.Database;
+  readonly #cache = new Map<string, Statement>();
+  readonly #insert: Statement;
+  readonly #selectById: Statement;
+  readonly #selectByKey: Statement;
+  readonly #update: Statement;
+  readonly #deleteById: Statement;
+  readonly #createMany: (jobs: readonly JobDocument[]) => CreateResult[];
+  readonly #updateOne: (id: string, mutate: JobMutation, expectedRevision: number | undefined) => JobDocument;
+  readonly #search: (search: JobSearch) => SearchResult;
+
+  constructor(db: Database.Database) {
+    this.#db = db;
+    this.#insert = db.prepare(
+      `INSERT INTO ${JOBS_TABLE} (${ALL_COLUMNS.join(', ')}) VALUES (${ALL_COLUMNS.map(() => '?').join(', ')})
+       ON CONFLICT (idempotency_key) DO NOTHING`,
+    );
+    this.#selectById = db.prepare(`SELECT doc FROM ${JOBS_TABLE} WHERE id = ?`);
+    this.#selectByKey = db.prepare(`SELECT doc FROM ${JOBS_TABLE} WHERE idempotency_key = ?`);
+    this.#update = db.prepare(`UPDATE ${JOBS_TABLE} SET ${UPDATED_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`);
+    this.#deleteById = db.prepare(`DELETE FROM ${JOBS_TABLE} WHERE id = ?`);
+
+    const createMany = db.transaction((jobs: readonly JobDocument[]) => jobs.map((job) => this.#createOne(job)));
+    this.#createMany = (jobs) => createMany.immediate(jobs);
+    const updateOne = db.transaction((id: string, mutate: JobMutation, expectedRevision: number | undefined) => {
+      const current = this.#get(id);
+      if (current === undefined) throw notFound(`${id} not found`);
+      const next = applyMutation(current, mutate, expectedRevision);
+      runUnique(() => this.#update.run(...updatedValues(next), id), next);
+      return next;
+    });
+    this.#updateOne = (id, mutate, expectedRevision) => updateOne.immediate(id, mutate, expectedRevision);
+    // A read transaction, so that the count and the page come from one snapshot.
+    const search = db.transaction((query: JobSearch) => this.#searchNow(query));
+    this.#search = (query) => search.deferred(query);
+  }
+
+  create(job: JobDocument): Promise<CreateResult> {
+    return promised(() => {
+      const [result] = this.#createMany([job]);
+      if (result === undefined) throw new Error('createMany returned no result for one job');
+      return result;
+    });
+  }
+
+  createMany(jobs: readonly JobDocument[]): Promise<CreateResult[]> {
+    return promised(() => jobs.length === 0 ? [] : this.#createMany(jobs));
+  }
+
+  get(id: string): Promise<JobDocument | undefined> {
+    return promised(() => this.#get(id));
+  }
+
+  update(id: string, mutate: JobMutation, expectedRevision?: number): Promise<JobDocument> {
+    return promised(() => this.#updateOne(id, mutate, expectedRevision));
+  }
+
+  search(search: JobSearch): Promise<SearchResult> {
+    return promised(() => this.#search(search));
+  }
+
+  deleteMatching(filter: FilterNode | undefined): Promise<number> {
+    return promised(() => {
+      const where = this.#where(filter);
+      return this.#statement(`DELETE FROM ${JOBS_TABLE}${where.sql}`).run(...where.params).changes;
+    });
+  }
+
+  delete(id: string): Promise<boolean> {
+    return promised(() => this.#deleteById.run(id).changes > 0);
+  }
+
+  countByState(filter?: FilterNode): Promise<Record<JobState, number>> {
+    return promised(() => {
+      const where = this.#where(filter);
+      const sql = `SELECT state, count(*) AS n FROM ${JOBS_TABLE}${where.sql} GROUP BY state`;
+      return stateCountsOf(this.#statement(sql).all(...where.params));
+    });
+  }
+
+  close(): Promise<void> {
+    return promised(() => {
+      this.#cache.clear();
+      if (this.#db.open) this.#db.close();
+    });
+  }
+
+  #createOne(job: JobDocument): CreateResult {
+    const inserted = runUnique(() => this.#insert.run(...rowValues(job)), job).changes > 0;
+    if (inserted) return { job, created: true };
+    const key = job['idempotency-key'];
+    const existing = key === undefined ? undefined : this.#selectByKey.get(key);
+    if (existing === undefined) throw new Error(`${job.id} was neither inserted nor found by its idempotency key`);
+    return { job: documentOfRow(existing), created: false };
+  }
+
+  #get(id: string): JobDocument | undefined {
+    const row = this.#selectById.get(id);
+    return row === undefined ? undefined : documentOfRow(row);
+  }
+
+  #searchNow(search: JobSearch): SearchResult {
+    const { limit, offset } = pageOf(search);
+    const options = compileOptions('sqlite');
+    const where = this.#where(search.filter, options);
+    const count = countOf(field(this.#statement(`SELECT count(*) AS n FROM ${JOBS_TABLE}${where.sql}`).get(...where.params), 'n'));
+    if (limit === 0 || offset >= count) return { count, jobs: [] };
+    const order = compileOrderBy(orderOf(search), options);
+    const rows = this.#statement(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ? OFFSET ?`).all(
+      ...where.params,
+      limit,
+      offset,
+    );
+    return { count, jobs: rows.map(documentOfRow) };
+  }
+
+  #where(filter: FilterNode | undefined, options = compileOptions('sqlite')): { sql: string; params: SqliteValue[] } {
+    if (filter === undefined) return { sql: '', params: [] };
+    const fragment = compileFilter(filter, options);
+    return { sql: ` WHERE ${fragment.sql}`, params: fragment.params.map(toSqliteValue) };
+  }
+
+  /** Prepared once per distinct SQL text; the least recently used goes when the cache is full. */
+  #statement(sql: string): Statement {
+    const cached = this.#cache.get(sql);
+    if (cached !== undefined) {
+      this.#cache.delete(sql);
+      this.#cache.set(sql, cached);
+      return cached;
+    }
+    const statement: Statement = this.#db.prepare(sql);
+    this.#cache.set(sql, statement);
+    if (this.#cache.size > STATEMENT_CACHE_SIZE) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done !== true) this.#cache.delete(oldest.value);
+    }
+    return statement;
+  }
+}
+
+/** better-sqlite3 throws synchronously; callers of an async contract expect a rejection instead. */
+function promised<T>(work: () => T): Promise<T> {
+  return new Promise<T>((resolve) => {
+    resolve(work());
+  });
+}
+
+/** The compiler binds only strings, numbers and NULL for SQLite; anything else is its bug, caught here. */
+function toSqliteValue(value: unknown): SqliteValue {
+  if (value === null || typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint') return value;
+  throw new Error(`the filter compiler produced a parameter SQLite cannot bind: ${JSON.stringify(value)}`);
+}
+
+/** A duplicate id (or an update onto another job's idempotency key) is the caller's conflict, not a crash. */
+function runUnique(write: () => Database.RunResult, job: JobDocument): Database.RunResult {
+  try {
+    return write();
+  } catch (error) {
+    if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+      throw conflict(`${job.id} already exists`, { id: job.id });
+    }
+    if (error instanceof Database.SqliteError && error.code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      throw conflict(`another job already has the idempotency key of ${job.id}`, { id: job.id });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * The daemons' logger: winston, JSON-ish lines on stderr for journald by default, optionally also a
+ * size-rotated file (SlipStream kept 5 files of 10 MB).
+ */
+import winston from 'winston';
+import type { Logger } from './logger.js';
+
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LoggerOptions {
+  readonly level: LogLevel;
+  /** Also write to this file, rotated at 10 MB, 5 kept. */
+  readonly file?: string | undefined;
+  /** Fields on every line, e.g. the daemon's name. */
+  readonly defaultMeta?: Record<string, unknown>;
+}
+
+export function createWinstonLogger(options: LoggerOptions): Logger & { close(): void } {
+  const line = winston.format.printf((info) => {
+    const { level, message, timestamp, ...meta } = info;
+    const extra = Object.keys(meta).length === 0 ? '' : ` ${JSON.stringify(meta, errorReplacer)}`;
+    return `${String(timestamp)} ${level} ${String(message)}${extra}`;
+  });
+  // winston types its transports as interfaces over TransportStream rather than subclasses.
+  /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
+  const transports: winston.transport[] = [
+    new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] }),
+  ];
+  if (options.file !== undefined) {
+    transports.push(new winston.transports.File({ filename: options.file, maxsize: 10 * 1024 * 1024, maxFiles: 5, tailable: true }));
+  }
+  /* eslint-enable @typescript-eslint/no-unsafe-class-instance-assignment */
+  const logger = winston.createLogger({
+    level: options.level,
+    levels: { error: 0, warn: 1, info: 2, debug: 3 },
+    format: winston.format.combine(winston.format.timestamp(), line),
+    defaultMeta: options.defaultMeta,
+    transports,
+  });
+  return {
+    error: (message, meta) => logger.error(message, meta),
+    warn: (message, meta) => logger.warn(message, meta),
+    info: (message, meta) => logger.info(message, meta),
+    debug: (message, meta) => logger.debug(message, meta),
+    close: () => {
+      logger.close();
+    },
+  };
+}
+
+function errorReplacer(_key: string, value: unknown): unknown {
+  return value instanceof Error ? { message: value.message, stack: value.stack } : value;
+}
