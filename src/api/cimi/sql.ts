@@ -2,12 +2,14 @@
  * CIMI filters and orderings as SQL for the job stores (SQLite and PostgreSQL). Values always travel
  * as parameters (`?`; PostgreSQL's store renumbers them with toNumberedPlaceholders), so the SQL text
  * never holds a `?` of its own. Attributes the store keeps in columns are compared there; the others
- * are read from the JSON document. Semantics follow Nuvla's Elasticsearch queries: `a!='x'` also
- * matches documents without `a`.
+ * are read from the JSON document (document-sql.ts), per element of the lists it holds. Semantics
+ * follow Nuvla's Elasticsearch queries: `a!='x'` also matches documents without `a`, and missing
+ * values sort last in either direction.
  */
 import { badRequest } from '../errors.js';
 import type { Comparison, FilterNode, FilterValue, OrderBy } from './ast.js';
 import { resolveDate } from './dates.js';
+import { NUMERIC_TEXT, compareDocument, condition, join, sqlitePath, type Literal } from './document-sql.js';
 
 export interface SqlFragment {
   sql: string;
@@ -19,6 +21,11 @@ export interface ColumnSpec {
   readonly column: string;
   /** Dates are ISO-8601 UTC text as `toISOString()` writes it, so they compare as text. */
   readonly type: 'text' | 'number' | 'date';
+  /**
+   * False for NOT NULL columns: their orderings then omit NULLS LAST, which would stop PostgreSQL
+   * from reading an index backwards (it does not infer that the clause is moot).
+   */
+  readonly nullable?: boolean;
 }
 
 export interface CompileOptions {
@@ -33,22 +40,12 @@ export interface CompileOptions {
 
 type CompareNode = Extract<FilterNode, { kind: 'compare' }>;
 
-/** A filter value once the attribute it is compared with has decided its type. */
-type Literal =
-  | { readonly type: 'text'; readonly value: string }
-  | { readonly type: 'number'; readonly value: number }
-  | { readonly type: 'boolean'; readonly value: boolean }
-  | { readonly type: 'null' };
-
 interface Target {
   readonly name: string;
   readonly path: readonly string[];
   readonly column: ColumnSpec | undefined;
 }
 
-// A JSON value's text is only cast to numeric when it looks like a number: one stray string must
-// not make the whole query fail. Written without `?` (see the module comment) or backslashes.
-const NUMERIC_TEXT = `'^-{0,1}[0-9]+([.][0-9]+){0,1}([eE][-+]{0,1}[0-9]+){0,1}$'`;
 const NUMBER_STRING = /^\s*-?\d+(?:\.\d+)?\s*$/;
 const ORDER_SEGMENT = /^[A-Za-z0-9_-]+$/;
 
@@ -83,7 +80,7 @@ function compileCompare(node: CompareNode, options: CompileOptions): SqlFragment
   if (values.length === 0) throw badRequest(`the list of values for ${name} is empty`, { attribute: name });
 
   // Values of one type share one condition (`IN (...)`); a list mixing types ORs (for `=`) or ANDs
-  // (for `!=`) one condition per type, since each type reads the JSON value differently.
+  // (for `!=`) one condition per type, since each type reads a JSON value differently.
   const groups = new Map<Literal['type'], Literal[]>();
   for (const value of values) {
     const literal = toLiteral(target, node.op, value, options.now);
@@ -91,8 +88,10 @@ function compileCompare(node: CompareNode, options: CompileOptions): SqlFragment
     if (group === undefined) groups.set(literal.type, [literal]);
     else if (!group.some((known) => sameLiteral(known, literal))) group.push(literal);
   }
-  const conditions = [...groups].map(([type, literals]) =>
-    condition(valueExpression(target, type, options), node.op, literals, options.dialect),
+  const { column } = target;
+  if (column === undefined) return compareDocument(target.path, node.op, groups, options);
+  const conditions = [...groups.values()].map((literals) =>
+    condition({ sql: column.column, params: [] }, node.op, literals, options.dialect),
   );
   return join(conditions, node.op === '!=' ? ' AND ' : ' OR ');
 }
@@ -135,82 +134,11 @@ function toLiteral(target: Target, op: Comparison, value: FilterValue, now: Date
   }
 }
 
-/** How the attribute reads when compared with a value of the given type. */
-function valueExpression(target: Target, type: Literal['type'], options: CompileOptions): SqlFragment {
-  if (target.column !== undefined) return { sql: target.column.column, params: [] };
-  const doc = options.documentColumn;
-  if (options.dialect === 'sqlite') {
-    const path = sqlitePath(target.path);
-    switch (type) {
-      case 'number':
-        // Without the guard every string would sort above every number, so `a>5` would match 'x'.
-        return {
-          sql: `CASE WHEN json_type(${doc}, ?) IN ('integer', 'real') THEN json_extract(${doc}, ?) END`,
-          params: [path, path],
-        };
-      case 'boolean':
-        return { sql: `json_type(${doc}, ?)`, params: [path] };
-      default:
-        return { sql: `json_extract(${doc}, ?)`, params: [path] };
-    }
-  }
-  switch (type) {
-    case 'number':
-      return {
-        sql: `CASE WHEN (${doc} #>> ?::text[]) ~ ${NUMERIC_TEXT} THEN (${doc} #>> ?::text[])::numeric END`,
-        params: [[...target.path], [...target.path]],
-      };
-    case 'boolean':
-      // The JSON text of the value itself, so the string "true" is not the boolean true.
-      return { sql: `(${doc} #> ?::text[])::text`, params: [[...target.path]] };
-    default:
-      return { sql: `(${doc} #>> ?::text[])`, params: [[...target.path]] };
-  }
-}
-
-function condition(x: SqlFragment, op: Comparison, literals: readonly Literal[], dialect: CompileOptions['dialect']): SqlFragment {
-  const values = literals.map(parameterOf);
-  if (literals[0]?.type === 'null') return { sql: `${x.sql} IS ${op === '!=' ? 'NOT ' : ''}NULL`, params: x.params };
-  const list = values.length === 1 ? '?' : `(${values.map(() => '?').join(', ')})`;
-  switch (op) {
-    case '=':
-      return { sql: `${x.sql} ${values.length === 1 ? '=' : 'IN'} ${list}`, params: [...x.params, ...values] };
-    case '!=':
-      return {
-        sql: `(${x.sql} IS NULL OR ${x.sql} ${values.length === 1 ? '<>' : 'NOT IN'} ${list})`,
-        params: [...x.params, ...x.params, ...values],
-      };
-    case '^=': {
-      const prefix = String(values[0]);
-      // SQLite's LIKE ignores case, so it compares the leading characters instead; PostgreSQL's
-      // LIKE is exact and can use an index.
-      if (dialect === 'sqlite') {
-        // length() counts characters as substr() does, which a JS string's length does not.
-        return { sql: `substr(${x.sql}, 1, length(?)) = ?`, params: [...x.params, prefix, prefix] };
-      }
-      return { sql: `${x.sql} LIKE ? ESCAPE '\\'`, params: [...x.params, `${prefix.replace(/[\\%_]/g, '\\$&')}%`] };
-    }
-    default:
-      return { sql: `${x.sql} ${op} ?`, params: [...x.params, ...values] };
-  }
-}
-
-/** The bound value: SQLite binds no booleans, and json_type / `#>` text spell them out anyway. */
-function parameterOf(literal: Literal): string | number | null {
-  switch (literal.type) {
-    case 'null':
-      return null;
-    case 'boolean':
-      return literal.value ? 'true' : 'false';
-    default:
-      return literal.value;
-  }
-}
-
 /**
- * `ORDER BY ...` ending with the `id` column, so that pages of equal keys are stable. JSON
- * attributes cannot be parameters here, so their names are restricted and inlined; they sort
- * missing values last, as Elasticsearch does. Columns are left plain so that an index serves them.
+ * `ORDER BY ...` ending with the `id` column, so that pages of equal keys are stable. Missing values
+ * sort last in either direction, as Elasticsearch does (SQLite's own order puts NULL first when
+ * ascending, PostgreSQL's when descending). JSON attributes cannot be parameters here, so their
+ * names are restricted and inlined.
  */
 export function compileOrderBy(orderBy: readonly OrderBy[], options: CompileOptions): string {
   const doc = options.documentColumn;
@@ -223,7 +151,7 @@ export function compileOrderBy(orderBy: readonly OrderBy[], options: CompileOpti
     const dir = direction === 'desc' ? 'DESC' : 'ASC';
     const column = options.columns[name];
     if (column !== undefined) {
-      keys.push(`${column.column} ${dir}`);
+      keys.push(column.nullable === false ? `${column.column} ${dir}` : `${column.column} ${dir} NULLS LAST`);
       tiebroken ||= column.column === idColumn;
       continue;
     }
@@ -260,17 +188,6 @@ export function toNumberedPlaceholders(sql: string, firstIndex = 1): string {
     result += char;
   }
   return result;
-}
-
-/** SQLite's JSON path with every key quoted, so `-` and `/` in names need no thought. */
-function sqlitePath(path: readonly string[]): string {
-  return `$${path.map((segment) => `."${segment.replace(/["\\]/g, '\\$&')}"`).join('')}`;
-}
-
-function join(parts: readonly SqlFragment[], separator: string): SqlFragment {
-  const [only] = parts;
-  if (parts.length === 1 && only !== undefined) return only;
-  return { sql: `(${parts.map((part) => part.sql).join(separator)})`, params: parts.flatMap((part) => part.params) };
 }
 
 function isList(value: FilterValue | readonly FilterValue[]): value is readonly FilterValue[] {

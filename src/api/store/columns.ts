@@ -55,9 +55,14 @@ export const INDEXED_COLUMNS: readonly IndexedColumn[] = [
   { attribute: 'revision', column: 'revision', type: 'number', valueOf: (job) => job.revision },
 ];
 
+/** Columns every job has a value for (NOT NULL in both schemas). */
+const NOT_NULL: ReadonlySet<string> = new Set(['id', 'state', 'action', 'priority', 'created', 'updated', 'progress', 'revision']);
+
 /** What the filter compiler reads from columns; any other attribute it reads from the document. */
 export const FILTER_COLUMNS: Readonly<Record<string, ColumnSpec>> = Object.freeze(
-  Object.fromEntries(INDEXED_COLUMNS.map(({ attribute, column, type }) => [attribute, { column, type }])),
+  Object.fromEntries(
+    INDEXED_COLUMNS.map(({ attribute, column, type }) => [attribute, { column, type, nullable: !NOT_NULL.has(column) }]),
+  ),
 );
 
 /** Indexed columns then the document, in the order both stores list their columns. */

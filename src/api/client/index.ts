@@ -1,0 +1,11 @@
+/** The job API client: what the rest of the engine imports. */
+export { JobApiClient, BULK_CREATE_CHUNK } from './job-api-client.js';
+export type { CreateOptions, EditOptions, FetchedJob, SearchResult } from './job-api-client.js';
+export type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
+export type { Created } from './responses.js';
+export { ClientOptionsError, DEFAULT_RETRY, DEFAULT_TIMEOUT_MS } from './options.js';
+export type { ApiCredentials, Compatibility, JobApiClientOptions, RetryPolicy, ServerFlavour } from './options.js';
+export { isRetryable, mayHaveBeenApplied } from './errors.js';
+export { parseJob, parseSelectedJob, NO_REVISION, type JobField, type ParseJobOptions } from './parse-job.js';
+export { backoffDelayMs } from './retry.js';
+export { ApiError, type ApiErrorCode } from '../errors.js';

@@ -1,0 +1,254 @@
+/**
+ * The client every part of the engine uses to reach the job API (ours, or Nuvla's in compatibility
+ * mode): typed calls, shared keep-alive connections, time limits, retries where they are safe,
+ * session login and re-login, and ApiError for every failure (see errors.ts for `retryable` and
+ * `maybeApplied`).
+ */
+import { ApiError } from '../errors.js';
+import type { JobDocument, JobState } from '../job/document.js';
+import type { Logger } from '../../util/logger.js';
+import { FlavourDetector, PROBE_PATH } from './compat.js';
+import { errorFromResponse } from './errors.js';
+import { HttpTransport } from './http.js';
+import {
+  engineFieldsOf,
+  jobPath,
+  nuvlaRefuses,
+  refused,
+  revisionOf,
+  searchForm,
+  type JobChanges,
+  type NewJob,
+  type SearchQuery,
+  type SelectQuery,
+} from './inputs.js';
+import { resolveOptions, type JobApiClientOptions, type ServerFlavour } from './options.js';
+import { parseJob, parseSelectedJob, type JobField } from './parse-job.js';
+import { Requester, type Call, type CallResult } from './requester.js';
+import { parseBulkCreated, parseCollection, parseCreated, parseDeletedCount, parseStateCounts, type Created } from './responses.js';
+
+export interface CreateOptions {
+  /** The same key always yields the same job: a create with it can be retried safely. */
+  readonly idempotencyKey?: string;
+}
+
+export interface EditOptions {
+  /** Edit only if the job is still at this revision (If-Match), else ApiError 'precondition-failed'. */
+  readonly ifRevision?: number | undefined;
+}
+
+export interface FetchedJob {
+  readonly job: JobDocument;
+  /** For `ifRevision`; undefined from a server that keeps no revisions (Nuvla). */
+  readonly revision: number | undefined;
+}
+
+export interface SearchResult<T> {
+  /** Jobs matching the filter, whatever the page. */
+  readonly count: number;
+  readonly jobs: T[];
+}
+
+/** Jobs per request of createMany: the server's default limit for one bulk create. */
+export const BULK_CREATE_CHUNK = 1000;
+
+export class JobApiClient {
+  readonly #http: HttpTransport;
+  readonly #detector: FlavourDetector;
+  readonly #requester: Requester;
+  readonly #logger: Logger;
+
+  private constructor(http: HttpTransport, detector: FlavourDetector, requester: Requester, logger: Logger) {
+    this.#http = http;
+    this.#detector = detector;
+    this.#requester = requester;
+    this.#logger = logger;
+  }
+
+  /** Checks the options (throws ClientOptionsError); contacts the server only when a call needs it. */
+  static create(options: JobApiClientOptions): Promise<JobApiClient> {
+    const resolved = resolveOptions(options);
+    const http = new HttpTransport({ baseUrl: resolved.baseUrl, timeoutMs: resolved.timeoutMs, maxSockets: resolved.maxSockets });
+    const detector = new FlavourDetector(resolved.compatibility, resolved.baseUrl, resolved.logger);
+    const requester = new Requester(http, detector, resolved.credentials, resolved.retry, resolved.logger);
+    return Promise.resolve(new JobApiClient(http, detector, requester, resolved.logger));
+  }
+
+  /** 'engine' or 'nuvla' once told or detected; undefined while 'auto' has not found out yet. */
+  get compatibility(): ServerFlavour | undefined {
+    return this.#detector.flavour;
+  }
+
+  /** Finds out now which API this is (one probe request at most, ever). */
+  detectCompatibility(): Promise<ServerFlavour> {
+    return this.#detector.resolve(async () => (await this.#call({ method: 'GET', path: PROBE_PATH, idempotent: true, retryOn500: true })).response);
+  }
+
+  /** Logs in with the client's API key now; calls also log in by themselves when they need to. */
+  login(): Promise<void> {
+    return this.#requester.login();
+  }
+
+  async create(job: NewJob, options: CreateOptions = {}): Promise<Created> {
+    const body = await this.#createBody(job, options);
+    const key = body['idempotency-key'];
+    const result = await this.#call({ method: 'POST', path: '/api/job', body: { json: body }, idempotent: key !== undefined });
+    return parseCreated(ok(result, 'POST', '/api/job', [200, 201]), 'a job create');
+  }
+
+  /**
+   * Creates the jobs, results in input order: bulk requests of up to 1000 jobs with the engine,
+   * one create after another with Nuvla. A failure part-way says in `details.created` which were.
+   */
+  async createMany(jobs: readonly NewJob[]): Promise<Created[]> {
+    if (jobs.length === 0) return [];
+    const created: Created[] = [];
+    try {
+      if ((await this.detectCompatibility()) === 'nuvla') {
+        for (const job of jobs) created.push(await this.create(job));
+        return created;
+      }
+      for (let start = 0; start < jobs.length; start += BULK_CREATE_CHUNK) {
+        const chunk = jobs.slice(start, start + BULK_CREATE_CHUNK);
+        // Idempotent only when every job carries a key: a replay creates no job twice.
+        const idempotent = chunk.every((job) => job['idempotency-key'] !== undefined);
+        const result = await this.#call({ method: 'POST', path: '/api/job', headers: { bulk: 'yes' }, body: { json: chunk }, idempotent });
+        created.push(...parseBulkCreated(ok(result, 'POST', '/api/job', [200, 201]), chunk.length));
+      }
+      return created;
+    } catch (error) {
+      if (!(error instanceof ApiError) || created.length === 0) throw error;
+      throw new ApiError(error.code, `createMany stopped after creating ${created.length} of ${jobs.length} jobs: ${error.message}`, {
+        cause: error,
+        details: { ...error.details, created },
+      });
+    }
+  }
+
+  async get(id: string): Promise<FetchedJob> {
+    const path = jobPath(id);
+    const result = await this.#call({ method: 'GET', path, idempotent: true, retryOn500: true });
+    const job = this.#parseJob(ok(result, 'GET', path, [200]).body);
+    return { job, revision: this.compatibility === 'nuvla' ? undefined : job.revision };
+  }
+
+  /** Merges `changes` into the job; returns the job as stored afterwards. */
+  async edit(id: string, changes: JobChanges, options: EditOptions = {}): Promise<JobDocument> {
+    const path = jobPath(id);
+    const { ifRevision } = options;
+    const engineFields = engineFieldsOf(changes, 'edit');
+    if (ifRevision !== undefined || engineFields.length > 0) {
+      if ((await this.detectCompatibility()) === 'nuvla') {
+        throw nuvlaRefuses(ifRevision !== undefined ? 'ifRevision (If-Match)' : `the field(s) ${engineFields.join(', ')}`);
+      }
+    }
+    const headers = ifRevision === undefined ? undefined : { 'if-match': revisionOf(ifRevision) };
+    const result = await this.#call({ method: 'PUT', path, body: { json: changes }, idempotent: ifRevision === undefined, ...(headers === undefined ? {} : { headers }) });
+    if (result.response.status === 409 && result.afterAmbiguousAttempt) {
+      // The replay of an edit whose reply was lost: 409 if that edit made the job final. If the job
+      // now holds exactly what was asked, the edit did happen.
+      const { job } = await this.get(id);
+      if (holds(job, changes)) {
+        this.#logger.info('job edit answered 409 on a retry, but the first attempt had applied it', { id, state: job.state });
+        return job;
+      }
+    }
+    return this.#parseJob(ok(result, 'PUT', path, [200]).body);
+  }
+
+  search<K extends JobField>(query: SelectQuery<K>): Promise<SearchResult<Pick<JobDocument, K | 'id'>>>;
+  search(query?: SearchQuery): Promise<SearchResult<JobDocument>>;
+  async search<K extends JobField>(query: SearchQuery | SelectQuery<K> = {}): Promise<SearchResult<JobDocument | Pick<JobDocument, K | 'id'>>> {
+    const result = await this.#search(searchForm(query));
+    const { count, resources } = parseCollection(result);
+    const select = 'select' in query ? query.select : undefined;
+    const jobs = resources.map((resource) => (select === undefined ? this.#parseJob(resource) : parseSelectedJob(resource, select)));
+    return { count, jobs };
+  }
+
+  /** Jobs matching the filter (all jobs without one). */
+  async count(filter?: string): Promise<number> {
+    return parseCollection(await this.#search({ ...searchForm(filter === undefined ? {} : { filter }), last: '0' })).count;
+  }
+
+  /** Jobs per state among those matching the filter; every state is present. */
+  async countByState(filter?: string): Promise<Record<JobState, number>> {
+    const form = { ...searchForm(filter === undefined ? {} : { filter }), last: '0', aggregation: 'terms:state' };
+    return parseStateCounts(await this.#search(form));
+  }
+
+  /** Nuvla's `cancel` operation: QUEUED or RUNNING to CANCELED; ApiError 'conflict' when already final. */
+  async cancel(id: string): Promise<void> {
+    const path = `${jobPath(id)}/cancel`;
+    ok(await this.#call({ method: 'POST', path, idempotent: false }), 'POST', path, [200, 201, 202]);
+  }
+
+  async delete(id: string): Promise<void> {
+    const path = jobPath(id);
+    const result = await this.#call({ method: 'DELETE', path, idempotent: true });
+    // After an attempt whose reply was lost, a 404 most likely says that attempt deleted it.
+    if (result.response.status === 404 && result.afterAmbiguousAttempt) return;
+    ok(result, 'DELETE', path, [200, 204]);
+  }
+
+  /** Deletes every job the (mandatory) filter matches; returns how many. */
+  async deleteMatching(filter: string): Promise<number> {
+    if (typeof filter !== 'string' || filter.trim() === '') throw refused('deleteMatching needs a non-empty filter');
+    const result = await this.#call({ method: 'DELETE', path: '/api/job', headers: { bulk: 'yes' }, body: { form: { filter } }, idempotent: true });
+    return parseDeletedCount(ok(result, 'DELETE', '/api/job', [200]));
+  }
+
+  /** Ends pending calls (they fail with 'unavailable', not retryable) and closes kept-alive connections. */
+  close(): Promise<void> {
+    this.#http.close();
+    return Promise.resolve();
+  }
+
+  #call(call: Call): Promise<CallResult> {
+    if (this.#http.closed) return Promise.reject(new ApiError('unavailable', `${call.method} ${call.path}: the job API client is closed`, { details: { retryable: false } }));
+    return this.#requester.call(call);
+  }
+
+  async #search(form: Record<string, string>): Promise<CallResult['response']> {
+    // PUT with a form, as Nuvla's clients search: filters can be longer than a URL may be.
+    const result = await this.#call({ method: 'PUT', path: '/api/job', body: { form }, idempotent: true, retryOn500: true });
+    return ok(result, 'PUT', '/api/job', [200]);
+  }
+
+  #parseJob(body: unknown): JobDocument {
+    return parseJob(body, { revision: this.compatibility === 'nuvla' ? 'optional' : 'required' });
+  }
+
+  async #createBody(job: NewJob, options: CreateOptions): Promise<NewJob> {
+    const given = job['idempotency-key'];
+    const key = options.idempotencyKey;
+    if (key !== undefined && (typeof key !== 'string' || key === '')) throw refused('"idempotencyKey" must be a non-empty string');
+    if (key !== undefined && given !== undefined && given !== key) {
+      throw refused(`the job's "idempotency-key" (${given}) and the option idempotencyKey (${key}) differ`);
+    }
+    const body: NewJob = key === undefined ? job : { ...job, 'idempotency-key': key };
+    const engineFields = engineFieldsOf(body, 'create');
+    if (engineFields.length > 0 && (await this.detectCompatibility()) === 'nuvla') {
+      throw nuvlaRefuses(engineFields.includes('idempotency-key') ? 'an idempotency key' : `the field(s) ${engineFields.join(', ')}`);
+    }
+    return body;
+  }
+}
+
+/** The answer when its status is one of `expected`; else the ApiError it stands for. */
+function ok(result: CallResult, method: string, path: string, expected: readonly number[]): CallResult['response'] {
+  const { response, attempts } = result;
+  if (expected.includes(response.status)) return response;
+  throw errorFromResponse(response.status, response.body, { method, path, attempts });
+}
+
+/** Whether the job holds every value the edit asked for (a null executor: none). */
+function holds(job: JobDocument, changes: JobChanges): boolean {
+  return Object.entries(changes).every(([field, value]) => {
+    const wanted: unknown = value;
+    const actual: unknown = Reflect.get(job, field);
+    if (wanted === undefined) return true;
+    if (field === 'executor' && wanted === null) return actual === undefined;
+    return JSON.stringify(actual) === JSON.stringify(wanted);
+  });
+}
