@@ -71,10 +71,11 @@ function evidenceIn(response: HttpResponse, probing: boolean): { flavour: Server
   const body = response.body;
   if (!isRecord(body)) return undefined;
   if (response.status >= 400) {
-    if (typeof body.code === 'string' && typeof body.message === 'string') return { flavour: 'engine', why: 'error bodies carry a code' };
-    // Only the probe's error is conclusive: it is a call both servers answer with their own error body.
-    if (probing && typeof body.message === 'string' && response.status < 500) return { flavour: 'nuvla', why: 'error bodies carry no code' };
-    return undefined;
+    // 4xx bodies in the API's own shape only: a gateway's 5xx page says nothing about the API behind it.
+    if (response.status >= 500 || body.status !== response.status || typeof body.message !== 'string') return undefined;
+    if (typeof body.code === 'string') return { flavour: 'engine', why: 'error bodies carry a code' };
+    // Only the probe's error is conclusive: a call both servers answer with their own error body.
+    return probing ? { flavour: 'nuvla', why: 'error bodies carry no code' } : undefined;
   }
   if (body['resource-type'] === 'job' && typeof body.id === 'string') {
     return typeof body.revision === 'number'

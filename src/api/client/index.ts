@@ -1,5 +1,6 @@
 /** The job API client: what the rest of the engine imports. */
-export { JobApiClient, BULK_CREATE_CHUNK } from './job-api-client.js';
+export { JobApiClient } from './job-api-client.js';
+export { BULK_CREATE_CHUNK, BULK_CREATE_MAX_BYTES } from './bulk.js';
 export type { CreateOptions, EditOptions, FetchedJob, SearchResult } from './job-api-client.js';
 export type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
 export type { Created } from './responses.js';

@@ -7,6 +7,7 @@
 import { ApiError } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
 import type { Logger } from '../../util/logger.js';
+import { bulkChunks, halves } from './bulk.js';
 import { FlavourDetector, PROBE_PATH } from './compat.js';
 import { errorFromResponse } from './errors.js';
 import { HttpTransport } from './http.js';
@@ -49,9 +50,6 @@ export interface SearchResult<T> {
   readonly jobs: T[];
 }
 
-/** Jobs per request of createMany: the server's default limit for one bulk create. */
-export const BULK_CREATE_CHUNK = 1000;
-
 export class JobApiClient {
   readonly #http: HttpTransport;
   readonly #detector: FlavourDetector;
@@ -65,13 +63,17 @@ export class JobApiClient {
     this.#logger = logger;
   }
 
-  /** Checks the options (throws ClientOptionsError); contacts the server only when a call needs it. */
+  /** Checks the options (rejects with ClientOptionsError); contacts the server only when a call needs it. */
   static create(options: JobApiClientOptions): Promise<JobApiClient> {
-    const resolved = resolveOptions(options);
-    const http = new HttpTransport({ baseUrl: resolved.baseUrl, timeoutMs: resolved.timeoutMs, maxSockets: resolved.maxSockets });
-    const detector = new FlavourDetector(resolved.compatibility, resolved.baseUrl, resolved.logger);
-    const requester = new Requester(http, detector, resolved.credentials, resolved.retry, resolved.logger);
-    return Promise.resolve(new JobApiClient(http, detector, requester, resolved.logger));
+    try {
+      const resolved = resolveOptions(options);
+      const http = new HttpTransport({ baseUrl: resolved.baseUrl, timeoutMs: resolved.timeoutMs, maxSockets: resolved.maxSockets });
+      const detector = new FlavourDetector(resolved.compatibility, resolved.baseUrl, resolved.logger);
+      const requester = new Requester(http, detector, resolved.credentials, resolved.retry, resolved.logger);
+      return Promise.resolve(new JobApiClient(http, detector, requester, resolved.logger));
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
   }
 
   /** 'engine' or 'nuvla' once told or detected; undefined while 'auto' has not found out yet. */
@@ -97,8 +99,8 @@ export class JobApiClient {
   }
 
   /**
-   * Creates the jobs, results in input order: bulk requests of up to 1000 jobs with the engine,
-   * one create after another with Nuvla. A failure part-way says in `details.created` which were.
+   * Creates the jobs, results in input order: bulk requests (see bulk.ts for their size) with the
+   * engine, one create after another with Nuvla. A failure part-way says in `details.created` which were.
    */
   async createMany(jobs: readonly NewJob[]): Promise<Created[]> {
     if (jobs.length === 0) return [];
@@ -108,11 +110,15 @@ export class JobApiClient {
         for (const job of jobs) created.push(await this.create(job));
         return created;
       }
-      for (let start = 0; start < jobs.length; start += BULK_CREATE_CHUNK) {
-        const chunk = jobs.slice(start, start + BULK_CREATE_CHUNK);
+      const pending = bulkChunks(jobs);
+      for (let chunk = pending.shift(); chunk !== undefined; chunk = pending.shift()) {
         // Idempotent only when every job carries a key: a replay creates no job twice.
         const idempotent = chunk.every((job) => job['idempotency-key'] !== undefined);
         const result = await this.#call({ method: 'POST', path: '/api/job', headers: { bulk: 'yes' }, body: { json: chunk }, idempotent });
+        if (result.response.status === 413 && chunk.length > 1) {
+          pending.unshift(...halves(chunk));
+          continue;
+        }
         created.push(...parseBulkCreated(ok(result, 'POST', '/api/job', [200, 201]), chunk.length));
       }
       return created;

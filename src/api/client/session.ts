@@ -4,12 +4,16 @@
  * that saw a 401 whether someone already logged in again since they sent their request.
  */
 
-/** Log in again this long before the cookie's own Max-Age runs out, rather than be refused. */
+/**
+ * Log in again a little before the cookie's own expiry rather than be refused: 30 s, or a tenth of
+ * a shorter lifetime (so a short-lived session is not renewed on every call).
+ */
 const EXPIRY_MARGIN_MS = 30_000;
 
 export class SessionCookie {
   #pair: string | undefined;
-  #expiresAt: number | undefined;
+  /** When to log in again: somewhat before the cookie expires. */
+  #renewAt: number | undefined;
   #generation = 0;
 
   /** `name=value` for the Cookie header, or undefined before a login. */
@@ -24,7 +28,7 @@ export class SessionCookie {
 
   /** True when there is no cookie, or it is (about to be) past its Max-Age. */
   needsLogin(now: number): boolean {
-    return this.#pair === undefined || (this.#expiresAt !== undefined && now >= this.#expiresAt - EXPIRY_MARGIN_MS);
+    return this.#pair === undefined || (this.#renewAt !== undefined && now >= this.#renewAt);
   }
 
   /**
@@ -36,7 +40,7 @@ export class SessionCookie {
       const parsed = parseSetCookie(header, now);
       if (parsed === undefined) continue;
       this.#pair = parsed.pair;
-      this.#expiresAt = parsed.expiresAt;
+      this.#renewAt = parsed.expiresAt === undefined ? undefined : parsed.expiresAt - Math.min(EXPIRY_MARGIN_MS, (parsed.expiresAt - now) / 10);
       this.#generation += 1;
       return true;
     }
@@ -45,7 +49,7 @@ export class SessionCookie {
 
   clear(): void {
     this.#pair = undefined;
-    this.#expiresAt = undefined;
+    this.#renewAt = undefined;
     this.#generation += 1;
   }
 }
