@@ -1,5 +1,14 @@
-/** Waits `ms`, or less if `signal` aborts (then rejects with its reason). The timer never holds the process open. */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+export interface DelayOptions {
+  /**
+   * Whether the timer alone keeps the process running. Off by default: a pause between internal
+   * retries must not hold a stopping daemon open. On for a wait that is work in progress, such as a
+   * client call waiting to retry, which a CLI awaiting it must not lose by exiting.
+   */
+  readonly keepProcessAlive?: boolean;
+}
+
+/** Waits `ms`, or less if `signal` aborts (then rejects with its reason). */
+export function delay(ms: number, signal?: AbortSignal, options: DelayOptions = {}): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
       reject(abortReason(signal));
@@ -13,7 +22,7 @@ export function delay(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    timer.unref();
+    if (options.keepProcessAlive !== true) timer.unref();
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

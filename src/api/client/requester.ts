@@ -10,7 +10,8 @@ import type { FlavourDetector } from './compat.js';
 import { errorFromResponse, isRetryable, mayHaveBeenApplied, withAttempts } from './errors.js';
 import type { HttpRequest, HttpResponse, HttpTransport } from './http.js';
 import type { ApiCredentials, RetryPolicy } from './options.js';
-import { backOff, backoffDelayMs, isRetryableStatus } from './retry.js';
+import { backoffDelayMs, isRetryableStatus } from './retry.js';
+import { delay } from '../../util/delay.js';
 import { SessionCookie } from './session.js';
 
 export interface Call extends HttpRequest {
@@ -146,7 +147,8 @@ export class Requester {
     const delayMs = backoffDelayMs(retry, this.retry, retryAfter);
     this.logger.debug('job API call failed; retrying', { method: call.method, path: call.path, retry, of: this.retry.retries, delayMs, reason });
     try {
-      await backOff(delayMs, this.http.signal);
+      // A call waiting to retry is work in progress: a CLI awaiting it must not exit meanwhile.
+      await delay(delayMs, this.http.signal, { keepProcessAlive: true });
     } catch (error) {
       throw new ApiError('unavailable', `${call.method} ${call.path}: the job API client was closed while waiting to retry`, {
         cause: error,
