@@ -160,6 +160,20 @@ describe('jobs', () => {
     assert.equal(countOnly.body.count, 4);
   });
 
+  test("Nuvla's clients' forms: repeated select and orderby, numbers in a JSON body", async () => {
+    const response = await fetch(`${api.baseUrl}/api/job`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${api.adminKey.key}:${api.adminKey.secret}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'select=state&select=priority&orderby=priority:desc&orderby=created&last=1',
+    });
+    assert.equal(response.status, 200);
+    const body = (await response.json()) as { resources: Record<string, unknown>[] };
+    assert.deepEqual(Object.keys(body.resources[0] ?? {}).sort(), ['id', 'priority', 'state']);
+    const json = await call('PUT', '/api/job', { body: { last: 0, first: 1 } });
+    assert.equal(json.status, 200);
+    assert.deepEqual(json.body.resources, []);
+  });
+
   test('bulk delete needs the bulk header and a filter', async () => {
     const marker = `delete-${String(Date.now())}`;
     await createJob({ tags: [marker] });

@@ -18,6 +18,7 @@ export interface CollectionQuery {
 
 const DEFAULT_PAGE = 10_000;
 const KNOWN = new Set(['filter', 'orderby', 'first', 'last', 'select', 'aggregation']);
+const REPEATABLE = new Set(['orderby', 'select']);
 
 export function parseCollectionQuery(raw: unknown): CollectionQuery {
   const params = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
@@ -43,11 +44,23 @@ function withFilter(filter: FilterNode | undefined): { filter?: FilterNode } {
   return filter === undefined ? {} : { filter };
 }
 
+/**
+ * One parameter as text. Nuvla's Python client repeats `select` and `orderby` for each attribute
+ * (`select=a&select=b`): repeats of those are joined with commas; a JSON body may give numbers.
+ */
 function single(params: Record<string, unknown>, key: string): string | undefined {
   const value = params[key];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw badRequest(`search parameter "${key}" must be given once, as text`);
-  return value;
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+  if (Array.isArray(value) && REPEATABLE.has(key) && value.every((item): item is string => typeof item === 'string')) {
+    return value.join(',');
+  }
+  throw badRequest(
+    REPEATABLE.has(key)
+      ? `search parameter "${key}" must be text (repeat it or separate attributes with commas)`
+      : `search parameter "${key}" must be given once, as text or a number`,
+  );
 }
 
 function positive(params: Record<string, unknown>, key: string, allowZero = false): number | undefined {
