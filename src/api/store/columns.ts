@@ -73,12 +73,25 @@ export const UPDATED_COLUMNS: readonly string[] = ALL_COLUMNS.filter((column) =>
 
 /** Values for ALL_COLUMNS. */
 export function rowValues(job: JobDocument): ColumnValue[] {
-  return [...INDEXED_COLUMNS.map((column) => column.valueOf(job)), JSON.stringify(job)];
+  return appendRowValues(job, []);
+}
+
+/**
+ * Appends the values for ALL_COLUMNS to `values` and returns it: a multi-row INSERT binds one flat
+ * list, and building it in place saves an array per row on the bulk path.
+ */
+export function appendRowValues(job: JobDocument, values: ColumnValue[]): ColumnValue[] {
+  for (const column of INDEXED_COLUMNS) values.push(column.valueOf(job));
+  values.push(JSON.stringify(job));
+  return values;
 }
 
 /** Values for UPDATED_COLUMNS. */
 export function updatedValues(job: JobDocument): ColumnValue[] {
-  return rowValues(job).filter((_, index) => ALL_COLUMNS[index] !== 'id');
+  const values: ColumnValue[] = [];
+  for (const column of INDEXED_COLUMNS) if (column.column !== 'id') values.push(column.valueOf(job));
+  values.push(JSON.stringify(job));
+  return values;
 }
 
 /**

@@ -10,7 +10,7 @@ import { compileFilter, compileOrderBy, toNumberedPlaceholders, type CompileOpti
 import { conflict, notFound } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
 import { toError } from '../../util/errors.js';
-import { ALL_COLUMNS, JOBS_TABLE, UPDATED_COLUMNS, rowValues, updatedValues } from './columns.js';
+import { ALL_COLUMNS, INDEXED_COLUMNS, JOBS_TABLE, UPDATED_COLUMNS, rowValues, updatedValues, type ColumnValue } from './columns.js';
 import type { CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
 import { applyMutation, compileOptions, countOf, documentOfRow, field, orderOf, pageOf, stateCountsOf } from './store-common.js';
 
@@ -68,6 +68,24 @@ const INSERT = {
   name: 'job-store-insert',
   text: `INSERT INTO ${JOBS_TABLE} (${ALL_COLUMNS.join(', ')}) VALUES (${placeholders(1, ALL_COLUMNS.length)})
          ON CONFLICT (idempotency_key) DO NOTHING`,
+};
+/**
+ * A bulk create in one statement whatever its size: one array parameter per column, unnested into
+ * rows in list order. ON CONFLICT then skips a row whose key an older job or an earlier row holds,
+ * exactly as inserting the rows one by one would.
+ */
+const INSERT_MANY = {
+  name: 'job-store-insert-many',
+  text: `INSERT INTO ${JOBS_TABLE} (${ALL_COLUMNS.join(', ')})
+         SELECT * FROM unnest(${[
+           ...INDEXED_COLUMNS.map(({ type }, index) => `$${index + 1}::${type === 'number' ? 'integer' : 'text'}[]`),
+           `$${INDEXED_COLUMNS.length + 1}::jsonb[]`,
+         ].join(', ')})
+         ON CONFLICT (idempotency_key) DO NOTHING`,
+};
+const SELECT_BY_KEYS = {
+  name: 'job-store-select-by-keys',
+  text: `SELECT doc FROM ${JOBS_TABLE} WHERE idempotency_key = ANY($1::text[])`,
 };
 const SELECT_BY_ID = { name: 'job-store-select-by-id', text: `SELECT doc FROM ${JOBS_TABLE} WHERE id = $1` };
 const SELECT_FOR_UPDATE = { name: 'job-store-select-for-update', text: `${SELECT_BY_ID.text} FOR UPDATE` };
@@ -133,11 +151,17 @@ class PostgresJobStore implements JobStore {
 
   async createMany(jobs: readonly JobDocument[]): Promise<CreateResult[]> {
     if (jobs.length === 0) return [];
-    return this.#transaction(async (client) => {
-      const results: CreateResult[] = [];
-      for (const job of jobs) results.push(await createOne(client, job));
-      return results;
-    });
+    if (jobs.length === 1) return this.#transaction((client) => createOneByOne(client, jobs));
+    try {
+      return await this.#transaction((client) => createAtOnce(client, jobs));
+    } catch (error) {
+      // The statement does not say which row collided, and the transaction is void: one by one, in
+      // a new transaction, the colliding job raises the conflict naming it, as it would have alone.
+      if (error instanceof DatabaseError && error.code === '23505') {
+        return this.#transaction((client) => createOneByOne(client, jobs));
+      }
+      throw error;
+    }
   }
 
   async get(id: string): Promise<JobDocument | undefined> {
@@ -215,6 +239,38 @@ class PostgresJobStore implements JobStore {
       client.release(broken);
     }
   }
+}
+
+async function createOneByOne(client: Queryable, jobs: readonly JobDocument[]): Promise<CreateResult[]> {
+  const results: CreateResult[] = [];
+  for (const job of jobs) results.push(await createOne(client, job));
+  return results;
+}
+
+async function createAtOnce(client: Queryable, jobs: readonly JobDocument[]): Promise<CreateResult[]> {
+  const columns: ColumnValue[][] = ALL_COLUMNS.map(() => []);
+  for (const job of jobs) {
+    const values = rowValues(job);
+    for (let index = 0; index < values.length; index += 1) columns[index]?.push(values[index] ?? null);
+  }
+  const inserted = await client.query({ ...INSERT_MANY, values: columns });
+  if ((inserted.rowCount ?? 0) === jobs.length) return jobs.map((job) => ({ job, created: true }));
+  // Only a taken idempotency key skips a row, so jobs without a key were all inserted. As in
+  // createOne, READ COMMITTED lets this statement see the concurrent insert ON CONFLICT waited for.
+  const keys = jobs.flatMap((job) => (job['idempotency-key'] === undefined ? [] : [job['idempotency-key']]));
+  const holders = new Map<string, JobDocument>();
+  for (const row of await rows(client, { ...SELECT_BY_KEYS, values: [keys] })) {
+    const holder = documentOfRow(row);
+    const key = holder['idempotency-key'];
+    if (key !== undefined) holders.set(key, holder);
+  }
+  return jobs.map((job) => {
+    const key = job['idempotency-key'];
+    if (key === undefined) return { job, created: true };
+    const holder = holders.get(key);
+    if (holder === undefined) throw new Error(`${job.id} was neither inserted nor found by its idempotency key`);
+    return holder.id === job.id ? { job, created: true } : { job: holder, created: false };
+  });
 }
 
 async function createOne(client: Queryable, job: JobDocument): Promise<CreateResult> {

@@ -10,7 +10,7 @@ import type { FilterNode } from '../cimi/ast.js';
 import { compileFilter, compileOrderBy } from '../cimi/sql.js';
 import { conflict, notFound } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
-import { ALL_COLUMNS, JOBS_TABLE, UPDATED_COLUMNS, rowValues, updatedValues } from './columns.js';
+import { ALL_COLUMNS, DOCUMENT_COLUMN, INDEXED_COLUMNS, JOBS_TABLE, appendRowValues, rowValues, type ColumnValue } from './columns.js';
 import type { CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
 import { applyMutation, compileOptions, countOf, documentOfRow, field, orderOf, pageOf, stateCountsOf } from './store-common.js';
 
@@ -18,6 +18,15 @@ import { applyMutation, compileOptions, countOf, documentOfRow, field, orderOf, 
 const BUSY_TIMEOUT_MS = 10_000;
 /** Searches compile to few distinct statements (the API's filters repeat), so a small cache holds them all. */
 const STATEMENT_CACHE_SIZE = 200;
+/**
+ * Rows per INSERT of a bulk create: one call into SQLite and one statement run per chunk instead of
+ * per row (about 10% of a bulk create's store time). 100 rows bind 1,700 values, far below SQLite's
+ * limit of 32,766.
+ */
+const BULK_CHUNK_ROWS = 100;
+const INSERT_INTO = `INSERT INTO ${JOBS_TABLE} (${ALL_COLUMNS.join(', ')}) VALUES`;
+const ROW_PLACEHOLDERS = `(${ALL_COLUMNS.map(() => '?').join(', ')})`;
+const ON_KEY_CONFLICT = 'ON CONFLICT (idempotency_key) DO NOTHING';
 
 type SqliteValue = string | number | bigint | Buffer | null;
 type Statement = Database.Statement<SqliteValue[]>;
@@ -99,9 +108,12 @@ class SqliteJobStore implements JobStore {
   readonly #db: Database.Database;
   readonly #cache = new Map<string, Statement>();
   readonly #insert: Statement;
+  /** Multi-row INSERTs by row count: full chunks, and the remainders bulk creates happen to leave. */
+  readonly #insertRows = new Map<number, Statement>();
   readonly #selectById: Statement;
   readonly #selectByKey: Statement;
-  readonly #update: Statement;
+  /** UPDATE texts by the set of columns they write (bit i: INDEXED_COLUMNS[i]). */
+  readonly #updateSql = new Map<number, string>();
   readonly #deleteById: Statement;
   readonly #createMany: (jobs: readonly JobDocument[]) => CreateResult[];
   readonly #updateOne: (id: string, mutate: JobMutation, expectedRevision: number | undefined) => JobDocument;
@@ -109,22 +121,25 @@ class SqliteJobStore implements JobStore {
 
   constructor(db: Database.Database) {
     this.#db = db;
-    this.#insert = db.prepare(
-      `INSERT INTO ${JOBS_TABLE} (${ALL_COLUMNS.join(', ')}) VALUES (${ALL_COLUMNS.map(() => '?').join(', ')})
-       ON CONFLICT (idempotency_key) DO NOTHING`,
-    );
+    this.#insert = db.prepare(`${INSERT_INTO} ${ROW_PLACEHOLDERS} ${ON_KEY_CONFLICT}`);
     this.#selectById = db.prepare(`SELECT doc FROM ${JOBS_TABLE} WHERE id = ?`);
     this.#selectByKey = db.prepare(`SELECT doc FROM ${JOBS_TABLE} WHERE idempotency_key = ?`);
-    this.#update = db.prepare(`UPDATE ${JOBS_TABLE} SET ${UPDATED_COLUMNS.map((c) => `${c} = ?`).join(', ')} WHERE id = ?`);
     this.#deleteById = db.prepare(`DELETE FROM ${JOBS_TABLE} WHERE id = ?`);
 
-    const createMany = db.transaction((jobs: readonly JobDocument[]) => jobs.map((job) => this.#createOne(job)));
+    const createMany = db.transaction((jobs: readonly JobDocument[]) => {
+      if (jobs.length === 1) return jobs.map((job) => this.#createOne(job));
+      const results: CreateResult[] = [];
+      for (let start = 0; start < jobs.length; start += BULK_CHUNK_ROWS) {
+        for (const result of this.#createChunk(jobs.slice(start, start + BULK_CHUNK_ROWS))) results.push(result);
+      }
+      return results;
+    });
     this.#createMany = (jobs) => createMany.immediate(jobs);
     const updateOne = db.transaction((id: string, mutate: JobMutation, expectedRevision: number | undefined) => {
       const current = this.#get(id);
       if (current === undefined) throw notFound(`${id} not found`);
       const next = applyMutation(current, mutate, expectedRevision);
-      runUnique(() => this.#update.run(...updatedValues(next), id), next);
+      runUnique(() => this.#updateRow(current, next), next);
       return next;
     });
     this.#updateOne = (id, mutate, expectedRevision) => updateOne.immediate(id, mutate, expectedRevision);
@@ -179,6 +194,7 @@ class SqliteJobStore implements JobStore {
   close(): Promise<void> {
     return promised(() => {
       this.#cache.clear();
+      this.#insertRows.clear();
       if (this.#db.open) this.#db.close();
     });
   }
@@ -190,6 +206,70 @@ class SqliteJobStore implements JobStore {
     const existing = key === undefined ? undefined : this.#selectByKey.get(key);
     if (existing === undefined) throw new Error(`${job.id} was neither inserted nor found by its idempotency key`);
     return { job: documentOfRow(existing), created: false };
+  }
+
+  /**
+   * The jobs of one multi-row INSERT, with the outcome of inserting them one by one in order: a job
+   * whose key is taken (by an older job or an earlier one of this list) returns the job holding it.
+   */
+  #createChunk(jobs: readonly JobDocument[]): CreateResult[] {
+    const values: ColumnValue[] = [];
+    for (const job of jobs) appendRowValues(job, values);
+    let changes: number;
+    try {
+      changes = this.#insertRowsStatement(jobs.length).run(...values).changes;
+    } catch (error) {
+      // SQLite undid just this statement and does not say which row failed: one by one, the first
+      // failing job raises the same conflict, naming it, as it would have alone.
+      if (error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT')) {
+        return jobs.map((job) => this.#createOne(job));
+      }
+      throw error;
+    }
+    if (changes === jobs.length) return jobs.map((job) => ({ job, created: true }));
+    // Only a taken idempotency key skips a row, so jobs without a key were all inserted.
+    return jobs.map((job) => {
+      const key = job['idempotency-key'];
+      if (key === undefined) return { job, created: true };
+      const existing = this.#selectByKey.get(key);
+      if (existing === undefined) throw new Error(`${job.id} was neither inserted nor found by its idempotency key`);
+      const stored = documentOfRow(existing);
+      return stored.id === job.id ? { job, created: true } : { job: stored, created: false };
+    });
+  }
+
+  /**
+   * Writes only the columns whose values changed, and the document: SQLite rewrites the entries of
+   * every index on a column an UPDATE names, changed or not, and a progress report changes no
+   * indexed column. Fewer dirty index pages make each commit cheaper.
+   */
+  #updateRow(current: JobDocument, next: JobDocument): Database.RunResult {
+    let changed = 0;
+    const values: ColumnValue[] = [];
+    INDEXED_COLUMNS.forEach((column, index) => {
+      const value = column.valueOf(next);
+      if (value !== column.valueOf(current)) {
+        changed |= 1 << index;
+        values.push(value);
+      }
+    });
+    values.push(JSON.stringify(next), next.id);
+    let sql = this.#updateSql.get(changed);
+    if (sql === undefined) {
+      const columns = INDEXED_COLUMNS.filter((_, index) => (changed & (1 << index)) !== 0).map(({ column }) => column);
+      sql = `UPDATE ${JOBS_TABLE} SET ${[...columns, DOCUMENT_COLUMN].map((column) => `${column} = ?`).join(', ')} WHERE id = ?`;
+      this.#updateSql.set(changed, sql);
+    }
+    return this.#statement(sql).run(...values);
+  }
+
+  #insertRowsStatement(rows: number): Statement {
+    let statement = this.#insertRows.get(rows);
+    if (statement === undefined) {
+      statement = this.#db.prepare(`${INSERT_INTO} ${Array<string>(rows).fill(ROW_PLACEHOLDERS).join(', ')} ${ON_KEY_CONFLICT}`);
+      this.#insertRows.set(rows, statement);
+    }
+    return statement;
   }
 
   #get(id: string): JobDocument | undefined {
