@@ -202,6 +202,19 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
       { name: 'filter syntax', send: () => call('GET', `/api/job?filter=${encodeURIComponent("state='QUEUED' and")}`), status: 400, message: /position 18: expected an attribute/ },
       { name: 'unsupported operator', send: () => call('GET', `/api/job?filter=${encodeURIComponent("state~'Q'")}`), status: 400, message: /unsupported operator/ },
       { name: 'unknown search parameter', send: () => call('GET', '/api/job?limit=5'), status: 400, message: /unknown search parameter "limit"/ },
+      {
+        name: 'unsupported media type',
+        send: async () => {
+          const response = await fetch(`${api.baseUrl}${path(id)}`, {
+            method: 'PUT',
+            headers: { authorization: `Bearer ${api.adminKey.key}:${api.adminKey.secret}`, 'content-type': 'application/xml' },
+            body: '<job/>',
+          });
+          return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
+        },
+        status: 415,
+        message: /./,
+      },
       { name: 'not a job id', send: () => call('GET', '/api/job/42'), status: 404, message: /job ids are job\/<uuid>/ },
       { name: 'missing job', send: () => call('GET', '/api/job/00000000-0000-4000-8000-000000000000'), status: 404, message: /not found/ },
     ];
@@ -210,6 +223,7 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
       assert.equal(reply.status, status, `${name}: ${JSON.stringify(reply.body)}`);
       assert.match(String(reply.body.message), message, name);
       assert.equal(reply.body.status, status, `${name}: Nuvla's error body carries the status`);
+      if (status === 415) assert.equal(reply.body.code, 'unsupported-media-type');
     }
     const stored = await call('GET', path(id));
     assert.equal(stored.headers.get('etag'), '"1"', 'none of them changed the job');

@@ -12,6 +12,7 @@ export const API_ERROR_STATUS = {
   conflict: 409,
   'precondition-failed': 412,
   'payload-too-large': 413,
+  'unsupported-media-type': 415,
   unavailable: 503,
   internal: 500,
 } as const;

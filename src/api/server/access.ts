@@ -17,6 +17,8 @@ export interface AccessControl {
   /** Throws ApiError 'forbidden' when the principal's role lacks the permission. */
   authorize(principal: Principal, permission: Permission): void;
   login(body: unknown): Promise<{ principal: Principal; cookie: string }>;
+  /** The Set-Cookie value that ends a session cookie (with the same attributes as login's). */
+  logoutCookie(): string;
 }
 
 /** Authenticates the request and checks one permission; returns who is asking. */

@@ -5,7 +5,7 @@
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
-import { ApiError } from '../errors.js';
+import { API_ERROR_STATUS, ApiError, type ApiErrorCode } from '../errors.js';
 import type { JobStore } from '../store/job-store.js';
 import type { Logger } from '../../util/logger.js';
 import type { AccessControl } from './access.js';
@@ -43,6 +43,12 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
   return app;
 }
 
+/** The error code whose status this is; other 4xx (rare from Fastify) count as bad requests. */
+function codeOfStatus(status: number): ApiErrorCode {
+  const match = (Object.keys(API_ERROR_STATUS) as ApiErrorCode[]).find((code) => API_ERROR_STATUS[code] === status);
+  return match ?? 'bad-request';
+}
+
 /** Fastify's own failures (bad JSON, body too large, wrong media type) keep their status with a plain message. */
 function errorResponse(error: FastifyError): { status: number; body: Record<string, unknown> } {
   if (error instanceof ApiError) {
@@ -50,7 +56,7 @@ function errorResponse(error: FastifyError): { status: number; body: Record<stri
   }
   const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
   if (status >= 500) return { status, body: { status, code: 'internal', message: 'internal error; see the server log' } };
-  const code = status === 413 ? 'payload-too-large' : 'bad-request';
+  const code = codeOfStatus(status);
   const message = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? `invalid JSON body: ${error.message}` : error.message;
   return { status, body: { status, code, message } };
 }

@@ -2,8 +2,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AccessControl } from './access.js';
 
-export const SESSION_COOKIE = 'com.sixsq.nuvla.cookie';
-
 export function registerSessionRoutes(app: FastifyInstance, access: AccessControl): void {
   app.post('/api/session', async (request, reply) => {
     const { principal, cookie } = await access.login(request.body);
@@ -14,8 +12,6 @@ export function registerSessionRoutes(app: FastifyInstance, access: AccessContro
   });
 
   app.delete('/api/session', (_request, reply) =>
-    reply
-      .header('set-cookie', `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`)
-      .send({ status: 200, message: 'logged out' }),
+    reply.header('set-cookie', access.logoutCookie()).send({ status: 200, message: 'logged out' }),
   );
 }
