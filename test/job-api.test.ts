@@ -188,44 +188,51 @@ describe('jobs', () => {
 });
 
 describe('bad input gets a clear 4xx and changes nothing', () => {
-  test('each bad request', async () => {
-    const id = await createJob();
-    const cases: { name: string; send: () => Promise<Reply>; status: number; message: RegExp }[] = [
-      { name: 'invalid JSON', send: () => call('PUT', path(id), { raw: '{"progress": ' }), status: 400, message: /invalid JSON body/ },
-      { name: 'unknown state', send: () => call('PUT', path(id), { body: { state: 'DONE' } }), status: 400, message: /"state" must be one of/ },
-      { name: 'wrong type', send: () => call('PUT', path(id), { body: { progress: 'half' } }), status: 400, message: /"progress" must be an integer/ },
-      { name: 'unknown field', send: () => call('PUT', path(id), { body: { colour: 'red' } }), status: 400, message: /unknown field "colour"/ },
-      { name: 'immutable field', send: () => call('PUT', path(id), { body: { action: 'other' } }), status: 400, message: /"action" cannot be changed/ },
-      { name: 'invalid transition', send: () => call('PUT', path(id), { body: { state: 'SUCCESS' } }), status: 409, message: /cannot go from QUEUED to SUCCESS/ },
-      { name: 'body over the limit', send: () => call('PUT', path(id), { body: { 'status-message': 'x'.repeat(300 * 1024) } }), status: 413, message: /./ },
-      { name: 'bad If-Match', send: () => call('PUT', path(id), { body: { progress: 1 }, headers: { 'if-match': 'yesterday' } }), status: 412, message: /If-Match must carry a job revision/ },
-      { name: 'filter syntax', send: () => call('GET', `/api/job?filter=${encodeURIComponent("state='QUEUED' and")}`), status: 400, message: /position 18: expected an attribute/ },
-      { name: 'unsupported operator', send: () => call('GET', `/api/job?filter=${encodeURIComponent("state~'Q'")}`), status: 400, message: /unsupported operator/ },
-      { name: 'unknown search parameter', send: () => call('GET', '/api/job?limit=5'), status: 400, message: /unknown search parameter "limit"/ },
-      {
-        name: 'unsupported media type',
-        send: async () => {
-          const response = await fetch(`${api.baseUrl}${path(id)}`, {
-            method: 'PUT',
-            headers: { authorization: `Bearer ${api.adminKey.key}:${api.adminKey.secret}`, 'content-type': 'application/xml' },
-            body: '<job/>',
-          });
-          return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
-        },
-        status: 415,
-        message: /./,
-      },
-      { name: 'not a job id', send: () => call('GET', '/api/job/42'), status: 404, message: /job ids are job\/<uuid>/ },
-      { name: 'missing job', send: () => call('GET', '/api/job/00000000-0000-4000-8000-000000000000'), status: 404, message: /not found/ },
-    ];
-    for (const { name, send, status, message } of cases) {
-      const reply = await send();
-      assert.equal(reply.status, status, `${name}: ${JSON.stringify(reply.body)}`);
-      assert.match(String(reply.body.message), message, name);
-      assert.equal(reply.body.status, status, `${name}: Nuvla's error body carries the status`);
-      if (status === 415) assert.equal(reply.body.code, 'unsupported-media-type');
-    }
-    const stored = await call('GET', path(id));
-    assert.equal(stored.headers.get('etag'), '"1"', 'none of them changed the job');
+  let id = '';
+  before(async () => {
+    id = await createJob();
   });
+
+  after(async () => {
+    const stored = await call('GET', path(id));
+    assert.equal(stored.headers.get('etag'), '"1"', 'none of the bad requests changed the job');
+  });
+
+  const cases: { name: string; send: () => Promise<Reply>; status: number; message: RegExp }[] = [
+    { name: 'invalid JSON', send: () => call('PUT', path(id), { raw: '{"progress": ' }), status: 400, message: /invalid JSON body/ },
+    { name: 'unknown state', send: () => call('PUT', path(id), { body: { state: 'DONE' } }), status: 400, message: /"state" must be one of/ },
+    { name: 'wrong type', send: () => call('PUT', path(id), { body: { progress: 'half' } }), status: 400, message: /"progress" must be an integer/ },
+    { name: 'unknown field', send: () => call('PUT', path(id), { body: { colour: 'red' } }), status: 400, message: /unknown field "colour"/ },
+    { name: 'immutable field', send: () => call('PUT', path(id), { body: { action: 'other' } }), status: 400, message: /"action" cannot be changed/ },
+    { name: 'invalid transition', send: () => call('PUT', path(id), { body: { state: 'SUCCESS' } }), status: 409, message: /cannot go from QUEUED to SUCCESS/ },
+    { name: 'body over the limit', send: () => call('PUT', path(id), { body: { 'status-message': 'x'.repeat(300 * 1024) } }), status: 413, message: /./ },
+    { name: 'bad If-Match', send: () => call('PUT', path(id), { body: { progress: 1 }, headers: { 'if-match': 'yesterday' } }), status: 412, message: /If-Match must carry a job revision/ },
+    { name: 'filter syntax', send: () => call('GET', `/api/job?filter=${encodeURIComponent("state='QUEUED' and")}`), status: 400, message: /position 18: expected an attribute/ },
+    { name: 'unsupported operator', send: () => call('GET', `/api/job?filter=${encodeURIComponent("state~'Q'")}`), status: 400, message: /unsupported operator/ },
+    { name: 'unknown search parameter', send: () => call('GET', '/api/job?limit=5'), status: 400, message: /unknown search parameter "limit"/ },
+    {
+      name: 'unsupported media type',
+      send: async () => {
+        const response = await fetch(`${api.baseUrl}${path(id)}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${api.adminKey.key}:${api.adminKey.secret}`, 'content-type': 'application/xml' },
+          body: '<job/>',
+        });
+        return { status: response.status, body: (await response.json()) as Record<string, unknown>, headers: response.headers };
+      },
+      status: 415,
+      message: /./,
+    },
+    { name: 'not a job id', send: () => call('GET', '/api/job/42'), status: 404, message: /job ids are job\/<uuid>/ },
+    { name: 'missing job', send: () => call('GET', '/api/job/00000000-0000-4000-8000-000000000000'), status: 404, message: /not found/ },
+  ];
+  for (const { name, send, status, message } of cases) {
+    test(`${name}: ${String(status)}`, async () => {
+      const reply = await send();
+      assert.equal(reply.status, status, JSON.stringify(reply.body));
+      assert.match(String(reply.body.message), message);
+      assert.equal(reply.body.status, status, "Nuvla's error body carries the status");
+      if (status === 415) assert.equal(reply.body.code, 'unsupported-media-type');
+    });
+  }
 });
