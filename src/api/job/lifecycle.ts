@@ -3,7 +3,7 @@
  * store and route applies the same rules:
  *   QUEUED  -> RUNNING (claimed) | FAILED (could not start, e.g. unknown action) | CANCELED
  *   RUNNING -> SUCCESS | FAILED | CANCELED | QUEUED (handed back: graceful stop, lost executor)
- *   SUCCESS, FAILED, CANCELED are final: any edit is a 409.
+ *   SUCCESS, FAILED, CANCELED are final: every edit is refused with 409.
  * Derived: `updated` always; `started` on the first move to RUNNING; `duration` and progress 100 on
  * entering a final state; `time-of-status-change` whenever the status message changes (which is
  * truncated to 100,000 characters); `revision` on every change.
