@@ -21,7 +21,7 @@ import {
   watchedPaths,
   within,
 } from './fixtures/election-testbed.js';
-import { removeTree } from './fixtures/zk-cleanup.js';
+import { removeTreeAt } from './fixtures/zk-cleanup.js';
 
 const ROOT = '/election-connection-loss-tests';
 const LOCK_NODE = /__lock__\d{10}$/;
@@ -71,18 +71,12 @@ describe('LeaderElection across connection losses', () => {
   afterEach(async () => {
     proxy?.restore();
     await Promise.allSettled(clients.splice(0).map((client) => client.close()));
-    const admin = await ZkClient.connect({ connectionString: server().connectionString });
-    try {
-      await removeTree(admin, chroot);
-    } finally {
-      await admin.close();
-    }
+    await removeTreeAt(server().connectionString, chroot);
   });
 
   after(async () => {
     try {
-      const admin = await ZkClient.connect({ connectionString: server().connectionString });
-      await removeTree(admin, ROOT).finally(() => admin.close());
+      await removeTreeAt(server().connectionString, ROOT);
     } finally {
       await proxy?.close();
       await zk?.stop();

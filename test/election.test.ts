@@ -27,7 +27,7 @@ import {
   watchedPaths,
   within,
 } from './fixtures/election-testbed.js';
-import { removeTree } from './fixtures/zk-cleanup.js';
+import { removeTreeAt } from './fixtures/zk-cleanup.js';
 
 const ROOT = '/election-tests';
 const CONTENDER_SCRIPT = fileURLToPath(new URL('./fixtures/election-contender.ts', import.meta.url));
@@ -108,18 +108,12 @@ describe('LeaderElection on a real ZooKeeper', () => {
     if (serverDown) await server().restart();
     serverDown = false;
     await Promise.allSettled(clients.splice(0).map((client) => client.close()));
-    const admin = await ZkClient.connect({ connectionString: server().connectionString });
-    try {
-      await removeTree(admin, chroot);
-    } finally {
-      await admin.close();
-    }
+    await removeTreeAt(server().connectionString, chroot);
   });
 
   after(async () => {
     try {
-      const admin = await ZkClient.connect({ connectionString: server().connectionString });
-      await removeTree(admin, ROOT).finally(() => admin.close());
+      await removeTreeAt(server().connectionString, ROOT);
     } finally {
       await zk?.stop();
     }
