@@ -18,21 +18,21 @@ const DEFAULT_DATABASE = 'job-api.sqlite';
 
 const common = (argv: Argv) =>
   argv
-    .option('database', {
+    .option('database', { type: 'string', describe: `SQLite file, or a postgres:// URL (default ${DEFAULT_DATABASE})` })
+    .option('database-file', {
       type: 'string',
-      describe: 'SQLite file, or a postgres:// URL (JOB_API_DATABASE, or JOB_API_DATABASE_FILE naming a file that holds it)',
+      describe: 'a file holding the database URL, so a password need not be on the command line (JOB_API_DATABASE_FILE)',
     })
     .option('log-level', { choices: LOG_LEVELS, default: 'info', describe: 'error, warn, info or debug' })
     .option('log-file', { type: 'string', describe: 'also log to this file (rotated at 10 MB, 5 kept)' });
 
-async function databaseOf(flag: string | undefined): Promise<string> {
+async function databaseOf(flag: string | undefined, file: string | undefined): Promise<string> {
   if (flag !== undefined && flag !== '') return flag;
-  const file = process.env.JOB_API_DATABASE_FILE;
   if (file !== undefined && file !== '') {
     const url = (await readFile(file, 'utf8').catch((error: unknown) => {
-      throw new Error(`JOB_API_DATABASE_FILE ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(`database file ${file} cannot be read: ${error instanceof Error ? error.message : String(error)}`);
     })).trim();
-    if (url === '') throw new Error(`JOB_API_DATABASE_FILE ${file} is empty`);
+    if (url === '') throw new Error(`database file ${file} is empty`);
     return url;
   }
   return DEFAULT_DATABASE;
@@ -49,9 +49,9 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
-async function serve(args: { database: string | undefined; host: string; port: number; 'body-limit': number; 'max-bulk-create': number; 'log-level': string; 'log-file': string | undefined }): Promise<void> {
+async function serve(args: { database: string | undefined; 'database-file': string | undefined; host: string; port: number; 'body-limit': number; 'max-bulk-create': number; 'log-level': string; 'log-file': string | undefined }): Promise<void> {
   const options = Object.freeze({
-    database: await databaseOf(args.database),
+    database: await databaseOf(args.database, args['database-file']),
     host: args.host,
     port: args.port,
     bodyLimitBytes: positiveInteger('body-limit', args['body-limit']),
@@ -95,8 +95,11 @@ async function serve(args: { database: string | undefined; host: string; port: n
   process.on('SIGINT', stop);
 }
 
-async function withCredentials<T>(database: string | undefined, run: (backends: Awaited<ReturnType<typeof openBackends>>) => Promise<T>): Promise<T> {
-  const backends = await openBackends(await databaseOf(database));
+async function withCredentials<T>(
+  args: { database: string | undefined; 'database-file': string | undefined },
+  run: (backends: Awaited<ReturnType<typeof openBackends>>) => Promise<T>,
+): Promise<T> {
+  const backends = await openBackends(await databaseOf(args.database, args['database-file']));
   try {
     return await run(backends);
   } finally {
@@ -128,7 +131,7 @@ await yargs(hideBin(process.argv))
     'create an admin API key and print its secret once',
     (argv) => common(argv).option('force', { type: 'boolean', default: false, describe: 'create one even if an admin key exists' }),
     (args) =>
-      withCredentials(args.database, async ({ credentials }) => {
+      withCredentials(args, async ({ credentials }) => {
         await createAdminKey(credentials, print, { force: args.force });
       }),
   )
@@ -137,7 +140,7 @@ await yargs(hideBin(process.argv))
     'create an API key with a role (admin, executor, viewer) and print its secret once',
     (argv) => common(argv).positional('role', { type: 'string', demandOption: true }).option('description', { type: 'string' }),
     (args) =>
-      withCredentials(args.database, async ({ credentials }) => {
+      withCredentials(args, async ({ credentials }) => {
         if (!isRole(args.role)) throw new Error(`role must be admin, executor or viewer, got "${args.role}"`);
         const created = await credentials.create(args.role, args.description);
         print(`key:    ${created.key}`);
@@ -150,7 +153,7 @@ await yargs(hideBin(process.argv))
     'list API keys (never their secrets)',
     (argv) => common(argv),
     (args) =>
-      withCredentials(args.database, async ({ credentials }) => {
+      withCredentials(args, async ({ credentials }) => {
         for (const key of await credentials.list()) print(`${key.key}\t${key.role}\t${key.created}\t${key.description ?? ''}`);
       }),
   )
@@ -159,7 +162,7 @@ await yargs(hideBin(process.argv))
     'revoke an API key',
     (argv) => common(argv).positional('key', { type: 'string', demandOption: true }),
     (args) =>
-      withCredentials(args.database, async ({ credentials }) => {
+      withCredentials(args, async ({ credentials }) => {
         if (!(await credentials.revoke(args.key))) throw new Error(`no API key ${args.key}`);
         print(`revoked ${args.key}`);
       }),
