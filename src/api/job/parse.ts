@@ -64,7 +64,8 @@ export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
   'operations',
 ]);
 
-const ACTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+/** What an action may be called; the executor's defineAction checks the same. */
+export const ACTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const MAX_PAYLOAD_CHARS = 1_000_000;
 
 type Fields = Record<string, unknown>;

@@ -1,0 +1,185 @@
+/**
+ * The contract between the job executor and drop-in action modules (design.md §7). Authors write
+ *
+ *   export default defineAction({ name: 'cleanup_jobs', timeoutSeconds: 600, async run({ job, log }) { ... } });
+ *
+ * and the executor hands `run` one context object (style.md habit 4): it never inspects a function's
+ * arity or calls actions in different shapes.
+ */
+import { ACTION_NAME } from '../api/job/parse.js';
+import type { JobDocument } from '../api/job/document.js';
+import type { JobApiClient } from '../api/client/index.js';
+import type { Logger } from '../util/logger.js';
+import { toError } from '../util/errors.js';
+
+export interface ActionContext<P = unknown> {
+  readonly job: JobDocument;
+  /** The job's payload after `parsePayload`; without one, the JSON value of `job.payload` (undefined if absent). */
+  readonly payload: P;
+  /** Aborted on timeout, cancellation or executor shutdown; pass it to every I/O call that takes one. */
+  readonly signal: AbortSignal;
+  /** Carries the job's id and action in every record. */
+  readonly log: Logger;
+  /** Cheap to call often: the executor throttles the writes to the API. */
+  progress(percent: number, message?: string): void;
+  readonly api: JobApiClient;
+}
+
+/**
+ * What `run` may return: 0 or nothing is SUCCESS, any other number is FAILED with that return code.
+ * Throwing is FAILED with the error's message.
+ */
+// `void` lets `async run() { ... }` without a return statement type-check as an action.
+// eslint-disable-next-line @typescript-eslint/no-invalid-void-type
+export type ActionOutcome = number | void;
+
+/** What an author passes to `defineAction`. */
+export interface ActionSpec<P = unknown> {
+  /** Matches the job's `action` field; same alphabet as the job API accepts. */
+  readonly name: string;
+  /** Default time the action may run; a job's own `timeout` overrides it. */
+  readonly timeoutSeconds: number;
+  readonly description?: string;
+  /** Validates the JSON value of `job.payload`; throwing fails the job before `run` starts. */
+  readonly parsePayload?: (raw: unknown) => P;
+  run(context: ActionContext<P>): Promise<ActionOutcome> | ActionOutcome;
+}
+
+/**
+ * Registered globally so a definition made through a second copy of this module (an action package with
+ * its own dependency on the engine) is still recognised; the loader re-validates the shape anyway.
+ */
+export const ACTION_BRAND: unique symbol = Symbol.for('zk-job-engine.action-definition');
+
+/** A validated, frozen spec; only `defineAction` makes these, which is how the loader tells them apart. */
+export interface ActionDefinition<P = unknown> extends ActionSpec<P> {
+  readonly [ACTION_BRAND]: true;
+}
+
+/** The job API's rule for action names (one definition for both). */
+export const ACTION_NAME_PATTERN = ACTION_NAME;
+export const MAX_ACTION_TIMEOUT_SECONDS = 31 * 24 * 60 * 60;
+
+const KNOWN_FIELDS: ReadonlySet<string> = new Set(['name', 'timeoutSeconds', 'description', 'parsePayload', 'run']);
+
+export class ActionDefinitionError extends TypeError {
+  override readonly name = 'ActionDefinitionError';
+  readonly code = 'invalid-action-definition';
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return `a value of type ${typeof value}`;
+}
+
+/** Every problem at once, so an author fixes a definition in one pass. Empty when the spec is valid. */
+export function actionSpecProblems(spec: unknown): string[] {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
+    return [`an action definition must be an object, got ${describe(spec)}`];
+  }
+  const fields = spec as Record<string, unknown>;
+  const problems: string[] = [];
+  const { name, timeoutSeconds, description, parsePayload, run } = fields;
+  if (typeof name !== 'string' || !ACTION_NAME_PATTERN.test(name)) {
+    problems.push(
+      `name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describe(name)}`,
+    );
+  }
+  if (typeof timeoutSeconds !== 'number' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+    problems.push(`timeoutSeconds must be a positive number of seconds, got ${describe(timeoutSeconds)}`);
+  } else if (timeoutSeconds > MAX_ACTION_TIMEOUT_SECONDS) {
+    problems.push(`timeoutSeconds must be at most ${MAX_ACTION_TIMEOUT_SECONDS} (31 days), got ${timeoutSeconds}`);
+  }
+  if (description !== undefined && typeof description !== 'string') {
+    problems.push(`description must be a string when given, got ${describe(description)}`);
+  }
+  if (parsePayload !== undefined && typeof parsePayload !== 'function') {
+    problems.push(`parsePayload must be a function when given, got ${describe(parsePayload)}`);
+  }
+  if (typeof run !== 'function') problems.push(`run must be a function, got ${describe(run)}`);
+  // Plain-JS authors get no excess-property check; a misspelt `timeout` would otherwise be silently ignored.
+  const unknown = Object.keys(fields).filter((key) => !KNOWN_FIELDS.has(key));
+  if (unknown.length > 0) {
+    problems.push(`unknown field(s) ${unknown.join(', ')}; expected ${[...KNOWN_FIELDS].join(', ')}`);
+  }
+  return problems;
+}
+
+function definitionError(spec: unknown, problems: readonly string[]): ActionDefinitionError {
+  const fields = typeof spec === 'object' && spec !== null ? (spec as Record<string, unknown>) : {};
+  const label = typeof fields.name === 'string' ? `action ${JSON.stringify(fields.name)}` : 'action';
+  return new ActionDefinitionError(`invalid ${label} definition: ${problems.join('; ')}`);
+}
+
+/**
+ * Validates eagerly, so a bad definition fails when its module is imported, naming what is wrong.
+ * A typed payload needs a `parsePayload` to produce it: the overloads keep `P` from being asserted unchecked.
+ */
+export function defineAction<P>(spec: ActionSpec<P> & { readonly parsePayload: (raw: unknown) => P }): ActionDefinition<P>;
+export function defineAction(spec: ActionSpec): ActionDefinition;
+export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
+  const problems = actionSpecProblems(spec);
+  if (problems.length > 0) throw definitionError(spec, problems);
+  // A copy, so later mutation of the author's object cannot change what was validated.
+  const definition: ActionDefinition<P> = {
+    name: spec.name,
+    timeoutSeconds: spec.timeoutSeconds,
+    ...(spec.description === undefined ? {} : { description: spec.description }),
+    ...(spec.parsePayload === undefined ? {} : { parsePayload: spec.parsePayload }),
+    // The executor calls `definition.run(context)`, so `this` is the definition, which holds the same fields.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    run: spec.run,
+    [ACTION_BRAND]: true,
+  };
+  return Object.freeze(definition);
+}
+
+/** True for values made by `defineAction` (from any copy of this module) that still hold a valid spec. */
+export function isActionDefinition(value: unknown): value is ActionDefinition {
+  if (typeof value !== 'object' || value === null) return false;
+  if ((value as Record<PropertyKey, unknown>)[ACTION_BRAND] !== true) return false;
+  const { [ACTION_BRAND]: _brand, ...spec } = value as Record<PropertyKey, unknown>;
+  return actionSpecProblems(spec).length === 0;
+}
+
+/** Why a branded-looking value is still not usable, for the loader's error message. */
+export function actionDefinitionProblems(value: unknown): string[] {
+  if (typeof value !== 'object' || value === null || (value as Record<PropertyKey, unknown>)[ACTION_BRAND] !== true) {
+    return [`not made by defineAction, got ${describe(value)}`];
+  }
+  const { [ACTION_BRAND]: _brand, ...spec } = value as Record<PropertyKey, unknown>;
+  return actionSpecProblems(spec);
+}
+
+export class ActionPayloadError extends Error {
+  override readonly name = 'ActionPayloadError';
+  readonly code = 'invalid-action-payload';
+}
+
+/**
+ * The payload `run` receives: `job.payload` is JSON text (or absent), checked by the action's own
+ * `parsePayload` when it has one. Throws ActionPayloadError (with the cause) so the executor fails the job.
+ */
+export function parseJobPayload<P>(definition: ActionDefinition<P>, job: JobDocument): P {
+  let raw: unknown;
+  if (job.payload !== undefined) {
+    try {
+      raw = JSON.parse(job.payload);
+    } catch (error) {
+      throw new ActionPayloadError(`payload of ${job.id} is not valid JSON: ${toError(error).message}`, { cause: error });
+    }
+  }
+  // defineAction's overloads make P `unknown` whenever there is no parsePayload.
+  if (definition.parsePayload === undefined) return raw as P;
+  try {
+    return definition.parsePayload(raw);
+  } catch (error) {
+    const reason = toError(error);
+    throw new ActionPayloadError(`payload of ${job.id} rejected by action ${definition.name}: ${reason.message}`, {
+      cause: reason,
+    });
+  }
+}
