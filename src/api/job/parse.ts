@@ -7,27 +7,31 @@ import { badRequest } from '../errors.js';
 import {
   EXECUTION_MODES,
   JOB_STATES,
-  type ExecutionMode,
+  type JobDocument,
   type JobState,
   type ResourceLink,
 } from './document.js';
 
-export interface JobCreate {
-  readonly action: string;
-  readonly 'target-resource'?: ResourceLink;
-  readonly 'affected-resources'?: readonly ResourceLink[];
-  readonly priority?: number;
-  readonly 'execution-mode'?: ExecutionMode;
-  readonly expiry?: string;
-  readonly payload?: string;
-  readonly 'parent-job'?: string;
-  readonly 'nested-jobs'?: readonly string[];
-  readonly tags?: readonly string[];
-  readonly acl?: Readonly<Record<string, unknown>>;
-  readonly timeout?: number;
-  readonly 'idempotency-key'?: string;
-  readonly 'status-message'?: string;
-}
+/** What a client may give on create: the document's own fields, all but `action` optional. */
+export type JobCreate = Pick<JobDocument, 'action'> &
+  Partial<
+    Pick<
+      JobDocument,
+      | 'target-resource'
+      | 'affected-resources'
+      | 'priority'
+      | 'execution-mode'
+      | 'expiry'
+      | 'payload'
+      | 'parent-job'
+      | 'nested-jobs'
+      | 'tags'
+      | 'acl'
+      | 'timeout'
+      | 'idempotency-key'
+      | 'status-message'
+    >
+  >;
 
 export interface JobEdit {
   readonly state?: JobState;
