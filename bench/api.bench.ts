@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from '../src/harness/free-port.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { startPostgres } from '../src/harness/postgres-server.js';
+import { parseBenchArgs } from './bench-args.js';
 
 interface Figures {
   createPerSec: number;
@@ -23,12 +24,7 @@ interface Figures {
   searchPerSec: number;
 }
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const secondsIndex = args.indexOf('--seconds');
-const seconds = secondsIndex === -1 ? 5 : Number(args[secondsIndex + 1]);
-const onlyIndex = args.indexOf('--only');
-const only = onlyIndex === -1 ? undefined : args[onlyIndex + 1];
+const { json, seconds, only } = parseBenchArgs(process.argv.slice(2), 5);
 const CONCURRENCY = 32;
 const BULK_SIZE = 1000;
 const BIN = fileURLToPath(new URL('../src/bin/job-api.ts', import.meta.url));
@@ -209,7 +205,7 @@ function report(name: string, figures: Figures): void {
 async function main(): Promise<void> {
   const results: Record<string, Figures> = {};
   log(`job-api in its own process; ${String(CONCURRENCY)} concurrent requests over keep-alive HTTP; ${String(seconds)} s per figure`);
-  if (only === undefined || only === 'sqlite') {
+  if (only === undefined || only.has('sqlite')) {
     const dir = await mkdtemp(join(tmpdir(), 'bench-api-'));
     try {
       const server = await startServer(join(dir, 'jobs.sqlite'));
@@ -223,7 +219,7 @@ async function main(): Promise<void> {
       await rm(dir, { recursive: true, force: true });
     }
   }
-  if (only === undefined || only === 'postgres') {
+  if (only === undefined || only.has('postgres')) {
     const postgres = await startPostgres();
     try {
       const server = await startServer(await postgres.createDatabase('bench'));

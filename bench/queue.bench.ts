@@ -19,6 +19,7 @@ import { LockingQueue } from '../src/recipes/locking-queue.js';
 import { delay } from '../src/util/delay.js';
 import { spawnConsumer, type ConsumerProcess } from '../test/fixtures/queue-consumer-process.js';
 import { removeTree } from '../test/fixtures/zk-cleanup.js';
+import { parseBenchArgs } from './bench-args.js';
 
 interface RunResult {
   processes: number;
@@ -27,14 +28,8 @@ interface RunResult {
   jobsPerSec: number;
 }
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const secondsIndex = args.indexOf('--seconds');
-const measureSeconds = secondsIndex === -1 ? 6 : Number(args[secondsIndex + 1]);
-if (!Number.isFinite(measureSeconds) || measureSeconds <= 0) throw new Error('--seconds needs a positive number');
-const onlyIndex = args.indexOf('--only');
-const only = onlyIndex === -1 ? undefined : new Set((args[onlyIndex + 1] ?? '').split(','));
-const withKazoo = !args.includes('--no-kazoo');
+const { json, seconds: measureSeconds, only, has } = parseBenchArgs(process.argv.slice(2), 6);
+const withKazoo = !has('--no-kazoo');
 const RAMP_UP_MS = 1000;
 const SLOTS = 16;
 const PUT_CHUNK = 500;
