@@ -109,7 +109,8 @@ function actionExportOf(namespace: unknown): ActionDefinition {
   return candidate;
 }
 
-async function loadModule(file: string, timeoutMs: number): Promise<ActionDefinition> {
+/** One action module's definition; also how a worker thread loads the action it is asked to run. */
+export async function loadActionModule(file: string, timeoutMs: number = DEFAULT_IMPORT_TIMEOUT_MS): Promise<ActionDefinition> {
   let namespace: unknown;
   try {
     namespace = await importWithin(file, timeoutMs);
@@ -136,7 +137,7 @@ export async function loadActions(
   // One at a time: modules' top-level side effects then happen in a fixed order, and errors are not interleaved.
   for (const file of files) {
     try {
-      const definition = await loadModule(file, timeoutMs);
+      const definition = await loadActionModule(file, timeoutMs);
       const same = byName.get(definition.name) ?? [];
       same.push({ definition, file });
       byName.set(definition.name, same);

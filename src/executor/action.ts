@@ -21,17 +21,24 @@ export interface ActionContext<P = unknown> {
   /** Carries the job's id and action in every record. */
   readonly log: Logger;
   /** Cheap to call often: the executor throttles the writes to the API. */
-  progress(percent: number, message?: string): void;
+  readonly progress: (percent: number, message?: string) => void;
   readonly api: JobApiClient;
 }
 
+/** A result with a message: `returnCode` 0 (the default) is SUCCESS; `message` becomes the job's status message. */
+export interface ActionResult {
+  readonly returnCode?: number;
+  readonly message?: string;
+}
+
 /**
- * What `run` may return: 0 or nothing is SUCCESS, any other number is FAILED with that return code.
- * Throwing is FAILED with the error's message.
+ * What `run` may return: 0 or nothing is SUCCESS, any other number is FAILED with that return code,
+ * an ActionResult adds a status message (e.g. a command's output). Throwing is FAILED with the error's
+ * message and stack.
  */
 // `void` lets `async run() { ... }` without a return statement type-check as an action.
 // eslint-disable-next-line @typescript-eslint/no-invalid-void-type
-export type ActionOutcome = number | void;
+export type ActionOutcome = number | void | ActionResult;
 
 /** What an author passes to `defineAction`. */
 export interface ActionSpec<P = unknown> {

@@ -1,0 +1,138 @@
+/**
+ * Entry point of an action worker thread: runs the actions the executor sends, one at a time, and
+ * reports progress, log records and the outcome. A thread, not the executor's event loop, so that an
+ * action that never yields can still be stopped (Worker#terminate) and its stack read (stack-dump.ts).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { JobApiClient } from '../api/client/index.js';
+import { toError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { ActionPayloadError, parseJobPayload, type ActionContext, type ActionDefinition, type ActionOutcome } from './action.js';
+import { loadActionModule } from './action-loader.js';
+import { parseToWorker, parseWorkerSettings, type FromWorker, type RunOutcome, type RunRequest } from './worker-protocol.js';
+
+const port = parentPort;
+if (port === null) throw new Error('action-worker must run in a worker thread');
+const settings = parseWorkerSettings(workerData);
+
+const definitions = new Map<string, Promise<ActionDefinition>>();
+const running = new Map<number, AbortController>();
+let apiClient: Promise<JobApiClient> | undefined;
+
+const post = (message: FromWorker): void => {
+  port.postMessage(message);
+};
+
+function definitionOf(file: string): Promise<ActionDefinition> {
+  let definition = definitions.get(file);
+  if (definition === undefined) {
+    definition = loadActionModule(file);
+    // A module that failed once may be fixed on disk; the next job tries again.
+    definition.catch(() => definitions.delete(file));
+    definitions.set(file, definition);
+  }
+  return definition;
+}
+
+function apiOf(): Promise<JobApiClient> {
+  apiClient ??= JobApiClient.create({
+    baseUrl: settings.api.baseUrl,
+    compatibility: settings.api.compatibility,
+    timeoutMs: settings.api.timeoutMs,
+    ...(settings.api.credentials === undefined ? {} : { credentials: settings.api.credentials }),
+  });
+  return apiClient;
+}
+
+function jobLogger(runId: number): Logger {
+  const send = (level: 'error' | 'warn' | 'info' | 'debug') => (message: string, meta?: Record<string, unknown>): void => {
+    let safeMeta: Record<string, unknown> | undefined;
+    try {
+      // Structured clone refuses functions and the like; an action's odd log field must not fail its job.
+      safeMeta = meta === undefined ? undefined : (JSON.parse(JSON.stringify(meta, errorFields)) as Record<string, unknown>);
+    } catch {
+      safeMeta = { meta: 'unserialisable log fields' };
+    }
+    post({ type: 'log', runId, level, message: typeof message === 'string' ? message : JSON.stringify(message), ...(safeMeta === undefined ? {} : { meta: safeMeta }) });
+  };
+  return { error: send('error'), warn: send('warn'), info: send('info'), debug: send('debug') };
+}
+
+function errorFields(_key: string, value: unknown): unknown {
+  return value instanceof Error ? { message: value.message, stack: value.stack } : value;
+}
+
+function progressReporter(runId: number): (percent: number, message?: string) => void {
+  let lastSent = 0;
+  let pending: { percent: number; message?: string } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const flush = (): void => {
+    timer = undefined;
+    if (pending === undefined || !running.has(runId)) return;
+    lastSent = Date.now();
+    post({ type: 'progress', runId, ...pending });
+    pending = undefined;
+  };
+  return (percent, message) => {
+    if (typeof percent !== 'number' || !Number.isFinite(percent)) return;
+    const clamped = Math.min(100, Math.max(0, Math.round(percent)));
+    pending = { percent: clamped, ...(typeof message === 'string' ? { message } : {}) };
+    const wait = lastSent + settings.progressIntervalMs - Date.now();
+    if (wait <= 0) flush();
+    else timer ??= setTimeout(flush, wait);
+  };
+}
+
+/** What `run` returned, checked: plain-JS actions can return anything. */
+export function outcomeOfResult(value: unknown): RunOutcome {
+  if (value === undefined || value === null) return { kind: 'returned', returnCode: 0 };
+  if (typeof value === 'number') {
+    if (Number.isInteger(value)) return { kind: 'returned', returnCode: value };
+    return { kind: 'threw', message: `the action returned ${String(value)}, which is not an integer return code`, payload: false };
+  }
+  if (typeof value === 'object' && !Array.isArray(value)) {
+    const { returnCode = 0, message } = value as Record<string, unknown>;
+    if (Number.isInteger(returnCode) && (message === undefined || typeof message === 'string')) {
+      return { kind: 'returned', returnCode: returnCode as number, ...(message === undefined ? {} : { message }) };
+    }
+  }
+  return {
+    kind: 'threw',
+    message: `the action returned ${JSON.stringify(value)}; expected a return code, nothing, or { returnCode?, message? }`,
+    payload: false,
+  };
+}
+
+async function run(request: RunRequest): Promise<void> {
+  const controller = new AbortController();
+  running.set(request.runId, controller);
+  let outcome: RunOutcome;
+  try {
+    const definition = await definitionOf(request.file);
+    const payload = parseJobPayload(definition, request.job);
+    const context: ActionContext = {
+      job: request.job,
+      payload,
+      signal: controller.signal,
+      log: jobLogger(request.runId),
+      progress: progressReporter(request.runId),
+      // One client per thread, made on first use; it contacts the server only when the action calls it.
+      api: await apiOf(),
+    };
+    const result: ActionOutcome | Promise<ActionOutcome> = definition.run(context);
+    outcome = outcomeOfResult(await result);
+  } catch (error) {
+    const failure = toError(error);
+    outcome = { kind: 'threw', message: failure.message, payload: failure instanceof ActionPayloadError, ...(failure.stack === undefined ? {} : { stack: failure.stack }) };
+  } finally {
+    running.delete(request.runId);
+  }
+  post({ type: 'done', runId: request.runId, outcome });
+}
+
+port.on('message', (raw: unknown) => {
+  const message = parseToWorker(raw);
+  if (message === undefined) return;
+  if (message.type === 'run') void run(message);
+  else running.get(message.runId)?.abort(new Error(message.reason));
+});

@@ -1,0 +1,77 @@
+/**
+ * What the executor does with a job id it took from the queue, decided in one place and free of I/O
+ * (design.md §5 lists Nuvla's answers; ours differ where Nuvla loses or duplicates work). The caller
+ * gathers the facts (the document, whether its recorded owner is alive) and carries the answer out.
+ */
+import { JOB_SCHEMA_VERSION, isFinal, type JobDocument } from '../api/job/document.js';
+
+/** Return codes the engine itself gives a job, apart from the action's own. */
+export const RETURN_CODES = Object.freeze({
+  /** The action threw, or its thread crashed. */
+  actionError: 1,
+  /** The payload was refused before the action ran. */
+  badPayload: 65,
+  /** As timeout(1) reports it. */
+  timedOut: 124,
+  /** As a shell reports a command it cannot find. */
+  unknownAction: 127,
+});
+
+export type JobLookup = { readonly found: false } | { readonly found: true; readonly job: JobDocument };
+
+export interface DispositionFacts {
+  readonly lookup: JobLookup;
+  readonly knownAction: (name: string) => boolean;
+  /** For a RUNNING job with a recorded owner: whether that owner is a live executor session. */
+  readonly ownerAlive: boolean | undefined;
+}
+
+export type Disposition =
+  /** The document does not exist (after the retry window): nothing to run. */
+  | { readonly kind: 'consume'; readonly reason: 'not-found' | 'final' | 'owned-elsewhere'; readonly detail: string }
+  /** Another engine version must run it. */
+  | { readonly kind: 'release'; readonly reason: 'newer-schema'; readonly detail: string }
+  /** Cannot run here, ever: make it FAILED, then consume. */
+  | { readonly kind: 'fail'; readonly reason: 'unknown-action'; readonly detail: string; readonly returnCode: number }
+  /** Run it: claim it as `attempt`. */
+  | { readonly kind: 'claim'; readonly attempt: number; readonly previousOwner: string | undefined; readonly detail: string };
+
+export function decide(facts: DispositionFacts): Disposition {
+  const { lookup } = facts;
+  if (!lookup.found) return { kind: 'consume', reason: 'not-found', detail: 'the job document does not exist' };
+  const { job } = lookup;
+  if (isFinal(job.state)) return { kind: 'consume', reason: 'final', detail: `the job is already ${job.state}` };
+  if (job.version > JOB_SCHEMA_VERSION) {
+    return {
+      kind: 'release',
+      reason: 'newer-schema',
+      detail: `the job has schema version ${job.version}; this executor understands up to ${JOB_SCHEMA_VERSION}`,
+    };
+  }
+  if (job.state === 'RUNNING' && facts.ownerAlive === true) {
+    // A duplicate entry: the live owner holds its own entry and will finish the job.
+    return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING on live executor ${job.executor ?? '?'}` };
+  }
+  if (!facts.knownAction(job.action)) {
+    return {
+      kind: 'fail',
+      reason: 'unknown-action',
+      detail: `unknown action "${job.action}": no action module of this executor defines it`,
+      returnCode: RETURN_CODES.unknownAction,
+    };
+  }
+  const attempt = (job.attempt ?? 0) + 1;
+  if (job.state === 'RUNNING') {
+    const owner = job.executor;
+    return {
+      kind: 'claim',
+      attempt,
+      previousOwner: owner,
+      detail:
+        owner === undefined
+          ? `the job was RUNNING with no recorded owner; running it again as attempt ${attempt}`
+          : `executor ${owner} died while running the job; running it again as attempt ${attempt}`,
+    };
+  }
+  return { kind: 'claim', attempt, previousOwner: undefined, detail: `running attempt ${attempt}` };
+}

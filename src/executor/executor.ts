@@ -1,0 +1,289 @@
+/**
+ * The job executor daemon: `threads` slots take job ids from the ZooKeeper queue and run them
+ * (job-runner.ts), while the executor keeps its registration alive across sessions, pauses taking
+ * while the job API is down, and stops gracefully. States, in order:
+ *   STARTING -> RUNNING -> STOPPING (no new jobs; running ones finish, or after the shutdown timeout
+ *   are stopped, put back to QUEUED and released) -> STOPPED (session closed).
+ * Signals are the entry point's business: it calls stop() and dumpStacks().
+ */
+import { hostname } from 'node:os';
+import { ApiError } from '../api/errors.js';
+import { JobApiClient } from '../api/client/index.js';
+import { LockingQueue } from '../recipes/locking-queue.js';
+import { ExecutorNameInUseError, ExecutorRegistry } from '../recipes/executor-registry.js';
+import { ZkClient, type ClientStateChange } from '../zk/client.js';
+import type { ZkSession } from '../zk/session.js';
+import { delay } from '../util/delay.js';
+import { messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { loadActions, type LoadedActions } from './action-loader.js';
+import { ApiGate } from './api-gate.js';
+import { JobRunner, type RunningJob } from './job-runner.js';
+import { JobWatch } from './job-watch.js';
+import type { ExecutorOptions } from './options.js';
+import { Slot } from './slot.js';
+import { captureThreadStacks, formatStack } from './stack-dump.js';
+
+export type ExecutorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
+
+/** How long writes may still be retried once running jobs were stopped at the end of a shutdown. */
+const FINAL_WRITES_MS = 10_000;
+/** A job id that cannot exist: reading it answers 404 quickly when the API is up. */
+const PROBE_JOB = 'job/00000000-0000-7000-8000-000000000000';
+
+export class Executor {
+  readonly options: ExecutorOptions;
+  readonly actions: LoadedActions;
+  readonly #logger: Logger;
+  readonly #client: ZkClient;
+  readonly #api: JobApiClient;
+  readonly #queue: LockingQueue;
+  readonly #registry: ExecutorRegistry;
+  readonly #gate: ApiGate;
+  readonly #watch: JobWatch;
+  readonly #runner: JobRunner;
+  readonly #slots: Slot[];
+  readonly #stopTaking = new AbortController();
+  readonly #skipWait = new AbortController();
+  readonly #giveUp = new AbortController();
+  readonly #unsubscribe: () => void;
+  #registration: { session: ZkSession; done: Promise<void> } | undefined;
+  #state: ExecutorState = 'STARTING';
+  #loops: Promise<void>[] = [];
+  #stopped: Promise<void> | undefined;
+
+  private constructor(options: ExecutorOptions, logger: Logger, actions: LoadedActions, client: ZkClient, api: JobApiClient) {
+    this.options = options;
+    this.actions = actions;
+    this.#logger = logger;
+    this.#client = client;
+    this.#api = api;
+    this.#queue = new LockingQueue(client, { path: options.queuePath, logger });
+    this.#registry = new ExecutorRegistry(client, options.queuePath);
+    this.#gate = new ApiGate({
+      probe: () => api.get(PROBE_JOB).then(
+        () => undefined,
+        (error: unknown) => {
+          if (!(error instanceof ApiError && error.code === 'not-found')) throw error;
+        },
+      ),
+      logger,
+      backoff: { baseDelayMs: 500, maxDelayMs: 30_000 },
+    });
+    this.#watch = new JobWatch(api, options.cancelPollMs, logger);
+    this.#runner = new JobRunner({
+      api,
+      queue: this.#queue,
+      registry: this.#registry,
+      gate: this.#gate,
+      watch: this.#watch,
+      actions: actions.actions,
+      name: options.name,
+      logger,
+      timings: { killGraceMs: options.killGraceMs, progressIntervalMs: options.progressIntervalMs, notFoundAttempts: 2, notFoundRetryMs: 2000 },
+      giveUp: this.#giveUp.signal,
+    });
+    const workerSettings = { api: options.api, progressIntervalMs: Math.min(250, options.progressIntervalMs) };
+    this.#slots = Array.from({ length: options.threads }, (_, index) => new Slot(index, workerSettings, options.idleThreadMs));
+    this.#unsubscribe = client.onStateChange((change) => {
+      this.#onZooKeeper(change);
+    });
+  }
+
+  /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs. */
+  static async start(options: ExecutorOptions, logger: Logger): Promise<Executor> {
+    const actions = await loadActions(options.actionsDirs, logger);
+    if (actions.actions.size === 0) logger.warn('no action is loaded: every job this executor takes will fail as unknown', { actionsDirs: options.actionsDirs });
+    const api = await JobApiClient.create({
+      baseUrl: options.api.baseUrl,
+      compatibility: options.api.compatibility,
+      timeoutMs: options.api.timeoutMs,
+      // The executor backs off itself (api-gate.ts); the client's own retries would only multiply requests.
+      retry: { retries: 1 },
+      maxSockets: options.threads * 2 + 4,
+      logger,
+      ...(options.api.credentials === undefined ? {} : { credentials: options.api.credentials }),
+    });
+    let client: ZkClient;
+    try {
+      client = await ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, logger });
+    } catch (error) {
+      await api.close();
+      throw error;
+    }
+    const executor = new Executor(options, logger, actions, client, api);
+    try {
+      await executor.#registerWithPatience(client.session);
+    } catch (error) {
+      await executor.stop();
+      throw error;
+    }
+    executor.#state = 'RUNNING';
+    executor.#loops = executor.#slots.map((slot) => executor.#slotLoop(slot));
+    logger.info('executor started', {
+      name: options.name,
+      threads: options.threads,
+      actions: [...actions.actions.keys()],
+      zkHosts: options.zkHosts,
+      api: options.api.baseUrl,
+    });
+    return executor;
+  }
+
+  get state(): ExecutorState {
+    return this.#state;
+  }
+
+  running(): RunningJob[] {
+    return this.#runner.running();
+  }
+
+  /**
+   * Graceful stop: take nothing new, let running jobs finish within the shutdown timeout, then stop
+   * the rest and put them back in the queue. Idempotent; a second call skips what is left of the wait.
+   */
+  stop(): Promise<void> {
+    if (this.#stopped !== undefined) {
+      if (!this.#skipWait.signal.aborted && this.#state === 'STOPPING') {
+        this.#logger.warn('stop asked again: not waiting for running jobs any longer');
+        this.#skipWait.abort();
+      }
+      return this.#stopped;
+    }
+    this.#stopped = this.#shutdown();
+    return this.#stopped;
+  }
+
+  /** Logs every running job with the stack of the code its thread runs right now. */
+  async dumpStacks(): Promise<void> {
+    const running = this.#runner.running();
+    if (running.length === 0) {
+      this.#logger.info('stack dump: no job is running');
+      return;
+    }
+    const stacks = await captureThreadStacks(running.map((job) => job.threadId));
+    const now = Date.now();
+    for (const job of running) {
+      const stack = stacks.get(job.threadId);
+      const elapsedSeconds = Math.round((now - job.startedAt) / 100) / 10;
+      const progress = job.progress === undefined ? 'no progress reported' : `progress ${job.progress.percent}%${job.progress.message === undefined ? '' : ` (${job.progress.message})`}`;
+      this.#logger.warn(
+        `stack dump: job ${job.jobId} (${job.action}) on slot ${job.slot}, running ${elapsedSeconds} s, ${progress}\n${stack === undefined ? '(no stack)' : formatStack(stack)}`,
+        { jobId: job.jobId, action: job.action, slot: job.slot, attempt: job.attempt, elapsedSeconds, progress: job.progress },
+      );
+    }
+  }
+
+  async #slotLoop(slot: Slot): Promise<void> {
+    const stop = this.#stopTaking.signal;
+    const stopping = (): boolean => stop.aborted;
+    while (!stopping()) {
+      try {
+        await this.#gate.admit(stop);
+        await this.#registered(stop);
+        const item = await this.#queue.take(stop);
+        await this.#runner.process(item, slot);
+        slot.idle();
+      } catch (error) {
+        if (stopping()) break;
+        this.#logger.error('slot failed; trying again in a second', { slot: slot.index, error: messageOf(error) });
+        await delay(1000, stop).catch(() => undefined);
+      }
+    }
+  }
+
+  /** Waits for this executor's registration on the current session, which claims must name. */
+  async #registered(signal: AbortSignal): Promise<void> {
+    for (;;) {
+      const session = this.#client.state === 'CONNECTED' ? this.#client.session : await this.#client.waitForConnected(signal);
+      if (this.#registration?.session !== session) this.#register(session);
+      try {
+        await this.#registration?.done;
+        return;
+      } catch (error) {
+        this.#logger.warn('executor registration failed; trying again', { error: messageOf(error) });
+        if (this.#registration?.session === session) this.#registration = undefined;
+        await delay(1000, signal);
+      }
+    }
+  }
+
+  #register(session: ZkSession): void {
+    const done = this.#registry.register(session, this.options.name, {
+      host: hostname(),
+      pid: process.pid,
+      threads: this.options.threads,
+      started: new Date().toISOString(),
+    });
+    done.catch(() => undefined);
+    this.#registration = { session, done };
+  }
+
+  /** At start, another process's registration under our name may still be expiring: wait for it, within bounds. */
+  async #registerWithPatience(session: ZkSession): Promise<void> {
+    const deadline = Date.now() + 2 * this.options.sessionTimeoutMs;
+    for (;;) {
+      this.#register(session);
+      try {
+        await this.#registration?.done;
+        return;
+      } catch (error) {
+        if (!(error instanceof ExecutorNameInUseError) || Date.now() > deadline) throw error;
+        this.#logger.warn('executor name still registered by an earlier session; waiting for it to expire', { name: this.options.name });
+        await delay(500);
+      }
+    }
+  }
+
+  #onZooKeeper(change: ClientStateChange): void {
+    if (change.state === 'SUSPENDED') this.#logger.warn('ZooKeeper connection suspended: taking no new jobs until it is back');
+    if (change.state === 'LOST') this.#logger.error('ZooKeeper session lost: running jobs are stopped and left to other executors');
+    if (change.state === 'CONNECTED' && !change.reconnected && this.#state === 'RUNNING') this.#register(change.session);
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#state = 'STOPPING';
+    const running = this.#runner.running().length;
+    this.#logger.info('stopping: taking no new jobs', { running, shutdownTimeoutMs: this.options.shutdownTimeoutMs });
+    this.#stopTaking.abort();
+    const drained = Promise.all(this.#loops).then(() => true);
+    const waitOver = AbortSignal.any([AbortSignal.timeout(this.options.shutdownTimeoutMs), this.#skipWait.signal]);
+    const finished = await Promise.race([drained, new Promise<false>((resolve) => {
+      waitOver.addEventListener('abort', () => { resolve(false); }, { once: true });
+    })]);
+    if (!finished) {
+      const left = this.#runner.running();
+      this.#logger.warn('running jobs did not finish in time: stopping them and putting them back in the queue', { jobs: left.map((job) => job.jobId) });
+      this.#runner.stopAll('shutdown', 'the executor is stopping');
+      const giveUp = setTimeout(() => {
+        this.#giveUp.abort(new Error('the executor stopped before this write succeeded'));
+      }, this.options.killGraceMs + FINAL_WRITES_MS);
+      await drained;
+      clearTimeout(giveUp);
+    }
+    await this.#close();
+    this.#state = 'STOPPED';
+    this.#logger.info('executor stopped');
+  }
+
+  /** Releasers last-in-first-out, every one of them even when one fails. */
+  async #close(): Promise<void> {
+    const steps: [string, () => Promise<void>][] = [
+      ['job watch', () => this.#watch.stop()],
+      ['threads', async () => { await Promise.all(this.#slots.map((slot) => slot.close())); }],
+      ['queue', () => this.#queue.close()],
+      ['registration', async () => { if (this.#client.state === 'CONNECTED') await this.#registry.deregister(this.#client.session, this.options.name); }],
+      ['zookeeper', () => this.#client.close()],
+      ['job API client', () => this.#api.close()],
+    ];
+    this.#gate.stop();
+    this.#unsubscribe();
+    for (const [what, step] of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.#logger.warn(`closing the ${what} failed`, { error: messageOf(error) });
+      }
+    }
+  }
+}

@@ -1,0 +1,327 @@
+/**
+ * One job from the queue to the end: read its document, decide (disposition.ts), claim it, run its
+ * action in the slot's thread under a timeout, write the result, and only then consume the entry.
+ * Whatever stops a run early (timeout, cancel, the job given to another executor, the ZooKeeper
+ * session lost, the executor stopping) goes through one path: the action's signal first, then the
+ * thread is terminated if the action has not ended after the grace period.
+ */
+import { ApiError } from '../api/errors.js';
+import { isRetryable } from '../api/client/errors.js';
+import type { JobApiClient } from '../api/client/index.js';
+import type { JobChanges } from '../api/client/inputs.js';
+import type { JobDocument } from '../api/job/document.js';
+import type { LockingQueue, QueueItem } from '../recipes/locking-queue.js';
+import { ownerOf, type ExecutorRegistry } from '../recipes/executor-registry.js';
+import { delay } from '../util/delay.js';
+import { messageOf } from '../util/errors.js';
+import { withFields, type Logger } from '../util/logger.js';
+import type { LoadedAction } from './action-loader.js';
+import type { ActionThread, ThreadResult } from './action-thread.js';
+import type { ApiGate } from './api-gate.js';
+import { RETURN_CODES, decide, type JobLookup } from './disposition.js';
+import type { JobWatch } from './job-watch.js';
+import { OwnedJob, OwnershipLostError, type LostReason } from './owned-job.js';
+import { ProgressWriter } from './progress-writer.js';
+
+export type StopReason = LostReason | 'timeout' | 'shutdown';
+
+export interface RunnerTimings {
+  /** From the action's signal to terminating its thread. */
+  readonly killGraceMs: number;
+  readonly progressIntervalMs: number;
+  /** A missing document is looked up this many times, this far apart (Nuvla: twice, 2 s apart). */
+  readonly notFoundAttempts: number;
+  readonly notFoundRetryMs: number;
+}
+
+export interface RunnerDeps {
+  readonly api: JobApiClient;
+  readonly queue: LockingQueue;
+  readonly registry: ExecutorRegistry;
+  readonly gate: ApiGate;
+  readonly watch: JobWatch;
+  readonly actions: ReadonlyMap<string, LoadedAction>;
+  /** This executor's registered name. */
+  readonly name: string;
+  readonly logger: Logger;
+  readonly timings: RunnerTimings;
+  /** Aborted when the executor stops waiting for writes (the end of a shutdown). */
+  readonly giveUp: AbortSignal;
+}
+
+export interface SlotThreads {
+  readonly index: number;
+  /** The slot's thread, started if it has none (or its last one was terminated). */
+  thread(): ActionThread;
+}
+
+export interface RunningJob {
+  readonly jobId: string;
+  readonly action: string;
+  readonly slot: number;
+  readonly attempt: number;
+  readonly startedAt: number;
+  readonly threadId: number;
+  readonly progress: { percent: number; message: string | undefined } | undefined;
+}
+
+interface ActiveRun {
+  readonly info: Omit<RunningJob, 'progress'>;
+  readonly progress: ProgressWriter;
+  readonly stop: (reason: StopReason, detail: string) => void;
+}
+
+/** Claim attempts per take: each refused claim means someone else moved the job meanwhile. */
+const CLAIM_ATTEMPTS = 3;
+
+export class JobRunner {
+  readonly #deps: RunnerDeps;
+  readonly #active = new Map<number, ActiveRun>();
+
+  constructor(deps: RunnerDeps) {
+    this.#deps = deps;
+  }
+
+  running(): RunningJob[] {
+    return [...this.#active.values()].map(({ info, progress }) => ({ ...info, progress: progress.latest }));
+  }
+
+  /** Stops every running action (the executor is shutting down). */
+  stopAll(reason: StopReason, detail: string): void {
+    for (const run of this.#active.values()) run.stop(reason, detail);
+  }
+
+  /** Never rejects: every failure ends in a log line and the entry consumed, released, or left to its session. */
+  async process(item: QueueItem, slot: SlotThreads): Promise<void> {
+    const log = withFields(this.#deps.logger, { jobId: item.jobId, entry: item.name, slot: slot.index });
+    try {
+      await this.#process(item, slot, log);
+    } catch (error) {
+      if (error instanceof OwnershipLostError && error.reason === 'session-lost') {
+        log.warn('ZooKeeper session lost: the job is left to the executor that takes its entry next', { error: error.message });
+        return;
+      }
+      log.error('job handling failed; its entry goes back to the queue', { error: messageOf(error) });
+      await this.#release(item, log);
+    }
+  }
+
+  async #process(item: QueueItem, slot: SlotThreads, log: Logger): Promise<void> {
+    for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
+      const lookup = await this.#lookup(item, log);
+      if (lookup === undefined) {
+        await this.#release(item, log);
+        return;
+      }
+      const jobLog = lookup.found ? withFields(log, { action: lookup.job.action }) : log;
+      const ownerAlive = lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor !== undefined
+        ? await this.#deps.registry.isAlive(lookup.job.executor)
+        : undefined;
+      const disposition = decide({ lookup, knownAction: (name) => this.#deps.actions.has(name), ownerAlive });
+      if (disposition.kind === 'consume') {
+        jobLog.info('nothing to run: entry consumed', { reason: disposition.reason, detail: disposition.detail });
+        await this.#consume(item, jobLog);
+        return;
+      }
+      if (disposition.kind === 'release') {
+        jobLog.warn('job left for another executor: entry released', { reason: disposition.reason, detail: disposition.detail });
+        await this.#release(item, jobLog);
+        return;
+      }
+      if (!lookup.found) return;
+      const { job } = lookup;
+      const owned = new OwnedJob(job, this.#revisionOf(job), ownerOf(this.#deps.name, item.session), disposition.kind === 'claim' ? disposition.attempt : job.attempt ?? 0, {
+        api: this.#deps.api,
+        gate: this.#deps.gate,
+        logger: jobLog,
+        lost: item.lost,
+      });
+      try {
+        if (disposition.kind === 'fail') {
+          jobLog.error('job failed before it could run', { detail: disposition.detail });
+          await owned.write({ state: 'FAILED', executor: owned.owner, 'return-code': disposition.returnCode, 'status-message': disposition.detail }, this.#deps.giveUp);
+          await this.#consume(item, jobLog);
+          return;
+        }
+        await owned.write({ state: 'RUNNING', executor: owned.owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail }, this.#deps.giveUp);
+      } catch (error) {
+        if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
+          jobLog.info('job changed while being claimed; deciding again', { detail: error.message });
+          continue;
+        }
+        throw error;
+      }
+      if (disposition.previousOwner !== undefined) jobLog.warn('job re-run', { detail: disposition.detail, previousOwner: disposition.previousOwner });
+      await this.#execute(item, slot, job, owned, withFields(jobLog, { attempt: owned.attempt }));
+      return;
+    }
+    log.warn('job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS });
+    await this.#release(item, log);
+  }
+
+  /** The document, or not-found after the retry window; undefined when the API cannot be reached now. */
+  async #lookup(item: QueueItem, log: Logger): Promise<JobLookup | undefined> {
+    const { notFoundAttempts, notFoundRetryMs } = this.#deps.timings;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const { job } = await this.#deps.api.get(item.jobId);
+        return { found: true, job };
+      } catch (error) {
+        if (isRetryable(error)) {
+          this.#deps.gate.failed(error);
+          log.warn('job API unreachable: entry released', { error: messageOf(error) });
+          return undefined;
+        }
+        if (!(error instanceof ApiError) || error.code !== 'not-found') throw error;
+        // Nuvla's API server enqueues before it persists: the document may appear a moment later.
+        if (attempt >= notFoundAttempts) return { found: false };
+        await delay(notFoundRetryMs, item.lost);
+      }
+    }
+  }
+
+  #revisionOf(job: JobDocument): number | undefined {
+    return this.#deps.api.compatibility === 'nuvla' ? undefined : job.revision;
+  }
+
+  async #execute(item: QueueItem, slot: SlotThreads, job: JobDocument, owned: OwnedJob, log: Logger): Promise<void> {
+    const loaded = this.#deps.actions.get(job.action);
+    if (loaded === undefined) throw new Error(`action ${job.action} vanished`);
+    const timeoutSeconds = job.timeout ?? loaded.definition.timeoutSeconds;
+    const thread = slot.thread();
+    let stopped: { reason: StopReason; detail: string } | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    const stop = (reason: StopReason, detail: string): void => {
+      if (stopped !== undefined) return;
+      stopped = { reason, detail };
+      log.warn('stopping the action', { reason, detail });
+      thread.abort(detail);
+      killTimer = setTimeout(() => {
+        log.error('the action did not stop within the grace period: its thread is terminated', { graceMs: this.#deps.timings.killGraceMs });
+        void thread.terminate();
+      }, this.#deps.timings.killGraceMs);
+    };
+    const progress = new ProgressWriter(owned, this.#deps.timings.progressIntervalMs, this.#deps.giveUp, log, (error) => {
+      stop(error.reason, error.message);
+    });
+    const timeout = setTimeout(() => {
+      stop('timeout', `timed out after ${timeoutSeconds} s`);
+    }, timeoutSeconds * 1000);
+    const onSessionLost = (): void => {
+      stop('session-lost', 'the ZooKeeper session holding the job was lost');
+    };
+    item.lost.addEventListener('abort', onSessionLost, { once: true });
+    const unwatch = this.#deps.watch.watch({ id: job.id, owner: owned.owner, attempt: owned.attempt, onLost: stop });
+    const startedAt = Date.now();
+    this.#active.set(slot.index, {
+      info: { jobId: job.id, action: job.action, slot: slot.index, attempt: owned.attempt, startedAt, threadId: thread.threadId },
+      progress,
+      stop,
+    });
+    log.info('action started', { timeoutSeconds });
+    let result: ThreadResult;
+    try {
+      result = await thread.run(loaded.file, job, {
+        onProgress: (percent, message) => {
+          progress.report(percent, message);
+        },
+        onLog: (level, message, meta) => {
+          log[level](message, meta);
+        },
+      });
+    } finally {
+      clearTimeout(timeout);
+      clearTimeout(killTimer);
+      item.lost.removeEventListener('abort', onSessionLost);
+      unwatch();
+      this.#active.delete(slot.index);
+      await progress.close();
+    }
+    await this.#finish(item, owned, result, stopped, Date.now() - startedAt, log);
+  }
+
+  async #finish(item: QueueItem, owned: OwnedJob, result: ThreadResult, stopped: { reason: StopReason; detail: string } | undefined, elapsedMs: number, log: Logger): Promise<void> {
+    if (stopped?.reason === 'session-lost') throw new OwnershipLostError('session-lost', stopped.detail);
+    if (stopped !== undefined && stopped.reason !== 'timeout' && stopped.reason !== 'shutdown') {
+      log.info('action stopped: the job is no longer ours, entry consumed', { reason: stopped.reason, detail: stopped.detail, elapsedMs });
+      await this.#consume(item, log);
+      return;
+    }
+    if (stopped?.reason === 'shutdown') {
+      await this.#requeue(item, owned, stopped.detail, log);
+      return;
+    }
+    const changes = finalChanges(result, stopped);
+    const level = changes.state === 'SUCCESS' ? 'info' : 'warn';
+    log[level]('action finished', { state: changes.state, returnCode: changes['return-code'], elapsedMs });
+    try {
+      await owned.write(changes, this.#deps.giveUp);
+    } catch (error) {
+      if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
+        log.info('result not recorded: the job is no longer ours, entry consumed', { detail: error.message });
+        await this.#consume(item, log);
+        return;
+      }
+      // Kept in the log: the job's document still says RUNNING, and whoever runs it next counts a new attempt.
+      log.error('the result could not be recorded; the job will run again', { state: changes.state, returnCode: changes['return-code'], statusMessage: changes['status-message'], error: messageOf(error) });
+      throw error;
+    }
+    await this.#consume(item, log);
+  }
+
+  async #requeue(item: QueueItem, owned: OwnedJob, detail: string, log: Logger): Promise<void> {
+    const message = `executor ${this.#deps.name} stopped before the job finished (${detail}); put back in the queue`;
+    try {
+      await owned.write({ state: 'QUEUED', executor: null, progress: 0, 'status-message': message }, this.#deps.giveUp);
+      log.info('job put back in the queue', { detail });
+    } catch (error) {
+      if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
+        await this.#consume(item, log);
+        return;
+      }
+      log.warn('job could not be set back to QUEUED; its entry is released and the next executor re-runs it', { error: messageOf(error) });
+    }
+    await this.#release(item, log);
+  }
+
+  async #consume(item: QueueItem, log: Logger): Promise<void> {
+    try {
+      await this.#deps.queue.consume(item);
+    } catch (error) {
+      log.warn('entry could not be consumed; it returns to the queue with the session', { error: messageOf(error) });
+    }
+  }
+
+  async #release(item: QueueItem, log: Logger): Promise<void> {
+    try {
+      await this.#deps.queue.release(item);
+    } catch (error) {
+      log.warn('entry could not be released; it returns to the queue with the session', { error: messageOf(error) });
+    }
+  }
+}
+
+/** The final write for an action's result. */
+export function finalChanges(result: ThreadResult, stopped: { reason: StopReason; detail: string } | undefined): JobChanges {
+  if (stopped?.reason === 'timeout') {
+    return { state: 'FAILED', 'return-code': RETURN_CODES.timedOut, 'status-message': stopped.detail };
+  }
+  switch (result.kind) {
+    case 'returned':
+      return {
+        state: result.returnCode === 0 ? 'SUCCESS' : 'FAILED',
+        'return-code': result.returnCode,
+        ...(result.message === undefined ? {} : { 'status-message': result.message }),
+      };
+    case 'threw':
+      return {
+        state: 'FAILED',
+        'return-code': result.payload ? RETURN_CODES.badPayload : RETURN_CODES.actionError,
+        'status-message': result.stack ?? result.message,
+      };
+    case 'crashed':
+      return { state: 'FAILED', 'return-code': RETURN_CODES.actionError, 'status-message': result.message };
+    case 'killed':
+      return { state: 'FAILED', 'return-code': RETURN_CODES.actionError, 'status-message': 'the action was stopped' };
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * A job this executor owns, and the only way its document is written: every edit is conditional on
+ * the revision this executor last saw (If-Match), so once anyone else has moved the job on (a cancel,
+ * another executor that re-ran it after this one's session expired) our late writes are refused
+ * instead of overwriting theirs. That is the fencing design.md §1 (invariant 2) asks for.
+ *
+ * Writes are serialised (progress and the final write never race each other's revision), retried
+ * with back-off while the API is unreachable, and stop as soon as the ZooKeeper session that holds
+ * the job's entry is lost.
+ */
+import { ApiError } from '../api/errors.js';
+import { isRetryable } from '../api/client/errors.js';
+import type { JobApiClient } from '../api/client/index.js';
+import type { JobChanges } from '../api/client/inputs.js';
+import type { JobDocument } from '../api/job/document.js';
+import { delay } from '../util/delay.js';
+import { messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import type { ApiGate } from './api-gate.js';
+
+export type LostReason = 'canceled' | 'taken-over' | 'gone' | 'session-lost';
+
+/** The job is no longer this executor's to write. */
+export class OwnershipLostError extends Error {
+  override readonly name = 'OwnershipLostError';
+  readonly code = 'ownership-lost';
+  readonly reason: LostReason;
+  readonly job: JobDocument | undefined;
+
+  constructor(reason: LostReason, message: string, job?: JobDocument) {
+    super(message);
+    this.reason = reason;
+    this.job = job;
+  }
+}
+
+export interface OwnedJobContext {
+  readonly api: JobApiClient;
+  readonly gate: ApiGate;
+  readonly logger: Logger;
+  /** Aborted when the ZooKeeper session holding the job's entry is lost. */
+  readonly lost: AbortSignal;
+}
+
+export class OwnedJob {
+  readonly id: string;
+  readonly owner: string;
+  readonly attempt: number;
+  readonly #context: OwnedJobContext;
+  #revision: number | undefined;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** `revision` is the one the claim is conditional on; the job is ours once `write` of the claim succeeded. */
+  constructor(job: JobDocument, revision: number | undefined, owner: string, attempt: number, context: OwnedJobContext) {
+    this.id = job.id;
+    this.owner = owner;
+    this.attempt = attempt;
+    this.#revision = revision;
+    this.#context = context;
+  }
+
+  get revision(): number | undefined {
+    return this.#revision;
+  }
+
+  /**
+   * Applies `changes` if the job is still ours; retries while the API is unreachable until `give`
+   * aborts. Rejects with OwnershipLostError when it is not ours any more.
+   */
+  write(changes: JobChanges, give: AbortSignal): Promise<JobDocument> {
+    const result = this.#tail.then(() => this.#write(changes, give));
+    this.#tail = result.catch(() => undefined);
+    return result;
+  }
+
+  async #write(changes: JobChanges, give: AbortSignal): Promise<JobDocument> {
+    const { api, gate, lost } = this.#context;
+    for (let retry = 1; ; retry++) {
+      if (lost.aborted) throw new OwnershipLostError('session-lost', `the ZooKeeper session holding ${this.id} was lost`);
+      try {
+        const job = await api.edit(this.id, changes, { ifRevision: this.#revision });
+        this.#revision = api.compatibility === 'nuvla' ? undefined : job.revision;
+        return job;
+      } catch (error) {
+        if (isRetryable(error)) {
+          gate.failed(error);
+          this.#context.logger.debug('job write failed, retrying', { error: messageOf(error), retry });
+          await delay(gate.retryDelayMs(retry), AbortSignal.any([lost, give]));
+          continue;
+        }
+        if (!(error instanceof ApiError) || !['precondition-failed', 'conflict', 'not-found'].includes(error.code)) throw error;
+        const settled = await this.#settle(changes, give);
+        if (settled !== undefined) return settled;
+      }
+    }
+  }
+
+  /**
+   * After a refused write: the job as it is now. Returns it when our write did land (a retry of a
+   * write whose reply was lost); updates the revision and returns undefined to try again when the
+   * job is still ours and only someone's unrelated edit moved the revision; throws when it is not ours.
+   */
+  async #settle(changes: JobChanges, give: AbortSignal): Promise<JobDocument | undefined> {
+    let job: JobDocument;
+    for (let retry = 1; ; retry++) {
+      try {
+        job = (await this.#context.api.get(this.id)).job;
+        break;
+      } catch (error) {
+        if (error instanceof ApiError && error.code === 'not-found') {
+          throw new OwnershipLostError('gone', `job ${this.id} was deleted while it ran`);
+        }
+        if (!isRetryable(error)) throw error;
+        this.#context.gate.failed(error);
+        await delay(this.#context.gate.retryDelayMs(retry), AbortSignal.any([this.#context.lost, give]));
+      }
+    }
+    const ours = job.executor === this.owner && (job.attempt ?? 0) === this.attempt;
+    if (ours && changes.state !== undefined && job.state === changes.state) {
+      this.#revision = job.revision;
+      return job;
+    }
+    if (ours && job.state === 'RUNNING') {
+      this.#revision = job.revision;
+      return undefined;
+    }
+    if (job.state === 'CANCELED') throw new OwnershipLostError('canceled', `job ${this.id} was canceled`, job);
+    throw new OwnershipLostError(
+      'taken-over',
+      `job ${this.id} is no longer this executor's: it is ${job.state}` +
+        (job.executor === undefined ? '' : ` on ${job.executor}`) +
+        (job.attempt === undefined ? '' : `, attempt ${job.attempt}`),
+      job,
+    );
+  }
+}

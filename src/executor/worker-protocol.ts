@@ -1,0 +1,114 @@
+/**
+ * The messages between the executor and the worker threads that run actions. Each side parses what
+ * it receives as `unknown`: an action can post to its parent port too, and a malformed message must
+ * be reported, never trusted.
+ */
+import type { JobDocument } from '../api/job/document.js';
+import type { ApiCredentials, Compatibility } from '../api/client/options.js';
+import { LOG_LEVELS, type LogLevel } from '../util/winston-logger.js';
+
+/** What a worker needs to build its own API client for the action's `api`. */
+export interface WorkerApiSettings {
+  readonly baseUrl: string;
+  readonly credentials: ApiCredentials | undefined;
+  readonly compatibility: Compatibility;
+  readonly timeoutMs: number;
+}
+
+export interface WorkerSettings {
+  readonly api: WorkerApiSettings;
+  /** Minimum interval between two progress messages for one run; the executor throttles writes again. */
+  readonly progressIntervalMs: number;
+}
+
+export interface RunRequest {
+  readonly type: 'run';
+  readonly runId: number;
+  /** The action module's absolute path, as the loader found it. */
+  readonly file: string;
+  readonly job: JobDocument;
+}
+
+export interface AbortRequest {
+  readonly type: 'abort';
+  readonly runId: number;
+  readonly reason: string;
+}
+
+export type ToWorker = RunRequest | AbortRequest;
+
+export type RunOutcome =
+  | { readonly kind: 'returned'; readonly returnCode: number; readonly message?: string }
+  | { readonly kind: 'threw'; readonly message: string; readonly stack?: string; readonly payload: boolean };
+
+export type FromWorker =
+  | { readonly type: 'progress'; readonly runId: number; readonly percent: number; readonly message?: string }
+  | { readonly type: 'log'; readonly runId: number; readonly level: LogLevel; readonly message: string; readonly meta?: Record<string, unknown> }
+  | { readonly type: 'done'; readonly runId: number; readonly outcome: RunOutcome };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const optionalString = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';
+
+function outcomeOf(value: unknown): RunOutcome | undefined {
+  if (!isRecord(value)) return undefined;
+  const { kind, returnCode, message, stack, payload } = value;
+  if (kind === 'returned' && Number.isInteger(returnCode) && optionalString(message)) {
+    return { kind, returnCode: returnCode as number, ...(message === undefined ? {} : { message }) };
+  }
+  if (kind === 'threw' && typeof message === 'string' && optionalString(stack) && typeof payload === 'boolean') {
+    return { kind, message, payload, ...(stack === undefined ? {} : { stack }) };
+  }
+  return undefined;
+}
+
+/** A worker's message, or undefined when it is not one of the protocol's. */
+export function parseFromWorker(value: unknown): FromWorker | undefined {
+  if (!isRecord(value) || !Number.isInteger(value.runId)) return undefined;
+  const runId = value.runId as number;
+  const { type, message } = value;
+  if (type === 'progress' && typeof value.percent === 'number' && optionalString(message)) {
+    return { type, runId, percent: value.percent, ...(message === undefined ? {} : { message }) };
+  }
+  if (type === 'log' && typeof message === 'string' && (LOG_LEVELS as readonly unknown[]).includes(value.level)) {
+    const meta = isRecord(value.meta) ? value.meta : undefined;
+    return { type, runId, level: value.level as LogLevel, message, ...(meta === undefined ? {} : { meta }) };
+  }
+  if (type === 'done') {
+    const outcome = outcomeOf(value.outcome);
+    if (outcome !== undefined) return { type, runId, outcome };
+  }
+  return undefined;
+}
+
+/** The executor's message, or undefined when it is not one of the protocol's. */
+export function parseToWorker(value: unknown): ToWorker | undefined {
+  if (!isRecord(value) || !Number.isInteger(value.runId)) return undefined;
+  const runId = value.runId as number;
+  if (value.type === 'run' && typeof value.file === 'string' && isRecord(value.job) && typeof value.job.id === 'string') {
+    // The job was parsed by the executor's API client before it was sent; structured clone keeps it intact.
+    return { type: 'run', runId, file: value.file, job: value.job as unknown as JobDocument };
+  }
+  if (value.type === 'abort' && typeof value.reason === 'string') return { type: 'abort', runId, reason: value.reason };
+  return undefined;
+}
+
+export function parseWorkerSettings(value: unknown): WorkerSettings {
+  if (!isRecord(value) || !isRecord(value.api) || typeof value.progressIntervalMs !== 'number') {
+    throw new TypeError('action worker started without its settings (workerData)');
+  }
+  const { baseUrl, credentials, compatibility, timeoutMs } = value.api;
+  if (typeof baseUrl !== 'string' || typeof compatibility !== 'string' || typeof timeoutMs !== 'number') {
+    throw new TypeError('action worker settings: api.baseUrl, api.compatibility and api.timeoutMs are required');
+  }
+  let parsedCredentials: ApiCredentials | undefined;
+  if (isRecord(credentials) && typeof credentials.key === 'string' && typeof credentials.secret === 'string') {
+    parsedCredentials = { key: credentials.key, secret: credentials.secret };
+  }
+  return {
+    api: { baseUrl, credentials: parsedCredentials, compatibility: compatibility as Compatibility, timeoutMs },
+    progressIntervalMs: value.progressIntervalMs,
+  };
+}

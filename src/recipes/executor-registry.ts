@@ -1,0 +1,114 @@
+/**
+ * Which executors are alive, so that a RUNNING job found in the queue again (a duplicate entry, or
+ * an entry given back after its taker's session ended) can be told apart: its owner still runs it,
+ * or its owner is dead and it must run again. Each executor keeps an ephemeral
+ * `<queue>/executors/<name>` (our addition to Nuvla's layout) on its current session, and writes
+ * itself into the jobs it claims as `<name>@<session id>`: the owner is alive exactly while that
+ * node exists on that session.
+ */
+import { hostname } from 'node:os';
+import { isZkError } from '../zk/errors.js';
+import type { ZkClient } from '../zk/client.js';
+import type { ZkSession } from '../zk/session.js';
+
+export const EXECUTOR_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+const OWNER = /^([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})@([0-9a-f]{16})$/;
+
+export class ExecutorNameInUseError extends Error {
+  override readonly name = 'ExecutorNameInUseError';
+  readonly code = 'executor-name-in-use';
+}
+
+export interface ExecutorInfo {
+  readonly host: string;
+  readonly pid: number;
+  readonly threads: number;
+  readonly started: string;
+}
+
+/** The owner string an executor writes into the jobs it claims. */
+export function ownerOf(name: string, session: ZkSession): string {
+  return `${name}@${session.sessionId}`;
+}
+
+export function parseOwner(owner: string): { name: string; sessionId: string } | undefined {
+  const match = OWNER.exec(owner);
+  return match?.[1] === undefined || match[2] === undefined ? undefined : { name: match[1], sessionId: match[2] };
+}
+
+/** `<host>-<pid>` made fit for a znode name. */
+export function defaultExecutorName(): string {
+  const host = hostname().replace(/[^A-Za-z0-9_.:-]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'host';
+  return `${host}-${process.pid}`;
+}
+
+export class ExecutorRegistry {
+  readonly path: string;
+  readonly #client: ZkClient;
+
+  constructor(client: ZkClient, queueRoot: string) {
+    this.#client = client;
+    this.path = `${queueRoot}/executors`;
+  }
+
+  /**
+   * Registers `name` on `session`. A node left by this executor's previous session is taken over; one
+   * held by another live session means two executors were given the same name, which would make
+   * each think the other's jobs are its own: refused.
+   */
+  async register(session: ZkSession, name: string, info: ExecutorInfo): Promise<void> {
+    if (!EXECUTOR_NAME.test(name)) throw new Error(`executor name "${name}" must be 1-128 characters of letters, digits, _ . : -`);
+    const node = `${this.path}/${name}`;
+    const data = Buffer.from(JSON.stringify(info));
+    await session.mkdirp(this.path);
+    try {
+      await session.create(node, data, 'ephemeral');
+      return;
+    } catch (error) {
+      if (!isZkError(error, 'NODE_EXISTS')) throw error;
+    }
+    const existing = await session.getData(node).catch((error: unknown) => {
+      if (isZkError(error, 'NO_NODE')) return undefined;
+      throw error;
+    });
+    if (existing !== undefined && existing.stat.ephemeralOwner === session.sessionId) return;
+    if (existing !== undefined && isPreviousOfOurs(existing.data, info)) {
+      await session.remove(node, existing.stat.version).catch((error: unknown) => {
+        if (!isZkError(error, 'NO_NODE')) throw error;
+      });
+      await session.create(node, data, 'ephemeral');
+      return;
+    }
+    throw new ExecutorNameInUseError(
+      `executor name "${name}" is registered by another live executor (${existing?.data.toString('utf8') ?? 'gone meanwhile'}); give each executor its own --name`,
+    );
+  }
+
+  /** Removes the registration at once (a clean stop); jobs it still owns then count as orphaned. */
+  async deregister(session: ZkSession, name: string): Promise<void> {
+    if (session.isEnded) return;
+    await session.remove(`${this.path}/${name}`).catch((error: unknown) => {
+      if (!isZkError(error, 'NO_NODE')) throw error;
+    });
+  }
+
+  /** Whether the owner written into a job is a live executor session; false for an unparseable owner. */
+  async isAlive(owner: string): Promise<boolean> {
+    const parsed = parseOwner(owner);
+    if (parsed === undefined) return false;
+    const stat = await this.#client.exists(`${this.path}/${parsed.name}`);
+    return stat !== undefined && stat.ephemeralOwner === parsed.sessionId;
+  }
+}
+
+// Same host and pid: our own node from a session that expired or was replaced, not yet removed.
+function isPreviousOfOurs(data: Buffer, info: ExecutorInfo): boolean {
+  try {
+    const parsed: unknown = JSON.parse(data.toString('utf8'));
+    if (typeof parsed !== 'object' || parsed === null) return false;
+    const { host, pid } = parsed as Record<string, unknown>;
+    return host === info.host && pid === info.pid;
+  } catch {
+    return false;
+  }
+}
