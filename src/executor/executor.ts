@@ -70,7 +70,7 @@ export class Executor {
       logger,
       backoff: { baseDelayMs: 500, maxDelayMs: 30_000 },
     });
-    this.#watch = new JobWatch(api, options.cancelPollMs, logger);
+    this.#watch = new JobWatch(api, options.cancelPollMs, logger, () => this.#gate.isDown);
     this.#runner = new JobRunner({
       api,
       queue: this.#queue,

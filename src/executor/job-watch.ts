@@ -29,8 +29,12 @@ export class JobWatch {
   readonly #stopped = new AbortController();
   #loop: Promise<void> | undefined;
 
-  constructor(api: JobApiClient, intervalMs: number, logger: Logger) {
+  readonly #paused: () => boolean;
+
+  /** `paused`: while it says so (the API is known to be down), no search is sent. */
+  constructor(api: JobApiClient, intervalMs: number, logger: Logger, paused: () => boolean) {
     this.#api = api;
+    this.#paused = paused;
     this.#intervalMs = intervalMs;
     this.#logger = logger;
   }
@@ -57,7 +61,7 @@ export class JobWatch {
       } catch {
         return;
       }
-      if (this.#watched.size === 0) continue;
+      if (this.#watched.size === 0 || this.#paused()) continue;
       const ids = [...this.#watched.keys()];
       for (let start = 0; start < ids.length; start += IDS_PER_SEARCH) {
         await this.#check(ids.slice(start, start + IDS_PER_SEARCH));
