@@ -44,10 +44,13 @@ describe('a dead executor', () => {
   test('frozen past its session timeout: its action is aborted on resume and its late writes are refused', async () => {
     const frozen = bed.spawnExecutor({ threads: 1, name: 'frozen', sessionTimeoutSeconds: 2 });
     const id = await bed.createJob('sleep', { payload: { ms: 6000 } });
-    await waitFor(async () => (await bed.client.get(id)).job.progress > 0, { message: 'progress from the first executor' });
+    const firstRun = await waitFor(async () => {
+      const { job } = await bed.client.get(id);
+      return job.progress > 0 ? job : undefined;
+    }, { message: 'progress from the first executor' });
     frozen.signal('SIGSTOP');
+    const second = bed.spawnExecutor({ threads: 1, name: 'thawed-out' });
     try {
-      bed.spawnExecutor({ threads: 1, name: 'thawed-out' });
       await waitFor(async () => (await bed.client.get(id)).job.executor?.startsWith('thawed-out@'), { timeoutMs: 20_000, message: 'the second executor to re-run the job' });
     } finally {
       frozen.signal('SIGCONT');
@@ -60,9 +63,12 @@ describe('a dead executor', () => {
     assert.match(done.executor ?? '', /^thawed-out@/);
     assert.ok(!frozen.lines.some((line) => line.includes('action finished') && line.includes(id)), 'the frozen executor recorded no result');
     // With a new session, the thawed executor goes on serving.
-    await frozen.waitForLine(/zookeeper connected/);
+    await second.kill();
     const later = await bed.createJob('noop', { payload: { message: 'after the thaw' } });
-    assert.equal((await bed.waitForState(later, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+    const served = await bed.waitForState(later, ['SUCCESS', 'FAILED'], 30_000);
+    assert.equal(served.state, 'SUCCESS');
+    assert.match(served.executor ?? '', /^frozen@/);
+    assert.notEqual(served.executor, firstRun.executor, 'the same name on a new session');
   });
 });
 
