@@ -106,7 +106,7 @@ export class Executor {
     });
     let client: ZkClient;
     try {
-      client = await ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, logger });
+      client = await ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, logger });
     } catch (error) {
       await api.close();
       throw error;

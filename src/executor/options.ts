@@ -18,6 +18,8 @@ export const BUNDLED_ACTIONS_DIR = path.resolve(path.dirname(fileURLToPath(impor
 export interface ExecutorOptions {
   readonly zkHosts: string;
   readonly sessionTimeoutMs: number;
+  /** How long the start waits for a first ZooKeeper session before giving up. */
+  readonly connectTimeoutMs: number;
   readonly queuePath: string;
   /** Jobs run at once, each in its own worker thread. */
   readonly threads: number;
@@ -45,6 +47,7 @@ export interface ExecutorOptions {
 export interface ExecutorArgs {
   readonly 'zk-hosts'?: unknown;
   readonly 'session-timeout'?: unknown;
+  readonly 'connect-timeout'?: unknown;
   readonly 'queue-path'?: unknown;
   readonly threads?: unknown;
   readonly 'actions-dir'?: unknown;
@@ -65,6 +68,7 @@ export interface ExecutorArgs {
 export const EXECUTOR_DEFAULTS = Object.freeze({
   apiUrl: 'http://127.0.0.1:8200',
   sessionTimeoutSeconds: 10,
+  connectTimeoutSeconds: 30,
   queuePath: '/job',
   threads: 4,
   shutdownTimeoutSeconds: 120,
@@ -176,6 +180,7 @@ export async function compileExecutorOptions(args: ExecutorArgs): Promise<Execut
   return Object.freeze({
     zkHosts,
     sessionTimeoutMs: seconds('session-timeout', EXECUTOR_DEFAULTS.sessionTimeoutSeconds, 1, 600),
+    connectTimeoutMs: seconds('connect-timeout', EXECUTOR_DEFAULTS.connectTimeoutSeconds, 0.1, 3600),
     queuePath,
     threads: numberOf(args, 'threads', EXECUTOR_DEFAULTS.threads, 1, 1024, true),
     actionsDirs: Object.freeze(listOf(args, 'actions-dir') ?? [BUNDLED_ACTIONS_DIR]),
