@@ -74,7 +74,8 @@ export class ActionDefinitionError extends TypeError {
   readonly code = 'invalid-action-definition';
 }
 
-function describe(value: unknown): string {
+/** A value as an error message about a payload or a definition names it: `"text"`, `3`, `null`, `an array`. */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'string') return JSON.stringify(value);
@@ -85,28 +86,28 @@ function describe(value: unknown): string {
 /** Every problem at once, so an author fixes a definition in one pass. Empty when the spec is valid. */
 export function actionSpecProblems(spec: unknown): string[] {
   if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
-    return [`an action definition must be an object, got ${describe(spec)}`];
+    return [`an action definition must be an object, got ${describeValue(spec)}`];
   }
   const fields = spec as Record<string, unknown>;
   const problems: string[] = [];
   const { name, timeoutSeconds, description, parsePayload, run } = fields;
   if (typeof name !== 'string' || !ACTION_NAME_PATTERN.test(name)) {
     problems.push(
-      `name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describe(name)}`,
+      `name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describeValue(name)}`,
     );
   }
   if (typeof timeoutSeconds !== 'number' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
-    problems.push(`timeoutSeconds must be a positive number of seconds, got ${describe(timeoutSeconds)}`);
+    problems.push(`timeoutSeconds must be a positive number of seconds, got ${describeValue(timeoutSeconds)}`);
   } else if (timeoutSeconds > MAX_ACTION_TIMEOUT_SECONDS) {
     problems.push(`timeoutSeconds must be at most ${MAX_ACTION_TIMEOUT_SECONDS} (31 days), got ${timeoutSeconds}`);
   }
   if (description !== undefined && typeof description !== 'string') {
-    problems.push(`description must be a string when given, got ${describe(description)}`);
+    problems.push(`description must be a string when given, got ${describeValue(description)}`);
   }
   if (parsePayload !== undefined && typeof parsePayload !== 'function') {
-    problems.push(`parsePayload must be a function when given, got ${describe(parsePayload)}`);
+    problems.push(`parsePayload must be a function when given, got ${describeValue(parsePayload)}`);
   }
-  if (typeof run !== 'function') problems.push(`run must be a function, got ${describe(run)}`);
+  if (typeof run !== 'function') problems.push(`run must be a function, got ${describeValue(run)}`);
   // Plain-JS authors get no excess-property check; a misspelt `timeout` would otherwise be silently ignored.
   const unknown = Object.keys(fields).filter((key) => !KNOWN_FIELDS.has(key));
   if (unknown.length > 0) {
@@ -155,7 +156,7 @@ export function isActionDefinition(value: unknown): value is ActionDefinition {
 /** Why a branded-looking value is still not usable, for the loader's error message. */
 export function actionDefinitionProblems(value: unknown): string[] {
   if (typeof value !== 'object' || value === null || (value as Record<PropertyKey, unknown>)[ACTION_BRAND] !== true) {
-    return [`not made by defineAction, got ${describe(value)}`];
+    return [`not made by defineAction, got ${describeValue(value)}`];
   }
   const { [ACTION_BRAND]: _brand, ...spec } = value as Record<PropertyKey, unknown>;
   return actionSpecProblems(spec);
