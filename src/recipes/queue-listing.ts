@@ -80,10 +80,9 @@ export class QueueListing {
   next(session: ZkSession): string | undefined {
     this.#useSession(session);
     const pick = this.#pick();
-    if (pick === undefined) {
-      this.#stale = true;
-      return undefined;
-    }
+    // Nothing left in a snapshot that is still current: the watches set by its listing say when that
+    // changes. Marking it stale here made an idle consumer re-list back to back, thousands of times a second.
+    if (pick === undefined) return undefined;
     this.#used.add(pick);
     if (this.#stale) this.#scheduleRefresh();
     return pick;

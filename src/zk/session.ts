@@ -5,6 +5,7 @@
  * those fail with SESSION_LOST instead of acting through a newer session.
  */
 import { ACL, Id, Permission, createClient, type Client } from 'node-zookeeper-client';
+import { setMaxListeners } from 'node:events';
 import { setInterval as everyInterval } from 'node:timers';
 import { ZkError, toZkError } from './errors.js';
 import { batchSocketWrites, connectionInternals, tolerateUnknownErrorCodes, type ConnectionInternals } from './client-internals.js';
@@ -65,6 +66,8 @@ export class ZkSession {
   private constructor(options: ZkSessionOptions) {
     tolerateUnknownErrorCodes();
     batchSocketWrites();
+    // Every item taken on the session follows this signal (an executor has one listener per running job).
+    setMaxListeners(0, this.#ended.signal);
     this.#options = options;
     this.#acl =
       options.acl === 'creator-all'
