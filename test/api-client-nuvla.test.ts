@@ -54,6 +54,7 @@ describe("compatibility 'nuvla' against our server: none of the engine's additio
     await assert.rejects(jobs.edit(id, { executor: 'e1' }), refusedByClient('executor'));
     await assert.rejects(jobs.create({ action: 'x' }, { idempotencyKey: 'k' }), refusedByClient('an idempotency key'));
     await assert.rejects(jobs.create({ action: 'x', timeout: 60 }), refusedByClient('timeout'));
+    await assert.rejects(jobs.claim(id, 'e1@0000000000000001'), refusedByClient('the claim operation'));
     assert.equal(engine.requests.length, before, 'refused without a request');
     assert.ok((await jobs.edit(id, { progress: 30 }, { ifRevision: undefined })).progress === 30, 'an undefined ifRevision is no condition');
   });

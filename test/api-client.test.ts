@@ -236,6 +236,21 @@ describe('calls', () => {
     await assert.rejects(jobs.cancel(id), httpError(409, 'conflict', 'already CANCELED'));
   });
 
+  test('claim: QUEUED to RUNNING for the executor; a job in another state comes back unclaimed, as it is', async () => {
+    const jobs = await client();
+    const { id } = await jobs.create({ action: 'claim_test' });
+    const first = await jobs.claim(id, 'node-1@0000000000000001', 'claimed by node-1');
+    assert.equal(first.claimed, true);
+    assert.equal(first.job.state, 'RUNNING');
+    assert.equal(first.job.executor, 'node-1@0000000000000001');
+    assert.equal(first.job.attempt, 1);
+    const second = await jobs.claim(id, 'node-2@0000000000000002');
+    assert.equal(second.claimed, false);
+    assert.equal(second.job.executor, 'node-1@0000000000000001');
+    assert.equal(second.job.revision, first.job.revision);
+    await assert.rejects(jobs.claim('job/00000000-0000-7000-8000-0000000000aa', 'node-1@0000000000000001'), httpError(404, 'not-found'));
+  });
+
   test('delete and deleteMatching', async () => {
     const jobs = await client();
     const label = tag();

@@ -105,6 +105,23 @@ describe('the job API down', () => {
   });
 });
 
+describe('a lost answer', () => {
+  test('to a claim: the executor reads the job again instead of releasing it, and runs it once', async () => {
+    const executor = bed.spawnExecutor({ threads: 1 });
+    // The first job tells the executor which API this is; from then on it claims in one request.
+    assert.equal((await bed.waitForState(await bed.createJob('noop'), ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+    faults.inject({ kind: 'drop-reply', match: (request) => request.method === 'POST' && request.path.endsWith('/claim'), times: 1 });
+    const id = await bed.createJob('noop', { payload: { message: 'claimed once' } });
+    const done = await bed.waitForState(id, ['SUCCESS', 'FAILED'], 30_000);
+    assert.equal(faults.hits, 1, 'the claim lost its answer');
+    assert.equal(done.state, 'SUCCESS');
+    assert.equal(done.attempt, 1);
+    assert.equal(done['status-message'], 'claimed once');
+    await waitFor(async () => (await bed.queue.length()) === 0, { message: 'entry consumed' });
+    assert.ok(!executor.lines.some((line) => line.includes('entry released') && line.includes(id)), 'the entry was not released');
+  });
+});
+
 describe('ZooKeeper restarted', () => {
   test('the executor reconnects and goes on serving', async () => {
     const executor = bed.spawnExecutor({ threads: 2, sessionTimeoutSeconds: 10 });

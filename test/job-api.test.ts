@@ -141,6 +141,34 @@ describe('jobs', () => {
     assert.equal((await call('POST', `${path(id)}/cancel`, { key: executor })).status, 409);
   });
 
+  test('claim: a QUEUED job becomes RUNNING for the executor as its next attempt; anything else is a 409 carrying the job', async () => {
+    const id = await createJob();
+    const claimed = await call('POST', `${path(id)}/claim`, { key: executor, body: { executor: 'node-1@0123456789abcdef', 'status-message': 'claimed by node-1' } });
+    assert.equal(claimed.status, 200, JSON.stringify(claimed.body));
+    assert.equal(claimed.body.state, 'RUNNING');
+    assert.equal(claimed.body.executor, 'node-1@0123456789abcdef');
+    assert.equal(claimed.body.attempt, 1);
+    assert.equal(claimed.body['status-message'], 'claimed by node-1');
+    assert.equal(typeof claimed.body.started, 'string');
+    assert.equal(claimed.headers.get('etag'), `"${String(claimed.body.revision)}"`);
+
+    const again = await call('POST', `${path(id)}/claim`, { key: executor, body: { executor: 'node-2@0123456789abcdef' } });
+    assert.equal(again.status, 409);
+    assert.equal(again.body.code, 'conflict');
+    assert.match(String(again.body.message), /cannot be claimed: it is RUNNING/);
+    const current = again.body.job as Record<string, unknown>;
+    assert.equal(current.executor, 'node-1@0123456789abcdef');
+    assert.equal(current.revision, claimed.body.revision);
+
+    assert.equal((await call('POST', `${path('job/00000000-0000-7000-8000-00000000beef')}/claim`, { key: executor, body: { executor: 'x' } })).status, 404);
+    const queued = await createJob();
+    assert.equal((await call('POST', `${path(queued)}/claim`, { key: viewer, body: { executor: 'x' } })).status, 403);
+    const bad = await call('POST', `${path(queued)}/claim`, { key: executor, body: { executor: '', state: 'SUCCESS' } });
+    assert.equal(bad.status, 400);
+    assert.match(String(bad.body.message), /unknown field|"executor" must name/);
+    assert.equal((await call('GET', path(queued))).body.state, 'QUEUED');
+  });
+
   test('search by GET and by PUT form, counts per state, select, count only', async () => {
     const marker = `search-${String(Date.now())}`;
     for (let i = 0; i < 3; i++) await createJob({ tags: [marker], priority: i });

@@ -36,6 +36,11 @@ export type Disposition =
   /** Run it: claim it as `attempt`. */
   | { readonly kind: 'claim'; readonly attempt: number; readonly previousOwner: string | undefined; readonly detail: string };
 
+/** How a job whose action no module here defines ends. */
+export function unknownAction(action: string): { readonly returnCode: number; readonly detail: string } {
+  return { returnCode: RETURN_CODES.unknownAction, detail: `unknown action "${action}": no action module of this executor defines it` };
+}
+
 export function decide(facts: DispositionFacts): Disposition {
   const { lookup } = facts;
   if (!lookup.found) return { kind: 'consume', reason: 'not-found', detail: 'the job document does not exist' };
@@ -52,14 +57,7 @@ export function decide(facts: DispositionFacts): Disposition {
     // A duplicate entry: the live owner holds its own entry and will finish the job.
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING on live executor ${job.executor ?? '?'}` };
   }
-  if (!facts.knownAction(job.action)) {
-    return {
-      kind: 'fail',
-      reason: 'unknown-action',
-      detail: `unknown action "${job.action}": no action module of this executor defines it`,
-      returnCode: RETURN_CODES.unknownAction,
-    };
-  }
+  if (!facts.knownAction(job.action)) return { kind: 'fail', reason: 'unknown-action', ...unknownAction(job.action) };
   const attempt = (job.attempt ?? 0) + 1;
   if (job.state === 'RUNNING') {
     const owner = job.executor;

@@ -6,7 +6,7 @@
  * thread is terminated if the action has not ended after the grace period.
  */
 import { ApiError } from '../api/errors.js';
-import { isRetryable } from '../api/client/errors.js';
+import { isRetryable, mayHaveBeenApplied } from '../api/client/errors.js';
 import type { JobApiClient } from '../api/client/index.js';
 import type { JobChanges } from '../api/client/inputs.js';
 import type { JobDocument } from '../api/job/document.js';
@@ -18,7 +18,7 @@ import { withFields, type Logger } from '../util/logger.js';
 import type { LoadedAction } from './action-loader.js';
 import type { ActionThread, ThreadResult } from './action-thread.js';
 import type { ApiGate } from './api-gate.js';
-import { RETURN_CODES, decide, type JobLookup } from './disposition.js';
+import { RETURN_CODES, decide, unknownAction, type JobLookup } from './disposition.js';
 import type { JobWatch } from './job-watch.js';
 import { OwnedJob, OwnershipLostError, type LostReason } from './owned-job.js';
 import { ProgressWriter } from './progress-writer.js';
@@ -107,13 +107,24 @@ export class JobRunner {
   }
 
   async #process(item: QueueItem, slot: SlotThreads, log: Logger): Promise<void> {
-    for (let attempt = 1; attempt <= CLAIM_ATTEMPTS; attempt++) {
-      const lookup = await this.#lookup(item, log);
-      if (lookup === undefined) {
+    const owner = ownerOf(this.#deps.name, item.session);
+    for (let round = 1; round <= CLAIM_ATTEMPTS; round++) {
+      const first = await this.#firstLook(item, owner, log);
+      if (first === 'unreachable') {
         await this.#release(item, log);
         return;
       }
+      if ('claimed' in first) {
+        await this.#runClaimed(item, slot, first.claimed, owner, withFields(log, { action: first.claimed.action }));
+        return;
+      }
+      const lookup = first;
       const jobLog = lookup.found ? withFields(log, { action: lookup.job.action }) : log;
+      if (lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor === owner && !this.#isRunning(lookup.job.id)) {
+        // Our own claim, whose answer was lost on the way back.
+        await this.#runClaimed(item, slot, lookup.job, owner, jobLog);
+        return;
+      }
       const ownerAlive = lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor !== undefined
         ? await this.#deps.registry.isAlive(lookup.job.executor)
         : undefined;
@@ -130,20 +141,14 @@ export class JobRunner {
       }
       if (!lookup.found) return;
       const { job } = lookup;
-      const owned = new OwnedJob(job, this.#revisionOf(job), ownerOf(this.#deps.name, item.session), disposition.kind === 'claim' ? disposition.attempt : job.attempt ?? 0, {
-        api: this.#deps.api,
-        gate: this.#deps.gate,
-        logger: jobLog,
-        lost: item.lost,
-      });
+      const owned = this.#own(job, owner, disposition.kind === 'claim' ? disposition.attempt : job.attempt ?? 0, item, jobLog);
+      let claimed: JobDocument;
       try {
         if (disposition.kind === 'fail') {
-          jobLog.error('job failed before it could run', { detail: disposition.detail });
-          await owned.write({ state: 'FAILED', executor: owned.owner, 'return-code': disposition.returnCode, 'status-message': disposition.detail }, this.#deps.giveUp);
-          await this.#consume(item, jobLog);
+          await this.#failBeforeRun(item, owned, disposition.returnCode, disposition.detail, jobLog);
           return;
         }
-        await owned.write({ state: 'RUNNING', executor: owned.owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail }, this.#deps.giveUp);
+        claimed = await owned.write({ state: 'RUNNING', executor: owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail }, this.#deps.giveUp);
       } catch (error) {
         if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
           jobLog.info('job changed while being claimed; deciding again', { detail: error.message });
@@ -152,25 +157,80 @@ export class JobRunner {
         throw error;
       }
       if (disposition.previousOwner !== undefined) jobLog.warn('job re-run', { detail: disposition.detail, previousOwner: disposition.previousOwner });
-      await this.#execute(item, slot, job, owned, withFields(jobLog, { attempt: owned.attempt }));
+      await this.#execute(item, slot, claimed, owned, withFields(jobLog, { attempt: owned.attempt }));
       return;
     }
     log.warn('job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS });
     await this.#release(item, log);
   }
 
-  /** The document, or not-found after the retry window; undefined when the API cannot be reached now. */
-  async #lookup(item: QueueItem, log: Logger): Promise<JobLookup | undefined> {
+  /**
+   * With this engine's API, the `claim` operation reads, checks and takes a QUEUED job in one request;
+   * anything else comes back as it is, to be decided on. With Nuvla's API (or before the API's flavour
+   * is known), a plain read.
+   */
+  async #firstLook(item: QueueItem, owner: string, log: Logger): Promise<{ claimed: JobDocument } | JobLookup | 'unreachable'> {
+    if (this.#deps.api.compatibility !== 'engine') return this.#lookup(item, log, false);
+    try {
+      const result = await this.#deps.api.claim(item.jobId, owner, `claimed by ${owner}`);
+      return result.claimed ? { claimed: result.job } : { found: true, job: result.job };
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'not-found') return this.#lookup(item, log, false);
+      if (!isRetryable(error)) throw error;
+      this.#deps.gate.failed(error);
+      // A claim that may have landed must not be released blindly: another executor would then find
+      // the job RUNNING on a live owner that never runs it. Wait until a read says what happened.
+      if (mayHaveBeenApplied(error)) return this.#lookup(item, log, true);
+      log.warn('job API unreachable: entry released', { error: messageOf(error) });
+      return 'unreachable';
+    }
+  }
+
+  /** A job this executor has just claimed: run it, or fail it when no action here has its name. */
+  async #runClaimed(item: QueueItem, slot: SlotThreads, job: JobDocument, owner: string, log: Logger): Promise<void> {
+    const owned = this.#own(job, owner, job.attempt ?? 1, item, log);
+    if (!this.#deps.actions.has(job.action)) {
+      const { returnCode, detail } = unknownAction(job.action);
+      await this.#failBeforeRun(item, owned, returnCode, detail, log);
+      return;
+    }
+    await this.#execute(item, slot, job, owned, withFields(log, { attempt: owned.attempt }));
+  }
+
+  async #failBeforeRun(item: QueueItem, owned: OwnedJob, returnCode: number, detail: string, log: Logger): Promise<void> {
+    log.error('job failed before it could run', { detail });
+    await owned.write({ state: 'FAILED', executor: owned.owner, 'return-code': returnCode, 'status-message': detail }, this.#deps.giveUp);
+    await this.#consume(item, log);
+  }
+
+  #own(job: JobDocument, owner: string, attempt: number, item: QueueItem, log: Logger): OwnedJob {
+    return new OwnedJob(job, this.#revisionOf(job), owner, attempt, { api: this.#deps.api, gate: this.#deps.gate, logger: log, lost: item.lost });
+  }
+
+  #isRunning(jobId: string): boolean {
+    for (const run of this.#active.values()) if (run.info.jobId === jobId) return true;
+    return false;
+  }
+
+  /**
+   * The document, or not-found after the retry window. While the API cannot be reached: 'unreachable'
+   * at once, or, when `patient`, after reading again with back-off until it answers.
+   */
+  async #lookup(item: QueueItem, log: Logger, patient: boolean): Promise<JobLookup | 'unreachable'> {
     const { notFoundAttempts, notFoundRetryMs } = this.#deps.timings;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1, retry = 1; ; attempt++) {
       try {
         const { job } = await this.#deps.api.get(item.jobId);
         return { found: true, job };
       } catch (error) {
         if (isRetryable(error)) {
           this.#deps.gate.failed(error);
-          log.warn('job API unreachable: entry released', { error: messageOf(error) });
-          return undefined;
+          if (!patient) {
+            log.warn('job API unreachable: entry released', { error: messageOf(error) });
+            return 'unreachable';
+          }
+          await delay(this.#deps.gate.retryDelayMs(retry++), AbortSignal.any([item.lost, this.#deps.giveUp]));
+          continue;
         }
         if (!(error instanceof ApiError) || error.code !== 'not-found') throw error;
         // Nuvla's API server enqueues before it persists: the document may appear a moment later.

@@ -9,7 +9,7 @@ import type { JobDocument, JobState } from '../job/document.js';
 import type { Logger } from '../../util/logger.js';
 import { bulkChunks, halves } from './bulk.js';
 import { FlavourDetector, PROBE_PATH } from './compat.js';
-import { errorFromResponse } from './errors.js';
+import { errorFromResponse, isRecord } from './errors.js';
 import { HttpTransport } from './http.js';
 import {
   engineFieldsOf,
@@ -43,6 +43,9 @@ export interface FetchedJob {
   /** For `ifRevision`; undefined from a server that keeps no revisions (Nuvla). */
   readonly revision: number | undefined;
 }
+
+/** What `claim` found: the job is now this executor's, or the job as it is (it was not QUEUED). */
+export type ClaimResult = { readonly claimed: true; readonly job: JobDocument } | { readonly claimed: false; readonly job: JobDocument };
 
 export interface SearchResult<T> {
   /** Jobs matching the filter, whatever the page. */
@@ -181,6 +184,25 @@ export class JobApiClient {
   async countByState(filter?: string): Promise<Record<JobState, number>> {
     const form = { ...searchForm(filter === undefined ? {} : { filter }), last: '0', aggregation: 'terms:state' };
     return parseStateCounts(await this.#search(form));
+  }
+
+  /**
+   * The engine's `claim` operation: a QUEUED job becomes RUNNING, owned by `executor`, in one request.
+   * A job in any other state is not claimed and comes back as it is. Not available from Nuvla's API.
+   */
+  async claim(id: string, executor: string, statusMessage?: string): Promise<ClaimResult> {
+    const path = `${jobPath(id)}/claim`;
+    if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('the claim operation');
+    const body = { executor, ...(statusMessage === undefined ? {} : { 'status-message': statusMessage }) };
+    const result = await this.#call({ method: 'POST', path, body: { json: body }, idempotent: false });
+    const { response } = result;
+    if (response.status === 409 && isRecord(response.body) && response.body.job !== undefined) {
+      const job = this.#parseJob(response.body.job);
+      // The replay of a claim whose reply was lost finds the job claimed by this same executor.
+      const ours = result.afterAmbiguousAttempt && job.state === 'RUNNING' && job.executor === executor;
+      return { claimed: ours, job };
+    }
+    return { claimed: true, job: this.#parseJob(ok(result, 'POST', path, [200]).body) };
   }
 
   /** Nuvla's `cancel` operation: QUEUED or RUNNING to CANCELED; ApiError 'conflict' when already final. */

@@ -18,7 +18,7 @@ import {
   type JobDocument,
   type JobState,
 } from './document.js';
-import { IMMUTABLE_FIELDS, type JobCreate, type JobEdit } from './parse.js';
+import { IMMUTABLE_FIELDS, type JobClaim, type JobCreate, type JobEdit } from './parse.js';
 
 const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   QUEUED: ['QUEUED', 'RUNNING', 'FAILED', 'CANCELED'],
@@ -94,6 +94,20 @@ export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDo
     next = { ...next, attempt: (current.attempt ?? 0) + 1 };
   }
   return stamp(current, next, now);
+}
+
+/**
+ * The `claim` operation: a QUEUED job of a schema this server knows becomes RUNNING, owned by the
+ * claiming executor, as its next attempt. Anything else is a 409 carrying the job as it is, so the
+ * executor decides what to do (a final job, a job another executor runs) without reading it again.
+ */
+export function claimJob(current: JobDocument, claim: JobClaim, now: Date): JobDocument {
+  if (current.state !== 'QUEUED' || current.version > JOB_SCHEMA_VERSION) {
+    const why = current.state !== 'QUEUED' ? `it is ${current.state}` : `its schema version ${current.version} is newer than ${JOB_SCHEMA_VERSION}`;
+    throw conflict(`job ${current.id} cannot be claimed: ${why}`, { job: current });
+  }
+  const message = claim['status-message'];
+  return applyEdit(current, { immutable: {}, state: 'RUNNING', executor: claim.executor, progress: 0, ...(message === undefined ? {} : { 'status-message': message }) }, now);
 }
 
 /** The `cancel` operation: QUEUED or RUNNING to CANCELED. */

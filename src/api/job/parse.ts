@@ -251,6 +251,23 @@ export function parseJobEdit(body: unknown): JobEdit {
   });
 }
 
+/** What an executor claims a job with (the engine's `claim` operation). */
+export interface JobClaim {
+  readonly executor: string;
+  readonly 'status-message'?: string;
+}
+
+const CLAIM_FIELDS: ReadonlySet<string> = new Set(['executor', 'status-message']);
+
+/** The body of the `claim` operation: `{"executor": "<name>@<session>", "status-message"?: "..."}`. */
+export function parseJobClaim(body: unknown): JobClaim {
+  const fields = asObject(body, 'job claim');
+  rejectUnknown(fields, CLAIM_FIELDS, 'job claim');
+  const { executor } = fields;
+  if (typeof executor !== 'string' || executor.trim() === '') throw badRequest(`"executor" must name the claiming executor, got ${describe(executor)}`);
+  return compact<JobClaim>({ executor, 'status-message': text(fields, 'status-message') });
+}
+
 function assertJsonText(payload: string): void {
   try {
     JSON.parse(payload);

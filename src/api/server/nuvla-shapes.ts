@@ -14,6 +14,7 @@ export function withOperations(job: JobDocument): Record<string, unknown> {
     operations.unshift({ rel: 'edit', href: job.id });
     operations.push({ rel: 'cancel', href: `${job.id}/cancel` });
   }
+  if (job.state === 'QUEUED') operations.push({ rel: 'claim', href: `${job.id}/claim` });
   return { ...job, operations };
 }
 
