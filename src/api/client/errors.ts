@@ -8,7 +8,7 @@
  *    non-idempotent call could do it twice;
  *  - `httpStatus`, `method`, `path`, `attempts`.
  */
-import axios from 'axios';
+import { axios } from './axios.js';
 import { API_ERROR_STATUS, ApiError, type ApiErrorCode } from '../errors.js';
 
 export interface CallContext {
