@@ -110,7 +110,8 @@ describe('a lost answer', () => {
     const executor = bed.spawnExecutor({ threads: 1 });
     // The first job tells the executor which API this is; from then on it claims in one request.
     assert.equal((await bed.waitForState(await bed.createJob('noop'), ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
-    faults.inject({ kind: 'drop-reply', match: (request) => request.method === 'POST' && request.path.endsWith('/claim'), times: 1 });
+    // Its next request is the claim of the job below (sent as job operations, the executor's way of writing).
+    faults.inject({ kind: 'drop-reply', match: (request) => request.method === 'POST' && request.path === '/api/job/operations', times: 1 });
     const id = await bed.createJob('noop', { payload: { message: 'claimed once' } });
     const done = await bed.waitForState(id, ['SUCCESS', 'FAILED'], 30_000);
     assert.equal(faults.hits, 1, 'the claim lost its answer');

@@ -169,6 +169,52 @@ describe('jobs', () => {
     assert.equal((await call('GET', path(queued))).body.state, 'QUEUED');
   });
 
+  test('job operations: claims and conditional edits in one request, each answered as its single call would be', async () => {
+    const [a, b, c] = [await createJob(), await createJob(), await createJob()];
+    const before = await call('GET', path(b));
+    const reply = await call('POST', '/api/job/operations', {
+      key: executor,
+      body: {
+        operations: [
+          { op: 'claim', id: a, executor: 'node-1@0123456789abcdef' },
+          { op: 'claim', id: a, executor: 'node-2@0123456789abcdef' },
+          { op: 'edit', id: b, 'if-match': before.body.revision, changes: { progress: 40 } },
+          { op: 'edit', id: b, 'if-match': before.body.revision, changes: { progress: 50 } },
+          { op: 'edit', id: 'job/00000000-0000-7000-8000-00000000abcd', changes: { progress: 1 } },
+          { op: 'edit', id: c, changes: { state: 'SUCCESS' } },
+        ],
+      },
+    });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    const results = reply.body.results as Record<string, unknown>[];
+    assert.deepEqual(results.map((result) => result.status), [200, 409, 200, 412, 404, 409]);
+    assert.equal((results[0]?.job as Record<string, unknown>).executor, 'node-1@0123456789abcdef');
+    assert.equal((results[1]?.job as Record<string, unknown>).executor, 'node-1@0123456789abcdef', 'a refused claim carries the job');
+    assert.equal((results[2]?.job as Record<string, unknown>).progress, 40);
+    assert.equal(results[3]?.code, 'precondition-failed');
+    assert.match(String(results[5]?.message), /cannot go from QUEUED to SUCCESS/);
+    assert.equal((await call('GET', path(b))).body.progress, 40);
+  });
+
+  test('job operations refuse a malformed request whole, naming the operation', async () => {
+    const id = await createJob();
+    const cases: [unknown, RegExp][] = [
+      [{}, /a body like \{"operations": \[\.\.\.\]\}/],
+      [{ operations: [{ op: 'delete', id }] }, /operation 0: "op" must be "claim" or "edit"/],
+      [{ operations: [{ op: 'claim', id: 'job/nope', executor: 'x' }] }, /operation 0: "id" must be a job id/],
+      [{ operations: [{ op: 'edit', id, changes: { progress: 5 } }, { op: 'edit', id, changes: { progress: 'lots' } }] }, /operation 1: "progress" must be an integer/],
+      [{ operations: [{ op: 'edit', id, 'if-match': 'x', changes: {} }] }, /"if-match" must be a job revision/],
+      [{ operations: Array.from({ length: 101 }, () => ({ op: 'edit', id, changes: {} })) }, /at most 100 operations per request, got 101/],
+    ];
+    for (const [body, message] of cases) {
+      const reply = await call('POST', '/api/job/operations', { key: executor, body });
+      assert.equal(reply.status, 400, JSON.stringify(body).slice(0, 80));
+      assert.match(String(reply.body.message), message);
+    }
+    assert.equal((await call('GET', path(id))).body.progress, 0, 'nothing applied');
+    assert.equal((await call('POST', '/api/job/operations', { key: viewer, body: { operations: [] } })).status, 403);
+  });
+
   test('search by GET and by PUT form, counts per state, select, count only', async () => {
     const marker = `search-${String(Date.now())}`;
     for (let i = 0; i < 3; i++) await createJob({ tags: [marker], priority: i });

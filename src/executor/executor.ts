@@ -20,6 +20,7 @@ import { loadActions, type LoadedActions } from './action-loader.js';
 import { ApiGate } from './api-gate.js';
 import { JobRunner, type RunningJob } from './job-runner.js';
 import { JobWatch } from './job-watch.js';
+import { BatchedJobWrites } from './job-writes.js';
 import type { ExecutorOptions } from './options.js';
 import { Slot } from './slot.js';
 import { captureThreadStacks, formatStack } from './stack-dump.js';
@@ -73,6 +74,7 @@ export class Executor {
     this.#watch = new JobWatch(api, options.cancelPollMs, logger, () => this.#gate.isDown);
     this.#runner = new JobRunner({
       api,
+      writes: new BatchedJobWrites(api),
       queue: this.#queue,
       registry: this.#registry,
       gate: this.#gate,

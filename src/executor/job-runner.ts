@@ -20,6 +20,7 @@ import type { ActionThread, ThreadResult } from './action-thread.js';
 import type { ApiGate } from './api-gate.js';
 import { RETURN_CODES, decide, unknownAction, type JobLookup } from './disposition.js';
 import type { JobWatch } from './job-watch.js';
+import type { JobWrites } from './job-writes.js';
 import { OwnedJob, OwnershipLostError, type LostReason } from './owned-job.js';
 import { ProgressWriter } from './progress-writer.js';
 
@@ -36,6 +37,7 @@ export interface RunnerTimings {
 
 export interface RunnerDeps {
   readonly api: JobApiClient;
+  readonly writes: JobWrites;
   readonly queue: LockingQueue;
   readonly registry: ExecutorRegistry;
   readonly gate: ApiGate;
@@ -172,7 +174,7 @@ export class JobRunner {
   async #firstLook(item: QueueItem, owner: string, log: Logger): Promise<{ claimed: JobDocument } | JobLookup | 'unreachable'> {
     if (this.#deps.api.compatibility !== 'engine') return this.#lookup(item, log, false);
     try {
-      const result = await this.#deps.api.claim(item.jobId, owner, `claimed by ${owner}`);
+      const result = await this.#deps.writes.claim(item.jobId, owner, `claimed by ${owner}`);
       return result.claimed ? { claimed: result.job } : { found: true, job: result.job };
     } catch (error) {
       if (error instanceof ApiError && error.code === 'not-found') return this.#lookup(item, log, false);
@@ -204,7 +206,7 @@ export class JobRunner {
   }
 
   #own(job: JobDocument, owner: string, attempt: number, item: QueueItem, log: Logger): OwnedJob {
-    return new OwnedJob(job, this.#revisionOf(job), owner, attempt, { api: this.#deps.api, gate: this.#deps.gate, logger: log, lost: item.lost });
+    return new OwnedJob(job, this.#revisionOf(job), owner, attempt, { api: this.#deps.api, writes: this.#deps.writes, gate: this.#deps.gate, logger: log, lost: item.lost });
   }
 
   #isRunning(jobId: string): boolean {

@@ -17,6 +17,7 @@ import { delay } from '../util/delay.js';
 import { messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { ApiGate } from './api-gate.js';
+import type { JobWrites } from './job-writes.js';
 
 export type LostReason = 'canceled' | 'taken-over' | 'gone' | 'session-lost';
 
@@ -35,7 +36,9 @@ export class OwnershipLostError extends Error {
 }
 
 export interface OwnedJobContext {
+  /** For reading the job back after a refused write. */
   readonly api: JobApiClient;
+  readonly writes: JobWrites;
   readonly gate: ApiGate;
   readonly logger: Logger;
   /** Aborted when the ZooKeeper session holding the job's entry is lost. */
@@ -74,11 +77,11 @@ export class OwnedJob {
   }
 
   async #write(changes: JobChanges, give: AbortSignal): Promise<JobDocument> {
-    const { api, gate, lost } = this.#context;
+    const { api, writes, gate, lost } = this.#context;
     for (let retry = 1; ; retry++) {
       if (lost.aborted) throw new OwnershipLostError('session-lost', `the ZooKeeper session holding ${this.id} was lost`);
       try {
-        const job = await api.edit(this.id, changes, { ifRevision: this.#revision });
+        const job = await writes.edit(this.id, changes, this.#revision);
         this.#revision = api.compatibility === 'nuvla' ? undefined : job.revision;
         return job;
       } catch (error) {

@@ -23,6 +23,7 @@ import {
   type SearchQuery,
   type SelectQuery,
 } from './inputs.js';
+import { OPERATIONS_PATH, operationsBody, parseOperationResults, type JobOperationRequest, type JobOperationResult } from './operations.js';
 import { resolveOptions, type JobApiClientOptions, type ServerFlavour } from './options.js';
 import { parseJob, parseSelectedJob, type JobField } from './parse-job.js';
 import { Requester, type Call, type CallResult } from './requester.js';
@@ -203,6 +204,16 @@ export class JobApiClient {
       return { claimed: ours, job };
     }
     return { claimed: true, job: this.#parseJob(ok(result, 'POST', path, [200]).body) };
+  }
+
+  /**
+   * Many claims and edits of single jobs in one request (the engine's `POST /api/job/operations`);
+   * each result is what its single call would have answered. Not available from Nuvla's API.
+   */
+  async operations(requests: readonly JobOperationRequest[]): Promise<JobOperationResult[]> {
+    if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('job operations');
+    const result = await this.#call({ method: 'POST', path: OPERATIONS_PATH, body: { json: operationsBody(requests) }, idempotent: false });
+    return parseOperationResults(ok(result, 'POST', OPERATIONS_PATH, [200]).body, requests.length, (value) => this.#parseJob(value));
   }
 
   /** Nuvla's `cancel` operation: QUEUED or RUNNING to CANCELED; ApiError 'conflict' when already final. */

@@ -9,6 +9,7 @@ import { API_ERROR_STATUS, ApiError, type ApiErrorCode } from '../errors.js';
 import type { JobStore } from '../store/job-store.js';
 import type { Logger } from '../../util/logger.js';
 import type { AccessControl } from './access.js';
+import { registerJobOperationRoutes } from './job-operations.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 
@@ -34,12 +35,10 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
     reply.code(404).send({ status: 404, code: 'not-found', message: `no such resource: ${request.method} ${request.url}` }),
   );
   registerSessionRoutes(app, options.access);
-  registerJobRoutes(app, {
-    store: options.store,
-    access: options.access,
-    now: options.now ?? (() => new Date()),
-    maxBulkCreate: options.maxBulkCreate,
-  });
+  const now = options.now ?? (() => new Date());
+  registerJobRoutes(app, { store: options.store, access: options.access, now, maxBulkCreate: options.maxBulkCreate });
+  // As many operations as jobs in a bulk create: the same order of work per request.
+  registerJobOperationRoutes(app, { store: options.store, access: options.access, now, maxOperations: options.maxBulkCreate });
   return app;
 }
 
