@@ -13,6 +13,7 @@
 import { ApiError } from '../src/api/errors.js';
 import { defineAction, describeValue } from '../src/executor/action.js';
 import { toError } from '../src/util/errors.js';
+import { whenAborted } from '../src/util/when-aborted.js';
 
 interface CleanupPayload {
   readonly olderThanDays: number;
@@ -48,26 +49,6 @@ function quoted(text: string): string {
   return `'${text.replace(/[\\']/g, (char) => `\\${char}`)}'`;
 }
 
-/** Resolves when the signal aborts; the caller then throws the signal's own reason. */
-function aborted(signal: AbortSignal): { readonly promise: Promise<undefined>; readonly dispose: () => void } {
-  let dispose = (): void => undefined;
-  const promise = new Promise<undefined>((resolve) => {
-    const onAbort = (): void => {
-      resolve(undefined);
-    };
-    // An aborted signal fires no further event: an abort that came before this call must count too.
-    if (signal.aborted) {
-      resolve(undefined);
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    dispose = () => {
-      signal.removeEventListener('abort', onAbort);
-    };
-  });
-  return { promise, dispose };
-}
-
 export default defineAction({
   name: 'cleanup_jobs',
   timeoutSeconds: 600,
@@ -87,7 +68,7 @@ export default defineAction({
 
     // The client takes no signal: a bulk delete is one request, bounded by the client's own timeout. On
     // abort the action gives up waiting at once; the server may still finish the delete, which is harmless.
-    const abort = aborted(signal);
+    const abort = whenAborted(signal);
     let deleted: number | undefined;
     try {
       deleted = await Promise.race([api.deleteMatching(filter), abort.promise]);

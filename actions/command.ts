@@ -26,6 +26,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { defineAction, describeValue } from '../src/executor/action.js';
 import type { Logger } from '../src/util/logger.js';
 import { toError } from '../src/util/errors.js';
+import { whenAborted } from '../src/util/when-aborted.js';
 
 interface CommandPayload {
   readonly command: string;
@@ -233,26 +234,6 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   } finally {
     timer.abort();
   }
-}
-
-/** Resolves when the signal aborts; the caller then throws the signal's own reason. */
-function whenAborted(signal: AbortSignal): { readonly promise: Promise<undefined>; readonly dispose: () => void } {
-  let dispose = (): void => undefined;
-  const promise = new Promise<undefined>((resolve) => {
-    const onAbort = (): void => {
-      resolve(undefined);
-    };
-    // An aborted signal fires no further event: an abort that came before this call must count too.
-    if (signal.aborted) {
-      resolve(undefined);
-      return;
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-    dispose = () => {
-      signal.removeEventListener('abort', onAbort);
-    };
-  });
-  return { promise, dispose };
 }
 
 async function checkDirectory(cwd: string): Promise<void> {

@@ -4,10 +4,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { freePort } from '../src/harness/free-port.js';
 import { BUNDLED_ACTIONS_DIR, compileExecutorOptions, parseCredentialsFile } from '../src/executor/options.js';
-import { startExecutorTestbed, TEST_ACTIONS, type ExecutorTestbed } from './fixtures/executor-testbed.js';
+import { TEST_ACTIONS, useExecutorTestbed } from './fixtures/executor-testbed.js';
 
 const BIN = fileURLToPath(new URL('../src/bin/job-executor.ts', import.meta.url));
 const BROKEN_ACTIONS = fileURLToPath(new URL('./fixtures/actions-broken', import.meta.url));
@@ -125,26 +125,17 @@ describe('job-executor command line', () => {
 });
 
 describe('broken action modules', () => {
-  let bed: ExecutorTestbed;
-  before(async () => {
-    bed = await startExecutorTestbed();
-  });
-  after(async () => {
-    await bed.close();
-  });
-  afterEach(async () => {
-    await bed.reset();
-  });
+  const bed = useExecutorTestbed();
 
   test('each is reported with its file name; the others load and run', async () => {
-    const executor = bed.spawnExecutor({ threads: 1, actionsDirs: [BROKEN_ACTIONS, TEST_ACTIONS] });
+    const executor = bed().spawnExecutor({ threads: 1, actionsDirs: [BROKEN_ACTIONS, TEST_ACTIONS] });
     await executor.waitForLine(/executor started/);
     for (const file of ['bad-name.ts', 'no-default-export.ts', 'syntax-error.mjs', 'throws-at-import.ts']) {
       assert.ok(executor.lines.some((line) => line.includes('action module not loaded') && line.includes(`actions-broken/${file}`)), file);
     }
-    const survivor = await bed.createJob('survivor');
-    const noop = await bed.createJob('noop');
-    assert.equal((await bed.waitForState(survivor, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
-    assert.equal((await bed.waitForState(noop, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+    const survivor = await bed().createJob('survivor');
+    const noop = await bed().createJob('noop');
+    assert.equal((await bed().waitForState(survivor, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+    assert.equal((await bed().waitForState(noop, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
   });
 });

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import type { JobDocument } from '../src/api/job/document.js';
 import { RETURN_CODES, decide } from '../src/executor/disposition.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { ExecutorRegistry } from '../src/recipes/executor-registry.js';
-import { startExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
+import { useExecutorTestbed } from './fixtures/executor-testbed.js';
 
 function job(fields: Partial<JobDocument> = {}): JobDocument {
   return {
@@ -48,83 +48,74 @@ describe('decide: one answer for every case of a taken job', () => {
 });
 
 describe('job-executor carries each disposition out', () => {
-  let bed: ExecutorTestbed;
-  before(async () => {
-    bed = await startExecutorTestbed();
-  });
-  after(async () => {
-    await bed.close();
-  });
-  afterEach(async () => {
-    await bed.reset();
-  });
+  const bed = useExecutorTestbed();
 
   async function entriesLeft(): Promise<number> {
-    return bed.queue.length();
+    return bed().queue.length();
   }
 
   test('an id with no document is consumed after the retry window; a final job is consumed untouched', async () => {
-    const executor = bed.spawnExecutor({ threads: 1 });
+    const executor = bed().spawnExecutor({ threads: 1 });
     const missing = `job/${randomUUID()}`;
-    const done = await bed.createJob('noop');
-    await bed.waitForState(done, ['SUCCESS']);
-    const before = (await bed.client.get(done)).job;
-    await bed.queue.put(missing);
-    await bed.queue.put(done);
+    const done = await bed().createJob('noop');
+    await bed().waitForState(done, ['SUCCESS']);
+    const before = (await bed().client.get(done)).job;
+    await bed().queue.put(missing);
+    await bed().queue.put(done);
     await executor.waitForLine(new RegExp(`nothing to run: entry consumed.*not-found.*${missing}|${missing}.*not-found`));
     await waitFor(async () => (await entriesLeft()) === 0, { message: 'both entries consumed' });
-    const afterwards = (await bed.client.get(done)).job;
+    const afterwards = (await bed().client.get(done)).job;
     assert.equal(afterwards.revision, before.revision);
     assert.ok(executor.lines.some((line) => line.includes('"reason":"final"') && line.includes(done)));
   });
 
   test('an unknown action fails the job naming the action, with return code 127', async () => {
-    bed.spawnExecutor({ threads: 1 });
-    const id = await bed.createJob('no_such_action');
-    const failed = await bed.waitForState(id, ['FAILED']);
+    bed().spawnExecutor({ threads: 1 });
+    const id = await bed().createJob('no_such_action');
+    const failed = await bed().waitForState(id, ['FAILED']);
     assert.equal(failed['return-code'], 127);
     assert.match(failed['status-message'] ?? '', /unknown action "no_such_action"/);
     await waitFor(async () => (await entriesLeft()) === 0, { message: 'entry consumed' });
   });
 
   test('a job of a newer schema version is released for another executor', async () => {
-    const executor = bed.spawnExecutor({ threads: 1 });
-    const id = (await bed.client.create({ action: 'noop' })).id;
+    const executor = bed().spawnExecutor({ threads: 1 });
+    const id = (await bed().client.create({ action: 'noop' })).id;
     // As an engine of a later version would have written it.
-    await bed.api.store.update(id, (current) => ({ ...current, version: 3, revision: current.revision + 1 }));
-    await bed.queue.put(id);
+    await bed().api.store.update(id, (current) => ({ ...current, version: 3, revision: current.revision + 1 }));
+    await bed().queue.put(id);
     await executor.waitForLine(new RegExp(`job left for another executor.*newer-schema.*|${id}.*newer-schema`));
-    assert.equal((await bed.client.get(id)).job.state, 'QUEUED');
+    assert.equal((await bed().client.get(id)).job.state, 'QUEUED');
     assert.equal(await entriesLeft(), 1);
   });
 
   test('a RUNNING job whose owner is alive is not run again; one whose owner is dead is, as a new attempt', async () => {
-    const registry = new ExecutorRegistry(bed.zkClient, bed.queuePath);
-    await registry.register(bed.zkClient.session, 'live-owner', { host: 'elsewhere', pid: 1, threads: 1, started: new Date().toISOString() });
-    const liveOwner = `live-owner@${bed.zkClient.session.sessionId}`;
-    const owned = (await bed.client.create({ action: 'noop' })).id;
-    await bed.client.edit(owned, { state: 'RUNNING', executor: liveOwner, attempt: 1 });
-    const orphan = (await bed.client.create({ action: 'noop' })).id;
-    await bed.client.edit(orphan, { state: 'RUNNING', executor: 'dead-owner@00000000deadbeef', attempt: 1 });
+    const registry = new ExecutorRegistry(bed().zkClient, bed().queuePath);
+    await registry.register(bed().zkClient.session, 'live-owner', { host: 'elsewhere', pid: 1, threads: 1, started: new Date().toISOString() });
+    const liveOwner = `live-owner@${bed().zkClient.session.sessionId}`;
+    const owned = (await bed().client.create({ action: 'noop' })).id;
+    await bed().client.edit(owned, { state: 'RUNNING', executor: liveOwner, attempt: 1 });
+    const orphan = (await bed().client.create({ action: 'noop' })).id;
+    await bed().client.edit(orphan, { state: 'RUNNING', executor: 'dead-owner@00000000deadbeef', attempt: 1 });
 
-    const executor = bed.spawnExecutor({ threads: 1 });
-    await bed.queue.put(owned);
-    await bed.queue.put(orphan);
-    const rerun = await bed.waitForState(orphan, ['SUCCESS', 'FAILED']);
+    const executor = bed().spawnExecutor({ threads: 1 });
+    await bed().queue.put(owned);
+    await bed().queue.put(orphan);
+    const rerun = await bed().waitForState(orphan, ['SUCCESS', 'FAILED']);
     assert.equal(rerun.state, 'SUCCESS');
     assert.equal(rerun.attempt, 2);
     await executor.waitForLine(new RegExp(`owned-elsewhere.*${owned}|${owned}.*owned-elsewhere`));
-    const untouched = (await bed.client.get(owned)).job;
+    const untouched = (await bed().client.get(owned)).job;
     assert.equal(untouched.state, 'RUNNING');
     assert.equal(untouched.executor, liveOwner);
     await waitFor(async () => (await entriesLeft()) === 0, { message: 'both entries consumed' });
-    await registry.deregister(bed.zkClient.session, 'live-owner');
+    await registry.deregister(bed().zkClient.session, 'live-owner');
   });
 
   test('a payload the action refuses fails the job with return code 65 before it runs', async () => {
-    bed.spawnExecutor({ threads: 1 });
-    const id = await bed.createJob('sleep', { payload: { seconds: 1 } });
-    const failed = await bed.waitForState(id, ['FAILED']);
+    bed().spawnExecutor({ threads: 1 });
+    const id = await bed().createJob('sleep', { payload: { seconds: 1 } });
+    const failed = await bed().waitForState(id, ['FAILED']);
     assert.equal(failed['return-code'], 65);
     assert.match(failed['status-message'] ?? '', /rejected by action sleep: payload must be \{"ms": number\}/);
   });

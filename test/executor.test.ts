@@ -1,39 +1,29 @@
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, test } from 'node:test';
-import { startExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
+import { describe, test } from 'node:test';
+import { useExecutorTestbed } from './fixtures/executor-testbed.js';
 
-let bed: ExecutorTestbed;
-
-before(async () => {
-  bed = await startExecutorTestbed();
-});
-after(async () => {
-  await bed.close();
-});
-afterEach(async () => {
-  await bed.reset();
-});
+const bed = useExecutorTestbed();
 
 describe('job-executor runs jobs', () => {
   test('an action returning 0, a non-zero code, or throwing ends SUCCESS or FAILED', async () => {
-    const executor = bed.spawnExecutor({ threads: 2 });
-    const ok = await bed.createJob('noop', { payload: { message: 'all good' } });
-    const bad = await bed.createJob('noop', { payload: { returnCode: 3, message: 'three' } });
-    const threw = await bed.createJob('noop', { payload: { throw: 'boom' } });
-    const success = await bed.waitForState(ok, ['SUCCESS', 'FAILED']);
+    const executor = bed().spawnExecutor({ threads: 2 });
+    const ok = await bed().createJob('noop', { payload: { message: 'all good' } });
+    const bad = await bed().createJob('noop', { payload: { returnCode: 3, message: 'three' } });
+    const threw = await bed().createJob('noop', { payload: { throw: 'boom' } });
+    const success = await bed().waitForState(ok, ['SUCCESS', 'FAILED']);
     assert.equal(success.state, 'SUCCESS');
     assert.equal(success['return-code'], 0);
     assert.equal(success['status-message'], 'all good');
     assert.equal(success.progress, 100);
     assert.equal(success.attempt, 1);
-    const failed = await bed.waitForState(bad, ['SUCCESS', 'FAILED']);
+    const failed = await bed().waitForState(bad, ['SUCCESS', 'FAILED']);
     assert.equal(failed.state, 'FAILED');
     assert.equal(failed['return-code'], 3);
-    const thrown = await bed.waitForState(threw, ['SUCCESS', 'FAILED']);
+    const thrown = await bed().waitForState(threw, ['SUCCESS', 'FAILED']);
     assert.equal(thrown.state, 'FAILED');
     assert.equal(thrown['return-code'], 1);
     assert.match(thrown['status-message'] ?? '', /^Error: boom\n\s+at /);
     await executor.waitForLine(new RegExp(`action finished.*${threw}`));
-    assert.equal(await bed.queue.length(), 0);
+    assert.equal(await bed().queue.length(), 0);
   });
 });

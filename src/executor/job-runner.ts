@@ -8,7 +8,6 @@
 import { ApiError } from '../api/errors.js';
 import { isRetryable, mayHaveBeenApplied } from '../api/client/errors.js';
 import type { JobApiClient } from '../api/client/index.js';
-import type { JobChanges } from '../api/client/inputs.js';
 import type { JobDocument } from '../api/job/document.js';
 import type { LockingQueue, QueueItem } from '../recipes/locking-queue.js';
 import { ownerOf, type ExecutorRegistry } from '../recipes/executor-registry.js';
@@ -18,13 +17,13 @@ import { withFields, type Logger } from '../util/logger.js';
 import type { LoadedAction } from './action-loader.js';
 import type { ActionThread, ThreadResult } from './action-thread.js';
 import type { ApiGate } from './api-gate.js';
-import { RETURN_CODES, decide, unknownAction, type JobLookup } from './disposition.js';
+import { decide, unknownAction, type JobLookup } from './disposition.js';
 import type { JobWatch } from './job-watch.js';
 import type { JobWrites } from './job-writes.js';
-import { OwnedJob, OwnershipLostError, type LostReason } from './owned-job.js';
+import { OwnedJob, OwnershipLostError } from './owned-job.js';
+import { finalChanges, type StopReason, type Stopped } from './run-outcome.js';
 import { ProgressWriter } from './progress-writer.js';
 
-export type StopReason = LostReason | 'timeout' | 'shutdown';
 
 export interface RunnerTimings {
   /** From the action's signal to terminating its thread. */
@@ -251,7 +250,7 @@ export class JobRunner {
     if (loaded === undefined) throw new Error(`action ${job.action} vanished`);
     const timeoutSeconds = job.timeout ?? loaded.definition.timeoutSeconds;
     const thread = slot.thread();
-    let stopped: { reason: StopReason; detail: string } | undefined;
+    let stopped: Stopped | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     const stop = (reason: StopReason, detail: string): void => {
       if (stopped !== undefined) return;
@@ -302,7 +301,7 @@ export class JobRunner {
     await this.#finish(item, owned, result, stopped, Date.now() - startedAt, log);
   }
 
-  async #finish(item: QueueItem, owned: OwnedJob, result: ThreadResult, stopped: { reason: StopReason; detail: string } | undefined, elapsedMs: number, log: Logger): Promise<void> {
+  async #finish(item: QueueItem, owned: OwnedJob, result: ThreadResult, stopped: Stopped | undefined, elapsedMs: number, log: Logger): Promise<void> {
     if (stopped?.reason === 'session-lost') throw new OwnershipLostError('session-lost', stopped.detail);
     if (stopped !== undefined && stopped.reason !== 'timeout' && stopped.reason !== 'shutdown') {
       log.info('action stopped: the job is no longer ours, entry consumed', { reason: stopped.reason, detail: stopped.detail, elapsedMs });
@@ -360,30 +359,5 @@ export class JobRunner {
     } catch (error) {
       log.warn('entry could not be released; it returns to the queue with the session', { error: messageOf(error) });
     }
-  }
-}
-
-/** The final write for an action's result. */
-export function finalChanges(result: ThreadResult, stopped: { reason: StopReason; detail: string } | undefined): JobChanges {
-  if (stopped?.reason === 'timeout') {
-    return { state: 'FAILED', 'return-code': RETURN_CODES.timedOut, 'status-message': stopped.detail };
-  }
-  switch (result.kind) {
-    case 'returned':
-      return {
-        state: result.returnCode === 0 ? 'SUCCESS' : 'FAILED',
-        'return-code': result.returnCode,
-        ...(result.message === undefined ? {} : { 'status-message': result.message }),
-      };
-    case 'threw':
-      return {
-        state: 'FAILED',
-        'return-code': result.payload ? RETURN_CODES.badPayload : RETURN_CODES.actionError,
-        'status-message': result.stack ?? result.message,
-      };
-    case 'crashed':
-      return { state: 'FAILED', 'return-code': RETURN_CODES.actionError, 'status-message': result.message };
-    case 'killed':
-      return { state: 'FAILED', 'return-code': RETURN_CODES.actionError, 'status-message': 'the action was stopped' };
   }
 }
