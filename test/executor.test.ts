@@ -23,6 +23,10 @@ describe('job-executor runs jobs', () => {
     assert.equal(thrown.state, 'FAILED');
     assert.equal(thrown['return-code'], 1);
     assert.match(thrown['status-message'] ?? '', /^Error: boom\n\s+at /);
+    const huge = await bed().createJob('noop', { payload: { returnCode: 2 ** 40 } });
+    const refused = await bed().waitForState(huge, ['SUCCESS', 'FAILED']);
+    assert.equal(refused['return-code'], 1);
+    assert.equal(refused['status-message'], 'the action returned a returnCode of 1099511627776, which is not a 32-bit integer');
     await executor.waitForLine(new RegExp(`action finished.*${threw}`));
     assert.equal(await bed().queue.length(), 0);
   });

@@ -84,16 +84,22 @@ function progressReporter(runId: number): (percent: number, message?: string) =>
 }
 
 /** What `run` returned, checked: plain-JS actions can return anything. */
+/** The job document keeps return codes as 32-bit signed integers. */
+const isReturnCode = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= -2_147_483_648 && (value as number) <= 2_147_483_647;
+
 export function outcomeOfResult(value: unknown): RunOutcome {
   if (value === undefined || value === null) return { kind: 'returned', returnCode: 0 };
   if (typeof value === 'number') {
-    if (Number.isInteger(value)) return { kind: 'returned', returnCode: value };
-    return { kind: 'threw', message: `the action returned ${String(value)}, which is not an integer return code`, payload: false };
+    if (isReturnCode(value)) return { kind: 'returned', returnCode: value };
+    return { kind: 'threw', message: `the action returned ${String(value)}, which is not a 32-bit integer return code`, payload: false };
   }
   if (typeof value === 'object' && !Array.isArray(value)) {
     const { returnCode = 0, message } = value as Record<string, unknown>;
-    if (Number.isInteger(returnCode) && (message === undefined || typeof message === 'string')) {
-      return { kind: 'returned', returnCode: returnCode as number, ...(message === undefined ? {} : { message }) };
+    if (!isReturnCode(returnCode)) {
+      return { kind: 'threw', message: `the action returned a returnCode of ${JSON.stringify(returnCode)}, which is not a 32-bit integer`, payload: false };
+    }
+    if (message === undefined || typeof message === 'string') {
+      return { kind: 'returned', returnCode, ...(message === undefined ? {} : { message }) };
     }
   }
   return {

@@ -17,7 +17,7 @@ import { withFields, type Logger } from '../util/logger.js';
 import type { LoadedAction } from './action-loader.js';
 import type { ActionThread, ThreadResult } from './action-thread.js';
 import type { ApiGate } from './api-gate.js';
-import { decide, unknownAction, type JobLookup } from './disposition.js';
+import { RETURN_CODES, decide, unknownAction, type JobLookup } from './disposition.js';
 import type { JobWatch } from './job-watch.js';
 import type { JobWrites } from './job-writes.js';
 import { OwnedJob, OwnershipLostError } from './owned-job.js';
@@ -95,19 +95,23 @@ export class JobRunner {
   /** Never rejects: every failure ends in a log line and the entry consumed, released, or left to its session. */
   async process(item: QueueItem, slot: SlotThreads): Promise<void> {
     const log = withFields(this.#deps.logger, { jobId: item.jobId, entry: item.name, slot: slot.index });
+    const claim: { owned?: OwnedJob } = {};
     try {
-      await this.#process(item, slot, log);
+      await this.#process(item, slot, log, claim);
     } catch (error) {
       if (error instanceof OwnershipLostError && error.reason === 'session-lost') {
         log.warn('ZooKeeper session lost: the job is left to the executor that takes its entry next', { error: error.message });
         return;
       }
       log.error('job handling failed; its entry goes back to the queue', { error: messageOf(error) });
-      await this.#release(item, log);
+      // A job this executor claimed must not be released as RUNNING on a live owner: whoever took the
+      // entry next would leave it to us, and nobody would run it.
+      if (claim.owned === undefined) await this.#release(item, log);
+      else await this.#requeue(item, claim.owned, `job handling failed: ${messageOf(error)}`, log);
     }
   }
 
-  async #process(item: QueueItem, slot: SlotThreads, log: Logger): Promise<void> {
+  async #process(item: QueueItem, slot: SlotThreads, log: Logger, claim: { owned?: OwnedJob }): Promise<void> {
     const owner = ownerOf(this.#deps.name, item.session);
     for (let round = 1; round <= CLAIM_ATTEMPTS; round++) {
       const first = await this.#firstLook(item, owner, log);
@@ -116,14 +120,14 @@ export class JobRunner {
         return;
       }
       if ('claimed' in first) {
-        await this.#runClaimed(item, slot, first.claimed, owner, withFields(log, { action: first.claimed.action }));
+        await this.#runClaimed(item, slot, first.claimed, owner, withFields(log, { action: first.claimed.action }), claim);
         return;
       }
       const lookup = first;
       const jobLog = lookup.found ? withFields(log, { action: lookup.job.action }) : log;
       if (lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor === owner && !this.#isRunning(lookup.job.id)) {
         // Our own claim, whose answer was lost on the way back.
-        await this.#runClaimed(item, slot, lookup.job, owner, jobLog);
+        await this.#runClaimed(item, slot, lookup.job, owner, jobLog, claim);
         return;
       }
       const ownerAlive = lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor !== undefined
@@ -157,6 +161,7 @@ export class JobRunner {
         }
         throw error;
       }
+      claim.owned = owned;
       if (disposition.previousOwner !== undefined) jobLog.warn('job re-run', { detail: disposition.detail, previousOwner: disposition.previousOwner });
       await this.#execute(item, slot, claimed, owned, withFields(jobLog, { attempt: owned.attempt }));
       return;
@@ -188,8 +193,9 @@ export class JobRunner {
   }
 
   /** A job this executor has just claimed: run it, or fail it when no action here has its name. */
-  async #runClaimed(item: QueueItem, slot: SlotThreads, job: JobDocument, owner: string, log: Logger): Promise<void> {
+  async #runClaimed(item: QueueItem, slot: SlotThreads, job: JobDocument, owner: string, log: Logger, claim: { owned?: OwnedJob }): Promise<void> {
     const owned = this.#own(job, owner, job.attempt ?? 1, item, log);
+    claim.owned = owned;
     if (!this.#deps.actions.has(job.action)) {
       const { returnCode, detail } = unknownAction(job.action);
       await this.#failBeforeRun(item, owned, returnCode, detail, log);
@@ -323,9 +329,12 @@ export class JobRunner {
         await this.#consume(item, log);
         return;
       }
-      // Kept in the log: the job's document still says RUNNING, and whoever runs it next counts a new attempt.
-      log.error('the result could not be recorded; the job will run again', { state: changes.state, returnCode: changes['return-code'], statusMessage: changes['status-message'], error: messageOf(error) });
-      throw error;
+      // Kept in the log whatever happens next: the job's document may not say how this run ended.
+      log.error('the result could not be recorded', { state: changes.state, returnCode: changes['return-code'], statusMessage: changes['status-message'], error: messageOf(error) });
+      if (this.#deps.giveUp.aborted || error instanceof OwnershipLostError) throw error;
+      // The API refused this result itself (a 4xx or a persistent 500): record at least that the run ended.
+      const refused = `the action ended (${changes.state ?? '?'}, return code ${String(changes['return-code'])}) but its result was refused by the job API: ${messageOf(error)}`;
+      await owned.write({ state: 'FAILED', 'return-code': RETURN_CODES.actionError, 'status-message': refused }, this.#deps.giveUp);
     }
     await this.#consume(item, log);
   }

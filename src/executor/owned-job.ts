@@ -19,6 +19,9 @@ import type { Logger } from '../util/logger.js';
 import type { ApiGate } from './api-gate.js';
 import type { JobWrites } from './job-writes.js';
 
+/** Retries of a write the server failed with 500. */
+const INTERNAL_RETRIES = 3;
+
 export type LostReason = 'canceled' | 'taken-over' | 'gone' | 'session-lost';
 
 /** The job is no longer this executor's to write. */
@@ -85,8 +88,10 @@ export class OwnedJob {
         this.#revision = api.compatibility === 'nuvla' ? undefined : job.revision;
         return job;
       } catch (error) {
-        if (isRetryable(error)) {
-          gate.failed(error);
+        // A 500 may be a passing database fault; retrying a conditional write is safe, but not forever.
+        const passing = isRetryable(error) || (error instanceof ApiError && error.code === 'internal' && retry <= INTERNAL_RETRIES);
+        if (passing) {
+          if (isRetryable(error)) gate.failed(error);
           this.#context.logger.debug('job write failed, retrying', { error: messageOf(error), retry });
           await delay(gate.retryDelayMs(retry), AbortSignal.any([lost, give]));
           continue;
