@@ -24,7 +24,6 @@ import { OwnedJob, OwnershipLostError } from './owned-job.js';
 import { finalChanges, type StopReason, type Stopped } from './run-outcome.js';
 import { ProgressWriter } from './progress-writer.js';
 
-
 export interface RunnerTimings {
   /** From the action's signal to terminating its thread. */
   readonly killGraceMs: number;
@@ -107,7 +106,7 @@ export class JobRunner {
       // A job this executor claimed must not be released as RUNNING on a live owner: whoever took the
       // entry next would leave it to us, and nobody would run it.
       if (claim.owned === undefined) await this.#release(item, log);
-      else await this.#requeue(item, claim.owned, `job handling failed: ${messageOf(error)}`, log);
+      else await this.#requeue(item, claim.owned, `executor ${this.#deps.name} could not handle the job (${messageOf(error)})`, log);
     }
   }
 
@@ -315,7 +314,7 @@ export class JobRunner {
       return;
     }
     if (stopped?.reason === 'shutdown') {
-      await this.#requeue(item, owned, stopped.detail, log);
+      await this.#requeue(item, owned, `executor ${this.#deps.name} stopped before the job finished (${stopped.detail})`, log);
       return;
     }
     const changes = finalChanges(result, stopped);
@@ -339,11 +338,11 @@ export class JobRunner {
     await this.#consume(item, log);
   }
 
-  async #requeue(item: QueueItem, owned: OwnedJob, detail: string, log: Logger): Promise<void> {
-    const message = `executor ${this.#deps.name} stopped before the job finished (${detail}); put back in the queue`;
+  /** Hands a claimed job back: QUEUED again (the status message says why), then its entry released. */
+  async #requeue(item: QueueItem, owned: OwnedJob, why: string, log: Logger): Promise<void> {
     try {
-      await owned.write({ state: 'QUEUED', executor: null, progress: 0, 'status-message': message }, this.#deps.giveUp);
-      log.info('job put back in the queue', { detail });
+      await owned.write({ state: 'QUEUED', executor: null, progress: 0, 'status-message': `${why}; put back in the queue` }, this.#deps.giveUp);
+      log.info('job put back in the queue', { why });
     } catch (error) {
       if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
         await this.#consume(item, log);
