@@ -13,7 +13,7 @@ export {
   type ActionSpec,
 } from './executor/action.js';
 export { RETURN_CODES } from './executor/disposition.js';
-export { JobApiClient } from './api/client/index.js';
+export { JobApiClient, type JobApi } from './api/client/index.js';
 export type { JobDocument, JobState, ResourceLink } from './api/job/document.js';
 export type { Logger } from './util/logger.js';
 export { whenAborted } from './util/when-aborted.js';

@@ -30,4 +30,11 @@ describe('job-executor runs jobs', () => {
     await executor.waitForLine(new RegExp(`action finished.*${threw}`));
     assert.equal(await bed().queue.length(), 0);
   });
+
+  test("an action's api reaches the job API with the executor's credentials", async () => {
+    bed().spawnExecutor({ threads: 1 });
+    const first = await bed().createJob('count_jobs');
+    const done = await bed().waitForState(first, ['SUCCESS', 'FAILED']);
+    assert.equal(done['status-message'], '1 count_jobs jobs; this one is RUNNING');
+  });
 });

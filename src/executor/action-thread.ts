@@ -8,7 +8,7 @@ import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { JobDocument } from '../api/job/document.js';
 import { toError } from '../util/errors.js';
-import type { LogLevel } from '../util/winston-logger.js';
+import type { LogLevel } from '../util/logger.js';
 import { parseFromWorker, type RunOutcome, type ToWorker, type WorkerSettings } from './worker-protocol.js';
 
 export type ThreadResult = RunOutcome | { readonly kind: 'killed' } | { readonly kind: 'crashed'; readonly message: string };

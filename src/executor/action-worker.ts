@@ -4,7 +4,7 @@
  * action that never yields can still be stopped (Worker#terminate) and its stack read (stack-dump.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { JobApiClient } from '../api/client/index.js';
+import { LazyJobApi } from '../api/client/lazy-job-api.js';
 import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ActionPayloadError, parseJobPayload, type ActionContext, type ActionDefinition, type ActionOutcome } from './action.js';
@@ -17,7 +17,6 @@ const settings = parseWorkerSettings(workerData);
 
 const definitions = new Map<string, Promise<ActionDefinition>>();
 const running = new Map<number, AbortController>();
-let apiClient: Promise<JobApiClient> | undefined;
 
 const post = (message: FromWorker): void => {
   port.postMessage(message);
@@ -34,15 +33,16 @@ function definitionOf(file: string): Promise<ActionDefinition> {
   return definition;
 }
 
-function apiOf(): Promise<JobApiClient> {
-  apiClient ??= JobApiClient.create({
+// One per thread, shared by its jobs; the HTTP client behind it is loaded when an action first calls it.
+const api = new LazyJobApi(async () => {
+  const { JobApiClient } = await import('../api/client/job-api-client.js');
+  return JobApiClient.create({
     baseUrl: settings.api.baseUrl,
     compatibility: settings.api.compatibility,
     timeoutMs: settings.api.timeoutMs,
     ...(settings.api.credentials === undefined ? {} : { credentials: settings.api.credentials }),
   });
-  return apiClient;
-}
+});
 
 function jobLogger(runId: number): Logger {
   const send = (level: 'error' | 'warn' | 'info' | 'debug') => (message: string, meta?: Record<string, unknown>): void => {
@@ -122,8 +122,7 @@ async function run(request: RunRequest): Promise<void> {
       signal: controller.signal,
       log: jobLogger(request.runId),
       progress: progressReporter(request.runId),
-      // One client per thread, made on first use; it contacts the server only when the action calls it.
-      api: await apiOf(),
+      api,
     };
     const result: ActionOutcome | Promise<ActionOutcome> = definition.run(context);
     outcome = outcomeOfResult(await result);

@@ -8,7 +8,7 @@
  */
 import { ACTION_NAME } from '../api/job/parse.js';
 import type { JobDocument } from '../api/job/document.js';
-import type { JobApiClient } from '../api/client/index.js';
+import type { JobApi } from '../api/client/job-api.js';
 import type { Logger } from '../util/logger.js';
 import { toError } from '../util/errors.js';
 
@@ -22,7 +22,8 @@ export interface ActionContext<P = unknown> {
   readonly log: Logger;
   /** Cheap to call often: the executor throttles the writes to the API. */
   readonly progress: (percent: number, message?: string) => void;
-  readonly api: JobApiClient;
+  /** The job API with this executor's credentials; its client is loaded on first use. */
+  readonly api: JobApi;
 }
 
 /** A result with a message: `returnCode` 0 (the default) is SUCCESS; `message` becomes the job's status message. */

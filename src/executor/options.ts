@@ -10,7 +10,7 @@ import type { ApiCredentials, Compatibility } from '../api/client/options.js';
 import { parseConnectionString } from '../zk/connection-string.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
 import { toError } from '../util/errors.js';
-import { LOG_LEVELS, type LogLevel } from '../util/winston-logger.js';
+import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
 
 /** The top-level actions/ folder of this package (dist/actions once built). */
 export const BUNDLED_ACTIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../actions');

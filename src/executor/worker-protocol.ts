@@ -5,7 +5,7 @@
  */
 import type { JobDocument } from '../api/job/document.js';
 import type { ApiCredentials, Compatibility } from '../api/client/options.js';
-import { LOG_LEVELS, type LogLevel } from '../util/winston-logger.js';
+import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
 
 /** What a worker needs to build its own API client for the action's `api`. */
 export interface WorkerApiSettings {

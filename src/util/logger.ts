@@ -1,3 +1,7 @@
+/** Kept free of winston: worker threads check log levels without loading it. */
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 /**
  * The logging surface library code depends on: winston's, reduced to what it calls, so daemons pass
  * their winston logger (or a child carrying job fields) and tests pass a silent or capturing one.

@@ -3,10 +3,11 @@
  * size-rotated file (SlipStream kept 5 files of 10 MB).
  */
 import winston from 'winston';
-import type { Logger } from './logger.js';
+import type { Logger, LogLevel } from './logger.js';
 
-export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+import { LOG_LEVELS } from './logger.js';
+
+export { LOG_LEVELS, type LogLevel } from './logger.js';
 
 export interface LoggerOptions {
   readonly level: LogLevel;

@@ -1,7 +1,8 @@
 /** The job API client: what the rest of the engine imports. */
 export { JobApiClient } from './job-api-client.js';
 export { BULK_CREATE_CHUNK, BULK_CREATE_MAX_BYTES } from './bulk.js';
-export type { ClaimResult, CreateOptions, EditOptions, FetchedJob, SearchResult } from './job-api-client.js';
+export type { ClaimResult } from './job-api-client.js';
+export type { CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
 export type { JobOperationRequest, JobOperationResult } from './operations.js';
 export type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
 export type { Created } from './responses.js';

@@ -24,37 +24,16 @@ import {
   type SelectQuery,
 } from './inputs.js';
 import { OPERATIONS_PATH, operationsBody, parseOperationResults, type JobOperationRequest, type JobOperationResult } from './operations.js';
+import type { CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
 import { resolveOptions, type JobApiClientOptions, type ServerFlavour } from './options.js';
 import { parseJob, parseSelectedJob, type JobField } from './parse-job.js';
 import { Requester, type Call, type CallResult } from './requester.js';
 import { parseBulkCreated, parseCollection, parseCreated, parseDeletedCount, parseStateCounts, type Created } from './responses.js';
 
-export interface CreateOptions {
-  /** The same key always yields the same job: a create with it can be retried safely. */
-  readonly idempotencyKey?: string;
-}
-
-export interface EditOptions {
-  /** Edit only if the job is still at this revision (If-Match), else ApiError 'precondition-failed'. */
-  readonly ifRevision?: number | undefined;
-}
-
-export interface FetchedJob {
-  readonly job: JobDocument;
-  /** For `ifRevision`; undefined from a server that keeps no revisions (Nuvla). */
-  readonly revision: number | undefined;
-}
-
 /** What `claim` found: the job is now this executor's, or the job as it is (it was not QUEUED). */
 export type ClaimResult = { readonly claimed: true; readonly job: JobDocument } | { readonly claimed: false; readonly job: JobDocument };
 
-export interface SearchResult<T> {
-  /** Jobs matching the filter, whatever the page. */
-  readonly count: number;
-  readonly jobs: T[];
-}
-
-export class JobApiClient {
+export class JobApiClient implements JobApi {
   readonly #http: HttpTransport;
   readonly #detector: FlavourDetector;
   readonly #requester: Requester;

@@ -1,0 +1,46 @@
+/**
+ * What code that works with jobs needs of the job API, as an interface: JobApiClient implements it,
+ * and so does the lazily loaded client an action receives (which loads the HTTP client only when the
+ * action first calls it).
+ */
+import type { JobDocument, JobState } from '../job/document.js';
+import type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
+import type { JobField } from './parse-job.js';
+import type { Created } from './responses.js';
+
+export interface CreateOptions {
+  /** The same key always yields the same job: a create with it can be retried safely. */
+  readonly idempotencyKey?: string;
+}
+
+export interface EditOptions {
+  /** Edit only if the job is still at this revision (If-Match), else ApiError 'precondition-failed'. */
+  readonly ifRevision?: number | undefined;
+}
+
+export interface FetchedJob {
+  readonly job: JobDocument;
+  /** For `ifRevision`; undefined from a server that keeps no revisions (Nuvla). */
+  readonly revision: number | undefined;
+}
+
+export interface SearchResult<T> {
+  /** Jobs matching the filter, whatever the page. */
+  readonly count: number;
+  readonly jobs: T[];
+}
+
+export interface JobApi {
+  create(job: NewJob, options?: CreateOptions): Promise<Created>;
+  createMany(jobs: readonly NewJob[]): Promise<Created[]>;
+  get(id: string): Promise<FetchedJob>;
+  /** Merges `changes` into the job; returns the job as stored afterwards. */
+  edit(id: string, changes: JobChanges, options?: EditOptions): Promise<JobDocument>;
+  search<K extends JobField>(query: SelectQuery<K>): Promise<SearchResult<Pick<JobDocument, K | 'id'>>>;
+  search(query?: SearchQuery): Promise<SearchResult<JobDocument>>;
+  count(filter?: string): Promise<number>;
+  countByState(filter?: string): Promise<Record<JobState, number>>;
+  cancel(id: string): Promise<void>;
+  delete(id: string): Promise<void>;
+  deleteMatching(filter: string): Promise<number>;
+}
