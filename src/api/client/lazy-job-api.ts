@@ -17,11 +17,6 @@ export class LazyJobApi implements JobApi {
     this.#load = load;
   }
 
-  /** The client, if it was ever needed. */
-  get loaded(): Promise<JobApi> | undefined {
-    return this.#client;
-  }
-
   #api(): Promise<JobApi> {
     // A load that failed is tried again by the next call rather than remembered.
     this.#client ??= this.#load().catch((error: unknown) => {
