@@ -6,6 +6,7 @@
 import type { JobDocument } from '../api/job/document.js';
 import type { ApiCredentials, Compatibility } from '../api/client/options.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
+import { isRecord } from '../util/is-record.js';
 
 /** What a worker needs to build its own API client for the action's `api`. */
 export interface WorkerApiSettings {
@@ -45,10 +46,6 @@ export type FromWorker =
   | { readonly type: 'progress'; readonly runId: number; readonly percent: number; readonly message?: string }
   | { readonly type: 'log'; readonly runId: number; readonly level: LogLevel; readonly message: string; readonly meta?: Record<string, unknown> }
   | { readonly type: 'done'; readonly runId: number; readonly outcome: RunOutcome };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 const optionalString = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';
 

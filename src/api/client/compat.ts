@@ -8,7 +8,7 @@
  */
 import { ApiError } from '../errors.js';
 import type { Logger } from '../../util/logger.js';
-import { isRecord } from './errors.js';
+import { isRecord } from '../../util/is-record.js';
 import type { HttpResponse } from './http.js';
 import type { Compatibility, ServerFlavour } from './options.js';
 

@@ -10,6 +10,8 @@
  */
 import { axios } from './axios.js';
 import { API_ERROR_STATUS, ApiError, type ApiErrorCode } from '../errors.js';
+import { isRecord } from '../../util/is-record.js';
+
 
 export interface CallContext {
   readonly method: string;
@@ -132,6 +134,3 @@ function messageOf(status: number, body: unknown, context: CallContext): string 
   return `HTTP ${status} from ${context.method} ${context.path}`;
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

@@ -9,7 +9,8 @@ import type { JobDocument, JobState } from '../job/document.js';
 import type { Logger } from '../../util/logger.js';
 import { bulkChunks, halves } from './bulk.js';
 import { FlavourDetector, PROBE_PATH } from './compat.js';
-import { errorFromResponse, isRecord } from './errors.js';
+import { isRecord } from '../../util/is-record.js';
+import { errorFromResponse } from './errors.js';
 import { HttpTransport } from './http.js';
 import {
   engineFieldsOf,

@@ -4,7 +4,8 @@
  */
 import { ApiError } from '../errors.js';
 import type { JobDocument } from '../job/document.js';
-import { errorFromResponse, isRecord } from './errors.js';
+import { isRecord } from '../../util/is-record.js';
+import { errorFromResponse } from './errors.js';
 import type { JobChanges } from './inputs.js';
 
 export const OPERATIONS_PATH = '/api/job/operations';

@@ -4,6 +4,7 @@
  */
 import type { Logger } from '../../util/logger.js';
 import { silentLogger } from '../../util/logger.js';
+import { isRecord } from '../../util/is-record.js';
 
 export type Compatibility = 'auto' | 'engine' | 'nuvla';
 export type ServerFlavour = Exclude<Compatibility, 'auto'>;
@@ -145,10 +146,6 @@ function integer(value: unknown, name: string, min: number, max: number): number
     throw new ClientOptionsError(`"${name}" must be an integer from ${min} to ${max}, got ${describe(value)}`);
   }
   return value;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function describe(value: unknown): string {

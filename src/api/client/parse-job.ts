@@ -6,7 +6,7 @@
  */
 import { ApiError } from '../errors.js';
 import { EXECUTION_MODES, JOB_STATES, type JobDocument, type ResourceLink } from '../job/document.js';
-import { isRecord } from './errors.js';
+import { isRecord } from '../../util/is-record.js';
 
 export type JobField = keyof JobDocument;
 

@@ -1,7 +1,7 @@
 /** Answers of the job API other than job documents, from `unknown` JSON, for Nuvla's and our server alike. */
 import { ApiError } from '../errors.js';
 import { JOB_STATES, type JobState } from '../job/document.js';
-import { isRecord } from './errors.js';
+import { isRecord } from '../../util/is-record.js';
 import type { HttpResponse } from './http.js';
 
 export interface Created {

@@ -12,6 +12,7 @@ import { parseJobClaim, parseJobEdit, type JobClaim, type JobEdit } from '../job
 import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
 import { requirePermission, type AccessControl } from './access.js';
+import { isRecord } from '../../util/is-record.js';
 
 export type JobOperation =
   | { readonly op: 'claim'; readonly id: string; readonly claim: JobClaim }
@@ -26,10 +27,6 @@ export interface JobOperationsOptions {
 }
 
 const JOB_ID = /^job\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function parseOperation(value: unknown, index: number): JobOperation {
   const where = `operation ${String(index)}`;
