@@ -68,10 +68,6 @@ export class ActionThread {
     return this.#worker.threadId;
   }
 
-  get name(): string {
-    return this.#name;
-  }
-
   /** False once the thread was terminated or died: the slot needs a new one. */
   get usable(): boolean {
     return this.#dead === undefined && !this.#terminating;

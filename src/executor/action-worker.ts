@@ -5,8 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LazyJobApi } from '../api/client/lazy-job-api.js';
-import { toError } from '../util/errors.js';
-import type { Logger } from '../util/logger.js';
+import { errorJsonReplacer, toError } from '../util/errors.js';
+import type { Logger, LogLevel } from '../util/logger.js';
 import { ActionPayloadError, parseJobPayload, type ActionContext, type ActionDefinition, type ActionOutcome } from './action.js';
 import { loadActionModule } from './action-loader.js';
 import { parseToWorker, parseWorkerSettings, type FromWorker, type RunOutcome, type RunRequest } from './worker-protocol.js';
@@ -45,11 +45,11 @@ const api = new LazyJobApi(async () => {
 });
 
 function jobLogger(runId: number): Logger {
-  const send = (level: 'error' | 'warn' | 'info' | 'debug') => (message: string, meta?: Record<string, unknown>): void => {
+  const send = (level: LogLevel) => (message: string, meta?: Record<string, unknown>): void => {
     let safeMeta: Record<string, unknown> | undefined;
     try {
       // Structured clone refuses functions and the like; an action's odd log field must not fail its job.
-      safeMeta = meta === undefined ? undefined : (JSON.parse(JSON.stringify(meta, errorFields)) as Record<string, unknown>);
+      safeMeta = meta === undefined ? undefined : (JSON.parse(JSON.stringify(meta, errorJsonReplacer)) as Record<string, unknown>);
     } catch {
       safeMeta = { meta: 'unserialisable log fields' };
     }
@@ -58,9 +58,6 @@ function jobLogger(runId: number): Logger {
   return { error: send('error'), warn: send('warn'), info: send('info'), debug: send('debug') };
 }
 
-function errorFields(_key: string, value: unknown): unknown {
-  return value instanceof Error ? { message: value.message, stack: value.stack } : value;
-}
 
 function progressReporter(runId: number): (percent: number, message?: string) => void {
   let lastSent = 0;

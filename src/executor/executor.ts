@@ -18,7 +18,7 @@ import { messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { loadActions, type LoadedActions } from './action-loader.js';
 import { ApiGate } from './api-gate.js';
-import { JobRunner, type RunningJob } from './job-runner.js';
+import { JobRunner } from './job-runner.js';
 import { JobWatch } from './job-watch.js';
 import { BatchedJobWrites } from './job-writes.js';
 import type { ExecutorOptions } from './options.js';
@@ -134,10 +134,6 @@ export class Executor {
 
   get state(): ExecutorState {
     return this.#state;
-  }
-
-  running(): RunningJob[] {
-    return this.#runner.running();
   }
 
   /**

@@ -65,10 +65,6 @@ export class OwnedJob {
     this.#context = context;
   }
 
-  get revision(): number | undefined {
-    return this.#revision;
-  }
-
   /**
    * Applies `changes` if the job is still ours; retries while the API is unreachable until `give`
    * aborts. Rejects with OwnershipLostError when it is not ours any more.

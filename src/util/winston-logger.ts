@@ -3,6 +3,7 @@
  * size-rotated file (SlipStream kept 5 files of 10 MB).
  */
 import winston from 'winston';
+import { errorJsonReplacer } from './errors.js';
 import type { Logger, LogLevel } from './logger.js';
 
 import { LOG_LEVELS } from './logger.js';
@@ -20,7 +21,7 @@ export interface LoggerOptions {
 export function createWinstonLogger(options: LoggerOptions): Logger & { close(): void } {
   const line = winston.format.printf((info) => {
     const { level, message, timestamp, ...meta } = info;
-    const extra = Object.keys(meta).length === 0 ? '' : ` ${JSON.stringify(meta, errorReplacer)}`;
+    const extra = Object.keys(meta).length === 0 ? '' : ` ${JSON.stringify(meta, errorJsonReplacer)}`;
     return `${String(timestamp)} ${level} ${String(message)}${extra}`;
   });
   // winston types its transports as interfaces over TransportStream rather than subclasses.
@@ -48,8 +49,4 @@ export function createWinstonLogger(options: LoggerOptions): Logger & { close():
       logger.close();
     },
   };
-}
-
-function errorReplacer(_key: string, value: unknown): unknown {
-  return value instanceof Error ? { message: value.message, stack: value.stack } : value;
 }
