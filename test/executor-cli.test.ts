@@ -6,7 +6,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from '../src/harness/free-port.js';
-import { BUNDLED_ACTIONS_DIR, compileExecutorOptions, parseCredentialsFile } from '../src/executor/options.js';
+import { BUNDLED_ACTIONS_DIR, compileExecutorOptions } from '../src/executor/options.js';
+import { parseCredentialsFile } from '../src/cli/option-readers.js';
 import { TEST_ACTIONS, useExecutorTestbed } from './fixtures/executor-testbed.js';
 
 const BIN = fileURLToPath(new URL('../src/bin/job-executor.ts', import.meta.url));

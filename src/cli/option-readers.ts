@@ -1,0 +1,151 @@
+/**
+ * Readers for the options the daemons share (ZooKeeper, the job API and its credentials, logging),
+ * as yargs hands them over from flags, environment variables or a config file: each value is checked
+ * once, with a message that names the flag, so every daemon refuses bad input in the same words.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ApiCredentials, Compatibility } from '../api/client/options.js';
+import { parseConnectionString } from '../zk/connection-string.js';
+import { toError } from '../util/errors.js';
+import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
+
+export class OptionsError extends Error {
+  override readonly name = 'OptionsError';
+  readonly code = 'bad-option';
+}
+
+/** Whatever yargs parsed; every value is still unknown until read here. */
+export type OptionArgs = Readonly<Record<string, unknown>>;
+
+export const DEFAULT_API_URL = 'http://127.0.0.1:8200';
+export const DEFAULT_QUEUE_PATH = '/job';
+
+export interface ApiOptions {
+  readonly baseUrl: string;
+  readonly credentials: ApiCredentials | undefined;
+  readonly compatibility: Compatibility;
+  readonly timeoutMs: number;
+}
+
+export const fail = (message: string): never => {
+  throw new OptionsError(message);
+};
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+export function readNumber(args: OptionArgs, key: string, fallback: number, min: number, max: number, integer = false): number {
+  const raw = args[key];
+  if (raw === undefined) return fallback;
+  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
+    return fail(`--${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${show(raw)}`);
+  }
+  return value;
+}
+
+/** A duration given in seconds, as milliseconds. */
+export function readSeconds(args: OptionArgs, key: string, fallbackSeconds: number, min: number, max: number): number {
+  return Math.round(readNumber(args, key, fallbackSeconds, min, max) * 1000);
+}
+
+export function readString(args: OptionArgs, key: string): string | undefined {
+  const raw = args[key];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || raw.trim() === '') return fail(`--${key} must be a non-empty string, got ${show(raw)}`);
+  return raw.trim();
+}
+
+/** A repeatable string option (yargs gives one value or an array), each value non-empty. */
+export function readStrings(args: OptionArgs, key: string, what = 'a non-empty string'): string[] | undefined {
+  const raw = args[key];
+  if (raw === undefined) return undefined;
+  const values = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+  return values.map((value) => {
+    if (typeof value !== 'string' || value.trim() === '') return fail(`--${key} must be ${what}, got ${show(value)}`);
+    return value.trim();
+  });
+}
+
+export function readDirectories(args: OptionArgs, key: string): string[] | undefined {
+  return readStrings(args, key, 'a directory path')?.map((dir) => path.resolve(dir));
+}
+
+export function readZkHosts(args: OptionArgs): string {
+  const zkHosts = readString(args, 'zk-hosts') ?? fail('--zk-hosts is required, e.g. --zk-hosts 127.0.0.1:2181');
+  try {
+    parseConnectionString(zkHosts);
+  } catch (error) {
+    fail(`--zk-hosts ${JSON.stringify(zkHosts)} is not a ZooKeeper connection string: ${toError(error).message}`);
+  }
+  return zkHosts;
+}
+
+/** An absolute ZooKeeper path without a trailing slash (the root itself only where `allowRoot`). */
+export function readZkPath(args: OptionArgs, key: string, fallback: string, allowRoot = false): string {
+  const value = readString(args, key) ?? fallback;
+  if (!/^\/[^/](.*[^/])?$/.test(value) && !(allowRoot && value === '/')) fail(`--${key} must be an absolute ZooKeeper path, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+export function readLogLevel(args: OptionArgs): LogLevel {
+  const logLevel = readString(args, 'log-level') ?? 'info';
+  const known = LOG_LEVELS.find((level) => level === logLevel);
+  return known ?? fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+}
+
+/** `{"key":...,"secret":...}` or the two on separate lines, as `job-api create-key` prints them. */
+export function parseCredentialsFile(text: string, file: string): ApiCredentials {
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch (error) {
+      return fail(`API key file ${file} is not valid JSON: ${toError(error).message}`);
+    }
+    const { key, secret } = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
+    if (typeof key !== 'string' || key === '' || typeof secret !== 'string' || secret === '') {
+      return fail(`API key file ${file} must hold {"key": "...", "secret": "..."}`);
+    }
+    return { key, secret };
+  }
+  const fields = new Map<string, string>();
+  for (const line of trimmed.split('\n')) {
+    const match = /^\s*(key|secret)\s*[:=]\s*(\S+)\s*$/.exec(line);
+    if (match?.[1] !== undefined && match[2] !== undefined) fields.set(match[1], match[2]);
+  }
+  const key = fields.get('key');
+  const secret = fields.get('secret');
+  if (key === undefined || secret === undefined) return fail(`API key file ${file} must hold "key: ..." and "secret: ..." lines, or JSON`);
+  return { key, secret };
+}
+
+async function readCredentials(args: OptionArgs): Promise<ApiCredentials | undefined> {
+  const file = readString(args, 'api-key-file');
+  const key = readString(args, 'api-key');
+  const secret = readString(args, 'api-secret');
+  if (file !== undefined) {
+    if (key !== undefined || secret !== undefined) fail('give the API key either with --api-key-file or with --api-key and --api-secret, not both');
+    const text = await readFile(file, 'utf8').catch((error: unknown) => fail(`API key file ${file} cannot be read: ${toError(error).message}`));
+    return parseCredentialsFile(text, file);
+  }
+  if ((key === undefined) !== (secret === undefined)) fail('--api-key and --api-secret go together (or use --api-key-file)');
+  return key === undefined || secret === undefined ? undefined : { key, secret };
+}
+
+/** `--api-url`, the credentials, `--api-compatibility` and `--api-timeout`. */
+export async function readApiOptions(args: OptionArgs, defaultTimeoutSeconds: number): Promise<ApiOptions> {
+  const compatibility = readString(args, 'api-compatibility') ?? 'auto';
+  if (compatibility !== 'auto' && compatibility !== 'engine' && compatibility !== 'nuvla') {
+    fail(`--api-compatibility must be auto, engine or nuvla, got ${JSON.stringify(compatibility)}`);
+  }
+  return Object.freeze({
+    baseUrl: readString(args, 'api-url') ?? DEFAULT_API_URL,
+    credentials: await readCredentials(args),
+    compatibility: compatibility as Compatibility,
+    timeoutMs: readSeconds(args, 'api-timeout', defaultTimeoutSeconds, 0.1, 3600),
+  });
+}
