@@ -19,7 +19,7 @@ export class OptionsError extends Error {
 export type OptionArgs = Readonly<Record<string, unknown>>;
 
 export const DEFAULT_API_URL = 'http://127.0.0.1:8200';
-export const DEFAULT_QUEUE_PATH = '/job';
+export { DEFAULT_QUEUE_PATH } from '../recipes/queue-layout.js';
 
 export interface ApiOptions {
   readonly baseUrl: string;

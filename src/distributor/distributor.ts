@@ -1,0 +1,165 @@
+/**
+ * The `job-distributor` daemon: loads the drop-in distributions, and for each one it is asked to run
+ * stands in that distribution's election and, while leading, runs its schedule (distribution-runner.ts).
+ * One ZooKeeper session and one API client serve all of them.
+ *
+ *   STARTING -> RUNNING -> STOPPING -> STOPPED
+ */
+import { JobApiClient } from '../api/client/job-api-client.js';
+import { LeaderElection } from '../recipes/election.js';
+import { ExecutorRegistry } from '../recipes/executor-registry.js';
+import { JobSubmitter } from '../recipes/job-submitter.js';
+import { LockingQueue } from '../recipes/locking-queue.js';
+import { queuedJobIds } from '../recipes/queue-inventory.js';
+import { ZkClient } from '../zk/client.js';
+import type { Logger } from '../util/logger.js';
+import { messageOf } from '../util/errors.js';
+import { loadDistributions, type LoadedDistributions } from './distribution-loader.js';
+import type { DistributionDefinition, QueueAccess } from './distribution.js';
+import { DistributionRunner, type RunnerEvents } from './distribution-runner.js';
+import type { DistributorOptions } from './options.js';
+import { compileSchedule } from './schedule.js';
+import type { TickServices } from './tick.js';
+
+export type DistributorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
+
+export class DistributorStartError extends Error {
+  override readonly name = 'DistributorStartError';
+  readonly code = 'distributor-start';
+}
+
+/** The distributions this process runs: the named ones, plus with `all` every one enabled by default. */
+export function selectDistributions(loaded: LoadedDistributions, options: Pick<DistributorOptions, 'names' | 'all' | 'schedules'>): DistributionDefinition[] {
+  const available = loaded.definitions;
+  const missing = options.names.filter((name) => !available.has(name));
+  if (missing.length > 0) {
+    const broken = loaded.failures.map((failure) => `${failure.file}: ${failure.error}`);
+    throw new DistributorStartError(
+      `unknown distribution${missing.length > 1 ? 's' : ''} ${missing.join(', ')}; available: ${[...available.keys()].join(', ') || 'none'}` +
+        (broken.length > 0 ? `; modules that failed to load: ${broken.join('; ')}` : ''),
+    );
+  }
+  const selected = new Map<string, DistributionDefinition>();
+  if (options.all) for (const [name, { definition }] of available) if (definition.enabledByDefault) selected.set(name, definition);
+  for (const name of options.names) {
+    const loadedOne = available.get(name);
+    if (loadedOne !== undefined) selected.set(name, loadedOne.definition);
+  }
+  if (selected.size === 0) throw new DistributorStartError('no distribution to run: --all found none enabled by default');
+  const unused = [...options.schedules.keys()].filter((name) => !selected.has(name));
+  if (unused.length > 0) throw new DistributorStartError(`--schedule names ${unused.join(', ')}, which this process does not run`);
+  return [...selected.values()];
+}
+
+export class Distributor {
+  readonly runners: readonly DistributionRunner[];
+  readonly #logger: Logger;
+  readonly #client: ZkClient;
+  readonly #api: JobApiClient;
+  readonly #queue: LockingQueue;
+  readonly #stop = new AbortController();
+  #state: DistributorState = 'STARTING';
+  #running: Promise<void> = Promise.resolve();
+  #stopped: Promise<void> | undefined;
+
+  private constructor(runners: DistributionRunner[], logger: Logger, client: ZkClient, api: JobApiClient, queue: LockingQueue) {
+    this.runners = runners;
+    this.#logger = logger;
+    this.#client = client;
+    this.#api = api;
+    this.#queue = queue;
+  }
+
+  static async start(options: DistributorOptions, logger: Logger, events: RunnerEvents = {}): Promise<Distributor> {
+    const loaded = await loadDistributions(options.distributorsDirs, logger);
+    const definitions = selectDistributions(loaded, options);
+    const api = await JobApiClient.create({
+      baseUrl: options.api.baseUrl,
+      compatibility: options.api.compatibility,
+      timeoutMs: options.api.timeoutMs,
+      logger,
+      ...(options.api.credentials === undefined ? {} : { credentials: options.api.credentials }),
+    });
+    let client: ZkClient;
+    try {
+      client = await ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, logger });
+    } catch (error) {
+      await api.close();
+      throw error;
+    }
+    const queue = new LockingQueue(client, { path: options.queuePath, logger });
+    const registry = new ExecutorRegistry(client, options.queuePath);
+    const queueAccess: QueueAccess = {
+      jobIds: () => queuedJobIds(client, queue.paths),
+      enqueue: async (jobId, priority) => {
+        await queue.put(jobId, priority);
+      },
+      isExecutorAlive: (owner) => registry.isAlive(owner),
+    };
+    let warnedNoKeys = false;
+    const services: TickServices = {
+      api,
+      queue: queueAccess,
+      submitter: new JobSubmitter(api, queue, logger),
+      useIdempotencyKeys: async () => {
+        if ((await api.detectCompatibility()) !== 'nuvla') return true;
+        if (!warnedNoKeys) logger.warn("Nuvla's job API has no idempotency keys: only the election keeps a tick from creating its jobs twice");
+        warnedNoKeys = true;
+        return false;
+      },
+    };
+    const runners = definitions.map((definition) => {
+      const schedule = compileSchedule(options.schedules.get(definition.name) ?? definition.schedule);
+      const election = new LeaderElection(client, { path: `${options.electionPath}/${definition.name}`, identifier: options.name, logger });
+      return new DistributionRunner(definition, schedule, election, services, logger, events);
+    });
+    const distributor = new Distributor(runners, logger, client, api, queue);
+    distributor.#state = 'RUNNING';
+    distributor.#running = Promise.all(runners.map((runner) => distributor.#runGuarded(runner))).then(() => undefined);
+    logger.info('distributor started', {
+      name: options.name,
+      distributions: runners.map((runner) => `${runner.definition.name} (${runner.schedule.description})`),
+      zkHosts: options.zkHosts,
+      api: options.api.baseUrl,
+    });
+    return distributor;
+  }
+
+  get state(): DistributorState {
+    return this.#state;
+  }
+
+  /** Stops every schedule at once (a tick in progress is abandoned), resigns, closes. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#shutdown();
+    return this.#stopped;
+  }
+
+  async #runGuarded(runner: DistributionRunner): Promise<void> {
+    try {
+      await runner.run(this.#stop.signal);
+    } catch (error) {
+      // A runner only ends by itself on a bug; the others go on, and the operator is told loudly.
+      this.#logger.error('distribution stopped unexpectedly', { distribution: runner.definition.name, error: messageOf(error) });
+    }
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#state = 'STOPPING';
+    this.#logger.info('distributor stopping');
+    this.#stop.abort(new Error('distributor stopping'));
+    const problems: string[] = [];
+    // Last in, first out (style.md habit 6): runners resign, then the queue, the session, the API client.
+    await this.#running;
+    for (const [what, close] of [
+      ['queue', () => this.#queue.close()],
+      ['ZooKeeper session', () => this.#client.close()],
+      ['API client', () => this.#api.close()],
+    ] as const) {
+      await close().catch((error: unknown) => problems.push(`${what}: ${messageOf(error)}`));
+    }
+    this.#state = 'STOPPED';
+    if (problems.length > 0) throw new Error(`distributor stopped with problems: ${problems.join('; ')}`);
+    this.#logger.info('distributor stopped');
+  }
+}

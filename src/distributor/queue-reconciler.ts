@@ -1,0 +1,127 @@
+/**
+ * The queue reconciler: brings the job API (the system of record) and the ZooKeeper queue back in
+ * line, so that no job is stranded (design.md invariant 1).
+ *
+ * - A QUEUED job whose id is in no queue entry was persisted by a creator that died before enqueueing
+ *   it, created by a third party through the REST API, or lost with ZooKeeper's data: it is enqueued.
+ * - A RUNNING job whose owner is not a live executor and whose id is in no entry lost its entry while
+ *   its executor died: it is set back to QUEUED (only if nobody changed it meanwhile) and enqueued.
+ *
+ * A job is in an entry while it waits and while it runs (the executor consumes the entry only once the
+ * job is final), so "in no entry" is the mark of a stranded job. Jobs younger than a grace period are
+ * left alone: their creator may be between persisting and enqueueing. A job enqueued twice by a race
+ * is harmless: the executor taking the second entry finds it running or final and drops the entry.
+ */
+import type { JobApi } from '../api/client/job-api.js';
+import { ApiError } from '../api/errors.js';
+import { DEFAULT_JOB_PRIORITY } from '../api/job/document.js';
+import type { Logger } from '../util/logger.js';
+import type { QueueAccess } from './distribution.js';
+
+export interface ReconcileOptions {
+  /** Jobs created (QUEUED) or updated (RUNNING) more recently than this are not touched. */
+  readonly graceMs: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface ReconcileReport {
+  readonly queuedChecked: number;
+  readonly runningChecked: number;
+  /** QUEUED jobs that had no entry and were enqueued. */
+  readonly enqueued: readonly string[];
+  /** RUNNING jobs of dead owners without an entry, set back to QUEUED and enqueued. */
+  readonly requeued: readonly string[];
+}
+
+const PAGE = 5000;
+/** How many stranded ids a log line lists before it only counts. */
+const LOGGED_IDS = 20;
+
+type Found = { readonly id: string; readonly priority?: number; readonly executor?: string; readonly revision?: number; readonly updated?: string };
+
+/** Every job matching `filter`, a page at a time in id order (a job that changes state meanwhile skips no other). */
+async function* jobsMatching(api: JobApi, filter: string, signal: AbortSignal | undefined): AsyncGenerator<Found> {
+  let after: string | undefined;
+  for (;;) {
+    signal?.throwIfAborted();
+    const page = await api.search({
+      filter: after === undefined ? filter : `(${filter}) and id>'${after}'`,
+      orderby: 'id:asc',
+      last: PAGE,
+      select: ['priority', 'executor', 'revision', 'updated'],
+    });
+    for (const job of page.jobs) yield job;
+    const last = page.jobs.at(-1);
+    if (page.jobs.length < PAGE || last === undefined) return;
+    after = last.id;
+  }
+}
+
+export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logger, options: ReconcileOptions): Promise<ReconcileReport> {
+  const { signal } = options;
+  const cutoff = new Date(Date.now() - options.graceMs).toISOString();
+  // The API first, then the queue: a job enqueued between the two reads is then seen in the queue.
+  const queued: Found[] = [];
+  for await (const job of jobsMatching(api, `state='QUEUED' and created<'${cutoff}'`, signal)) queued.push(job);
+  const running: Found[] = [];
+  for await (const job of jobsMatching(api, `state='RUNNING' and updated<'${cutoff}'`, signal)) running.push(job);
+  if (queued.length === 0 && running.length === 0) return { queuedChecked: 0, runningChecked: 0, enqueued: [], requeued: [] };
+  const inQueue = await queue.jobIds();
+
+  const enqueued: string[] = [];
+  for (const job of queued) {
+    if (inQueue.has(job.id)) continue;
+    signal?.throwIfAborted();
+    await queue.enqueue(job.id, job.priority ?? DEFAULT_JOB_PRIORITY);
+    enqueued.push(job.id);
+  }
+
+  const requeued: string[] = [];
+  const liveness = new Map<string, Promise<boolean>>();
+  for (const job of running) {
+    if (inQueue.has(job.id)) continue;
+    const owner = job.executor;
+    if (owner !== undefined) {
+      let alive = liveness.get(owner);
+      if (alive === undefined) liveness.set(owner, (alive = queue.isExecutorAlive(owner)));
+      if (await alive) continue;
+    }
+    signal?.throwIfAborted();
+    if (await requeue(api, job, owner, log)) {
+      await queue.enqueue(job.id, job.priority ?? DEFAULT_JOB_PRIORITY);
+      requeued.push(job.id);
+    }
+  }
+
+  const report = { queuedChecked: queued.length, runningChecked: running.length, enqueued, requeued };
+  if (enqueued.length > 0 || requeued.length > 0) {
+    log.warn('stranded jobs put back in the queue', {
+      enqueued: enqueued.length,
+      requeued: requeued.length,
+      jobs: [...enqueued, ...requeued].slice(0, LOGGED_IDS),
+    });
+  }
+  return report;
+}
+
+/** RUNNING -> QUEUED, only at the revision seen (false when the job moved on meanwhile). */
+async function requeue(api: JobApi, job: Found, owner: string | undefined, log: Logger): Promise<boolean> {
+  try {
+    await api.edit(
+      job.id,
+      {
+        // `executor` is left as it was (and overwritten by the next claim): Nuvla's API has no such field.
+        state: 'QUEUED',
+        'status-message': `requeued by the queue reconciler: its executor ${owner ?? '(none recorded)'} is gone and its queue entry was lost`,
+      },
+      { ifRevision: job.revision },
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof ApiError && (error.code === 'precondition-failed' || error.code === 'not-found' || error.code === 'conflict')) {
+      log.info('stranded job changed meanwhile; left alone', { job: job.id, reason: error.message });
+      return false;
+    }
+    throw error;
+  }
+}
