@@ -1,6 +1,6 @@
 /**
- * What code outside the engine imports: the action contract for authors of drop-in actions, and the
- * job API client their actions receive. Daemons are started through their commands, not from here.
+ * What code outside the engine imports: the contracts for authors of drop-in actions and distributions,
+ * and the job API client they receive. Daemons are started through their commands, not from here.
  */
 export {
   ActionPayloadError,
@@ -12,6 +12,16 @@ export {
   type ActionResult,
   type ActionSpec,
 } from './executor/action.js';
+export {
+  defineDistribution,
+  type DistributionContext,
+  type DistributionDefinition,
+  type DistributionSpec,
+  type JobSpec,
+  type JobSpecs,
+  type QueueAccess,
+} from './distributor/distribution.js';
+export type { ScheduleSpec } from './distributor/schedule.js';
 export { RETURN_CODES } from './executor/disposition.js';
 export { JobApiClient, type JobApi } from './api/client/index.js';
 export type { JobDocument, JobState, ResourceLink } from './api/job/document.js';
