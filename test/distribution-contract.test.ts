@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { defineDistribution, distributionSpecProblems, jobSpecProblems, type DistributionSpec } from '../src/distributor/distribution.js';
+import { defineDistribution, distributionSpecProblems, jobSpecProblems } from '../src/distributor/distribution.js';
 import { loadDistributions } from '../src/distributor/distribution-loader.js';
 import { DistributorStartError, selectDistributions } from '../src/distributor/distributor.js';
 import { BUNDLED_DISTRIBUTORS_DIR } from '../src/distributor/options.js';

@@ -110,7 +110,11 @@ describe('distribution runner', () => {
       catchUpSeconds: 3600,
       run: ({ signal }) => {
         signals.push(signal);
-        return new Promise<void>((resolve) => { signal.addEventListener('abort', () => { resolve(); }, { once: true }); });
+        return new Promise<void>((resolve) => {
+          signal.addEventListener('abort', () => {
+            resolve();
+          }, { once: true });
+        });
       },
     });
     const harness = runnerFor(definition);
