@@ -296,17 +296,17 @@ describe('cleanup_jobs', () => {
   });
 
   test('fails clearly with an API key that may not delete', async () => {
-    const executorKey = await api.createKey('executor');
-    const executorClient = await JobApiClient.create({ baseUrl: api.baseUrl, credentials: executorKey });
+    const viewerKey = await api.createKey('viewer');
+    const viewerClient = await JobApiClient.create({ baseUrl: api.baseUrl, credentials: viewerKey });
     try {
       const old = await jobIn('SUCCESS', 30 * DAY_MS);
-      const run = await startRun('cleanup_jobs', undefined, { api: executorClient });
+      const run = await startRun('cleanup_jobs', undefined, { api: viewerClient });
       const error = await errorOf(run);
       assert.ok(error instanceof Error);
-      assert.match(error.message, /cleanup_jobs needs an API key that may delete jobs \(role admin\)/);
+      assert.match(error.message, /cleanup_jobs needs an API key that may delete jobs \(role executor or admin\)/);
       assert.deepEqual(await remainingOf([old]), new Set([old]));
     } finally {
-      await executorClient.close();
+      await viewerClient.close();
     }
   });
 

@@ -92,10 +92,10 @@ describe('secret hashing', () => {
 });
 
 describe('permissions', () => {
-  test('viewer reads; executor reads and writes; admin does everything', () => {
+  test('viewer reads; executor reads, writes and deletes; admin does everything', () => {
     assert.deepEqual(ROLE_PERMISSIONS, {
       viewer: ['read'],
-      executor: ['read', 'write'],
+      executor: ['read', 'write', 'delete'],
       admin: ['read', 'write', 'delete', 'admin'],
     });
     const table = (['viewer', 'executor', 'admin'] as const).map((role) =>
@@ -103,7 +103,7 @@ describe('permissions', () => {
     );
     assert.deepEqual(table, [
       [true, false, false, false],
-      [true, true, false, false],
+      [true, true, true, false],
       [true, true, true, true],
     ]);
   });
@@ -376,8 +376,8 @@ describe('authenticator', () => {
       isApiError('forbidden', 'role viewer may not write jobs (that needs role executor or admin)'),
     );
     assert.throws(
-      () => { auth.authorize({ credentialId: viewer.key, role: 'executor' }, 'delete'); },
-      isApiError('forbidden', 'role executor may not delete jobs (that needs role admin)'),
+      () => { auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'delete'); },
+      isApiError('forbidden', 'role viewer may not delete jobs (that needs role executor or admin)'),
     );
     assert.throws(() => { auth.authorize({ credentialId: viewer.key, role: 'executor' }, 'admin'); }, isApiError('forbidden', 'manage API keys'));
   });

@@ -56,7 +56,7 @@ describe('authentication and roles', () => {
     await assert.rejects(anonymous.login(), apiError('unauthorized', 'no credentials to log in with'));
   });
 
-  test('a viewer reads but may not write (403); an executor may not delete', async () => {
+  test('a viewer reads but may not write or delete (403); an executor may', async () => {
     const admin = await client();
     const { id } = await admin.create({ action: 'roles_test' });
     const viewer = await client({}, await api.createKey('viewer'));
@@ -68,7 +68,9 @@ describe('authentication and roles', () => {
     assert.equal(api.requestsTo('POST', '/api/session').length, logins, 'a 403 from the engine is about the role: no re-login');
     const executor = await client({}, await api.createKey('executor'));
     await executor.edit(id, { state: 'RUNNING' });
-    await assert.rejects(executor.delete(id), httpError(403, 'forbidden', 'delete jobs'));
+    await assert.rejects(viewer.delete(id), httpError(403, 'forbidden', 'delete jobs'));
+    await executor.delete(id);
+    await assert.rejects(admin.get(id), httpError(404, 'not-found'));
   });
 
   test('a session ended server-side: one re-login, shared by concurrent calls, and the calls succeed', async () => {

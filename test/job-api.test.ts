@@ -60,8 +60,8 @@ describe('access', () => {
     assert.equal(denied.status, 403);
     assert.match(String(denied.body.message), /role viewer may not write jobs/);
     assert.equal((await call('GET', '/api/job', { key: viewer })).status, 200);
-    const executorDeleting = await call('DELETE', path(await createJob()), { key: executor });
-    assert.equal(executorDeleting.status, 403);
+    const viewerDeleting = await call('DELETE', path(await createJob()), { key: viewer });
+    assert.equal(viewerDeleting.status, 403);
   });
 
   test("Nuvla's cookie login", async () => {

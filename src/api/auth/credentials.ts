@@ -16,7 +16,8 @@ export type Permission = (typeof PERMISSIONS)[number];
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = Object.freeze({
   viewer: Object.freeze(['read'] as const),
-  executor: Object.freeze(['read', 'write'] as const),
+  // Executors run the engine's own maintenance too (the bundled cleanup_jobs deletes final jobs).
+  executor: Object.freeze(['read', 'write', 'delete'] as const),
   admin: Object.freeze(['read', 'write', 'delete', 'admin'] as const),
 });
 
