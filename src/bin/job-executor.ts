@@ -9,36 +9,22 @@ import { hideBin } from 'yargs/helpers';
 import { Executor } from '../executor/executor.js';
 import { BUNDLED_ACTIONS_DIR, EXECUTOR_DEFAULTS, compileExecutorOptions } from '../executor/options.js';
 import { messageOf } from '../util/errors.js';
-import { LOG_LEVELS, createWinstonLogger } from '../util/winston-logger.js';
+import { createWinstonLogger } from '../util/winston-logger.js';
+import { failer, stopOnSignals, withEngineOptions } from './daemon-cli.js';
 
-const fail = (message: string, code = 2): never => {
-  process.stderr.write(`job-executor: ${message}\n`);
-  process.exit(code);
-};
+const fail = failer('job-executor');
 
-const args = await yargs(hideBin(process.argv))
+const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR', EXECUTOR_DEFAULTS)
   .scriptName('job-executor')
   .usage('$0 --zk-hosts H:P[,H:P][/chroot] [--threads N] [--api-url URL] ...\n\nRuns the actions of the jobs queued in ZooKeeper.')
   .env('JOB_EXECUTOR')
   .config('config', 'JSON file with any of these options')
-  .option('zk-hosts', { type: 'string', describe: 'ZooKeeper connection string (required)' })
   .option('threads', { type: 'number', describe: `jobs run at once, each in its own worker thread (default ${EXECUTOR_DEFAULTS.threads})` })
-  .option('api-url', { type: 'string', describe: `job API root (default ${EXECUTOR_DEFAULTS.apiUrl})` })
-  .option('api-key', { type: 'string', describe: 'API key (prefer --api-key-file or JOB_EXECUTOR_API_KEY)' })
-  .option('api-secret', { type: 'string', describe: 'API secret (prefer --api-key-file or JOB_EXECUTOR_API_SECRET)' })
-  .option('api-key-file', { type: 'string', describe: 'file with the API key: JSON {key, secret} or "key: ..." and "secret: ..." lines' })
-  .option('api-compatibility', { choices: ['auto', 'engine', 'nuvla'], describe: 'job API flavour (default auto: detected)' })
-  .option('api-timeout', { type: 'number', describe: `seconds per API request (default ${EXECUTOR_DEFAULTS.apiTimeoutSeconds})` })
   .option('actions-dir', { type: 'string', array: true, describe: `folder of drop-in action modules; repeatable (default ${BUNDLED_ACTIONS_DIR})` })
   .option('shutdown-timeout', { type: 'number', describe: `seconds running jobs get to finish on SIGTERM (default ${EXECUTOR_DEFAULTS.shutdownTimeoutSeconds})` })
   .option('kill-grace', { type: 'number', describe: `seconds between an action's abort signal and killing its thread (default ${EXECUTOR_DEFAULTS.killGraceSeconds})` })
-  .option('session-timeout', { type: 'number', describe: `ZooKeeper session timeout in seconds (default ${EXECUTOR_DEFAULTS.sessionTimeoutSeconds})` })
-  .option('connect-timeout', { type: 'number', describe: `seconds to wait for ZooKeeper at start (default ${EXECUTOR_DEFAULTS.connectTimeoutSeconds})` })
   .option('cancel-poll', { type: 'number', describe: `seconds between checks for canceled running jobs (default ${EXECUTOR_DEFAULTS.cancelPollSeconds})` })
-  .option('queue-path', { type: 'string', describe: `ZooKeeper queue root (default ${EXECUTOR_DEFAULTS.queuePath})` })
   .option('name', { type: 'string', describe: 'this executor\'s name, unique among live executors (default <host>-<pid>)' })
-  .option('log-level', { choices: LOG_LEVELS, describe: 'error, warn, info (default) or debug' })
-  .option('log-file', { type: 'string', describe: 'also log to this file (rotated at 10 MB, 5 kept)' })
   .strict()
   .help()
   .version(false)
@@ -59,21 +45,7 @@ try {
   fail(messageOf(error), 1);
 }
 
-const stop = (signal: NodeJS.Signals): void => {
-  logger.info('signal received', { signal });
-  void executor.stop().then(
-    () => {
-      logger.close();
-    },
-    (error: unknown) => {
-      logger.error('clean stop failed', { error: messageOf(error) });
-      process.exitCode = 1;
-      logger.close();
-    },
-  );
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+stopOnSignals(() => executor.stop(), logger);
 // Replaces Node's default for SIGUSR1 (starting the inspector on a port), as design.md §7 notes.
 process.on('SIGUSR1', () => {
   void executor.dumpStacks().catch((error: unknown) => {

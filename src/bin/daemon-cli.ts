@@ -1,0 +1,60 @@
+/**
+ * What the daemons' entry points share: the options every daemon that works on the queue takes
+ * (ZooKeeper, the job API and its key, logging), the one-line failure of a bad command line, and the
+ * mapping of SIGTERM/SIGINT onto a daemon's stop(). Only entry points import this module.
+ */
+import type { Argv } from 'yargs';
+import { DEFAULT_API_URL, DEFAULT_QUEUE_PATH } from '../cli/option-readers.js';
+import { messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { LOG_LEVELS } from '../util/winston-logger.js';
+
+export interface EngineOptionDefaults {
+  readonly apiTimeoutSeconds: number;
+  readonly sessionTimeoutSeconds: number;
+  readonly connectTimeoutSeconds: number;
+}
+
+/** Writes `<command>: <message>` and exits: 2 for a bad command line, 1 for a failed start. */
+export function failer(command: string): (message: string, code?: number) => never {
+  return (message, code = 2) => {
+    process.stderr.write(`${command}: ${message}\n`);
+    process.exit(code);
+  };
+}
+
+/** `--zk-hosts`, the `--api-*` options, the session, queue and log options; `envPrefix` names the variables. */
+export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults: EngineOptionDefaults) {
+  return argv
+    .option('zk-hosts', { type: 'string', describe: 'ZooKeeper connection string H:P[,H:P][/chroot] (required)' })
+    .option('api-url', { type: 'string', describe: `job API root (default ${DEFAULT_API_URL})` })
+    .option('api-key', { type: 'string', describe: `API key (prefer --api-key-file or ${envPrefix}_API_KEY)` })
+    .option('api-secret', { type: 'string', describe: `API secret (prefer --api-key-file or ${envPrefix}_API_SECRET)` })
+    .option('api-key-file', { type: 'string', describe: 'file with the API key: JSON {key, secret} or "key: ..." and "secret: ..." lines' })
+    .option('api-compatibility', { choices: ['auto', 'engine', 'nuvla'], describe: 'job API flavour (default auto: detected)' })
+    .option('api-timeout', { type: 'number', describe: `seconds per API request (default ${defaults.apiTimeoutSeconds})` })
+    .option('session-timeout', { type: 'number', describe: `ZooKeeper session timeout in seconds (default ${defaults.sessionTimeoutSeconds})` })
+    .option('connect-timeout', { type: 'number', describe: `seconds to wait for ZooKeeper at start (default ${defaults.connectTimeoutSeconds})` })
+    .option('queue-path', { type: 'string', describe: `ZooKeeper queue root (default ${DEFAULT_QUEUE_PATH})` })
+    .option('log-level', { choices: LOG_LEVELS, describe: 'error, warn, info (default) or debug' })
+    .option('log-file', { type: 'string', describe: 'also log to this file (rotated at 10 MB, 5 kept)' });
+}
+
+/** SIGTERM and SIGINT call `stop` (every time: a daemon may treat a second one as "hurry"); the log is closed after. */
+export function stopOnSignals(stop: () => Promise<void>, logger: Logger & { close(): void }): void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    logger.info('signal received', { signal });
+    void stop().then(
+      () => {
+        logger.close();
+      },
+      (error: unknown) => {
+        logger.error('clean stop failed', { error: messageOf(error) });
+        process.exitCode = 1;
+        logger.close();
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
