@@ -17,7 +17,7 @@ import { LeaderElection } from '../src/recipes/election.js';
 import { ExecutorRegistry } from '../src/recipes/executor-registry.js';
 import { JobSubmitter } from '../src/recipes/job-submitter.js';
 import { LockingQueue } from '../src/recipes/locking-queue.js';
-import { queuedJobIds } from '../src/recipes/queue-inventory.js';
+import { QueueInventory } from '../src/recipes/queue-inventory.js';
 import { silentLogger, type Logger } from '../src/util/logger.js';
 import { ZkClient } from '../src/zk/client.js';
 import { startTestApi, type TestApi } from './fixtures/api-server.js';
@@ -59,10 +59,11 @@ interface Harness {
 function runnerFor(definition: DistributionDefinition): Harness {
   const queue = new LockingQueue(client, { path: `${root}/${definition.name}/queue` });
   const registry = new ExecutorRegistry(client, queue.paths.root);
+  const inventory = new QueueInventory(client, queue.paths);
   const services: TickServices = {
     api: jobs,
     queue: {
-      jobIds: () => queuedJobIds(client, queue.paths),
+      jobIds: () => inventory.jobIds(),
       enqueue: async (id, priority) => {
         await queue.put(id, priority);
       },
@@ -154,7 +155,7 @@ describe('distribution runner', () => {
       assert.equal(harness.ticks[0]?.outcome.created, 1);
       const found = await jobs.search({ filter: "target-resource/href='test/retried'" });
       assert.equal(found.count, 1);
-      assert.deepEqual([...(await queuedJobIds(client, harness.queue.paths))], [found.jobs[0]?.id]);
+      assert.deepEqual([...(await new QueueInventory(client, harness.queue.paths).jobIds())], [found.jobs[0]?.id]);
     } finally {
       await harness.stop();
     }

@@ -10,7 +10,7 @@ import { LeaderElection } from '../recipes/election.js';
 import { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { JobSubmitter } from '../recipes/job-submitter.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
-import { queuedJobIds } from '../recipes/queue-inventory.js';
+import { QueueInventory } from '../recipes/queue-inventory.js';
 import { ZkClient } from '../zk/client.js';
 import type { Logger } from '../util/logger.js';
 import { messageOf } from '../util/errors.js';
@@ -89,8 +89,9 @@ export class Distributor {
     }
     const queue = new LockingQueue(client, { path: options.queuePath, logger });
     const registry = new ExecutorRegistry(client, options.queuePath);
+    const inventory = new QueueInventory(client, queue.paths);
     const queueAccess: QueueAccess = {
-      jobIds: () => queuedJobIds(client, queue.paths),
+      jobIds: () => inventory.jobIds(),
       enqueue: async (jobId, priority) => {
         await queue.put(jobId, priority);
       },

