@@ -18,6 +18,8 @@ import { waitFor } from '../src/harness/wait-for.js';
 const DIST = fileURLToPath(new URL('../dist/src/', import.meta.url));
 const API_BIN = join(DIST, 'bin/job-api.js');
 const EXECUTOR_BIN = join(DIST, 'bin/job-executor.js');
+const DISTRIBUTOR_BIN = join(DIST, 'bin/job-distributor.js');
+const DISTRIBUTION_MODULE = join(DIST, 'distributor/distribution.js');
 const ACTION_MODULE = join(DIST, 'executor/action.js');
 const SETPRIV = '/usr/bin/setpriv';
 /** Lines of a process's stderr kept for the report; the count goes on. */
@@ -27,7 +29,7 @@ export const NOOP_ACTION = 'bench_noop';
 
 /** Refuses to run on a missing build: the script runs `npm run build` first, a direct run may not have. */
 export function checkBuilt(): void {
-  for (const file of [API_BIN, EXECUTOR_BIN, ACTION_MODULE]) {
+  for (const file of [API_BIN, EXECUTOR_BIN, ACTION_MODULE, DISTRIBUTOR_BIN, DISTRIBUTION_MODULE]) {
     if (!existsSync(file)) throw new Error(`${file} is missing: run \`npm run build\` first (\`npm run bench:e2e\` does)`);
   }
 }
@@ -69,8 +71,8 @@ export interface Daemon {
   stop(graceMs?: number): Promise<Exit>;
 }
 
-/** `node <argv>` under `setpriv --pdeathsig KILL` (which execs it: the pid is node's), stderr kept. */
-function spawnDaemon(name: string, argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Daemon {
+/** `node <argv>` under `setpriv --pdeathsig KILL` (which execs it: the pid is node's), stderr kept (and each line to `onLine`). */
+function spawnDaemon(name: string, argv: readonly string[], env: NodeJS.ProcessEnv = process.env, onLine?: (line: string) => void): Daemon {
   const child = spawn(SETPRIV, ['--pdeathsig', 'KILL', process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], env });
   if (child.pid === undefined) throw new Error(`${name} did not start`);
   const lines: string[] = [];
@@ -78,6 +80,7 @@ function spawnDaemon(name: string, argv: readonly string[], env: NodeJS.ProcessE
   createInterface({ input: child.stderr }).on('line', (line) => {
     count++;
     if (lines.length < KEPT_LINES) lines.push(line);
+    onLine?.(line);
   });
   const gone = new AbortController();
   const exited = new Promise<Exit>((resolve) => {
@@ -188,6 +191,53 @@ export function spawnExecutor(settings: ExecutorSettings): Daemon {
   ];
   const env = { ...process.env, JOB_EXECUTOR_API_KEY: settings.credentials.key, JOB_EXECUTOR_API_SECRET: settings.credentials.secret };
   return spawnDaemon('job-executor', argv, env);
+}
+
+/**
+ * A distribution as a plain `.mjs` module importing the built defineDistribution by absolute URL:
+ * `name`, once an hour, made up at once by a new leader, one `action` job per target.
+ */
+export async function writeFanOutDistribution(dir: string, name: string, action: string, targets: number): Promise<void> {
+  const source = [
+    `import { defineDistribution } from ${JSON.stringify(pathToFileURL(DISTRIBUTION_MODULE).href)};`,
+    '',
+    'export default defineDistribution({',
+    `  name: ${JSON.stringify(name)},`,
+    '  schedule: { everySeconds: 3600 },',
+    '  catchUpSeconds: 3600,',
+    `  *jobs() { for (let i = 0; i < ${String(targets)}; i++) yield { action: ${JSON.stringify(action)}, target: \`bench/\${i}\` }; },`,
+    '});',
+    '',
+  ].join('\n');
+  await writeFile(join(dir, `${name}.mjs`), source);
+}
+
+export interface DistributorSettings {
+  readonly names: readonly string[];
+  readonly zkHosts: string;
+  readonly queuePath: string;
+  readonly electionPath: string;
+  readonly apiUrl: string;
+  readonly credentials: ApiCredentials;
+  readonly distributorsDir?: string;
+  readonly sessionTimeoutSeconds?: number;
+}
+
+/** `node dist/src/bin/job-distributor.js` at log level info (its lines go to `onLine`); credentials in its environment. */
+export function spawnDistributor(settings: DistributorSettings, onLine?: (line: string) => void): Daemon {
+  const argv = [
+    DISTRIBUTOR_BIN,
+    ...settings.names,
+    '--zk-hosts', settings.zkHosts,
+    '--queue-path', settings.queuePath,
+    '--election-path', settings.electionPath,
+    '--api-url', settings.apiUrl,
+    ...(settings.distributorsDir === undefined ? [] : ['--distributors-dir', settings.distributorsDir]),
+    ...(settings.sessionTimeoutSeconds === undefined ? [] : ['--session-timeout', String(settings.sessionTimeoutSeconds)]),
+    '--log-level', 'info',
+  ];
+  const env = { ...process.env, JOB_DISTRIBUTOR_API_KEY: settings.credentials.key, JOB_DISTRIBUTOR_API_SECRET: settings.credentials.secret };
+  return spawnDaemon('job-distributor', argv, env, onLine);
 }
 
 /** VmRSS in MB, or undefined once the process is gone. */

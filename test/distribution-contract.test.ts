@@ -66,6 +66,7 @@ describe('schedules', () => {
 
   it('ticks a cron expression strictly after the current second, and finds the latest tick within a window', () => {
     const schedule = compileSchedule({ cron: '*/2 * * * * *' });
+    assert.equal(schedule.description, 'cron "*/2 * * * * *" (UTC)');
     const now = new Date();
     const next = schedule.next(now);
     assert.ok(next.getTime() > now.getTime() && next.getTime() - now.getTime() <= 2000, `${next.toISOString()} after ${now.toISOString()}`);
@@ -77,6 +78,9 @@ describe('schedules', () => {
     const zurich = compileSchedule({ cron: '0 3 * * *', timezone: 'Europe/Zurich' });
     assert.equal(zurich.latestWithin(new Date('2026-11-29T02:00:30.000Z'), 60_000)?.toISOString(), '2026-11-29T02:00:00.000Z');
     assert.match(zurich.description, /Europe\/Zurich/);
+    // Without a zone, UTC whatever the machine's: 03:00 UTC, not 03:00 local.
+    const unzoned = compileSchedule({ cron: '0 3 * * *' });
+    assert.equal(unzoned.latestWithin(new Date('2026-11-29T03:00:30.000Z'), 60_000)?.toISOString(), '2026-11-29T03:00:00.000Z');
   });
 
   it('reads an operator override: 15s, 5m, 1h, 1d, or a cron expression with an optional @zone', () => {

@@ -59,11 +59,14 @@ describe('job-distributor', () => {
     assert.equal(await bed().queue.length(), jobs.length, 'each created job enqueued once');
   });
 
-  it('SIGTERM during a one-hour wait exits within 10 s and releases the election node', async () => {
+  it('SIGUSR1 tells what it does; SIGTERM during a one-hour wait exits within 10 s and releases the election node', async () => {
     const distributor = bed().spawnDistributor({ names: ['hourly'] });
     await distributor.waitForLine(/distribution leading/);
     const electionNode = `${bed().electionPath}/hourly`;
     assert.equal((await bed().zkClient.getChildren(electionNode)).length, 1);
+    distributor.signal('SIGUSR1');
+    const status = await distributor.waitForLine(/distribution status/);
+    assert.match(status, /"distribution":"hourly","state":"LEADING","schedule":"every 3600 s","nextTick":"\d{4}-\d\d-\d\dT\d\d:00:00.000Z"/);
     const stoppedAt = Date.now();
     distributor.signal('SIGTERM');
     const exit = await distributor.exited;

@@ -93,6 +93,10 @@ async function serve(args: { database: string | undefined; 'database-file': stri
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // Replaces Node's default for SIGUSR1, which would open the inspector to anyone on the host.
+  process.on('SIGUSR1', () => {
+    logger.info('SIGUSR1: the job API has no running jobs to dump; send it to job-executor or job-distributor');
+  });
 }
 
 async function withCredentials<T>(

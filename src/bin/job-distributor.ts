@@ -3,7 +3,8 @@
  * `job-distributor <name...>`: the engine's distributed cron. For each named distribution it stands in
  * that distribution's election; the leader creates the distribution's jobs on its schedule. Options
  * come from flags, JOB_DISTRIBUTOR_* environment variables, or a JSON config file (--config). SIGTERM
- * and SIGINT stop it at once (a tick in progress is abandoned; its jobs are idempotent).
+ * and SIGINT stop it at once (a tick in progress is abandoned; its jobs are idempotent); SIGUSR1 logs
+ * each distribution's state.
  */
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -51,3 +52,7 @@ try {
 }
 
 stopOnSignals(() => distributor.stop(), logger);
+// Replaces Node's default for SIGUSR1 (starting the inspector): an operator's "what are you doing?".
+process.on('SIGUSR1', () => {
+  distributor.logStatus();
+});

@@ -41,7 +41,9 @@ export function readNumber(args: OptionArgs, key: string, fallback: number, min:
   if (raw === undefined) return fallback;
   const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    return fail(`--${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${show(raw)}`);
+    // yargs has already turned a non-number given to a number option into NaN: the text is gone.
+    const given = typeof raw === 'number' && Number.isNaN(raw) ? 'something that is not a number' : show(raw);
+    return fail(`--${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${given}`);
   }
   return value;
 }

@@ -14,7 +14,11 @@ const DISTRIBUTION_KIND: DropInKind<DistributionDefinition> = {
   example: 'export default defineDistribution({...})',
   problemsOf: distributionDefinitionProblems,
   nameOf: (definition) => definition.name,
-  describe: (definition) => ({ schedule: definition.schedule, enabledByDefault: definition.enabledByDefault }),
+  describe: (definition) => ({
+    schedule: definition.schedule,
+    enabledByDefault: definition.enabledByDefault,
+    ...(definition.description === undefined ? {} : { description: definition.description }),
+  }),
 };
 
 export function loadDistributions(dirs: readonly string[], logger: Logger, options: LoadDropInsOptions = {}): Promise<LoadedDistributions> {

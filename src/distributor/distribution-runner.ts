@@ -16,6 +16,16 @@ import { runTick, type TickOutcome, type TickServices } from './tick.js';
 
 export type RunnerState = 'IDLE' | 'CAMPAIGNING' | 'LEADING' | 'STOPPED';
 
+/** What an operator asks a distributor (SIGUSR1) about one distribution. */
+export interface RunnerStatus {
+  readonly distribution: string;
+  readonly state: RunnerState;
+  readonly schedule: string;
+  /** While leading: the tick it waits for, or runs. */
+  readonly nextTick?: string;
+  readonly lastTick?: { readonly tick: string; readonly finished: string } & TickOutcome;
+}
+
 /** Long waits are taken in steps, so a clock that jumps (or a wait beyond setTimeout's limit) is noticed. */
 const MAX_WAIT_STEP_MS = 60 * 60 * 1000;
 /** A failed tick is retried with back-off, as long as the next tick is not due. */
@@ -38,6 +48,8 @@ export class DistributionRunner {
   readonly #logger: Logger;
   readonly #events: RunnerEvents;
   #state: RunnerState = 'IDLE';
+  #nextTick: Date | undefined;
+  #lastTick: RunnerStatus['lastTick'];
 
   constructor(
     definition: DistributionDefinition,
@@ -57,6 +69,16 @@ export class DistributionRunner {
 
   get state(): RunnerState {
     return this.#state;
+  }
+
+  status(): RunnerStatus {
+    return {
+      distribution: this.definition.name,
+      state: this.#state,
+      schedule: this.schedule.description,
+      ...(this.#state === 'LEADING' && this.#nextTick !== undefined ? { nextTick: this.#nextTick.toISOString() } : {}),
+      ...(this.#lastTick === undefined ? {} : { lastTick: this.#lastTick }),
+    };
   }
 
   /** Campaigns and leads until `signal` aborts; resolves once this runner holds no election node. */
@@ -91,6 +113,7 @@ export class DistributionRunner {
       if (missed !== undefined) await this.#tick(missed, signal, 'made up on becoming leader');
       for (;;) {
         const next = this.schedule.next(new Date());
+        this.#nextTick = next;
         this.#logger.debug('next tick', { distribution: this.definition.name, tick: next.toISOString() });
         await waitUntil(next, signal);
         await this.#tick(next, signal);
@@ -116,6 +139,7 @@ export class DistributionRunner {
       try {
         const outcome = await runTick(this.definition, tick, signal, this.#services, this.#logger);
         this.#logger.info('tick done', { distribution: name, tick: tick.toISOString(), ...outcome, durationMs: Date.now() - started });
+        this.#lastTick = { tick: tick.toISOString(), finished: new Date().toISOString(), ...outcome };
         this.#events.onTick?.(name, tick, outcome);
         if (Date.now() > following.getTime()) {
           this.#logger.warn('tick outlasted the schedule; the ticks due meanwhile are skipped', { distribution: name, tick: tick.toISOString() });

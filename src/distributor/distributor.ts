@@ -130,6 +130,11 @@ export class Distributor {
     return this.#state;
   }
 
+  /** Logs each distribution's state: leading or standing by, its schedule, next and last tick. */
+  logStatus(): void {
+    for (const runner of this.runners) this.#logger.info('distribution status', { ...runner.status() });
+  }
+
   /** Stops every schedule at once (a tick in progress is abandoned), resigns, closes. Idempotent. */
   stop(): Promise<void> {
     this.#stopped ??= this.#shutdown();

@@ -8,6 +8,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { describeValue } from '../executor/action.js';
 
 export type ScheduleSpec =
+  /** `timezone` is UTC when absent, never the machine's zone: every distributor must compute the same ticks. */
   | { readonly cron: string; readonly timezone?: string }
   | { readonly everySeconds: number };
 
@@ -19,6 +20,8 @@ export interface Schedule {
   /** The latest tick at or before `now` that is at most `withinMs` old, if there is one. */
   latestWithin(now: Date, withinMs: number): Date | undefined;
 }
+
+export const DEFAULT_TIME_ZONE = 'UTC';
 
 /** A month: shorter intervals are what a distribution means by "every". */
 export const MAX_INTERVAL_SECONDS = 31 * 24 * 60 * 60;
@@ -69,7 +72,7 @@ function isTimeZone(zone: string): boolean {
 
 /** The spec must be valid (see scheduleProblems). */
 export function compileSchedule(spec: ScheduleSpec): Schedule {
-  return 'everySeconds' in spec ? intervalSchedule(spec.everySeconds) : cronSchedule(spec.cron, spec.timezone);
+  return 'everySeconds' in spec ? intervalSchedule(spec.everySeconds) : cronSchedule(spec.cron, spec.timezone ?? DEFAULT_TIME_ZONE);
 }
 
 /** Ticks at the multiples of the interval since the epoch, so every process computes the same ones. */
@@ -85,11 +88,11 @@ function intervalSchedule(everySeconds: number): Schedule {
   };
 }
 
-function cronSchedule(expression: string, timezone: string | undefined): Schedule {
+function cronSchedule(expression: string, timezone: string): Schedule {
   // A task that is never started: node-cron's matcher, without its timers (ours are interruptible).
-  const task: ScheduledTask = cron.createTask(expression, () => undefined, timezone === undefined ? {} : { timezone });
+  const task: ScheduledTask = cron.createTask(expression, () => undefined, { timezone });
   return {
-    description: `cron ${JSON.stringify(expression)}${timezone === undefined ? '' : ` (${timezone})`}`,
+    description: `cron ${JSON.stringify(expression)} (${timezone})`,
     next: (now) => {
       // node-cron counts from the current clock; a caller asking about another moment gets at least that.
       const [next] = task.getNextRuns(1);
