@@ -147,34 +147,30 @@ try {
     `(${Math.round((firstTick.created / firstTick.durationMs) * 1000).toLocaleString('en')} jobs/s); API holds ${String(jobs)}, queue ${String(entries)} entries`);
   say(`same tick from a new leader: ${String(replayTick.existing)} already there, ${String(replayTick.created)} created, in ${String(replayTick.durationMs)} ms; queue still ${String(entriesAfterReplay)}`);
 
-  // Failover at the default session timeout.
+  // Failover at the default session timeout: how long from the leader's end until the standby leads.
+  const failover = async (end: (leader: Daemon) => Promise<unknown>): Promise<number> => {
+    const settings = { ...base(), names: ['queue_reconciler'] };
+    const leader = start(settings);
+    await leader.next(/distribution leading/);
+    const standby = start(settings);
+    await standby.next(/distribution campaigning/);
+    const leads = standby.next(/distribution leading/, 60_000);
+    const endedAt = performance.now();
+    void end(leader.daemon);
+    const took = (await leads).at - endedAt;
+    await Promise.all([leader.daemon.stop(), standby.daemon.stop()]);
+    return took;
+  };
   const killed: number[] = [];
   for (let trial = 0; trial < TRIALS; trial++) {
-    const settings = { ...base(), names: ['queue_reconciler'] };
-    const leader = start(settings);
-    await leader.next(/distribution leading/);
-    const standby = start(settings);
-    await standby.next(/distribution campaigning/);
-    const leads = standby.next(/distribution leading/, 60_000);
-    const killedAt = performance.now();
-    process.kill(leader.daemon.pid, 'SIGKILL');
-    await leader.daemon.exited;
-    killed.push((await leads).at - killedAt);
-    await standby.daemon.stop();
+    killed.push(
+      await failover(async (leader) => {
+        process.kill(leader.pid, 'SIGKILL');
+        await leader.exited;
+      }),
+    );
   }
-  const graceful = await (async () => {
-    const settings = { ...base(), names: ['queue_reconciler'] };
-    const leader = start(settings);
-    await leader.next(/distribution leading/);
-    const standby = start(settings);
-    await standby.next(/distribution campaigning/);
-    const leads = standby.next(/distribution leading/, 60_000);
-    const stoppedAt = performance.now();
-    void leader.daemon.stop();
-    const took = (await leads).at - stoppedAt;
-    await standby.daemon.stop();
-    return took;
-  })();
+  const graceful = await failover((leader) => leader.stop());
   say(`failover after kill -9 (session timeout 10 s), ${String(TRIALS)} trials: median ${(median(killed) / 1000).toFixed(2)} s, max ${(Math.max(...killed) / 1000).toFixed(2)} s`);
   say(`failover after SIGTERM (the leader resigns): ${graceful.toFixed(0)} ms`);
 
