@@ -212,6 +212,7 @@ export class Executor {
       pid: process.pid,
       threads: this.options.threads,
       started: new Date().toISOString(),
+      consumerId: this.#queue.consumerId,
     });
     done.catch(() => undefined);
     this.#registration = { session, done };

@@ -24,6 +24,8 @@ export interface ExecutorInfo {
   readonly pid: number;
   readonly threads: number;
   readonly started: string;
+  /** The queue consumer id it writes into the taken nodes: how an operator tells who holds an entry. */
+  readonly consumerId?: string;
 }
 
 /** The owner string an executor writes into the jobs it claims. */
@@ -40,6 +42,27 @@ export function parseOwner(owner: string): { name: string; sessionId: string } |
 export function defaultExecutorName(): string {
   const host = hostname().replace(/[^A-Za-z0-9_.:-]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'host';
   return `${host}-${process.pid}`;
+}
+
+export interface RegisteredExecutor {
+  readonly name: string;
+  readonly sessionId: string;
+  /** Undefined when the node's data is not an executor's registration. */
+  readonly info: ExecutorInfo | undefined;
+}
+
+/** A registration's data, from unknown JSON. */
+export function parseInfo(data: Buffer): ExecutorInfo | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { host, pid, threads, started, consumerId } = parsed as Record<string, unknown>;
+  if (typeof host !== 'string' || typeof pid !== 'number' || typeof threads !== 'number' || typeof started !== 'string') return undefined;
+  return { host, pid, threads, started, ...(typeof consumerId === 'string' ? { consumerId } : {}) };
 }
 
 export class ExecutorRegistry {
@@ -92,6 +115,26 @@ export class ExecutorRegistry {
     });
   }
 
+  /** Every registered (live) executor, by name, with what it registered; unreadable data gives only its name. */
+  async list(): Promise<RegisteredExecutor[]> {
+    const names = await this.#client.getChildren(this.path).catch((error: unknown) => {
+      if (isZkError(error, 'NO_NODE')) return [];
+      throw error;
+    });
+    const found = await Promise.all(
+      names.sort().map(async (name) => {
+        try {
+          const { data, stat } = await this.#client.getData(`${this.path}/${name}`);
+          return { name, sessionId: stat.ephemeralOwner, info: parseInfo(data) };
+        } catch (error) {
+          if (isZkError(error, 'NO_NODE')) return undefined;
+          throw error;
+        }
+      }),
+    );
+    return found.filter((entry): entry is RegisteredExecutor => entry !== undefined);
+  }
+
   /** Whether the owner written into a job is a live executor session; false for an unparseable owner. */
   async isAlive(owner: string): Promise<boolean> {
     const parsed = parseOwner(owner);
@@ -103,12 +146,6 @@ export class ExecutorRegistry {
 
 // Same host and pid: our own node from a session that expired or was replaced, not yet removed.
 function isPreviousOfOurs(data: Buffer, info: ExecutorInfo): boolean {
-  try {
-    const parsed: unknown = JSON.parse(data.toString('utf8'));
-    if (typeof parsed !== 'object' || parsed === null) return false;
-    const { host, pid } = parsed as Record<string, unknown>;
-    return host === info.host && pid === info.pid;
-  } catch {
-    return false;
-  }
+  const previous = parseInfo(data);
+  return previous?.host === info.host && previous.pid === info.pid;
 }
