@@ -101,7 +101,7 @@ export class Distributor {
     const services: TickServices = {
       api,
       queue: queueAccess,
-      submitter: new JobSubmitter(api, queue, logger),
+      submitter: new JobSubmitter(api, queue, logger, (events) => api.publishEvents(events)),
       useIdempotencyKeys: async () => {
         if ((await api.detectCompatibility()) !== 'nuvla') return true;
         if (!warnedNoKeys) logger.warn("Nuvla's job API has no idempotency keys: only the election keeps a tick from creating its jobs twice");
@@ -128,6 +128,11 @@ export class Distributor {
 
   get state(): DistributorState {
     return this.#state;
+  }
+
+  /** The session every distribution's election runs on (read by metrics and readiness). */
+  get zookeeper(): ZkClient {
+    return this.#client;
   }
 
   /** Logs each distribution's state: leading or standing by, its schedule, next and last tick. */

@@ -3,7 +3,7 @@
  * (design.md §5 lists Nuvla's answers; ours differ where Nuvla loses or duplicates work). The caller
  * gathers the facts (the document, whether its recorded owner is alive) and carries the answer out.
  */
-import { JOB_SCHEMA_VERSION, isFinal, type JobDocument } from '../api/job/document.js';
+import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isFinal, type JobDocument } from '../api/job/document.js';
 
 /** Return codes the engine itself gives a job, apart from the action's own. */
 export const RETURN_CODES = Object.freeze({
@@ -12,7 +12,7 @@ export const RETURN_CODES = Object.freeze({
   /** The payload was refused before the action ran. */
   badPayload: 65,
   /** As timeout(1) reports it. */
-  timedOut: 124,
+  timedOut: TIMED_OUT_RETURN_CODE,
   /** As a shell reports a command it cannot find. */
   unknownAction: 127,
 });

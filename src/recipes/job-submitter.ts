@@ -8,6 +8,7 @@
 import type { JobApi } from '../api/client/job-api.js';
 import type { NewJob } from '../api/client/inputs.js';
 import type { Created } from '../api/client/responses.js';
+import type { PublishedJobEvent } from '../api/job/events.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULT_JOB_PRIORITY } from '../api/job/document.js';
 import { isZkError } from '../zk/errors.js';
@@ -24,15 +25,20 @@ export interface SubmittedJob extends Created {
 const SUBMIT_CHUNK = 500;
 const ENQUEUE_RETRY_MS = { first: 100, max: 5000 } as const;
 
+/** Where `enqueued` events go (the job API's event stream); a failure to publish never fails a submit. */
+export type EventPublisher = (events: readonly PublishedJobEvent[]) => Promise<void>;
+
 export class JobSubmitter {
   readonly #api: JobApi;
   readonly #queue: LockingQueue;
   readonly #logger: Logger;
+  readonly #publish: EventPublisher | undefined;
 
-  constructor(api: JobApi, queue: LockingQueue, logger: Logger) {
+  constructor(api: JobApi, queue: LockingQueue, logger: Logger, publish?: EventPublisher) {
     this.#api = api;
     this.#queue = queue;
     this.#logger = logger;
+    this.#publish = publish;
   }
 
   /**
@@ -59,9 +65,13 @@ export class JobSubmitter {
   }
 
   async #enqueue(jobs: readonly NewJob[], created: readonly Created[], signal: AbortSignal | undefined): Promise<SubmittedJob[]> {
-    const fresh = created.flatMap((result, index) =>
-      result.created ? [{ jobId: result.id, priority: jobs[index]?.priority ?? DEFAULT_JOB_PRIORITY }] : [],
-    );
+    const fresh = created.flatMap((result, index) => {
+      const job = jobs[index];
+      return result.created && job !== undefined ? [{ jobId: result.id, priority: job.priority ?? DEFAULT_JOB_PRIORITY, action: job.action }] : [];
+    });
+    // Published just before the entries exist: an executor may take an entry the moment it exists, and
+    // `enqueued` must come before `taken` in every event stream.
+    await this.#published(fresh);
     for (let wait: number = ENQUEUE_RETRY_MS.first; fresh.length > 0; wait = Math.min(wait * 2, ENQUEUE_RETRY_MS.max)) {
       try {
         await this.#queue.putMany(fresh);
@@ -82,6 +92,17 @@ export class JobSubmitter {
       }
     }
     return created.map((result) => ({ ...result, enqueued: result.created }));
+  }
+
+  async #published(enqueued: readonly { jobId: string; priority: number; action: string }[]): Promise<void> {
+    if (this.#publish === undefined || enqueued.length === 0) return;
+    const at = new Date().toISOString();
+    const events = enqueued.map((job): PublishedJobEvent => ({ type: 'enqueued', at, job: job.jobId, action: job.action, state: 'QUEUED', priority: job.priority }));
+    try {
+      await this.#publish(events);
+    } catch (error) {
+      this.#logger.warn('enqueued events not published (the jobs are enqueued)', { jobs: events.length, error });
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 import { setMaxListeners } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
+import type { Readable } from 'node:stream';
 import type { AxiosInstance } from 'axios';
 import { axios } from './axios.js';
 import { errorFromNetwork } from './errors.js';
@@ -110,6 +111,41 @@ export class HttpTransport {
         timeoutMs: this.#options.timeoutMs,
         closed: this.closed,
       });
+    }
+  }
+
+  /**
+   * A GET whose body is read as it arrives (an event stream), with no overall timeout: the caller ends
+   * it through `signal` (or by destroying the stream). A status other than 200 comes back with its
+   * body read and parsed, as `send` gives it.
+   */
+  async openStream(request: Omit<HttpRequest, 'method' | 'body'>, signal: AbortSignal): Promise<{ readonly stream: Readable } | { readonly response: HttpResponse }> {
+    const query = request.query === undefined ? '' : new URLSearchParams(request.query).toString();
+    const url = `${this.#options.baseUrl}${request.path}${query === '' ? '' : `?${query}`}`;
+    try {
+      const response = await this.#axios.request<Readable>({
+        url,
+        method: 'GET',
+        headers: { accept: 'text/event-stream', ...request.headers },
+        responseType: 'stream',
+        timeout: 0,
+        signal: AbortSignal.any([signal, this.#closing.signal]),
+      });
+      if (response.status === 200) return { stream: response.data };
+      const chunks: Buffer[] = [];
+      for await (const chunk of response.data) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+      const text = Buffer.concat(chunks).toString('utf8');
+      return {
+        response: {
+          status: response.status,
+          body: parseBody(text, headerText(response.headers['content-type'])),
+          etag: undefined,
+          setCookie: [],
+          retryAfter: headerText(response.headers['retry-after']),
+        },
+      };
+    } catch (error) {
+      throw errorFromNetwork(error, { method: 'GET', path: request.path }, { timeoutMs: 0, closed: this.closed });
     }
   }
 

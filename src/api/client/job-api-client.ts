@@ -26,7 +26,9 @@ import {
 } from './inputs.js';
 import { OPERATIONS_PATH, operationsBody, parseOperationResults, type JobOperationRequest, type JobOperationResult } from './operations.js';
 import type { CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
-import { resolveOptions, type JobApiClientOptions, type ServerFlavour } from './options.js';
+import { resolveOptions, type JobApiClientOptions, type ResolvedOptions, type ServerFlavour } from './options.js';
+import { EVENTS_PATH, followEvents, type EventStreamOptions } from './event-stream.js';
+import type { JobEvent, PublishedJobEvent } from '../job/events.js';
 import { parseJob, parseSelectedJob, type JobField } from './parse-job.js';
 import { Requester, type Call, type CallResult } from './requester.js';
 import { parseBulkCreated, parseCollection, parseCreated, parseDeletedCount, parseStateCounts, type Created } from './responses.js';
@@ -39,12 +41,14 @@ export class JobApiClient implements JobApi {
   readonly #detector: FlavourDetector;
   readonly #requester: Requester;
   readonly #logger: Logger;
+  readonly #options: ResolvedOptions;
 
-  private constructor(http: HttpTransport, detector: FlavourDetector, requester: Requester, logger: Logger) {
+  private constructor(http: HttpTransport, detector: FlavourDetector, requester: Requester, options: ResolvedOptions) {
     this.#http = http;
     this.#detector = detector;
     this.#requester = requester;
-    this.#logger = logger;
+    this.#logger = options.logger;
+    this.#options = options;
   }
 
   /** Checks the options (rejects with ClientOptionsError); contacts the server only when a call needs it. */
@@ -54,7 +58,7 @@ export class JobApiClient implements JobApi {
       const http = new HttpTransport({ baseUrl: resolved.baseUrl, timeoutMs: resolved.timeoutMs, maxSockets: resolved.maxSockets });
       const detector = new FlavourDetector(resolved.compatibility, resolved.baseUrl, resolved.logger);
       const requester = new Requester(http, detector, resolved.credentials, resolved.retry, resolved.logger);
-      return Promise.resolve(new JobApiClient(http, detector, requester, resolved.logger));
+      return Promise.resolve(new JobApiClient(http, detector, requester, resolved));
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
@@ -200,6 +204,32 @@ export class JobApiClient implements JobApi {
   async cancel(id: string): Promise<void> {
     const path = `${jobPath(id)}/cancel`;
     ok(await this.#call({ method: 'POST', path, idempotent: false }), 'POST', path, [200, 201, 202]);
+  }
+
+  /**
+   * The engine's `retry` operation: a final job back to QUEUED (its attempt counts on at the next
+   * claim). It is not enqueued by this: whoever retries enqueues it (or the queue reconciler does).
+   * ApiError 'conflict' when the job is not final. Not available from Nuvla's API.
+   */
+  async retry(id: string): Promise<JobDocument> {
+    const path = `${jobPath(id)}/retry`;
+    if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('the retry operation');
+    const result = await this.#call({ method: 'POST', path, idempotent: false });
+    return this.#parseJob(ok(result, 'POST', path, [200]).body);
+  }
+
+  /** Lifecycle events the API cannot see (`enqueued`), for its event stream; nothing to do with Nuvla's API, which has none. */
+  async publishEvents(events: readonly PublishedJobEvent[]): Promise<void> {
+    if (events.length === 0 || (await this.detectCompatibility()) === 'nuvla') return;
+    ok(await this.#call({ method: 'POST', path: EVENTS_PATH, body: { json: { events } }, idempotent: false }), 'POST', EVENTS_PATH, [200]);
+  }
+
+  /**
+   * The live lifecycle events (from the moment the stream opens), until `signal` aborts; reconnects
+   * without losing events after a short break. Subscribe before reading a job's state to miss nothing.
+   */
+  events(options: EventStreamOptions = {}): AsyncGenerator<JobEvent> {
+    return followEvents(this.#http, this.#options.credentials, this.#options.retry, this.#logger, options);
   }
 
   async delete(id: string): Promise<void> {

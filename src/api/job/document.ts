@@ -17,6 +17,8 @@ export const JOB_SCHEMA_VERSION = 2;
 /** Nuvla's API server gives jobs without a priority this one. */
 export const DEFAULT_JOB_PRIORITY = 999;
 export const MAX_STATUS_MESSAGE_CHARS = 100_000;
+/** The return code of a job stopped by its timeout, as timeout(1) reports it: how a timed-out job is told. */
+export const TIMED_OUT_RETURN_CODE = 124;
 
 export interface ResourceLink {
   readonly href: string;

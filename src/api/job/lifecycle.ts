@@ -118,6 +118,20 @@ export function cancelJob(current: JobDocument, now: Date, reason = 'canceled'):
   return stamp(current, { ...current, state: 'CANCELED', 'status-message': reason, 'time-of-status-change': now.toISOString() }, now);
 }
 
+/**
+ * The `retry` operation, an operator's explicit "run it again": a final job back to QUEUED, as it was
+ * before its first run apart from its `attempt` (the next claim counts up from it) and its history in
+ * the status message. The engine itself never does this (design.md invariant 3).
+ */
+export function retryJob(current: JobDocument, now: Date, reason = 'retried'): JobDocument {
+  if (!isFinal(current.state)) {
+    throw conflict(`job ${current.id} is ${current.state}: only a final job (SUCCESS, FAILED, CANCELED) can be retried`, { state: current.state });
+  }
+  const { 'return-code': _code, duration: _duration, started: _started, executor: _executor, ...rest } = current;
+  const timestamp = now.toISOString();
+  return { ...rest, state: 'QUEUED', progress: 0, 'status-message': reason, 'time-of-status-change': timestamp, updated: timestamp, revision: current.revision + 1 };
+}
+
 function stamp(current: JobDocument, next: JobDocument, now: Date): JobDocument {
   const timestamp = now.toISOString();
   let stamped: JobDocument = { ...next, updated: timestamp, revision: current.revision + 1 };

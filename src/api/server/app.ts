@@ -12,6 +12,8 @@ import type { AccessControl } from './access.js';
 import { registerJobOperationRoutes } from './job-operations.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { JobEventHub } from './event-hub.js';
+import { registerEventRoutes } from './event-routes.js';
 
 export interface JobApiOptions {
   readonly store: JobStore;
@@ -21,11 +23,27 @@ export interface JobApiOptions {
   readonly bodyLimitBytes: number;
   readonly maxBulkCreate: number;
   readonly now?: () => Date;
+  /** Told of every response (the API's metrics). */
+  readonly requests?: RequestObserver;
+  /** Where lifecycle events go; a hub logging to `logger` when not given. */
+  readonly events?: JobEventHub;
+}
+
+export interface RequestObserver {
+  /** `route` is the route's pattern (`/api/job/:uuid`), undefined for a request no route matched. */
+  observe(method: string, route: string | undefined, status: number, seconds: number): void;
 }
 
 export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstance> {
   const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, return503OnClosing: true });
   await app.register(formbody);
+  const requests = options.requests;
+  if (requests !== undefined) {
+    app.addHook('onResponse', (request, reply, done) => {
+      requests.observe(request.method, request.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000);
+      done();
+    });
+  }
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, body } = errorResponse(error);
     if (status >= 500) options.logger.error('job api request failed', { method: request.method, url: request.url, error: error.stack });
@@ -36,9 +54,11 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
   );
   registerSessionRoutes(app, options.access);
   const now = options.now ?? (() => new Date());
-  registerJobRoutes(app, { store: options.store, access: options.access, now, maxBulkCreate: options.maxBulkCreate });
-  // As many operations as jobs in a bulk create: the same order of work per request.
-  registerJobOperationRoutes(app, { store: options.store, access: options.access, now, maxOperations: options.maxBulkCreate });
+  const events = options.events ?? new JobEventHub(options.logger);
+  registerJobRoutes(app, { store: options.store, access: options.access, now, maxBulkCreate: options.maxBulkCreate, events });
+  // As many operations (and published events) as jobs in a bulk create: the same order of work per request.
+  registerJobOperationRoutes(app, { store: options.store, access: options.access, now, maxOperations: options.maxBulkCreate, events });
+  registerEventRoutes(app, { access: options.access, hub: events, maxEvents: options.maxBulkCreate });
   return app;
 }
 

@@ -12,6 +12,8 @@ import { parseJobClaim, parseJobEdit, type JobClaim, type JobEdit } from '../job
 import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
 import { requirePermission, type AccessControl } from './access.js';
+import type { JobEventHub } from './event-hub.js';
+import { updateWithEvents } from './evented-update.js';
 import { isRecord } from '../../util/is-record.js';
 
 export type JobOperation =
@@ -24,6 +26,7 @@ export interface JobOperationsOptions {
   readonly now: () => Date;
   /** Most operations one request may carry. */
   readonly maxOperations: number;
+  readonly events: JobEventHub;
 }
 
 const JOB_ID = /^job\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -59,13 +62,13 @@ export function parseJobOperations(body: unknown, maxOperations: number): JobOpe
   return list.map(parseOperation);
 }
 
-function run(store: JobStore, operation: JobOperation, now: () => Date): Promise<JobDocument> {
-  if (operation.op === 'claim') return store.update(operation.id, (current) => claimJob(current, operation.claim, now()));
-  return store.update(operation.id, (current) => applyEdit(current, operation.edit, now()), operation.ifRevision);
+function run(store: JobStore, events: JobEventHub, operation: JobOperation, now: () => Date): Promise<JobDocument> {
+  if (operation.op === 'claim') return updateWithEvents(store, events, operation.id, (current) => claimJob(current, operation.claim, now()));
+  return updateWithEvents(store, events, operation.id, (current) => applyEdit(current, operation.edit, now()), operation.ifRevision);
 }
 
 export function registerJobOperationRoutes(app: FastifyInstance, options: JobOperationsOptions): void {
-  const { store, access, now } = options;
+  const { store, access, now, events } = options;
   app.post('/api/job/operations', async (request) => {
     await requirePermission(access, request, 'write');
     const operations = parseJobOperations(request.body, options.maxOperations);
@@ -73,7 +76,7 @@ export function registerJobOperationRoutes(app: FastifyInstance, options: JobOpe
     // One after another, in the order given: two operations on one job apply in that order.
     for (const operation of operations) {
       try {
-        results.push({ status: 200, job: await run(store, operation, now) });
+        results.push({ status: 200, job: await run(store, events, operation, now) });
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
         results.push({ status: error.status, code: error.code, message: error.message, ...error.details });

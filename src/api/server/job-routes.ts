@@ -4,13 +4,16 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound, preconditionFailed } from '../errors.js';
-import { applyEdit, cancelJob, claimJob, newJob } from '../job/lifecycle.js';
+import { applyEdit, cancelJob, claimJob, newJob, retryJob } from '../job/lifecycle.js';
+import { createdEvents } from '../job/transition-events.js';
 import { parseJobClaim, parseJobCreate, parseJobEdit } from '../job/parse.js';
 import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
 import { parseOptionalFilter } from '../cimi/parser.js';
 import { requirePermission, type AccessControl } from './access.js';
 import { parseCollectionQuery } from './search-params.js';
+import type { JobEventHub } from './event-hub.js';
+import { updateWithEvents } from './evented-update.js';
 import {
   collectionBody,
   createdBody,
@@ -27,12 +30,13 @@ export interface JobRoutesOptions {
   readonly now: () => Date;
   /** Most jobs one bulk create may carry. */
   readonly maxBulkCreate: number;
+  readonly events: JobEventHub;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
-  const { store, access, now } = options;
+  const { store, access, now, events } = options;
 
   app.post('/api/job', async (request, reply) => {
     await requirePermission(access, request, 'write');
@@ -52,9 +56,11 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
         }
       });
       const results = await store.createMany(jobs);
+      for (const result of results) if (result.created) events.publish(createdEvents(result.job));
       return reply.code(201).send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created)) });
     }
     const result = await store.create(newJob(parseJobCreate(request.body), now()));
+    if (result.created) events.publish(createdEvents(result.job));
     return reply
       .code(result.created ? 201 : 200)
       .header('location', locationOf(result.job))
@@ -94,7 +100,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     const id = jobIdOf(request);
     const expected = ifMatch(request);
     const edit = parseJobEdit(request.body);
-    const job = await store.update(id, (current) => applyEdit(current, edit, now()), expected);
+    const job = await updateWithEvents(store, events, id, (current) => applyEdit(current, edit, now()), expected);
     return reply.header('etag', etagOf(job)).send(withOperations(job));
   });
 
@@ -111,15 +117,24 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     await requirePermission(access, request, 'write');
     const id = jobIdOf(request);
     const claim = parseJobClaim(request.body);
-    const job = await store.update(id, (current) => claimJob(current, claim, now()));
+    const job = await updateWithEvents(store, events, id, (current) => claimJob(current, claim, now()));
     return reply.header('etag', etagOf(job)).send(withOperations(job));
   });
 
   app.post('/api/job/:uuid/cancel', async (request, reply) => {
     const principal = await requirePermission(access, request, 'write');
     const id = jobIdOf(request);
-    const job = await store.update(id, (current) => cancelJob(current, now(), `canceled by ${principal.credentialId}`), ifMatch(request));
+    const job = await updateWithEvents(store, events, id, (current) => cancelJob(current, now(), `canceled by ${principal.credentialId}`), ifMatch(request));
     return reply.header('etag', etagOf(job)).send(operationBody(200, job, 'canceled'));
+  });
+
+  // An operator's retry of a final job: back to QUEUED. Enqueueing it is the caller's part (the API
+  // does not reach ZooKeeper); the queue reconciler also enqueues it after its grace period.
+  app.post('/api/job/:uuid/retry', async (request, reply) => {
+    const principal = await requirePermission(access, request, 'write');
+    const id = jobIdOf(request);
+    const job = await updateWithEvents(store, events, id, (current) => retryJob(current, now(), `retried by ${principal.credentialId}`), ifMatch(request));
+    return reply.header('etag', etagOf(job)).send(withOperations(job));
   });
 }
 

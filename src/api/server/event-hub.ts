@@ -1,0 +1,78 @@
+/**
+ * The job API's lifecycle events: each is numbered, logged as one structured line, kept in a short
+ * history, and handed to the live subscribers whose filter it matches (the event stream's clients).
+ * One hub per API process: with several API replicas, a stream sees the events of the replica it is
+ * connected to (the writes that replica served).
+ */
+import type { JobEvent, PublishedJobEvent } from '../job/events.js';
+import type { Logger } from '../../util/logger.js';
+
+export interface EventFilter {
+  readonly job?: string;
+  readonly action?: string;
+}
+
+export type EventListener = (event: JobEvent) => void;
+
+/** Enough for a client that reconnects within a few seconds under load to miss nothing. */
+export const DEFAULT_HISTORY = 10_000;
+
+export class JobEventHub {
+  readonly #logger: Logger;
+  readonly #history: JobEvent[] = [];
+  readonly #historySize: number;
+  readonly #subscribers = new Map<EventListener, EventFilter>();
+  readonly #closers = new Set<() => void>();
+  #seq = 0;
+
+  constructor(logger: Logger, historySize = DEFAULT_HISTORY) {
+    this.#logger = logger;
+    this.#historySize = historySize;
+  }
+
+  get lastSeq(): number {
+    return this.#seq;
+  }
+
+  get subscriberCount(): number {
+    return this.#subscribers.size;
+  }
+
+  publish(events: readonly PublishedJobEvent[]): void {
+    for (const published of events) {
+      this.#seq += 1;
+      const event: JobEvent = { seq: this.#seq, ...published };
+      this.#history.push(event);
+      if (this.#history.length > this.#historySize) this.#history.splice(0, this.#history.length - this.#historySize);
+      this.#logger.info(`job ${event.type}`, { event: `job.${event.type}`, ...event });
+      for (const [listener, filter] of this.#subscribers) if (matches(event, filter)) listener(event);
+    }
+  }
+
+  /**
+   * Calls `listener` with the kept events after `afterSeq` (if given) that match, then with each new
+   * one; `onClose` runs when the hub closes. Returns the unsubscribe function.
+   */
+  subscribe(filter: EventFilter, listener: EventListener, options: { readonly afterSeq?: number; readonly onClose?: () => void } = {}): () => void {
+    const { afterSeq, onClose } = options;
+    if (afterSeq !== undefined) for (const event of this.#history) if (event.seq > afterSeq && matches(event, filter)) listener(event);
+    this.#subscribers.set(listener, filter);
+    if (onClose !== undefined) this.#closers.add(onClose);
+    return () => {
+      this.#subscribers.delete(listener);
+      if (onClose !== undefined) this.#closers.delete(onClose);
+    };
+  }
+
+  /** Ends every subscription (the server is closing: open streams must not hold it open). */
+  close(): void {
+    const closers = [...this.#closers];
+    this.#closers.clear();
+    this.#subscribers.clear();
+    for (const close of closers) close();
+  }
+}
+
+function matches(event: JobEvent, filter: EventFilter): boolean {
+  return (filter.job === undefined || filter.job === event.job) && (filter.action === undefined || filter.action === event.action);
+}

@@ -1,0 +1,114 @@
+/**
+ * The job event stream: `GET /api/job/events` serves lifecycle events live as server-sent events
+ * (`id:` the event's seq, `event:` its type, `data:` the event as JSON), filtered by `job` and `action`;
+ * a client that reconnects with `Last-Event-ID` (or `?after=`) first gets what it missed, as far as the
+ * hub's history reaches. `POST /api/job/events` lets whoever enqueues a job publish `enqueued`, which
+ * happens in ZooKeeper where the API cannot see it.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { badRequest } from '../errors.js';
+import { parseJobEvent, type JobEvent, type JobEventType, type PublishedJobEvent } from '../job/events.js';
+import { ACTION_NAME } from '../job/parse.js';
+import { isRecord } from '../../util/is-record.js';
+import { requirePermission, type AccessControl } from './access.js';
+import type { EventFilter, JobEventHub } from './event-hub.js';
+
+export interface EventRoutesOptions {
+  readonly access: AccessControl;
+  readonly hub: JobEventHub;
+  /** Most events one publish may carry. */
+  readonly maxEvents: number;
+  /** Between keep-alive comments on an idle stream, so proxies and clients see it is alive. */
+  readonly heartbeatMs?: number;
+}
+
+/** Only what the API cannot derive from the writes it serves. */
+const PUBLISHABLE: ReadonlySet<JobEventType> = new Set<JobEventType>(['enqueued']);
+const JOB_ID = /^(?:job\/)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+const DEFAULT_HEARTBEAT_MS = 15_000;
+/** A client this far behind is cut off; it reconnects with Last-Event-ID and gets the history. */
+const MAX_BUFFERED_BYTES = 8 * 1024 * 1024;
+
+function queryText(request: FastifyRequest, name: string): string | undefined {
+  const value: unknown = isRecord(request.query) ? request.query[name] : undefined;
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') throw badRequest(`"${name}" must be a single non-empty value`);
+  return value.trim();
+}
+
+function filterOf(request: FastifyRequest): EventFilter {
+  const job = queryText(request, 'job');
+  const action = queryText(request, 'action');
+  const uuid = job === undefined ? undefined : JOB_ID.exec(job)?.[1];
+  if (job !== undefined && uuid === undefined) throw badRequest(`"job" must be a job id, job/<uuid>, got ${JSON.stringify(job)}`);
+  if (action !== undefined && !ACTION_NAME.test(action)) throw badRequest(`"action" must be an action name, got ${JSON.stringify(action)}`);
+  return { ...(uuid === undefined ? {} : { job: `job/${uuid}` }), ...(action === undefined ? {} : { action }) };
+}
+
+function afterOf(request: FastifyRequest): number | undefined {
+  const header = request.headers['last-event-id'];
+  const text = (typeof header === 'string' ? header : undefined) ?? queryText(request, 'after');
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text.trim())) throw badRequest(`Last-Event-ID (or "after") must be an event number, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+function parsePublished(body: unknown, maxEvents: number): PublishedJobEvent[] {
+  if (!isRecord(body) || !Array.isArray(body.events)) throw badRequest('publishing needs a body like {"events": [...]}');
+  const list: unknown[] = body.events;
+  if (list.length > maxEvents) throw badRequest(`at most ${String(maxEvents)} events per request, got ${String(list.length)}`);
+  return list.map((item, index) => {
+    const event = parseJobEvent(item, { seqRequired: false });
+    if (event === undefined) throw badRequest(`event ${String(index)} is not a job event (type, at, job, action, state)`, { index });
+    if (!PUBLISHABLE.has(event.type)) {
+      throw badRequest(`event ${String(index)}: "${event.type}" is derived by the API from the job's changes; only ${[...PUBLISHABLE].join(', ')} may be published`, { index });
+    }
+    const { seq: _seq, ...published } = event;
+    return published;
+  });
+}
+
+export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOptions): void {
+  const { access, hub } = options;
+  const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+  // Open streams would otherwise keep a closing server waiting for them forever.
+  app.addHook('preClose', (done) => {
+    hub.close();
+    done();
+  });
+
+  app.get('/api/job/events', async (request, reply) => {
+    await requirePermission(access, request, 'read');
+    const filter = filterOf(request);
+    const after = afterOf(request);
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    raw.write(`retry: 2000\n: stream open at event ${String(hub.lastSeq)}\n\n`);
+    let open = true;
+    const end = (): void => {
+      if (!open) return;
+      open = false;
+      clearInterval(heartbeat);
+      unsubscribe();
+      raw.end();
+    };
+    const send = (event: JobEvent): void => {
+      if (!open) return;
+      raw.write(`id: ${String(event.seq)}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+      if (raw.writableLength > MAX_BUFFERED_BYTES) end();
+    };
+    const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), heartbeatMs);
+    heartbeat.unref();
+    const unsubscribe = hub.subscribe(filter, send, { ...(after === undefined ? {} : { afterSeq: after }), onClose: end });
+    request.raw.once('close', end);
+    raw.once('close', end);
+  });
+
+  app.post('/api/job/events', async (request) => {
+    await requirePermission(access, request, 'write');
+    const events = parsePublished(request.body, options.maxEvents);
+    hub.publish(events);
+    return { status: 200, message: `${String(events.length)} events published`, count: events.length };
+  });
+}
