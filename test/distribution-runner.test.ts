@@ -64,8 +64,8 @@ function runnerFor(definition: DistributionDefinition): Harness {
     api: jobs,
     queue: {
       jobIds: () => inventory.jobIds(),
-      enqueue: async (id, priority) => {
-        await queue.put(id, priority);
+      enqueue: async (job) => {
+        await queue.put(job.id, job.priority);
       },
       isExecutorAlive: (owner) => registry.isAlive(owner),
     },

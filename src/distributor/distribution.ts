@@ -41,7 +41,8 @@ export interface JobSpec {
 export interface QueueAccess {
   /** The ids of every job that has a queue entry, waiting or taken. */
   jobIds(): Promise<ReadonlySet<string>>;
-  enqueue(jobId: string, priority: number): Promise<void>;
+  /** Enqueues a job's id with its priority (announcing `enqueued` on the job event stream). */
+  enqueue(job: { readonly id: string; readonly priority: number; readonly action: string }): Promise<void>;
   /** Whether the owner written into a RUNNING job (`<executor>@<session>`) is a live executor. */
   isExecutorAlive(owner: string): Promise<boolean>;
 }

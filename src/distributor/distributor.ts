@@ -92,8 +92,14 @@ export class Distributor {
     const inventory = new QueueInventory(client, queue.paths);
     const queueAccess: QueueAccess = {
       jobIds: () => inventory.jobIds(),
-      enqueue: async (jobId, priority) => {
-        await queue.put(jobId, priority);
+      enqueue: async (job) => {
+        // Announced first, as the submitter does: `enqueued` must come before `taken` in the event stream.
+        await api
+          .publishEvents([{ type: 'enqueued', at: new Date().toISOString(), job: job.id, action: job.action, state: 'QUEUED', priority: job.priority }])
+          .catch((error: unknown) => {
+            logger.warn('enqueued event not published (the job is enqueued)', { job: job.id, error: messageOf(error) });
+          });
+        await queue.put(job.id, job.priority);
       },
       isExecutorAlive: (owner) => registry.isAlive(owner),
     };

@@ -37,7 +37,14 @@ const PAGE = 5000;
 /** How many stranded ids a log line lists before it only counts. */
 const LOGGED_IDS = 20;
 
-type Found = { readonly id: string; readonly priority?: number; readonly executor?: string; readonly revision?: number; readonly updated?: string };
+type Found = {
+  readonly id: string;
+  readonly action?: string;
+  readonly priority?: number;
+  readonly executor?: string;
+  readonly revision?: number;
+  readonly updated?: string;
+};
 
 /** Every job matching `filter`, a page at a time in id order (a job that changes state meanwhile skips no other). */
 async function* jobsMatching(api: JobApi, filter: string, signal: AbortSignal | undefined): AsyncGenerator<Found> {
@@ -48,7 +55,7 @@ async function* jobsMatching(api: JobApi, filter: string, signal: AbortSignal | 
       filter: after === undefined ? filter : `(${filter}) and id>'${after}'`,
       orderby: 'id:asc',
       last: PAGE,
-      select: ['priority', 'executor', 'revision', 'updated'],
+      select: ['action', 'priority', 'executor', 'revision', 'updated'],
     });
     for (const job of page.jobs) yield job;
     const last = page.jobs.at(-1);
@@ -72,7 +79,7 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
   for (const job of queued) {
     if (inQueue.has(job.id)) continue;
     signal?.throwIfAborted();
-    await queue.enqueue(job.id, job.priority ?? DEFAULT_JOB_PRIORITY);
+    await queue.enqueue(enqueueable(job));
     enqueued.push(job.id);
   }
 
@@ -88,7 +95,7 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
     }
     signal?.throwIfAborted();
     if (await requeue(api, job, owner, log)) {
-      await queue.enqueue(job.id, job.priority ?? DEFAULT_JOB_PRIORITY);
+      await queue.enqueue(enqueueable(job));
       requeued.push(job.id);
     }
   }
@@ -102,6 +109,10 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
     });
   }
   return report;
+}
+
+function enqueueable(job: Found): { id: string; priority: number; action: string } {
+  return { id: job.id, priority: job.priority ?? DEFAULT_JOB_PRIORITY, action: job.action ?? 'unknown' };
 }
 
 /** RUNNING -> QUEUED, only at the revision seen (false when the job moved on meanwhile). */
