@@ -1,10 +1,13 @@
 /**
  * What the daemons' entry points share: the options every daemon that works on the queue takes
- * (ZooKeeper, the job API and its key, logging), the one-line failure of a bad command line, and the
- * mapping of SIGTERM/SIGINT onto a daemon's stop(). Only entry points import this module.
+ * (ZooKeeper, the job API and its key, logging, the metrics port), the one-line failure of a bad
+ * command line, opening the metrics endpoint, and the mapping of SIGTERM/SIGINT onto a daemon's
+ * stop(). Only entry points import this module.
  */
 import type { Argv } from 'yargs';
-import { DEFAULT_API_URL, DEFAULT_QUEUE_PATH } from '../cli/option-readers.js';
+import type { Registry } from 'prom-client';
+import { DEFAULT_API_URL, DEFAULT_METRICS_HOST, DEFAULT_QUEUE_PATH, type MetricsOptions } from '../cli/option-readers.js';
+import { startMetricsEndpoint, type MetricsEndpoint, type ReadinessChecks } from '../metrics/metrics-server.js';
 import { messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { LOG_LEVELS } from '../util/winston-logger.js';
@@ -37,7 +40,9 @@ export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults:
     .option('connect-timeout', { type: 'number', describe: `seconds to wait for ZooKeeper at start (default ${defaults.connectTimeoutSeconds})` })
     .option('queue-path', { type: 'string', describe: `ZooKeeper queue root (default ${DEFAULT_QUEUE_PATH})` })
     .option('log-level', { choices: LOG_LEVELS, describe: 'error, warn, info (default) or debug' })
-    .option('log-file', { type: 'string', describe: 'also log to this file (rotated at 10 MB, 5 kept)' });
+    .option('log-file', { type: 'string', describe: 'also log to this file (rotated at 10 MB, 5 kept)' })
+    .option('metrics-port', { type: 'number', describe: 'serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)' })
+    .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` });
 }
 
 /** SIGTERM and SIGINT call `stop` (every time: a daemon may treat a second one as "hurry"); the log is closed after. */
@@ -57,4 +62,23 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger & { clos
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/**
+ * Opens the metrics endpoint when `--metrics-port` asked for one. It is opened before the daemon
+ * starts, so a port already taken fails the start (one line, exit 1) before anything else is touched.
+ */
+export async function serveMetrics(
+  settings: MetricsOptions | undefined,
+  metrics: { readonly registry: Registry; readiness(): ReadinessChecks } | undefined,
+  logger: Logger & { close(): void },
+  fail: (message: string, code?: number) => never,
+): Promise<MetricsEndpoint | undefined> {
+  if (settings === undefined || metrics === undefined) return undefined;
+  try {
+    return await startMetricsEndpoint({ ...settings, registry: metrics.registry, readiness: () => metrics.readiness(), logger });
+  } catch (error) {
+    logger.close();
+    return fail(messageOf(error), 1);
+  }
 }

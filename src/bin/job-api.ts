@@ -12,6 +12,10 @@ import { Authenticator } from '../api/auth/authenticator.js';
 import { AdminKeyExistsError, createAdminKey } from '../api/auth/admin-key-cli.js';
 import { isRole } from '../api/auth/credentials.js';
 import { describeDatabase, openBackends } from '../api/backends.js';
+import { DEFAULT_METRICS_HOST, readMetricsOptions } from '../cli/option-readers.js';
+import { ApiMetrics } from '../metrics/api-metrics.js';
+import { startMetricsEndpoint } from '../metrics/metrics-server.js';
+import { createDaemonRegistry } from '../metrics/registry.js';
 import { createWinstonLogger, LOG_LEVELS, type LogLevel } from '../util/winston-logger.js';
 
 const DEFAULT_DATABASE = 'job-api.sqlite';
@@ -49,24 +53,34 @@ function positiveInteger(name: string, value: number): number {
   return value;
 }
 
-async function serve(args: { database: string | undefined; 'database-file': string | undefined; host: string; port: number; 'body-limit': number; 'max-bulk-create': number; 'log-level': string; 'log-file': string | undefined }): Promise<void> {
+async function serve(args: { database: string | undefined; 'database-file': string | undefined; host: string; port: number; 'body-limit': number; 'max-bulk-create': number; 'log-level': string; 'log-file': string | undefined; 'metrics-port': number | undefined; 'metrics-host': string | undefined }): Promise<void> {
   const options = Object.freeze({
     database: await databaseOf(args.database, args['database-file']),
     host: args.host,
     port: args.port,
     bodyLimitBytes: positiveInteger('body-limit', args['body-limit']),
     maxBulkCreate: positiveInteger('max-bulk-create', args['max-bulk-create']),
+    metrics: readMetricsOptions(args),
   });
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new Error(`--port must be 0-65535, got ${String(options.port)}`);
   const logger = createWinstonLogger({ level: logLevelOf(args['log-level']), file: args['log-file'], defaultMeta: { daemon: 'job-api' } });
   const backends = await openBackends(options.database);
+  const metrics = options.metrics === undefined ? undefined : new ApiMetrics(createDaemonRegistry(), backends.jobs, logger);
   const app = await buildJobApi({
+    ...(metrics === undefined ? {} : { requests: metrics }),
     store: backends.jobs,
     access: new Authenticator(backends.credentials),
     logger,
     bodyLimitBytes: options.bodyLimitBytes,
     maxBulkCreate: options.maxBulkCreate,
   });
+  // On its own port, so /metrics is never public where the API is.
+  const endpoint = options.metrics === undefined || metrics === undefined
+    ? undefined
+    : await startMetricsEndpoint({ ...options.metrics, registry: metrics.registry, readiness: () => metrics.readiness(), logger }).catch(async (error: unknown) => {
+        await backends.close();
+        throw error;
+      });
   const address = await app.listen({ host: options.host, port: options.port });
   if ((await backends.credentials.count()) === 0) {
     logger.warn('no API key exists yet: nobody can log in; create one with `job-api create-admin-key`');
@@ -80,6 +94,7 @@ async function serve(args: { database: string | undefined; 'database-file': stri
     logger.info('stopping', { signal });
     void app
       .close()
+      .then(() => endpoint?.close())
       .then(() => backends.close())
       .then(
         () => {
@@ -127,7 +142,9 @@ await yargs(hideBin(process.argv))
         .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (loopback unless told otherwise)' })
         .option('port', { type: 'number', default: 8200, describe: 'port to listen on' })
         .option('body-limit', { type: 'number', default: 4 * 1024 * 1024, describe: 'largest request body in bytes (413 beyond)' })
-        .option('max-bulk-create', { type: 'number', default: 10_000, describe: 'most jobs in one bulk create' }),
+        .option('max-bulk-create', { type: 'number', default: 10_000, describe: 'most jobs in one bulk create' })
+        .option('metrics-port', { type: 'number', describe: 'serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)' })
+        .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` }),
     (args) => serve(args),
   )
   .command(

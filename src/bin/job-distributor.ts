@@ -10,9 +10,11 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Distributor } from '../distributor/distributor.js';
 import { BUNDLED_DISTRIBUTORS_DIR, DISTRIBUTOR_DEFAULTS, compileDistributorOptions } from '../distributor/options.js';
+import { DistributorMetrics } from '../metrics/distributor-metrics.js';
+import { createDaemonRegistry } from '../metrics/registry.js';
 import { messageOf } from '../util/errors.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
-import { failer, stopOnSignals, withEngineOptions } from './daemon-cli.js';
+import { failer, serveMetrics, stopOnSignals, withEngineOptions } from './daemon-cli.js';
 
 const fail = failer('job-distributor');
 
@@ -42,16 +44,25 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_DISTRIBU
 const options = await compileDistributorOptions(args).catch((error: unknown) => fail(messageOf(error)));
 const logger = createWinstonLogger({ level: options.logLevel, file: options.logFile, defaultMeta: { daemon: 'job-distributor', distributor: options.name } });
 
+const metrics = options.metrics === undefined ? undefined : new DistributorMetrics(createDaemonRegistry());
+const endpoint = await serveMetrics(options.metrics, metrics, logger, fail);
+
 let distributor: Distributor;
 try {
-  distributor = await Distributor.start(options, logger);
+  distributor = await Distributor.start(options, logger, metrics?.events);
+  metrics?.attach(distributor);
 } catch (error) {
   logger.error('distributor could not start', { error: messageOf(error) });
+  await endpoint?.close();
   logger.close();
   fail(messageOf(error), 1);
 }
 
-stopOnSignals(() => distributor.stop(), logger);
+stopOnSignals(async () => {
+  await distributor.stop();
+  metrics?.detach();
+  await endpoint?.close();
+}, logger);
 // Replaces Node's default for SIGUSR1 (starting the inspector): an operator's "what are you doing?".
 process.on('SIGUSR1', () => {
   distributor.logStatus();

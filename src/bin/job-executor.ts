@@ -8,9 +8,11 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Executor } from '../executor/executor.js';
 import { BUNDLED_ACTIONS_DIR, EXECUTOR_DEFAULTS, compileExecutorOptions } from '../executor/options.js';
+import { ExecutorMetrics } from '../metrics/executor-metrics.js';
+import { createDaemonRegistry } from '../metrics/registry.js';
 import { messageOf } from '../util/errors.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
-import { failer, stopOnSignals, withEngineOptions } from './daemon-cli.js';
+import { failer, serveMetrics, stopOnSignals, withEngineOptions } from './daemon-cli.js';
 
 const fail = failer('job-executor');
 
@@ -36,16 +38,26 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
 const options = await compileExecutorOptions(args).catch((error: unknown) => fail(messageOf(error)));
 const logger = createWinstonLogger({ level: options.logLevel, file: options.logFile, defaultMeta: { daemon: 'job-executor', executor: options.name } });
 
+const metrics = options.metrics === undefined ? undefined : new ExecutorMetrics(createDaemonRegistry(), logger);
+const endpoint = await serveMetrics(options.metrics, metrics, logger, fail);
+
 let executor: Executor;
 try {
-  executor = await Executor.start(options, logger);
+  executor = await Executor.start(options, logger, metrics);
+  metrics?.attach(executor);
 } catch (error) {
   logger.error('executor could not start', { error: messageOf(error) });
+  await endpoint?.close();
   logger.close();
   fail(messageOf(error), 1);
 }
 
-stopOnSignals(() => executor.stop(), logger);
+stopOnSignals(async () => {
+  await executor.stop();
+  // Served until the executor has stopped, so a drain can be watched to its end.
+  metrics?.detach();
+  await endpoint?.close();
+}, logger);
 // Replaces Node's default for SIGUSR1 (starting the inspector on a port), as design.md §7 notes.
 process.on('SIGUSR1', () => {
   void executor.dumpStacks().catch((error: unknown) => {

@@ -98,6 +98,25 @@ export function readLogLevel(args: OptionArgs): LogLevel {
   return known ?? fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
 }
 
+/** Where a daemon serves /metrics, /healthz and /readyz; no server at all when not asked for. */
+export interface MetricsOptions {
+  readonly host: string;
+  /** 0 lets the system choose (the daemon logs the port it got). */
+  readonly port: number;
+}
+
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
+
+/** `--metrics-port` (off unless given) and `--metrics-host` (loopback unless told otherwise). */
+export function readMetricsOptions(args: OptionArgs): MetricsOptions | undefined {
+  const host = readString(args, 'metrics-host');
+  if (args['metrics-port'] === undefined) {
+    if (host !== undefined) fail('--metrics-host needs --metrics-port');
+    return undefined;
+  }
+  return Object.freeze({ host: host ?? DEFAULT_METRICS_HOST, port: readNumber(args, 'metrics-port', 0, 0, 65_535, true) });
+}
+
 /** `{"key":...,"secret":...}` or the two on separate lines, as `job-api create-key` prints them. */
 export function parseCredentialsFile(text: string, file: string): ApiCredentials {
   const trimmed = text.trim();

@@ -37,7 +37,9 @@ export interface RunnerEvents {
   /** Each state change; the daemon logs them, metrics will count them. */
   readonly onState?: (name: string, state: RunnerState) => void;
   /** Each finished tick (tests and metrics follow the schedule through it). */
-  readonly onTick?: (name: string, tick: Date, outcome: TickOutcome) => void;
+  readonly onTick?: (name: string, tick: Date, outcome: TickOutcome, durationMs: number) => void;
+  /** Each failed attempt at a tick: `retrying` false when the tick is abandoned (the next one is due). */
+  readonly onTickFailed?: (name: string, tick: Date, error: unknown, retrying: boolean) => void;
 }
 
 export class DistributionRunner {
@@ -140,14 +142,16 @@ export class DistributionRunner {
         const outcome = await runTick(this.definition, tick, signal, this.#services, this.#logger);
         this.#logger.info('tick done', { distribution: name, tick: tick.toISOString(), ...outcome, durationMs: Date.now() - started });
         this.#lastTick = { tick: tick.toISOString(), finished: new Date().toISOString(), ...outcome };
-        this.#events.onTick?.(name, tick, outcome);
+        this.#events.onTick?.(name, tick, outcome, Date.now() - started);
         if (Date.now() > following.getTime()) {
           this.#logger.warn('tick outlasted the schedule; the ticks due meanwhile are skipped', { distribution: name, tick: tick.toISOString() });
         }
         return;
       } catch (error) {
         if (signal.aborted) throw error;
-        if (Date.now() + wait >= following.getTime()) {
+        const retrying = Date.now() + wait < following.getTime();
+        this.#events.onTickFailed?.(name, tick, error, retrying);
+        if (!retrying) {
           this.#logger.error('tick abandoned: it kept failing until the next one was due', {
             distribution: name,
             tick: tick.toISOString(),

@@ -10,6 +10,7 @@ import {
   DEFAULT_QUEUE_PATH,
   fail,
   readApiOptions,
+  readMetricsOptions,
   readDirectories,
   readLogLevel,
   readSeconds,
@@ -18,6 +19,7 @@ import {
   readZkHosts,
   readZkPath,
   type ApiOptions,
+  type MetricsOptions,
   type OptionArgs,
 } from '../cli/option-readers.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
@@ -48,6 +50,8 @@ export interface DistributorOptions {
   readonly api: ApiOptions;
   readonly logLevel: LogLevel;
   readonly logFile: string | undefined;
+  /** Where /metrics, /healthz and /readyz are served; undefined: not at all. */
+  readonly metrics: MetricsOptions | undefined;
 }
 
 export const DISTRIBUTOR_DEFAULTS = Object.freeze({
@@ -104,5 +108,6 @@ export async function compileDistributorOptions(args: OptionArgs): Promise<Distr
     api: await readApiOptions(args, DISTRIBUTOR_DEFAULTS.apiTimeoutSeconds),
     logLevel: readLogLevel(args),
     logFile: readString(args, 'log-file'),
+    metrics: readMetricsOptions(args),
   });
 }

@@ -10,6 +10,7 @@ import { hostname } from 'node:os';
 import { ApiError } from '../api/errors.js';
 import { JobApiClient } from '../api/client/index.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
+import type { QueuePaths } from '../recipes/queue-layout.js';
 import { ExecutorNameInUseError, ExecutorRegistry } from '../recipes/executor-registry.js';
 import { ZkClient, type ClientStateChange } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
@@ -18,6 +19,7 @@ import { messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { loadActions, type LoadedActions } from './action-loader.js';
 import { ApiGate } from './api-gate.js';
+import type { JobObserver } from './job-observer.js';
 import { JobRunner } from './job-runner.js';
 import { JobWatch } from './job-watch.js';
 import { BatchedJobWrites } from './job-writes.js';
@@ -51,9 +53,10 @@ export class Executor {
   #registration: { session: ZkSession; done: Promise<void> } | undefined;
   #state: ExecutorState = 'STARTING';
   #loops: Promise<void>[] = [];
+  #busySlots = 0;
   #stopped: Promise<void> | undefined;
 
-  private constructor(options: ExecutorOptions, logger: Logger, actions: LoadedActions, client: ZkClient, api: JobApiClient) {
+  private constructor(options: ExecutorOptions, logger: Logger, actions: LoadedActions, client: ZkClient, api: JobApiClient, observer: JobObserver | undefined) {
     this.options = options;
     this.actions = actions;
     this.#logger = logger;
@@ -84,6 +87,7 @@ export class Executor {
       logger,
       timings: { killGraceMs: options.killGraceMs, progressIntervalMs: options.progressIntervalMs, notFoundAttempts: 2, notFoundRetryMs: 2000 },
       giveUp: this.#giveUp.signal,
+      ...(observer === undefined ? {} : { observer }),
     });
     const workerSettings = { api: options.api, progressIntervalMs: Math.min(250, options.progressIntervalMs) };
     this.#slots = Array.from({ length: options.threads }, (_, index) => new Slot(index, workerSettings, options.idleThreadMs));
@@ -92,8 +96,8 @@ export class Executor {
     });
   }
 
-  /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs. */
-  static async start(options: ExecutorOptions, logger: Logger): Promise<Executor> {
+  /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs; `observer` is told what becomes of each. */
+  static async start(options: ExecutorOptions, logger: Logger, observer?: JobObserver): Promise<Executor> {
     const actions = await loadActions(options.actionsDirs, logger);
     if (actions.actions.size === 0) logger.warn('no action is loaded: every job this executor takes will fail as unknown', { actionsDirs: options.actionsDirs });
     const api = await JobApiClient.create({
@@ -113,7 +117,7 @@ export class Executor {
       await api.close();
       throw error;
     }
-    const executor = new Executor(options, logger, actions, client, api);
+    const executor = new Executor(options, logger, actions, client, api, observer);
     try {
       await executor.#registerWithPatience(client.session);
     } catch (error) {
@@ -134,6 +138,25 @@ export class Executor {
 
   get state(): ExecutorState {
     return this.#state;
+  }
+
+  // Read by metrics and readiness (src/metrics/executor-metrics.ts).
+  get zookeeper(): ZkClient {
+    return this.#client;
+  }
+
+  get queuePaths(): QueuePaths {
+    return this.#queue.paths;
+  }
+
+  /** Slots holding an entry: from taking it to consuming or releasing it. */
+  get busySlots(): number {
+    return this.#busySlots;
+  }
+
+  /** False while the job API is known to be unreachable (no slot takes a job then). */
+  get apiReachable(): boolean {
+    return !this.#gate.isDown;
   }
 
   /**
@@ -180,7 +203,10 @@ export class Executor {
         await this.#gate.admit(stop);
         await this.#registered(stop);
         const item = await this.#queue.take(stop);
-        await this.#runner.process(item, slot);
+        this.#busySlots += 1;
+        await this.#runner.process(item, slot).finally(() => {
+          this.#busySlots -= 1;
+        });
         slot.idle();
       } catch (error) {
         if (stopping()) break;

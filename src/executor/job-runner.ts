@@ -20,6 +20,7 @@ import type { ApiGate } from './api-gate.js';
 import { RETURN_CODES, decide, unknownAction, type JobLookup } from './disposition.js';
 import type { JobWatch } from './job-watch.js';
 import type { JobWrites } from './job-writes.js';
+import { JobTally, UNKNOWN_ACTION, outcomeOfLoss, skipReasonOf, type JobObserver } from './job-observer.js';
 import { OwnedJob, OwnershipLostError } from './owned-job.js';
 import { finalChanges, type StopReason, type Stopped } from './run-outcome.js';
 import { ProgressWriter } from './progress-writer.js';
@@ -47,6 +48,8 @@ export interface RunnerDeps {
   readonly timings: RunnerTimings;
   /** Aborted when the executor stops waiting for writes (the end of a shutdown). */
   readonly giveUp: AbortSignal;
+  /** Told what became of each job and entry (the executor's metrics). */
+  readonly observer?: JobObserver;
 }
 
 export interface SlotThreads {
@@ -77,9 +80,11 @@ const CLAIM_ATTEMPTS = 3;
 export class JobRunner {
   readonly #deps: RunnerDeps;
   readonly #active = new Map<number, ActiveRun>();
+  readonly #tally: JobTally<QueueItem>;
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
+    this.#tally = new JobTally(deps.observer, (action) => deps.actions.has(action));
   }
 
   running(): RunningJob[] {
@@ -100,13 +105,16 @@ export class JobRunner {
     } catch (error) {
       if (error instanceof OwnershipLostError && error.reason === 'session-lost') {
         log.warn('ZooKeeper session lost: the job is left to the executor that takes its entry next', { error: error.message });
+        this.#tally.ended(item, 'lost');
         return;
       }
       log.error('job handling failed; its entry goes back to the queue', { error: messageOf(error) });
       // A job this executor claimed must not be released as RUNNING on a live owner: whoever took the
       // entry next would leave it to us, and nobody would run it.
-      if (claim.owned === undefined) await this.#release(item, log);
-      else await this.#requeue(item, claim.owned, `executor ${this.#deps.name} could not handle the job (${messageOf(error)})`, log);
+      if (claim.owned === undefined) {
+        if (!this.#tally.ended(item, 'released')) this.#tally.skipped('error');
+        await this.#release(item, log);
+      } else await this.#requeue(item, claim.owned, `executor ${this.#deps.name} could not handle the job (${messageOf(error)})`, log);
     }
   }
 
@@ -115,6 +123,7 @@ export class JobRunner {
     for (let round = 1; round <= CLAIM_ATTEMPTS; round++) {
       const first = await this.#firstLook(item, owner, log);
       if (first === 'unreachable') {
+        this.#tally.skipped('api_unreachable');
         await this.#release(item, log);
         return;
       }
@@ -135,11 +144,13 @@ export class JobRunner {
       const disposition = decide({ lookup, knownAction: (name) => this.#deps.actions.has(name), ownerAlive });
       if (disposition.kind === 'consume') {
         jobLog.info('nothing to run: entry consumed', { reason: disposition.reason, detail: disposition.detail });
+        this.#tally.skipped(skipReasonOf(disposition.reason));
         await this.#consume(item, jobLog);
         return;
       }
       if (disposition.kind === 'release') {
         jobLog.warn('job left for another executor: entry released', { reason: disposition.reason, detail: disposition.detail });
+        this.#tally.skipped(skipReasonOf(disposition.reason));
         await this.#release(item, jobLog);
         return;
       }
@@ -166,6 +177,7 @@ export class JobRunner {
       return;
     }
     log.warn('job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS });
+    this.#tally.skipped('contended');
     await this.#release(item, log);
   }
 
@@ -205,7 +217,10 @@ export class JobRunner {
 
   async #failBeforeRun(item: QueueItem, owned: OwnedJob, returnCode: number, detail: string, log: Logger): Promise<void> {
     log.error('job failed before it could run', { detail });
+    // Only jobs of an action no module here defines end up here.
+    this.#tally.taken(item, UNKNOWN_ACTION);
     await owned.write({ state: 'FAILED', executor: owned.owner, 'return-code': returnCode, 'status-message': detail }, this.#deps.giveUp);
+    this.#tally.ended(item, 'failed');
     await this.#consume(item, log);
   }
 
@@ -279,6 +294,7 @@ export class JobRunner {
     item.lost.addEventListener('abort', onSessionLost, { once: true });
     const unwatch = this.#deps.watch.watch({ id: job.id, owner: owned.owner, attempt: owned.attempt, onLost: stop });
     const startedAt = Date.now();
+    this.#tally.taken(item, job.action);
     this.#active.set(slot.index, {
       info: { jobId: job.id, action: job.action, slot: slot.index, attempt: owned.attempt, startedAt, threadId: thread.threadId },
       progress,
@@ -310,6 +326,7 @@ export class JobRunner {
     if (stopped?.reason === 'session-lost') throw new OwnershipLostError('session-lost', stopped.detail);
     if (stopped !== undefined && stopped.reason !== 'timeout' && stopped.reason !== 'shutdown') {
       log.info('action stopped: the job is no longer ours, entry consumed', { reason: stopped.reason, detail: stopped.detail, elapsedMs });
+      this.#tally.ended(item, outcomeOfLoss(stopped.reason));
       await this.#consume(item, log);
       return;
     }
@@ -325,6 +342,7 @@ export class JobRunner {
     } catch (error) {
       if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
         log.info('result not recorded: the job is no longer ours, entry consumed', { detail: error.message });
+        this.#tally.ended(item, outcomeOfLoss(error.reason));
         await this.#consume(item, log);
         return;
       }
@@ -334,7 +352,9 @@ export class JobRunner {
       // The API refused this result itself (a 4xx or a persistent 500): record at least that the run ended.
       const refused = `the action ended (${changes.state ?? '?'}, return code ${String(changes['return-code'])}) but its result was refused by the job API: ${messageOf(error)}`;
       await owned.write({ state: 'FAILED', 'return-code': RETURN_CODES.actionError, 'status-message': refused }, this.#deps.giveUp);
+      this.#tally.ended(item, 'failed');
     }
+    this.#tally.ended(item, stopped?.reason === 'timeout' ? 'timed_out' : changes.state === 'SUCCESS' ? 'succeeded' : 'failed');
     await this.#consume(item, log);
   }
 
@@ -345,11 +365,13 @@ export class JobRunner {
       log.info('job put back in the queue', { why });
     } catch (error) {
       if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
+        this.#tally.ended(item, outcomeOfLoss(error.reason));
         await this.#consume(item, log);
         return;
       }
       log.warn('job could not be set back to QUEUED; its entry is released and the next executor re-runs it', { error: messageOf(error) });
     }
+    this.#tally.ended(item, 'released');
     await this.#release(item, log);
   }
 

@@ -10,6 +10,7 @@ import {
   DEFAULT_QUEUE_PATH,
   fail,
   readApiOptions,
+  readMetricsOptions,
   readDirectories,
   readLogLevel,
   readNumber,
@@ -18,6 +19,7 @@ import {
   readZkHosts,
   readZkPath,
   type ApiOptions,
+  type MetricsOptions,
   type OptionArgs,
 } from '../cli/option-readers.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
@@ -47,6 +49,8 @@ export interface ExecutorOptions {
   readonly idleThreadMs: number;
   readonly logLevel: LogLevel;
   readonly logFile: string | undefined;
+  /** Where /metrics, /healthz and /readyz are served; undefined: not at all. */
+  readonly metrics: MetricsOptions | undefined;
 }
 
 export const EXECUTOR_DEFAULTS = Object.freeze({
@@ -85,5 +89,6 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     idleThreadMs: EXECUTOR_DEFAULTS.idleThreadMs,
     logLevel,
     logFile: readString(args, 'log-file'),
+    metrics: readMetricsOptions(args),
   });
 }
