@@ -21,6 +21,11 @@ export interface EventStreamOptions {
   readonly action?: string;
   /** Ends the stream (the generator then returns). */
   readonly signal?: AbortSignal;
+  /**
+   * Called each time the stream is open (the server has subscribed it): from then on, nothing that
+   * happens is missed, so a caller reads a job's state after this, not before.
+   */
+  readonly onOpen?: () => void;
 }
 
 export const EVENTS_PATH = '/api/job/events';
@@ -48,6 +53,7 @@ export async function* followEvents(
       );
       if ('response' in opened) throw errorFromResponse(opened.response.status, opened.response.body, { method: 'GET', path: EVENTS_PATH, attempts: 1 });
       failures = 0;
+      options.onOpen?.();
       try {
         for await (const message of readSse(opened.stream)) {
           const event = parseJobEvent(parseData(message.data));

@@ -1,0 +1,79 @@
+/**
+ * What a command runs with: its compiled options, output, an abort signal (Ctrl-C, wired by the
+ * entry point), and the connections it asks for, opened on first use and closed by `close()` in
+ * reverse order, every one of them even when one fails (style.md habit 6).
+ */
+import { JobApiClient } from '../api/client/index.js';
+import { LockingQueue } from '../recipes/locking-queue.js';
+import { ZkClient } from '../zk/client.js';
+import { toError } from '../util/errors.js';
+import type { Output } from './output.js';
+import { requireZkHosts, type JobctlOptions } from './options.js';
+
+/** A CLI answers in seconds: a few quick retries, not the daemons' patient back-off. */
+const CLI_RETRY = { retries: 2, baseDelayMs: 200, maxDelayMs: 1000 } as const;
+
+export class CommandContext {
+  readonly options: JobctlOptions;
+  readonly out: Output;
+  readonly signal: AbortSignal;
+  readonly now: () => number;
+  readonly #releasers: (() => Promise<void>)[] = [];
+  #api: Promise<JobApiClient> | undefined;
+  #zk: Promise<ZkClient> | undefined;
+
+  constructor(options: JobctlOptions, out: Output, signal: AbortSignal, now: () => number = Date.now) {
+    this.options = options;
+    this.out = out;
+    this.signal = signal;
+    this.now = now;
+  }
+
+  api(): Promise<JobApiClient> {
+    this.#api ??= JobApiClient.create({
+      baseUrl: this.options.api.baseUrl,
+      timeoutMs: this.options.api.timeoutMs,
+      compatibility: this.options.api.compatibility,
+      retry: CLI_RETRY,
+      ...(this.options.api.credentials === undefined ? {} : { credentials: this.options.api.credentials }),
+    }).then((client) => {
+      this.#releasers.push(() => client.close());
+      return client;
+    });
+    return this.#api;
+  }
+
+  /** A ZooKeeper session; `why` completes "--zk-hosts is required to ..." when it is missing. */
+  zk(why: string): Promise<ZkClient> {
+    const hosts = requireZkHosts(this.options, why);
+    this.#zk ??= ZkClient.connect({
+      connectionString: hosts,
+      sessionTimeoutMs: this.options.zk.sessionTimeoutMs,
+      connectTimeoutMs: this.options.zk.connectTimeoutMs,
+    }).then((client) => {
+      this.#releasers.push(() => client.close());
+      return client;
+    });
+    return this.#zk;
+  }
+
+  /** The job queue at --queue-path, for commands that enqueue. */
+  async queue(why: string): Promise<LockingQueue> {
+    const queue = new LockingQueue(await this.zk(why), { path: this.options.zk.queuePath });
+    this.#releasers.push(() => queue.close());
+    return queue;
+  }
+
+  /** Closes what was opened, last first; returns the failures (the command's own result matters more). */
+  async close(): Promise<Error[]> {
+    const failures: Error[] = [];
+    for (let release = this.#releasers.pop(); release !== undefined; release = this.#releasers.pop()) {
+      try {
+        await release();
+      } catch (error) {
+        failures.push(toError(error));
+      }
+    }
+    return failures;
+  }
+}

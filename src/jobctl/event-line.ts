@@ -1,0 +1,30 @@
+/**
+ * One job event as one line for a person: when, what, which job, then the facts the event carries
+ * (progress, return code, duration, owner, attempt, message). `jobctl events` prints every event this
+ * way; `show --follow` without a terminal prints its job's events this way too.
+ */
+import type { JobEvent } from '../api/job/events.js';
+import { clip } from './table.js';
+import { formatDuration } from './time-format.js';
+
+const TYPE_WIDTH = 'timed-out'.length;
+
+export function eventLine(event: JobEvent, options: { readonly withJob: boolean }): string {
+  const head = [event.at, event.type.padEnd(TYPE_WIDTH)];
+  if (options.withJob) head.push(event.job, event.action);
+  head.push(event.state);
+  return [...head, ...eventFacts(event)].join('  ');
+}
+
+export function eventFacts(event: JobEvent): string[] {
+  const facts: string[] = [];
+  if (event.progress !== undefined && event.type === 'progress') facts.push(`${Math.floor(event.progress)}%`);
+  if (event.priority !== undefined && (event.type === 'created' || event.type === 'enqueued')) facts.push(`priority ${event.priority}`);
+  if (event['return-code'] !== undefined) facts.push(`return code ${event['return-code']}`);
+  if (event.duration !== undefined) facts.push(`after ${formatDuration(event.duration * 1000)}`);
+  if (event.executor !== undefined) facts.push(`by ${event.executor}`);
+  if (event.attempt !== undefined) facts.push(`attempt ${event.attempt}`);
+  const message = event['status-message'];
+  if (message !== undefined && message !== '') facts.push(JSON.stringify(clip(message, 120)));
+  return facts;
+}

@@ -1,0 +1,87 @@
+/**
+ * How a job reads for a person: a row of `jobctl list`, the fields of `jobctl show`, and the one-line
+ * progress summary that `show --follow` redraws. Pure functions of the document and the clock.
+ */
+import { isFinal, type JobDocument } from '../api/job/document.js';
+import { describeEstimate, estimate, progressBar } from './progress.js';
+import type { Column } from './table.js';
+import { formatAge, formatDuration, formatMoment } from './time-format.js';
+
+/** The part of a document the views read (also what `list` selects). */
+export type JobSummary = Pick<JobDocument, 'id' | 'action' | 'state' | 'priority' | 'progress' | 'created'> &
+  Partial<Pick<JobDocument, 'return-code' | 'status-message' | 'started' | 'duration' | 'executor' | 'attempt'>>;
+
+/** Time spent so far: the duration of a final job, the time since `started` of a running one. */
+export function elapsedMs(job: JobSummary, now: number): number | undefined {
+  if (isFinal(job.state)) return job.duration === undefined ? undefined : job.duration * 1000;
+  if (job.state !== 'RUNNING' || job.started === undefined) return undefined;
+  const started = Date.parse(job.started);
+  return Number.isNaN(started) ? undefined : now - started;
+}
+
+export function listColumns(now: number): Column<JobSummary>[] {
+  return [
+    { header: 'ID', value: (job) => job.id },
+    { header: 'ACTION', value: (job) => job.action, maxWidth: 30 },
+    { header: 'STATE', value: (job) => job.state },
+    { header: 'PRI', value: (job) => String(job.priority), align: 'right' },
+    { header: 'PROGRESS', value: (job) => `${Math.floor(job.progress)}%`, align: 'right' },
+    { header: 'RC', value: (job) => (job['return-code'] === undefined ? '-' : String(job['return-code'])), align: 'right' },
+    { header: 'CREATED', value: (job) => formatAge(job.created, now) },
+    { header: 'TIME', value: (job) => optionalDuration(elapsedMs(job, now)) },
+    { header: 'MESSAGE', value: (job) => job['status-message'] ?? '', maxWidth: 60 },
+  ];
+}
+
+/** `[#####-----] 42%  2.9 %/s, about 14 s left`: the estimate only for a RUNNING job with progress. */
+export function progressLine(job: JobSummary, now: number): string {
+  const bar = progressBar(job.progress);
+  if (job.state !== 'RUNNING' || job.started === undefined) return bar;
+  const started = Date.parse(job.started);
+  const guess = estimate(job.progress, Number.isNaN(started) ? undefined : started, now);
+  return guess === undefined ? bar : `${bar}  ${describeEstimate(guess)}`;
+}
+
+/** The label-value pairs of `jobctl show`, in reading order; absent values are left out. */
+export function showFields(job: JobDocument, now: number): (readonly [string, string | undefined])[] {
+  const elapsed = elapsedMs(job, now);
+  return [
+    ['id', job.id],
+    ['action', job.action],
+    ['state', job.state],
+    ['target', job['target-resource']?.href],
+    ['priority', String(job.priority)],
+    ['owner', job.executor],
+    ['attempt', job.attempt === undefined ? undefined : String(job.attempt)],
+    ['progress', progressLine(job, now)],
+    ['message', job['status-message']],
+    ['return code', job['return-code'] === undefined ? undefined : String(job['return-code'])],
+    ['created', formatMoment(job.created, now)],
+    ['started', formatMoment(job.started, now)],
+    [isFinal(job.state) ? 'duration' : 'elapsed', elapsed === undefined ? undefined : formatDuration(elapsed)],
+    ['updated', formatMoment(job.updated, now)],
+    ['timeout', job.timeout === undefined ? undefined : formatDuration(job.timeout * 1000)],
+    ['payload', job.payload],
+    ['parent', job['parent-job']],
+    ['tags', job.tags === undefined || job.tags.length === 0 ? undefined : job.tags.join(', ')],
+  ];
+}
+
+/** `SUCCESS after 5.2 s, return code 0: slept 500 ms` */
+export function finalLine(job: JobSummary, now: number): string {
+  const elapsed = elapsedMs(job, now);
+  const parts = [job.state, elapsed === undefined ? '' : ` after ${formatDuration(elapsed)}`];
+  if (job['return-code'] !== undefined) parts.push(`, return code ${job['return-code']}`);
+  const message = job['status-message'];
+  if (message !== undefined && message !== '') parts.push(`: ${firstLine(message)}`);
+  return parts.join('');
+}
+
+function optionalDuration(ms: number | undefined): string {
+  return ms === undefined ? '-' : formatDuration(ms);
+}
+
+function firstLine(text: string): string {
+  const line = text.split('\n', 1)[0] ?? '';
+  return line.length > 200 ? `${line.slice(0, 199)}…` : line;
+}

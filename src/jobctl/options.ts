@@ -1,0 +1,91 @@
+/**
+ * jobctl's options, compiled once (style.md habit 1) from what yargs gathered out of flags, JOBCTL_*
+ * variables and a --config file: checked with messages that name the flag, defaults filled in,
+ * durations in milliseconds, frozen. Commands read this object, never process.env.
+ */
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import {
+  DEFAULT_API_URL,
+  DEFAULT_QUEUE_PATH,
+  readApiOptions,
+  readSeconds,
+  readZkHosts,
+  readZkPath,
+  type ApiOptions,
+  type OptionArgs,
+} from '../cli/option-readers.js';
+import { usageError } from './errors.js';
+
+export interface ZkOptions {
+  /** Undefined when not given: only the commands that touch ZooKeeper need it (`requireZkHosts`). */
+  readonly hosts: string | undefined;
+  readonly queuePath: string;
+  readonly electionPath: string;
+  readonly sessionTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+export interface JobctlOptions {
+  readonly api: ApiOptions;
+  /** Where the credentials came from, for the error that says they were refused. */
+  readonly credentialsFrom: 'options' | 'local-stack' | 'none';
+  readonly zk: ZkOptions;
+  readonly json: boolean;
+}
+
+export const JOBCTL_DEFAULTS = Object.freeze({
+  apiUrl: DEFAULT_API_URL,
+  apiTimeoutSeconds: 10,
+  queuePath: DEFAULT_QUEUE_PATH,
+  electionPath: '/election',
+  connectTimeoutSeconds: 10,
+  sessionTimeoutSeconds: 10,
+  /** What `npm start` writes; used when no credentials are given and the file is there. */
+  localStackKeyFile: path.join('.local-stack', 'admin.key'),
+});
+
+export async function compileJobctlOptions(args: OptionArgs, cwd: string): Promise<JobctlOptions> {
+  const given = ['api-key-file', 'api-key', 'api-secret'].some((key) => args[key] !== undefined);
+  const localKey = path.resolve(cwd, JOBCTL_DEFAULTS.localStackKeyFile);
+  const useLocalKey = !given && (await exists(localKey));
+  const api = await readApiOptions(useLocalKey ? { ...args, 'api-key-file': localKey } : args, JOBCTL_DEFAULTS.apiTimeoutSeconds);
+  const hosts = args['zk-hosts'] === undefined ? undefined : readZkHosts(args);
+  return Object.freeze({
+    api,
+    credentialsFrom: given ? 'options' : useLocalKey ? 'local-stack' : 'none',
+    zk: Object.freeze({
+      hosts,
+      queuePath: readZkPath(args, 'queue-path', JOBCTL_DEFAULTS.queuePath, true),
+      electionPath: readZkPath(args, 'election-path', JOBCTL_DEFAULTS.electionPath),
+      sessionTimeoutMs: JOBCTL_DEFAULTS.sessionTimeoutSeconds * 1000,
+      connectTimeoutMs: readSeconds(args, 'connect-timeout', JOBCTL_DEFAULTS.connectTimeoutSeconds, 0.1, 3600),
+    }),
+    json: args.json === true,
+  });
+}
+
+/** The connection string, or the usage error that says which command needs it and why. */
+export function requireZkHosts(options: JobctlOptions, why: string): string {
+  if (options.zk.hosts !== undefined) return options.zk.hosts;
+  throw usageError(`--zk-hosts is required to ${why} (e.g. --zk-hosts 127.0.0.1:2181, or JOBCTL_ZK_HOSTS)`);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** `job/<uuid>` or a bare `<uuid>` -> `job/<uuid>`; anything else is a usage error. */
+export function parseJobId(text: unknown): string {
+  const value = typeof text === 'string' ? text.trim() : '';
+  const uuid = value.startsWith('job/') ? value.slice(4) : value;
+  if (!UUID.test(uuid)) throw usageError(`${JSON.stringify(typeof text === 'string' ? text : String(text))} is not a job id: expected job/<uuid> or <uuid>`);
+  return `job/${uuid.toLowerCase()}`;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await access(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * What the queue holds right now, read from ZooKeeper: entries per priority (from their names),
+ * which are taken and by whom (the consumer id in each taken node, matched to a live executor's
+ * registration), and how long the oldest waiting entry has waited (its znode's creation time).
+ * A snapshot of a moving queue: an entry consumed while it is read is left out.
+ */
+import { ExecutorRegistry } from '../recipes/executor-registry.js';
+import { parseEntryName, queuePaths } from '../recipes/queue-layout.js';
+import type { ZkClient } from '../zk/client.js';
+import { isZkError } from '../zk/errors.js';
+
+export interface WaitingEntry {
+  readonly entry: string;
+  readonly created: string;
+  readonly ageSeconds: number;
+}
+
+export interface PriorityBand {
+  readonly priority: number;
+  readonly waiting: number;
+  readonly taken: number;
+  readonly oldestWaiting: WaitingEntry | null;
+}
+
+export interface TakenEntry {
+  readonly entry: string;
+  readonly priority: number;
+  readonly jobId: string | null;
+  readonly consumerId: string | null;
+  /** The live executor whose registration carries that consumer id; null for others (kazoo consumers). */
+  readonly executor: string | null;
+  readonly takenAt: string;
+  readonly forSeconds: number;
+}
+
+export interface LiveExecutor {
+  readonly name: string;
+  readonly consumerId: string | null;
+  readonly host: string | null;
+  readonly pid: number | null;
+  readonly threads: number | null;
+}
+
+export interface QueueReport {
+  readonly path: string;
+  readonly entries: number;
+  readonly waiting: number;
+  readonly taken: number;
+  readonly oldestWaiting: WaitingEntry | null;
+  readonly priorities: PriorityBand[];
+  readonly takenEntries: TakenEntry[];
+  readonly executors: LiveExecutor[];
+}
+
+interface Entry {
+  readonly name: string;
+  readonly priority: number;
+  readonly sequence: number;
+}
+
+export async function readQueueReport(zk: ZkClient, root: string, now: number): Promise<QueueReport> {
+  const paths = queuePaths(root);
+  const [entryNames, takenNames, registered] = await Promise.all([
+    childrenOf(zk, paths.entries),
+    childrenOf(zk, paths.taken),
+    new ExecutorRegistry(zk, root).list(),
+  ]);
+  const entries = entryNames.flatMap((name): Entry[] => {
+    const parsed = parseEntryName(name);
+    return parsed === undefined ? [] : [{ name, ...parsed }];
+  });
+  const takenSet = new Set(takenNames);
+  const executors: LiveExecutor[] = registered.map((executor) => ({
+    name: executor.name,
+    consumerId: executor.info?.consumerId ?? null,
+    host: executor.info?.host ?? null,
+    pid: executor.info?.pid ?? null,
+    threads: executor.info?.threads ?? null,
+  }));
+  const byConsumer = new Map(executors.flatMap((executor) => (executor.consumerId === null ? [] : [[executor.consumerId, executor.name] as const])));
+
+  const bands = new Map<number, { waiting: Entry[]; taken: number }>();
+  for (const entry of entries) {
+    const band = bands.get(entry.priority) ?? { waiting: [], taken: 0 };
+    bands.set(entry.priority, band);
+    if (takenSet.has(entry.name)) band.taken += 1;
+    else band.waiting.push(entry);
+  }
+  const priorities = await Promise.all(
+    [...bands.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(async ([priority, band]) => ({
+        priority,
+        waiting: band.waiting.length,
+        taken: band.taken,
+        oldestWaiting: await oldestOf(zk, paths.entries, band.waiting, now),
+      })),
+  );
+  const oldestWaiting = priorities
+    .map((band) => band.oldestWaiting)
+    .filter((entry): entry is WaitingEntry => entry !== null)
+    .reduce<WaitingEntry | null>((oldest, entry) => (oldest === null || entry.created < oldest.created ? entry : oldest), null);
+  const takenEntries = (await Promise.all(entries.filter((entry) => takenSet.has(entry.name)).map((entry) => readTaken(zk, paths, entry, byConsumer, now)))).filter(
+    (entry): entry is TakenEntry => entry !== undefined,
+  );
+  const taken = priorities.reduce((sum, band) => sum + band.taken, 0);
+  return { path: root, entries: entries.length, waiting: entries.length - taken, taken, oldestWaiting, priorities, takenEntries, executors };
+}
+
+async function childrenOf(zk: ZkClient, path: string): Promise<string[]> {
+  try {
+    return (await zk.getChildren(path)).sort();
+  } catch (error) {
+    if (isZkError(error, 'NO_NODE')) return [];
+    throw error;
+  }
+}
+
+/** The band's first entry still there, by sequence: ZooKeeper numbers a parent's children in creation order. */
+async function oldestOf(zk: ZkClient, entriesPath: string, waiting: readonly Entry[], now: number): Promise<WaitingEntry | null> {
+  const candidates = [...waiting].sort((a, b) => a.sequence - b.sequence);
+  for (const entry of candidates.slice(0, 5)) {
+    const stat = await zk.exists(`${entriesPath}/${entry.name}`);
+    if (stat === undefined) continue;
+    return { entry: entry.name, created: new Date(stat.ctimeMs).toISOString(), ageSeconds: Math.max(0, (now - stat.ctimeMs) / 1000) };
+  }
+  return null;
+}
+
+async function readTaken(
+  zk: ZkClient,
+  paths: ReturnType<typeof queuePaths>,
+  entry: Entry,
+  byConsumer: ReadonlyMap<string, string>,
+  now: number,
+): Promise<TakenEntry | undefined> {
+  const [marker, data] = await Promise.all([readNode(zk, `${paths.taken}/${entry.name}`), readNode(zk, `${paths.entries}/${entry.name}`)]);
+  if (marker === undefined) return undefined;
+  const consumerId = marker.data.toString('utf8').trim();
+  return {
+    entry: entry.name,
+    priority: entry.priority,
+    jobId: data === undefined ? null : data.data.toString('utf8'),
+    consumerId: consumerId === '' ? null : consumerId,
+    executor: byConsumer.get(consumerId) ?? null,
+    takenAt: new Date(marker.stat.ctimeMs).toISOString(),
+    forSeconds: Math.max(0, (now - marker.stat.ctimeMs) / 1000),
+  };
+}
+
+async function readNode(zk: ZkClient, path: string): Promise<Awaited<ReturnType<ZkClient['getData']>> | undefined> {
+  try {
+    return await zk.getData(path);
+  } catch (error) {
+    if (isZkError(error, 'NO_NODE')) return undefined;
+    throw error;
+  }
+}
