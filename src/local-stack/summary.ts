@@ -31,12 +31,10 @@ function shown(file: string, cwd: string): string {
   return relative !== '' && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : file;
 }
 
-/** A curl command line that creates a dummy_test_action job with the admin key file. */
-export function createJobCommand(apiUrl: string, adminKeyFile: string): string {
-  const file = shellQuote(adminKeyFile);
-  const bearer = `$(sed -n 's/^key: *//p' ${file}):$(sed -n 's/^secret: *//p' ${file})`;
-  const body = JSON.stringify({ action: 'dummy_test_action', payload: JSON.stringify({ seconds: 3 }) });
-  return `curl -sS -H "Authorization: Bearer ${bearer}" -H 'content-type: application/json' -d ${shellQuote(body)} ${apiUrl}/api/job`;
+/** A jobctl command line (the built one of this checkout) that creates a dummy_test_action job and follows it. */
+export function createJobCommand(zkHosts: string, apiUrl: string, adminKeyFile: string): string {
+  const connection = `--zk-hosts ${zkHosts} --api-url ${apiUrl} --api-key-file ${shellQuote(adminKeyFile)}`;
+  return `node dist/src/bin/jobctl.js create dummy_test_action --payload '{"seconds": 3}' --wait ${connection}`;
 }
 
 export function formatSummary(summary: StackSummary, cwd: string): string {
@@ -48,8 +46,8 @@ export function formatSummary(summary: StackSummary, cwd: string): string {
       (daemon) => `  ${daemon.label.padEnd(width)}  ${daemon.detail.padEnd(detailWidth)}  pid ${daemon.pids.join(', ')}  log ${shown(daemon.logFile, cwd)}`,
     ),
     `  database ${shown(summary.database, cwd)}; admin API key ${shown(summary.adminKeyFile, cwd)} (key: and secret: lines, mode 600)`,
-    'Create a job by hand (jobctl comes later); the queue reconciler (every 30 s) enqueues it:',
-    `  ${createJobCommand(summary.apiUrl, shown(summary.adminKeyFile, cwd))}`,
+    'Create a job and follow it to its end (jobctl --help for the rest: list, show --follow, queue, leaders, events):',
+    `  ${createJobCommand(summary.zkHosts, summary.apiUrl, shown(summary.adminKeyFile, cwd))}`,
     `  executors and distributors elsewhere: --zk-hosts ${summary.zkHosts} --api-url ${summary.apiUrl}`,
     'Stop: Ctrl-C (once: a clean stop in order; again: faster; a third time: kill).',
   ];
