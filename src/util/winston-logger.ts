@@ -40,11 +40,15 @@ export function createWinstonLogger(options: LoggerOptions): Logger & { close():
     defaultMeta: options.defaultMeta,
     transports,
   });
+  // winston builds a record and pushes it through its stream before it filters by level: a record
+  // below the level costs almost as much as one written. The level is fixed, so decide once.
+  const enabled = (level: LogLevel): boolean => LOG_LEVELS.indexOf(level) <= LOG_LEVELS.indexOf(options.level);
+  const ignore = (): void => undefined;
   return {
     error: (message, meta) => logger.error(message, meta),
-    warn: (message, meta) => logger.warn(message, meta),
-    info: (message, meta) => logger.info(message, meta),
-    debug: (message, meta) => logger.debug(message, meta),
+    warn: enabled('warn') ? (message, meta) => logger.warn(message, meta) : ignore,
+    info: enabled('info') ? (message, meta) => logger.info(message, meta) : ignore,
+    debug: enabled('debug') ? (message, meta) => logger.debug(message, meta) : ignore,
     close: () => {
       logger.close();
     },

@@ -19,7 +19,8 @@ export const DEFAULT_HISTORY = 10_000;
 
 export class JobEventHub {
   readonly #logger: Logger;
-  readonly #history: JobEvent[] = [];
+  /** A ring: the event with seq n is at (n - 1) % size while it is kept. */
+  readonly #history: (JobEvent | undefined)[];
   readonly #historySize: number;
   readonly #subscribers = new Map<EventListener, EventFilter>();
   readonly #closers = new Set<() => void>();
@@ -28,6 +29,7 @@ export class JobEventHub {
   constructor(logger: Logger, historySize = DEFAULT_HISTORY) {
     this.#logger = logger;
     this.#historySize = historySize;
+    this.#history = new Array<JobEvent | undefined>(historySize);
   }
 
   get lastSeq(): number {
@@ -42,8 +44,7 @@ export class JobEventHub {
     for (const published of events) {
       this.#seq += 1;
       const event: JobEvent = { seq: this.#seq, ...published };
-      this.#history.push(event);
-      if (this.#history.length > this.#historySize) this.#history.splice(0, this.#history.length - this.#historySize);
+      this.#history[(this.#seq - 1) % this.#historySize] = event;
       this.#logger.info(`job ${event.type}`, { event: `job.${event.type}`, ...event });
       for (const [listener, filter] of this.#subscribers) if (matches(event, filter)) listener(event);
     }
@@ -55,7 +56,13 @@ export class JobEventHub {
    */
   subscribe(filter: EventFilter, listener: EventListener, options: { readonly afterSeq?: number; readonly onClose?: () => void } = {}): () => void {
     const { afterSeq, onClose } = options;
-    if (afterSeq !== undefined) for (const event of this.#history) if (event.seq > afterSeq && matches(event, filter)) listener(event);
+    if (afterSeq !== undefined) {
+      const oldest = Math.max(afterSeq + 1, this.#seq - this.#historySize + 1, 1);
+      for (let seq = oldest; seq <= this.#seq; seq++) {
+        const event = this.#history[(seq - 1) % this.#historySize];
+        if (event !== undefined && matches(event, filter)) listener(event);
+      }
+    }
     this.#subscribers.set(listener, filter);
     if (onClose !== undefined) this.#closers.add(onClose);
     return () => {
