@@ -11,7 +11,9 @@ import { buildJobApi } from '../api/server/app.js';
 import { Authenticator } from '../api/auth/authenticator.js';
 import { AdminKeyExistsError, createAdminKey } from '../api/auth/admin-key-cli.js';
 import { isRole } from '../api/auth/credentials.js';
-import { describeDatabase, openBackends } from '../api/backends.js';
+import { describeDatabase, isPostgresUrl, openBackends } from '../api/backends.js';
+import { JobEventHub } from '../api/server/event-hub.js';
+import { PgEventRelay } from '../api/server/pg-event-relay.js';
 import { DEFAULT_METRICS_HOST, readMetricsOptions } from '../cli/option-readers.js';
 import { ApiMetrics } from '../metrics/api-metrics.js';
 import { startMetricsEndpoint } from '../metrics/metrics-server.js';
@@ -66,7 +68,16 @@ async function serve(args: { database: string | undefined; 'database-file': stri
   const logger = createWinstonLogger({ level: logLevelOf(args['log-level']), file: args['log-file'], defaultMeta: { daemon: 'job-api' } });
   const backends = await openBackends(options.database);
   const metrics = options.metrics === undefined ? undefined : new ApiMetrics(createDaemonRegistry(), backends.jobs, logger);
+  const events = new JobEventHub(logger);
+  // Replicas sharing a PostgreSQL database pass each other their job events (one SQLite file has one server).
+  const relay = isPostgresUrl(options.database)
+    ? await PgEventRelay.start(options.database, events, logger).catch(async (error: unknown) => {
+        await backends.close();
+        throw error;
+      })
+    : undefined;
   const app = await buildJobApi({
+    events,
     ...(metrics === undefined ? {} : { requests: metrics }),
     store: backends.jobs,
     access: new Authenticator(backends.credentials),
@@ -94,6 +105,7 @@ async function serve(args: { database: string | undefined; 'database-file': stri
     logger.info('stopping', { signal });
     void app
       .close()
+      .then(() => relay?.close())
       .then(() => endpoint?.close())
       .then(() => backends.close())
       .then(

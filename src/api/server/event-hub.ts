@@ -24,6 +24,7 @@ export class JobEventHub {
   readonly #historySize: number;
   readonly #subscribers = new Map<EventListener, EventFilter>();
   readonly #closers = new Set<() => void>();
+  readonly #localListeners = new Set<(events: readonly PublishedJobEvent[]) => void>();
   #seq = 0;
 
   constructor(logger: Logger, historySize = DEFAULT_HISTORY) {
@@ -40,12 +41,19 @@ export class JobEventHub {
     return this.#subscribers.size;
   }
 
-  publish(events: readonly PublishedJobEvent[]): void {
+  /**
+   * Numbers, keeps and hands out the events. `local` ones (of writes this process served) are also
+   * logged and passed to `onLocalPublish` listeners (the relay to other replicas); `remote` ones came
+   * from another replica, which logged them.
+   */
+  publish(events: readonly PublishedJobEvent[], origin: 'local' | 'remote' = 'local'): void {
+    if (events.length === 0) return;
+    if (origin === 'local') for (const listener of this.#localListeners) listener(events);
     for (const published of events) {
       this.#seq += 1;
       const event: JobEvent = { seq: this.#seq, ...published };
       this.#history[(this.#seq - 1) % this.#historySize] = event;
-      this.#logger.info(`job ${event.type}`, { event: `job.${event.type}`, ...event });
+      if (origin === 'local') this.#logger.info(`job ${event.type}`, { event: `job.${event.type}`, ...event });
       for (const [listener, filter] of this.#subscribers) if (matches(event, filter)) listener(event);
     }
   }
@@ -69,6 +77,12 @@ export class JobEventHub {
       this.#subscribers.delete(listener);
       if (onClose !== undefined) this.#closers.delete(onClose);
     };
+  }
+
+  /** Told of every batch of local events, before they are numbered (for relaying them elsewhere). */
+  onLocalPublish(listener: (events: readonly PublishedJobEvent[]) => void): () => void {
+    this.#localListeners.add(listener);
+    return () => this.#localListeners.delete(listener);
   }
 
   /** Ends every subscription (the server is closing: open streams must not hold it open). */
