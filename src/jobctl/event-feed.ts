@@ -5,8 +5,9 @@
  * A stream that has worked and breaks (the client already reconnects a few times by itself) is
  * opened once more; the consumer is told (`reopened`) so it reads the job's state again for what fell
  * in the gap. A second break in a row, or a stream that never delivered an event, fails the feed.
- * `next(idleMs)` also returns `idle` after a quiet spell: a follower then re-reads the job, because a stream is only as complete as the API replica serving it (each
- * replica streams the writes it served) and may have opened after a change it should have shown.
+ * `next(idleMs)` also returns `idle` after a quiet spell: a follower then re-reads the job, because a
+ * stream may miss what its replica did not see (replicas without a shared PostgreSQL, a relay
+ * connection that was down).
  */
 import { ApiError } from '../api/errors.js';
 import type { JobEvent } from '../api/job/events.js';

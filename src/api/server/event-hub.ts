@@ -1,8 +1,8 @@
 /**
  * The job API's lifecycle events: each is numbered, logged as one structured line, kept in a short
  * history, and handed to the live subscribers whose filter it matches (the event stream's clients).
- * One hub per API process: with several API replicas, a stream sees the events of the replica it is
- * connected to (the writes that replica served).
+ * One hub per API process; replicas on one PostgreSQL database pass each other their local events
+ * (pg-event-relay.ts), which each hub numbers in its own sequence.
  */
 import type { JobEvent, PublishedJobEvent } from '../job/events.js';
 import type { Logger } from '../../util/logger.js';
