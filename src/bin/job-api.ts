@@ -15,9 +15,7 @@ import { describeDatabase, isPostgresUrl, openBackends } from '../api/backends.j
 import { JobEventHub } from '../api/server/event-hub.js';
 import { PgEventRelay } from '../api/server/pg-event-relay.js';
 import { DEFAULT_METRICS_HOST, readMetricsOptions } from '../cli/option-readers.js';
-import { ApiMetrics } from '../metrics/api-metrics.js';
 import { startMetricsEndpoint } from '../metrics/metrics-server.js';
-import { createDaemonRegistry } from '../metrics/registry.js';
 import { createWinstonLogger, LOG_LEVELS, type LogLevel } from '../util/winston-logger.js';
 
 const DEFAULT_DATABASE = 'job-api.sqlite';
@@ -67,7 +65,11 @@ async function serve(args: { database: string | undefined; 'database-file': stri
   if (!Number.isInteger(options.port) || options.port < 0 || options.port > 65535) throw new Error(`--port must be 0-65535, got ${String(options.port)}`);
   const logger = createWinstonLogger({ level: logLevelOf(args['log-level']), file: args['log-file'], defaultMeta: { daemon: 'job-api' } });
   const backends = await openBackends(options.database);
-  const metrics = options.metrics === undefined ? undefined : new ApiMetrics(createDaemonRegistry(), backends.jobs, logger);
+  // prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
+  const metrics =
+    options.metrics === undefined
+      ? undefined
+      : await import('../metrics/api-metrics.js').then(async ({ ApiMetrics }) => new ApiMetrics((await import('../metrics/registry.js')).createDaemonRegistry(), backends.jobs, logger));
   const events = new JobEventHub(logger);
   // Replicas sharing a PostgreSQL database pass each other their job events (one SQLite file has one server).
   const relay = isPostgresUrl(options.database)

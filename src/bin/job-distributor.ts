@@ -10,8 +10,6 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Distributor } from '../distributor/distributor.js';
 import { BUNDLED_DISTRIBUTORS_DIR, DISTRIBUTOR_DEFAULTS, compileDistributorOptions } from '../distributor/options.js';
-import { DistributorMetrics } from '../metrics/distributor-metrics.js';
-import { createDaemonRegistry } from '../metrics/registry.js';
 import { messageOf } from '../util/errors.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
 import { failer, serveMetrics, stopOnSignals, withEngineOptions } from './daemon-cli.js';
@@ -44,7 +42,8 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_DISTRIBU
 const options = await compileDistributorOptions(args).catch((error: unknown) => fail(messageOf(error)));
 const logger = createWinstonLogger({ level: options.logLevel, file: options.logFile, defaultMeta: { daemon: 'job-distributor', distributor: options.name } });
 
-const metrics = options.metrics === undefined ? undefined : new DistributorMetrics(createDaemonRegistry());
+// prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
+const metrics = options.metrics === undefined ? undefined : await import('../metrics/distributor-metrics.js').then(async ({ DistributorMetrics }) => new DistributorMetrics((await import('../metrics/registry.js')).createDaemonRegistry()));
 const endpoint = await serveMetrics(options.metrics, metrics, logger, fail);
 
 let distributor: Distributor;

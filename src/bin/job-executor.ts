@@ -8,8 +8,6 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Executor } from '../executor/executor.js';
 import { BUNDLED_ACTIONS_DIR, EXECUTOR_DEFAULTS, compileExecutorOptions } from '../executor/options.js';
-import { ExecutorMetrics } from '../metrics/executor-metrics.js';
-import { createDaemonRegistry } from '../metrics/registry.js';
 import { messageOf } from '../util/errors.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
 import { failer, serveMetrics, stopOnSignals, withEngineOptions } from './daemon-cli.js';
@@ -38,7 +36,8 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
 const options = await compileExecutorOptions(args).catch((error: unknown) => fail(messageOf(error)));
 const logger = createWinstonLogger({ level: options.logLevel, file: options.logFile, defaultMeta: { daemon: 'job-executor', executor: options.name } });
 
-const metrics = options.metrics === undefined ? undefined : new ExecutorMetrics(createDaemonRegistry(), logger);
+// prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
+const metrics = options.metrics === undefined ? undefined : await import('../metrics/executor-metrics.js').then(async ({ ExecutorMetrics }) => new ExecutorMetrics((await import('../metrics/registry.js')).createDaemonRegistry(), logger));
 const endpoint = await serveMetrics(options.metrics, metrics, logger, fail);
 
 let executor: Executor;
