@@ -64,8 +64,8 @@ function runnerFor(definition: DistributionDefinition): Harness {
     api: jobs,
     queue: {
       jobIds: () => inventory.jobIds(),
-      enqueue: async (job) => {
-        await queue.put(job.id, job.priority);
+      enqueue: async (jobs) => {
+        await queue.putMany(jobs.map((job) => ({ jobId: job.id, priority: job.priority })));
       },
       isExecutorAlive: (owner) => registry.isAlive(owner),
     },

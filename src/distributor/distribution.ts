@@ -41,8 +41,8 @@ export interface JobSpec {
 export interface QueueAccess {
   /** The ids of every job that has a queue entry, waiting or taken. */
   jobIds(): Promise<ReadonlySet<string>>;
-  /** Enqueues a job's id with its priority (announcing `enqueued` on the job event stream). */
-  enqueue(job: { readonly id: string; readonly priority: number; readonly action: string }): Promise<void>;
+  /** Enqueues the jobs' ids with their priorities, in a few transactions (announcing `enqueued` on the job event stream). */
+  enqueue(jobs: readonly { readonly id: string; readonly priority: number; readonly action: string }[]): Promise<void>;
   /** Whether the owner written into a RUNNING job (`<executor>@<session>`) is a live executor. */
   isExecutorAlive(owner: string): Promise<boolean>;
 }

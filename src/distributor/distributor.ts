@@ -92,14 +92,16 @@ export class Distributor {
     const inventory = new QueueInventory(client, queue.paths);
     const queueAccess: QueueAccess = {
       jobIds: () => inventory.jobIds(),
-      enqueue: async (job) => {
+      enqueue: async (jobs) => {
+        if (jobs.length === 0) return;
         // Announced first, as the submitter does: `enqueued` must come before `taken` in the event stream.
+        const at = new Date().toISOString();
         await api
-          .publishEvents([{ type: 'enqueued', at: new Date().toISOString(), job: job.id, action: job.action, state: 'QUEUED', priority: job.priority }])
+          .publishEvents(jobs.map((job) => ({ type: 'enqueued' as const, at, job: job.id, action: job.action, state: 'QUEUED' as const, priority: job.priority })))
           .catch((error: unknown) => {
-            logger.warn('enqueued event not published (the job is enqueued)', { job: job.id, error: messageOf(error) });
+            logger.warn('enqueued events not published (the jobs are enqueued)', { jobs: jobs.length, error: messageOf(error) });
           });
-        await queue.put(job.id, job.priority);
+        await queue.putMany(jobs.map((job) => ({ jobId: job.id, priority: job.priority })));
       },
       isExecutorAlive: (owner) => registry.isAlive(owner),
     };

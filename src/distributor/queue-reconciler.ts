@@ -75,15 +75,12 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
   if (queued.length === 0 && running.length === 0) return { queuedChecked: 0, runningChecked: 0, enqueued: [], requeued: [] };
   const inQueue = await queue.jobIds();
 
-  const enqueued: string[] = [];
-  for (const job of queued) {
-    if (inQueue.has(job.id)) continue;
-    signal?.throwIfAborted();
-    await queue.enqueue(enqueueable(job));
-    enqueued.push(job.id);
-  }
+  const stranded = queued.filter((job) => !inQueue.has(job.id));
+  signal?.throwIfAborted();
+  await queue.enqueue(stranded.map(enqueueable));
+  const enqueued = stranded.map((job) => job.id);
 
-  const requeued: string[] = [];
+  const requeued: Found[] = [];
   const liveness = new Map<string, Promise<boolean>>();
   for (const job of running) {
     if (inQueue.has(job.id)) continue;
@@ -94,18 +91,16 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
       if (await alive) continue;
     }
     signal?.throwIfAborted();
-    if (await requeue(api, job, owner, log)) {
-      await queue.enqueue(enqueueable(job));
-      requeued.push(job.id);
-    }
+    if (await requeue(api, job, owner, log)) requeued.push(job);
   }
+  await queue.enqueue(requeued.map(enqueueable));
 
-  const report = { queuedChecked: queued.length, runningChecked: running.length, enqueued, requeued };
+  const report = { queuedChecked: queued.length, runningChecked: running.length, enqueued, requeued: requeued.map((job) => job.id) };
   if (enqueued.length > 0 || requeued.length > 0) {
     log.warn('stranded jobs put back in the queue', {
       enqueued: enqueued.length,
-      requeued: requeued.length,
-      jobs: [...enqueued, ...requeued].slice(0, LOGGED_IDS),
+      requeued: report.requeued.length,
+      jobs: [...enqueued, ...report.requeued].slice(0, LOGGED_IDS),
     });
   }
   return report;
