@@ -56,7 +56,15 @@ describe('job-distributor', () => {
       perTick.set(tick ?? '', [...(perTick.get(tick ?? '') ?? []), job['target-resource']?.href ?? '-']);
     }
     for (const [tick, targets] of perTick) assert.deepEqual(targets.sort(), ['test/a', 'test/b', 'test/c'], `tick ${tick}`);
-    assert.equal(await bed().queue.length(), jobs.length, 'each created job enqueued once');
+    // Each job enqueued once, by the process that created it. The kill may fall between a tick's
+    // persist and its enqueue: such jobs (of the last tick only) are the reconciler's to enqueue.
+    const { zkClient, queuePath } = bed();
+    const names = await zkClient.getChildren(`${queuePath}/entries`);
+    const enqueued = await Promise.all(names.map(async (name) => (await zkClient.getData(`${queuePath}/entries/${name}`)).data.toString('utf8')));
+    assert.equal(new Set(enqueued).size, enqueued.length, 'no job enqueued twice');
+    const ids = new Set(jobs.map((job) => job.id));
+    assert.ok(enqueued.every((id) => ids.has(id)), 'every entry is a job of these ticks');
+    assert.ok(jobs.length - enqueued.length <= 3, `${String(jobs.length - enqueued.length)} jobs not enqueued: more than the last tick's`);
   });
 
   it('SIGUSR1 tells what it does; SIGTERM during a one-hour wait exits within 10 s and releases the election node', async () => {
