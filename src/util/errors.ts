@@ -5,9 +5,21 @@ export function toError(value: unknown, fallbackMessage = 'unexpected non-Error 
   return new Error(`${fallbackMessage}: ${detail}`, { cause: value });
 }
 
-/** A JSON.stringify replacer that keeps an Error's message and stack (JSON would give `{}`). */
+/**
+ * A JSON.stringify replacer that keeps what an Error says (JSON would give `{}`): its message and
+ * stack, its stable `code` when it has one, and, followed the same way, its cause and the errors an
+ * AggregateError gathered, so a log line shows the whole chain and not only the outermost message.
+ */
 export function errorJsonReplacer(_key: string, value: unknown): unknown {
-  return value instanceof Error ? { message: value.message, stack: value.stack } : value;
+  if (!(value instanceof Error)) return value;
+  const code: unknown = (value as { code?: unknown }).code;
+  return {
+    message: value.message,
+    ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+    stack: value.stack,
+    ...(value.cause === undefined ? {} : { cause: value.cause }),
+    ...(value instanceof AggregateError ? { errors: value.errors } : {}),
+  };
 }
 
 /** The message of an unknown failure, for logs. */
