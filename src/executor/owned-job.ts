@@ -2,7 +2,7 @@
  * A job this executor owns, and the only way its document is written: every edit is conditional on
  * the revision this executor last saw (If-Match), so once anyone else has moved the job on (a cancel,
  * another executor that re-ran it after this one's session expired) our late writes are refused
- * instead of overwriting theirs. That is the fencing docs/contracts.md (invariant 2) asks for.
+ * instead of overwriting theirs: the fencing of docs/contracts.md, invariant 2.
  *
  * Writes are serialised (progress and the final write never race each other's revision), retried
  * with back-off while the API is unreachable, and stop as soon as the ZooKeeper session that holds
