@@ -124,6 +124,29 @@ describe('retrying', () => {
     await assert.rejects(attempts, /stopping/);
   });
 
+  it('with abortOnlyCutsWaits, still attempts once after the abort, and only the wait is cut short', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('stopping'));
+    const seen: string[] = [];
+    await assert.rejects(
+      retrying(
+        async () => {
+          seen.push('attempt');
+          await Promise.resolve();
+          throw new Error('down');
+        },
+        {
+          delays: () => 60_000,
+          signal: controller.signal,
+          abortOnlyCutsWaits: true,
+          onRetry: (_error, next) => seen.push(`wait ${next.waitMs}`),
+        },
+      ),
+      /stopping/,
+    );
+    assert.deepEqual(seen, ['attempt', 'wait 60000']);
+  });
+
   it('doubles its waits up to the cap', () => {
     const delays = exponentialDelays(100, 1000);
     assert.deepEqual([1, 2, 3, 4, 5, 80].map(delays), [100, 200, 400, 800, 1000, 1000]);

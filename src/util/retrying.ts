@@ -10,6 +10,13 @@ export interface RetryingOptions {
   readonly delays: (retry: number) => number;
   /** Aborting it ends the wait at once (rejecting with its reason) and stops further attempts. */
   readonly signal?: AbortSignal;
+  /**
+   * When true, aborting `signal` only cuts a wait short: an attempt is made even when it has aborted
+   * already, and a failure goes to `retryIf` as usual (a retry then rejects at once with its reason).
+   * For a call that must still be tried once after its caller stopped waiting for it, such as a
+   * job's last write during a shutdown.
+   */
+  readonly abortOnlyCutsWaits?: boolean;
   /** Whether this failure is retried; rethrown when not. Every failure is retried by default. */
   readonly retryIf?: (error: unknown, next: RetryStep) => boolean;
   /** Told of each failure about to be retried (a log line, a metric). */
@@ -26,13 +33,15 @@ export interface RetryStep {
 
 /** `attempt` gets the attempt number (1 for the first call). */
 export async function retrying<T>(attempt: (attemptNumber: number) => Promise<T>, options: RetryingOptions): Promise<T> {
+  const abortStopsAttempts = options.abortOnlyCutsWaits !== true;
   for (let retry = 1; ; retry++) {
-    options.signal?.throwIfAborted();
+    if (abortStopsAttempts) options.signal?.throwIfAborted();
     try {
       return await attempt(retry);
     } catch (error) {
       const next: RetryStep = { retry, waitMs: options.delays(retry) };
-      if (options.signal?.aborted === true || (options.retryIf !== undefined && !options.retryIf(error, next))) throw error;
+      const stopped = abortStopsAttempts && options.signal?.aborted === true;
+      if (stopped || (options.retryIf !== undefined && !options.retryIf(error, next))) throw error;
       options.onRetry?.(error, next);
       await delay(next.waitMs, options.signal, options.keepProcessAlive === true ? { keepProcessAlive: true } : {});
     }

@@ -1,0 +1,160 @@
+/**
+ * The claim phase of a queue entry: read the job's document, decide what to do with it
+ * (disposition.ts), and claim it for this executor. Ends either with the job claimed, for the run
+ * phase (job-run.ts), or with the entry's exit when there is nothing to run here (job-exit.ts).
+ */
+import { ApiError } from '../api/errors.js';
+import { isRetryable, mayHaveBeenApplied } from '../api/client/errors.js';
+import type { JobApiClient } from '../api/client/index.js';
+import type { JobDocument } from '../api/job/document.js';
+import type { QueueItem } from '../recipes/locking-queue.js';
+import { ownerOf, type ExecutorRegistry } from '../recipes/executor-registry.js';
+import { toError } from '../util/errors.js';
+import { withFields, type Logger } from '../util/logger.js';
+import { fixedDelays, retrying } from '../util/retrying.js';
+import type { LoadedAction } from './action-loader.js';
+import type { ApiGate } from './api-gate.js';
+import { reportingUnreachable, untilReachable } from './api-retry.js';
+import { decide, type JobLookup } from './disposition.js';
+import { consumeEntry, line, releaseEntry, skipped, type JobExit } from './job-exit.js';
+import { skipReasonOf, type JobTally } from './job-observer.js';
+import type { JobWrites } from './job-writes.js';
+import { failBeforeRun, type ClaimedJob } from './job-run.js';
+import { OwnedJob, OwnershipLostError } from './owned-job.js';
+
+export interface ClaimDeps {
+  readonly api: JobApiClient;
+  readonly writes: JobWrites;
+  readonly registry: ExecutorRegistry;
+  readonly gate: ApiGate;
+  readonly actions: ReadonlyMap<string, LoadedAction>;
+  /** This executor's registered name. */
+  readonly name: string;
+  /** A missing document is looked up this many times, this far apart. */
+  readonly timings: { readonly notFoundAttempts: number; readonly notFoundRetryMs: number };
+  readonly giveUp: AbortSignal;
+  readonly tally: JobTally<QueueItem>;
+  /** Whether this executor is running the job now. */
+  readonly isRunning: (jobId: string) => boolean;
+}
+
+export type ClaimResult = { readonly claimed: ClaimedJob } | { readonly exit: JobExit };
+
+/** The job API could not be reached: the entry goes back. */
+interface Unreachable {
+  readonly unreachable: Error;
+}
+
+/** Claim attempts per take: each refused claim means someone else moved the job meanwhile. */
+const CLAIM_ATTEMPTS = 3;
+
+/** Claims `item`'s job; throws what the runner turns into a failure exit (nothing claimed yet). */
+export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): Promise<ClaimResult> {
+  const owner = ownerOf(deps.name, item.session);
+  for (let round = 1; round <= CLAIM_ATTEMPTS; round++) {
+    const first = await firstLook(item, owner, deps);
+    if ('unreachable' in first) {
+      return { exit: releaseEntry(log, skipped('api_unreachable'), line('warn', 'job API unreachable: entry released', { error: first.unreachable })) };
+    }
+    if ('claimed' in first) return { claimed: claimedJob(item, first.claimed, owner, first.claimed.attempt ?? 1, withFields(log, { action: first.claimed.action }), deps) };
+    const lookup = first;
+    const jobLog = lookup.found ? withFields(log, { action: lookup.job.action }) : log;
+    if (lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor === owner && !deps.isRunning(lookup.job.id)) {
+      // Our own claim, whose answer was lost on the way back.
+      return { claimed: claimedJob(item, lookup.job, owner, lookup.job.attempt ?? 1, jobLog, deps) };
+    }
+    const ownerAlive = lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor !== undefined
+      ? await deps.registry.isAlive(lookup.job.executor)
+      : undefined;
+    const disposition = decide({ lookup, knownAction: (name) => deps.actions.has(name), ownerAlive });
+    if (disposition.kind === 'consume') {
+      const { reason, detail } = disposition;
+      return { exit: consumeEntry(jobLog, skipped(skipReasonOf(reason)), line('info', 'nothing to run: entry consumed', { reason, detail })) };
+    }
+    if (disposition.kind === 'release') {
+      const { reason, detail } = disposition;
+      return { exit: releaseEntry(jobLog, skipped(skipReasonOf(reason)), line('warn', 'job left for another executor: entry released', { reason, detail })) };
+    }
+    if (!lookup.found) throw new Error(`job ${item.jobId}: a document that does not exist cannot be ${disposition.kind === 'fail' ? 'failed' : 'claimed'}`);
+    const { job } = lookup;
+    const owned = ownJob(item, job, owner, disposition.kind === 'claim' ? disposition.attempt : job.attempt ?? 0, jobLog, deps);
+    try {
+      if (disposition.kind === 'fail') return { exit: await failBeforeRun(item, owned, disposition.returnCode, disposition.detail, jobLog, deps) };
+      const claimed = await owned.write({ state: 'RUNNING', executor: owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail }, deps.giveUp);
+      if (disposition.previousOwner !== undefined) jobLog.warn('job re-run', { detail: disposition.detail, previousOwner: disposition.previousOwner });
+      return { claimed: { job: claimed, owned, log: jobLog } };
+    } catch (error) {
+      if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
+        jobLog.info('job changed while being claimed; deciding again', { detail: error.message });
+        continue;
+      }
+      throw error;
+    }
+  }
+  return { exit: releaseEntry(log, skipped('contended'), line('warn', 'job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS })) };
+}
+
+/** A job this executor claimed through the API's `claim`, or whose claim's answer was lost. */
+function claimedJob(item: QueueItem, job: JobDocument, owner: string, attempt: number, log: Logger, deps: ClaimDeps): ClaimedJob {
+  return { job, owned: ownJob(item, job, owner, attempt, log, deps), log };
+}
+
+function ownJob(item: QueueItem, job: JobDocument, owner: string, attempt: number, log: Logger, deps: ClaimDeps): OwnedJob {
+  // Nuvla's API has no revisions to make writes conditional on.
+  const revision = deps.api.compatibility === 'nuvla' ? undefined : job.revision;
+  return new OwnedJob(job, revision, owner, attempt, { api: deps.api, writes: deps.writes, gate: deps.gate, logger: log, lost: item.lost });
+}
+
+/**
+ * With this engine's API, the `claim` operation reads, checks and takes a QUEUED job in one request;
+ * anything else comes back as it is, to be decided on. With Nuvla's API (or before the API's flavour
+ * is known), a plain read.
+ */
+async function firstLook(item: QueueItem, owner: string, deps: ClaimDeps): Promise<{ readonly claimed: JobDocument } | JobLookup | Unreachable> {
+  if (deps.api.compatibility !== 'engine') return lookUp(item, false, deps);
+  try {
+    const result = await deps.writes.claim(item.jobId, owner, `claimed by ${owner}`);
+    return result.claimed ? { claimed: result.job } : { found: true, job: result.job };
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'not-found') return lookUp(item, false, deps);
+    if (!isRetryable(error)) throw error;
+    deps.gate.failed(error);
+    // A claim that may have landed must not be released blindly: another executor would then find
+    // the job RUNNING on a live owner that never runs it. Wait until a read says what happened.
+    if (mayHaveBeenApplied(error)) return lookUp(item, true, deps);
+    return { unreachable: toError(error) };
+  }
+}
+
+/** A document that is not there (an unreachable API's answers do not count as one). */
+function isNotFound(error: unknown): boolean {
+  return error instanceof ApiError && error.code === 'not-found' && !isRetryable(error);
+}
+
+/**
+ * The document, or not-found after the retry window. While the API cannot be reached: unreachable
+ * at once, or, when `patient`, after reading again with back-off until it answers.
+ */
+async function lookUp(item: QueueItem, patient: boolean, deps: ClaimDeps): Promise<JobLookup | Unreachable> {
+  const { api, gate, giveUp, timings } = deps;
+  // Every read counts towards the not-found window, those that found the API unreachable included.
+  let reads = 0;
+  const read = async (): Promise<JobDocument> => {
+    reads += 1;
+    return (await api.get(item.jobId)).job;
+  };
+  try {
+    const job = await retrying(patient ? () => untilReachable(gate, read, AbortSignal.any([item.lost, giveUp])) : reportingUnreachable(gate, read), {
+      delays: fixedDelays(timings.notFoundRetryMs),
+      signal: item.lost,
+      abortOnlyCutsWaits: true,
+      // Nuvla's API server enqueues before it persists: the document may appear a moment later.
+      retryIf: (error) => isNotFound(error) && reads < timings.notFoundAttempts,
+    });
+    return { found: true, job };
+  } catch (error) {
+    if (isRetryable(error)) return { unreachable: toError(error) };
+    if (isNotFound(error)) return { found: false };
+    throw error;
+  }
+}
