@@ -8,14 +8,15 @@
 import { JobApiClient } from '../api/client/job-api-client.js';
 import { LeaderElection } from '../recipes/election.js';
 import { ExecutorRegistry } from '../recipes/executor-registry.js';
-import { JobSubmitter } from '../recipes/job-submitter.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
 import { QueueInventory } from '../recipes/queue-inventory.js';
 import { ZkClient } from '../zk/client.js';
+import { JobEnqueuer } from '../enqueue/job-enqueuer.js';
+import { JobSubmitter } from '../enqueue/job-submitter.js';
 import type { Logger } from '../util/logger.js';
 import { messageOf } from '../util/errors.js';
 import { loadDistributions, type LoadedDistributions } from './distribution-loader.js';
-import type { DistributionDefinition, QueueAccess } from './distribution.js';
+import type { DistributionDefinition } from './distribution.js';
 import { DistributionRunner, type RunnerEvents } from './distribution-runner.js';
 import type { DistributorOptions } from './options.js';
 import { compileSchedule } from './schedule.js';
@@ -90,26 +91,13 @@ export class Distributor {
     const queue = new LockingQueue(client, { path: options.queuePath, logger });
     const registry = new ExecutorRegistry(client, options.queuePath);
     const inventory = new QueueInventory(client, queue.paths);
-    const queueAccess: QueueAccess = {
-      jobIds: () => inventory.jobIds(),
-      enqueue: async (jobs) => {
-        if (jobs.length === 0) return;
-        // Announced first, as the submitter does: `enqueued` must come before `taken` in the event stream.
-        const at = new Date().toISOString();
-        await api
-          .publishEvents(jobs.map((job) => ({ type: 'enqueued' as const, at, job: job.id, action: job.action, state: 'QUEUED' as const, priority: job.priority })))
-          .catch((error: unknown) => {
-            logger.warn('enqueued events not published (the jobs are enqueued)', { jobs: jobs.length, error: messageOf(error) });
-          });
-        await queue.putMany(jobs.map((job) => ({ jobId: job.id, priority: job.priority })));
-      },
-      isExecutorAlive: (owner) => registry.isAlive(owner),
-    };
+    const enqueuer = new JobEnqueuer({ queue, logger, publish: (published) => api.publishEvents(published) });
     let warnedNoKeys = false;
     const services: TickServices = {
       api,
-      queue: queueAccess,
-      submitter: new JobSubmitter(api, queue, logger, (events) => api.publishEvents(events)),
+      queue: { jobIds: () => inventory.jobIds(), isExecutorAlive: (owner) => registry.isAlive(owner) },
+      enqueuer,
+      submitter: new JobSubmitter(api, enqueuer, logger),
       useIdempotencyKeys: async () => {
         if ((await api.detectCompatibility()) !== 'nuvla') return true;
         if (!warnedNoKeys) logger.warn("Nuvla's job API has no idempotency keys: only the election keeps a tick from creating its jobs twice");
