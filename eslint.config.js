@@ -28,6 +28,24 @@ export default tseslint.config(
     },
   },
   {
+    // Recipes and the ZooKeeper layer know only ZooKeeper (and util/): the job API, enqueueing and the
+    // daemons sit above them and use them, never the other way round.
+    files: ['src/recipes/**', 'src/zk/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: String.raw`^(\.\./)+(api|enqueue|executor|distributor|jobctl|local-stack|metrics|cli|bin)(/|$)`,
+              message: 'recipes/ and zk/ know only ZooKeeper: the job API and the daemons depend on them, not the reverse.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,
   },

@@ -11,11 +11,12 @@ import { defineDistribution, type DistributionDefinition } from '../src/distribu
 import { DistributionRunner, type RunnerState } from '../src/distributor/distribution-runner.js';
 import { compileSchedule } from '../src/distributor/schedule.js';
 import type { TickOutcome, TickServices } from '../src/distributor/tick.js';
+import { JobEnqueuer } from '../src/enqueue/job-enqueuer.js';
+import { JobSubmitter } from '../src/enqueue/job-submitter.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { startZooKeeper, type ZooKeeperServer } from '../src/harness/zookeeper-server.js';
 import { LeaderElection } from '../src/recipes/election.js';
 import { ExecutorRegistry } from '../src/recipes/executor-registry.js';
-import { JobSubmitter } from '../src/recipes/job-submitter.js';
 import { LockingQueue } from '../src/recipes/locking-queue.js';
 import { QueueInventory } from '../src/recipes/queue-inventory.js';
 import { silentLogger, type Logger } from '../src/util/logger.js';
@@ -60,16 +61,16 @@ function runnerFor(definition: DistributionDefinition): Harness {
   const queue = new LockingQueue(client, { path: `${root}/${definition.name}/queue` });
   const registry = new ExecutorRegistry(client, queue.paths.root);
   const inventory = new QueueInventory(client, queue.paths);
+  // No event publisher: these tests follow the queue, not the event stream.
+  const enqueuer = new JobEnqueuer({ queue, logger: silentLogger });
   const services: TickServices = {
     api: jobs,
     queue: {
       jobIds: () => inventory.jobIds(),
-      enqueue: async (jobs) => {
-        await queue.putMany(jobs.map((job) => ({ jobId: job.id, priority: job.priority })));
-      },
       isExecutorAlive: (owner) => registry.isAlive(owner),
     },
-    submitter: new JobSubmitter(jobs, queue, silentLogger),
+    enqueuer,
+    submitter: new JobSubmitter(jobs, enqueuer, silentLogger),
     useIdempotencyKeys: () => Promise.resolve(true),
   };
   const electionPath = `${root}/${definition.name}/election`;

@@ -9,7 +9,7 @@
 import type { LeaderElection, Leadership } from '../recipes/election.js';
 import type { Logger } from '../util/logger.js';
 import { delay } from '../util/delay.js';
-import { messageOf } from '../util/errors.js';
+import { exponentialDelays, fixedDelays, retrying } from '../util/retrying.js';
 import type { DistributionDefinition } from './distribution.js';
 import type { Schedule } from './schedule.js';
 import { runTick, type TickOutcome, type TickServices } from './tick.js';
@@ -29,9 +29,9 @@ export interface RunnerStatus {
 /** Long waits are taken in steps, so a clock that jumps (or a wait beyond setTimeout's limit) is noticed. */
 const MAX_WAIT_STEP_MS = 60 * 60 * 1000;
 /** A failed tick is retried with back-off, as long as the next tick is not due. */
-const RETRY_MS = { first: 1000, max: 60_000 } as const;
+const TICK_RETRY_DELAYS = exponentialDelays(1000, 60_000);
 /** Between campaigns after an election failure that is not a lost leadership (e.g. ZooKeeper refusing). */
-const CAMPAIGN_RETRY_MS = 1000;
+const CAMPAIGN_RETRY_DELAYS = fixedDelays(1000);
 
 export interface RunnerEvents {
   /** Each state change; the daemon logs them, metrics will count them. */
@@ -91,12 +91,17 @@ export class DistributionRunner {
         this.#transition('CAMPAIGNING');
         let leadership: Leadership;
         try {
-          leadership = await this.#election.campaign(signal);
+          leadership = await retrying(() => this.#election.campaign(signal), {
+            delays: CAMPAIGN_RETRY_DELAYS,
+            signal,
+            onRetry: (error) => {
+              this.#logger.error('election failed; standing again', { distribution: this.definition.name, error });
+            },
+          });
         } catch (error) {
+          // Every failure is retried: only a stop ends the campaign.
           if (isAborted(signal)) break;
-          this.#logger.error('election failed; standing again', { distribution: this.definition.name, error: messageOf(error) });
-          await delay(CAMPAIGN_RETRY_MS, signal).catch(() => undefined);
-          continue;
+          throw error;
         }
         this.#transition('LEADING');
         await this.#lead(leadership, signal);
@@ -125,7 +130,7 @@ export class DistributionRunner {
     } finally {
       if (stop.aborted && !leadership.signal.aborted) {
         await leadership.resign().catch((error: unknown) => {
-          this.#logger.warn('resigning failed; the session end will release the election', { distribution: this.definition.name, error: messageOf(error) });
+          this.#logger.warn('resigning failed; the session end will release the election', { distribution: this.definition.name, error });
         });
       }
     }
@@ -135,34 +140,39 @@ export class DistributionRunner {
   async #tick(tick: Date, signal: AbortSignal, why?: string): Promise<void> {
     const name = this.definition.name;
     const following = this.schedule.next(tick);
-    for (let attempt = 1, wait: number = RETRY_MS.first; ; attempt += 1, wait = Math.min(wait * 2, RETRY_MS.max)) {
-      const started = Date.now();
-      this.#logger.info('tick started', { distribution: name, tick: tick.toISOString(), attempt, ...(why === undefined ? {} : { why }) });
-      try {
-        const outcome = await runTick(this.definition, tick, signal, this.#services, this.#logger);
-        this.#logger.info('tick done', { distribution: name, tick: tick.toISOString(), ...outcome, durationMs: Date.now() - started });
-        this.#lastTick = { tick: tick.toISOString(), finished: new Date().toISOString(), ...outcome };
-        this.#events.onTick?.(name, tick, outcome, Date.now() - started);
-        if (Date.now() > following.getTime()) {
-          this.#logger.warn('tick outlasted the schedule; the ticks due meanwhile are skipped', { distribution: name, tick: tick.toISOString() });
-        }
-        return;
-      } catch (error) {
-        if (signal.aborted) throw error;
-        const retrying = Date.now() + wait < following.getTime();
-        this.#events.onTickFailed?.(name, tick, error, retrying);
-        if (!retrying) {
-          this.#logger.error('tick abandoned: it kept failing until the next one was due', {
-            distribution: name,
-            tick: tick.toISOString(),
-            attempt,
-            error: messageOf(error),
-          });
-          return;
-        }
-        this.#logger.warn('tick failed; retrying', { distribution: name, tick: tick.toISOString(), attempt, retryInMs: wait, error: messageOf(error) });
-        await delay(wait, signal);
-      }
+    let attempts = 0;
+    try {
+      await retrying(async (attempt) => {
+        attempts = attempt;
+        await this.#attempt(tick, attempt, following, signal, why);
+      }, {
+        delays: TICK_RETRY_DELAYS,
+        signal,
+        // Retried only while the retry would start before the following tick is due.
+        retryIf: (_error, next) => Date.now() + next.waitMs < following.getTime(),
+        onRetry: (error, next) => {
+          this.#events.onTickFailed?.(name, tick, error, true);
+          this.#logger.warn('tick failed; retrying', { distribution: name, tick: tick.toISOString(), attempt: next.retry, retryInMs: next.waitMs, error });
+        },
+      });
+    } catch (error) {
+      if (signal.aborted) throw error;
+      this.#events.onTickFailed?.(name, tick, error, false);
+      this.#logger.error('tick abandoned: it kept failing until the next one was due', { distribution: name, tick: tick.toISOString(), attempt: attempts, error });
+    }
+  }
+
+  /** One attempt at a tick: run, then recorded and told. */
+  async #attempt(tick: Date, attempt: number, following: Date, signal: AbortSignal, why: string | undefined): Promise<void> {
+    const name = this.definition.name;
+    const started = Date.now();
+    this.#logger.info('tick started', { distribution: name, tick: tick.toISOString(), attempt, ...(why === undefined ? {} : { why }) });
+    const outcome = await runTick(this.definition, tick, signal, this.#services, this.#logger);
+    this.#logger.info('tick done', { distribution: name, tick: tick.toISOString(), ...outcome, durationMs: Date.now() - started });
+    this.#lastTick = { tick: tick.toISOString(), finished: new Date().toISOString(), ...outcome };
+    this.#events.onTick?.(name, tick, outcome, Date.now() - started);
+    if (Date.now() > following.getTime()) {
+      this.#logger.warn('tick outlasted the schedule; the ticks due meanwhile are skipped', { distribution: name, tick: tick.toISOString() });
     }
   }
 

@@ -8,14 +8,16 @@
 import { JobApiClient } from '../api/client/job-api-client.js';
 import { LeaderElection } from '../recipes/election.js';
 import { ExecutorRegistry } from '../recipes/executor-registry.js';
-import { JobSubmitter } from '../recipes/job-submitter.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
 import { QueueInventory } from '../recipes/queue-inventory.js';
 import { ZkClient } from '../zk/client.js';
+import { JobEnqueuer } from '../enqueue/job-enqueuer.js';
+import { JobSubmitter } from '../enqueue/job-submitter.js';
 import type { Logger } from '../util/logger.js';
 import { messageOf } from '../util/errors.js';
+import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
 import { loadDistributions, type LoadedDistributions } from './distribution-loader.js';
-import type { DistributionDefinition, QueueAccess } from './distribution.js';
+import type { DistributionDefinition } from './distribution.js';
 import { DistributionRunner, type RunnerEvents } from './distribution-runner.js';
 import type { DistributorOptions } from './options.js';
 import { compileSchedule } from './schedule.js';
@@ -55,83 +57,81 @@ export class Distributor {
   readonly runners: readonly DistributionRunner[];
   readonly #logger: Logger;
   readonly #client: ZkClient;
-  readonly #api: JobApiClient;
-  readonly #queue: LockingQueue;
+  /** What start opened (API client, session, queue), closed last-opened-first once the runners are done. */
+  readonly #releasers: Releasers;
   readonly #stop = new AbortController();
   #state: DistributorState = 'STARTING';
   #running: Promise<void> = Promise.resolve();
   #stopped: Promise<void> | undefined;
 
-  private constructor(runners: DistributionRunner[], logger: Logger, client: ZkClient, api: JobApiClient, queue: LockingQueue) {
+  private constructor(runners: DistributionRunner[], logger: Logger, client: ZkClient, releasers: Releasers) {
     this.runners = runners;
     this.#logger = logger;
     this.#client = client;
-    this.#api = api;
-    this.#queue = queue;
+    this.#releasers = releasers;
   }
 
   static async start(options: DistributorOptions, logger: Logger, events: RunnerEvents = {}): Promise<Distributor> {
     const loaded = await loadDistributions(options.distributorsDirs, logger);
     const definitions = selectDistributions(loaded, options);
-    const api = await JobApiClient.create({
-      baseUrl: options.api.baseUrl,
-      compatibility: options.api.compatibility,
-      timeoutMs: options.api.timeoutMs,
-      logger,
-      ...(options.api.credentials === undefined ? {} : { credentials: options.api.credentials }),
-    });
-    let client: ZkClient;
-    try {
-      client = await ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, logger });
-    } catch (error) {
-      await api.close();
-      throw error;
-    }
-    const queue = new LockingQueue(client, { path: options.queuePath, logger });
-    const registry = new ExecutorRegistry(client, options.queuePath);
-    const inventory = new QueueInventory(client, queue.paths);
-    const queueAccess: QueueAccess = {
-      jobIds: () => inventory.jobIds(),
-      enqueue: async (jobs) => {
-        if (jobs.length === 0) return;
-        // Announced first, as the submitter does: `enqueued` must come before `taken` in the event stream.
-        const at = new Date().toISOString();
-        await api
-          .publishEvents(jobs.map((job) => ({ type: 'enqueued' as const, at, job: job.id, action: job.action, state: 'QUEUED' as const, priority: job.priority })))
-          .catch((error: unknown) => {
-            logger.warn('enqueued events not published (the jobs are enqueued)', { jobs: jobs.length, error: messageOf(error) });
-          });
-        await queue.putMany(jobs.map((job) => ({ jobId: job.id, priority: job.priority })));
+    // A start that fails half-way closes what it had opened, and fails with its own error.
+    return startOrRelease(
+      new Releasers(),
+      async (releasers) => {
+        const api = await releasers.open(
+          'API client',
+          JobApiClient.create({
+            baseUrl: options.api.baseUrl,
+            compatibility: options.api.compatibility,
+            timeoutMs: options.api.timeoutMs,
+            logger,
+            ...(options.api.credentials === undefined ? {} : { credentials: options.api.credentials }),
+          }),
+          (opened) => opened.close(),
+        );
+        const client = await releasers.open(
+          'ZooKeeper session',
+          ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, logger }),
+          (opened) => opened.close(),
+        );
+        const queue = new LockingQueue(client, { path: options.queuePath, logger });
+        releasers.add('queue', () => queue.close());
+        const registry = new ExecutorRegistry(client, options.queuePath);
+        const inventory = new QueueInventory(client, queue.paths);
+        const enqueuer = new JobEnqueuer({ queue, logger, publish: (published) => api.publishEvents(published) });
+        let warnedNoKeys = false;
+        const services: TickServices = {
+          api,
+          queue: { jobIds: () => inventory.jobIds(), isExecutorAlive: (owner) => registry.isAlive(owner) },
+          enqueuer,
+          submitter: new JobSubmitter(api, enqueuer, logger),
+          useIdempotencyKeys: async () => {
+            if ((await api.detectCompatibility()) !== 'nuvla') return true;
+            if (!warnedNoKeys) logger.warn("Nuvla's job API has no idempotency keys: only the election keeps a tick from creating its jobs twice");
+            warnedNoKeys = true;
+            return false;
+          },
+        };
+        const runners = definitions.map((definition) => {
+          const schedule = compileSchedule(options.schedules.get(definition.name) ?? definition.schedule);
+          const election = new LeaderElection(client, { path: `${options.electionPath}/${definition.name}`, identifier: options.name, logger });
+          return new DistributionRunner(definition, schedule, election, services, logger, events);
+        });
+        const distributor = new Distributor(runners, logger, client, releasers);
+        distributor.#state = 'RUNNING';
+        distributor.#running = Promise.all(runners.map((runner) => distributor.#runGuarded(runner))).then(() => undefined);
+        logger.info('distributor started', {
+          name: options.name,
+          distributions: runners.map((runner) => `${runner.definition.name} (${runner.schedule.description})`),
+          zkHosts: options.zkHosts,
+          api: options.api.baseUrl,
+        });
+        return distributor;
       },
-      isExecutorAlive: (owner) => registry.isAlive(owner),
-    };
-    let warnedNoKeys = false;
-    const services: TickServices = {
-      api,
-      queue: queueAccess,
-      submitter: new JobSubmitter(api, queue, logger, (events) => api.publishEvents(events)),
-      useIdempotencyKeys: async () => {
-        if ((await api.detectCompatibility()) !== 'nuvla') return true;
-        if (!warnedNoKeys) logger.warn("Nuvla's job API has no idempotency keys: only the election keeps a tick from creating its jobs twice");
-        warnedNoKeys = true;
-        return false;
+      (error) => {
+        logger.error('distributor start failed, and so did closing what it had opened', { error });
       },
-    };
-    const runners = definitions.map((definition) => {
-      const schedule = compileSchedule(options.schedules.get(definition.name) ?? definition.schedule);
-      const election = new LeaderElection(client, { path: `${options.electionPath}/${definition.name}`, identifier: options.name, logger });
-      return new DistributionRunner(definition, schedule, election, services, logger, events);
-    });
-    const distributor = new Distributor(runners, logger, client, api, queue);
-    distributor.#state = 'RUNNING';
-    distributor.#running = Promise.all(runners.map((runner) => distributor.#runGuarded(runner))).then(() => undefined);
-    logger.info('distributor started', {
-      name: options.name,
-      distributions: runners.map((runner) => `${runner.definition.name} (${runner.schedule.description})`),
-      zkHosts: options.zkHosts,
-      api: options.api.baseUrl,
-    });
-    return distributor;
+    );
   }
 
   get state(): DistributorState {
@@ -159,7 +159,7 @@ export class Distributor {
       await runner.run(this.#stop.signal);
     } catch (error) {
       // A runner only ends by itself on a bug; the others go on, and the operator is told loudly.
-      this.#logger.error('distribution stopped unexpectedly', { distribution: runner.definition.name, error: messageOf(error) });
+      this.#logger.error('distribution stopped unexpectedly', { distribution: runner.definition.name, error });
     }
   }
 
@@ -167,18 +167,16 @@ export class Distributor {
     this.#state = 'STOPPING';
     this.#logger.info('distributor stopping');
     this.#stop.abort(new Error('distributor stopping'));
-    const problems: string[] = [];
-    // Last in, first out (style.md habit 6): runners resign, then the queue, the session, the API client.
+    // The runners resign first (they need the session), then the queue, the session, the API client.
     await this.#running;
-    for (const [what, close] of [
-      ['queue', () => this.#queue.close()],
-      ['ZooKeeper session', () => this.#client.close()],
-      ['API client', () => this.#api.close()],
-    ] as const) {
-      await close().catch((error: unknown) => problems.push(`${what}: ${messageOf(error)}`));
+    try {
+      await this.#releasers.releaseAll();
+    } catch (error) {
+      const problems = error instanceof ReleaseError ? error.errors.map(messageOf) : [messageOf(error)];
+      throw new Error(`distributor stopped with problems: ${problems.join('; ')}`, { cause: error });
+    } finally {
+      this.#state = 'STOPPED';
     }
-    this.#state = 'STOPPED';
-    if (problems.length > 0) throw new Error(`distributor stopped with problems: ${problems.join('; ')}`);
     this.#logger.info('distributor stopped');
   }
 }

@@ -7,7 +7,8 @@
 import { createHash } from 'node:crypto';
 import type { JobApi } from '../api/client/job-api.js';
 import type { NewJob } from '../api/client/inputs.js';
-import type { JobSubmitter } from '../recipes/job-submitter.js';
+import type { JobEnqueuer } from '../enqueue/job-enqueuer.js';
+import type { JobSubmitter } from '../enqueue/job-submitter.js';
 import type { Logger } from '../util/logger.js';
 import { withFields } from '../util/logger.js';
 import { whenAborted } from '../util/when-aborted.js';
@@ -15,9 +16,14 @@ import { jobSpecProblems, type DistributionDefinition, type JobSpec, type QueueA
 
 const MAX_KEY_LENGTH = 512;
 
+/** What the distributor reads of the queue for a leader-only task (the queue reconciler). */
+export type QueueReading = Pick<QueueAccess, 'jobIds' | 'isExecutorAlive'>;
+
 export interface TickServices {
   readonly api: JobApi;
-  readonly queue: QueueAccess;
+  readonly queue: QueueReading;
+  /** How a leader-only task enqueues (the one enqueue path, also under `submitter`). */
+  readonly enqueuer: JobEnqueuer;
   readonly submitter: JobSubmitter;
   /** False with Nuvla's job API, which has no idempotency keys: then only the election prevents duplicates. */
   readonly useIdempotencyKeys: () => Promise<boolean>;
@@ -65,6 +71,17 @@ export async function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Pr
   }
 }
 
+/** The queue as this tick's task sees it: its enqueues stop retrying when the tick is abandoned. */
+function queueAccessOf(services: TickServices, signal: AbortSignal): QueueAccess {
+  return {
+    jobIds: () => services.queue.jobIds(),
+    isExecutorAlive: (owner) => services.queue.isExecutorAlive(owner),
+    enqueue: async (jobs) => {
+      await services.enqueuer.enqueue(jobs, signal);
+    },
+  };
+}
+
 export async function runTick(
   definition: DistributionDefinition,
   tick: Date,
@@ -73,7 +90,7 @@ export async function runTick(
   logger: Logger,
 ): Promise<TickOutcome> {
   const log = withFields(logger, { distribution: definition.name, tick: tick.toISOString() });
-  const context = { tick, signal, log, api: services.api, queue: services.queue };
+  const context = { tick, signal, log, api: services.api, queue: queueAccessOf(services, signal) };
   if (definition.run !== undefined) {
     await untilAborted(Promise.resolve(definition.run(context)), signal);
     return { created: 0, existing: 0, invalid: 0 };

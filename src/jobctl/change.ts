@@ -5,7 +5,7 @@
 import { JOB_STATES } from '../api/job/document.js';
 import type { JobctlCommand } from './command.js';
 import type { CommandContext } from './context.js';
-import { publishEnqueued } from './enqueued-event.js';
+import { enqueuerFor } from './enqueuer.js';
 import { EXIT, failure, usageError } from './errors.js';
 import { listFilter } from './list-show.js';
 import { parseJobId } from './options.js';
@@ -36,14 +36,14 @@ export const retryCommand: JobctlCommand = {
     const queue = await ctx.queue('enqueue the retried job (jobctl retry)');
     const api = await ctx.api();
     const job = await api.retry(id);
-    // Announced before the entry exists: an executor may take it at once, and `taken` must come after.
-    await publishEnqueued(ctx, api, job);
-    let entry: string;
+    let entry: string | undefined;
     try {
-      entry = await queue.put(job.id, job.priority);
+      // Announced on the event stream, then enqueued, as every enqueue is.
+      [entry] = await enqueuerFor(ctx, api, queue).enqueue([job], ctx.signal);
     } catch (error) {
       throw failure(`${job.id} is QUEUED again but was not enqueued (${toError(error).message}); the queue reconciler will enqueue it`, error);
     }
+    if (entry === undefined) throw failure(`${job.id} is QUEUED again but ZooKeeper answered its enqueue without an entry`);
     if (ctx.options.json) ctx.out.json(job);
     else ctx.out.line(`retried ${job.id}: QUEUED again, enqueued as ${entry}`);
     return EXIT.ok;

@@ -1,6 +1,7 @@
 /**
  * `jobctl create <action>`: a job persisted through the job API, then enqueued in ZooKeeper, by the
- * same JobSubmitter distributors use. `--wait` follows it to its end and exits with its return code.
+ * same JobSubmitter (and JobEnqueuer) distributors use. `--wait` follows it to its end and exits with
+ * its return code.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -8,13 +9,13 @@ import type { NewJob } from '../api/client/inputs.js';
 import type { JobApiClient } from '../api/client/index.js';
 import { DEFAULT_JOB_PRIORITY, type JobDocument } from '../api/job/document.js';
 import { readNumber, readString, type OptionArgs } from '../cli/option-readers.js';
-import { JobSubmitter, type SubmittedJob } from '../recipes/job-submitter.js';
+import { JobSubmitter, type SubmittedJob } from '../enqueue/job-submitter.js';
 import type { LockingQueue } from '../recipes/locking-queue.js';
 import { toError } from '../util/errors.js';
 import { isZkError } from '../zk/errors.js';
-import type { Logger } from '../util/logger.js';
 import type { JobctlCommand } from './command.js';
 import type { CommandContext } from './context.js';
+import { enqueuerFor, warningsOf } from './enqueuer.js';
 import { EXIT, failure, usageError } from './errors.js';
 import { EventFeed } from './event-feed.js';
 import { STREAM_OPEN_WAIT_MS, followJob } from './follow.js';
@@ -106,17 +107,11 @@ async function readPayload(given: string | undefined, cwd: string): Promise<stri
   return text.trim();
 }
 
-/** The submitter's log on a command line: its retries are worth a warning while they happen. */
-function submitterLog(ctx: CommandContext): Logger {
-  const ignore = (): void => undefined;
-  return { error: ignore, info: ignore, debug: ignore, warn: (message) => { ctx.out.warn(message); } };
-}
-
 async function submitOne(ctx: CommandContext, api: JobApiClient, queue: LockingQueue, job: NewJob): Promise<SubmittedJob> {
   let submitted: SubmittedJob | undefined;
   try {
     // As distributors submit: `enqueued` announced on the event stream, for whoever follows the job.
-    [submitted] = await new JobSubmitter(api, queue, submitterLog(ctx), (events) => api.publishEvents(events)).submit([job], ctx.signal);
+    [submitted] = await new JobSubmitter(api, enqueuerFor(ctx, api, queue), warningsOf(ctx)).submit([job], ctx.signal);
   } catch (error) {
     // The API's part failed (nothing to undo), or ZooKeeper's, after the job was persisted.
     if (!isZkError(error)) throw error;
