@@ -193,7 +193,11 @@ export class ChildDaemon {
   readonly logFile: string | undefined;
   /** Where this run's output starts in the (appended) log file. */
   readonly logOffset: number | undefined;
-  /** How it ended, once it has exited and its collected output has been read to the end. */
+  /**
+   * How it ended, once it has exited and its collected output has been read to the end (so a caller
+   * sees its last lines). A grandchild that inherited a collected pipe holds this back until it too
+   * has closed it; a log file or an ignored output does not.
+   */
   readonly exited: Promise<ExitStatus>;
   readonly #child: ChildProcess;
   readonly #options: CompiledOptions;
