@@ -70,7 +70,7 @@ export interface Daemon {
   stop(graceMs?: number): Promise<Exit>;
 }
 
-/** `node <argv>` under `setpriv --pdeathsig KILL` (which execs it: the pid is node's), stderr kept (and each line to `onLine`). */
+/** `node <argv>` under `setpriv --pdeathsig KILL` where it exists (it execs: the pid is node's), stderr kept (and each line to `onLine`). */
 function spawnDaemon(name: string, argv: readonly string[], env: NodeJS.ProcessEnv = process.env, onLine?: (line: string) => void): Daemon {
   const child = ChildDaemon.spawn({
     name,
