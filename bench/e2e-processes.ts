@@ -1,16 +1,16 @@
 /**
  * The processes of the end-to-end benchmark (bench/e2e.bench.ts) and what it reads about them:
  * `job-api serve` and `job-executor` from the built JavaScript in dist/, each in its own process that
- * dies with this one, their stderr kept, stopped with SIGTERM and awaited; VmRSS and CPU time from /proc.
+ * dies with this one, their stderr kept, stopped with SIGTERM and awaited (all through the one
+ * supervisor, src/harness/child-daemon.ts); VmRSS and CPU time from /proc.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ApiCredentials } from '../src/api/client/options.js';
+import { ChildDaemon, type ExitStatus } from '../src/harness/child-daemon.js';
 import { fourLetterWord } from '../src/harness/four-letter-word.js';
 import { freePort } from '../src/harness/free-port.js';
 import { waitFor } from '../src/harness/wait-for.js';
@@ -21,9 +21,11 @@ const EXECUTOR_BIN = join(DIST, 'bin/job-executor.js');
 const DISTRIBUTOR_BIN = join(DIST, 'bin/job-distributor.js');
 const DISTRIBUTION_MODULE = join(DIST, 'distributor/distribution.js');
 const ACTION_MODULE = join(DIST, 'executor/action.js');
-const SETPRIV = '/usr/bin/setpriv';
 /** Lines of a process's stderr kept for the report; the count goes on. */
 const KEPT_LINES = 200;
+const STOP_GRACE_MS = 30_000;
+// The output of `job-api create-key` and the like: a few lines.
+const COMMAND_OUTPUT_CHARS = 1 << 20;
 
 export const NOOP_ACTION = 'bench_noop';
 
@@ -53,10 +55,7 @@ export async function writeNoopAction(dir: string): Promise<void> {
   await writeFile(join(dir, `${NOOP_ACTION}.mjs`), source);
 }
 
-export interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
+export type Exit = ExitStatus;
 
 export interface Daemon {
   readonly name: string;
@@ -67,58 +66,46 @@ export interface Daemon {
   readonly exited: Promise<Exit>;
   /** Aborted when the process exits, for waits that must not outlive it. */
   readonly gone: AbortSignal;
-  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves with how it exited. */
+  /** SIGTERM, then SIGKILL if it has not exited after `graceMs`; resolves with how it exited. Idempotent. */
   stop(graceMs?: number): Promise<Exit>;
 }
 
-/** `node <argv>` under `setpriv --pdeathsig KILL` (which execs it: the pid is node's), stderr kept (and each line to `onLine`). */
+/** `node <argv>` under `setpriv --pdeathsig KILL` where it exists (it execs: the pid is node's), stderr kept (and each line to `onLine`). */
 function spawnDaemon(name: string, argv: readonly string[], env: NodeJS.ProcessEnv = process.env, onLine?: (line: string) => void): Daemon {
-  const child = spawn(SETPRIV, ['--pdeathsig', 'KILL', process.execPath, ...argv], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  if (child.pid === undefined) throw new Error(`${name} did not start`);
-  const lines: string[] = [];
-  let count = 0;
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    count++;
-    if (lines.length < KEPT_LINES) lines.push(line);
-    onLine?.(line);
+  const child = ChildDaemon.spawn({
+    name,
+    command: process.execPath,
+    args: argv,
+    env,
+    stderr: { collect: { keptLines: KEPT_LINES, keep: 'first' } },
+    parentDeathSignal: 'SIGKILL',
+    stopGraceMs: STOP_GRACE_MS,
   });
+  if (onLine !== undefined) child.stderr.onLine(onLine);
   const gone = new AbortController();
-  const exited = new Promise<Exit>((resolve) => {
-    // 'close', not 'exit': stderr has been read to its end by then.
-    child.once('close', (code, signal) => {
-      gone.abort(new Error(`${name} (pid ${String(child.pid)}) exited (code ${String(code)}, signal ${String(signal)}): ${lines.slice(-5).join(' | ')}`));
-      resolve({ code, signal });
-    });
+  // `exited` comes once stderr has been read to its end, so the reason quotes its last lines.
+  void child.exited.then(({ code, signal }) => {
+    gone.abort(new Error(`${name} (pid ${String(child.pid)}) exited (code ${String(code)}, signal ${String(signal)}): ${child.stderr.tail(5).join(' | ')}`));
   });
   return {
     name,
     pid: child.pid,
-    lines,
-    lineCount: () => count,
-    exited,
-    gone: gone.signal,
-    async stop(graceMs = 30_000) {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-        try {
-          return await exited;
-        } finally {
-          clearTimeout(timer);
-        }
-      }
-      return exited;
+    get lines() {
+      return child.stderr.lines;
     },
+    lineCount: () => child.stderr.count,
+    exited: child.exited,
+    gone: gone.signal,
+    stop: (graceMs) => child.stop(graceMs === undefined ? {} : { graceMs }),
   };
 }
 
+/** `node <argv>` run to its end; its stdout, its stderr passed through. */
 async function runCommand(argv: readonly string[]): Promise<string> {
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const chunks: Buffer[] = [];
-  child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
-  const [code] = (await once(child, 'exit')) as [number | null];
+  const child = ChildDaemon.spawn({ name: 'node', command: process.execPath, args: argv, stdout: { collect: { keptChars: COMMAND_OUTPUT_CHARS } }, stderr: 'inherit' });
+  const { code } = await child.exited;
   if (code !== 0) throw new Error(`${argv.join(' ')} exited with ${String(code)}`);
-  return Buffer.concat(chunks).toString('utf8');
+  return child.stdout.text;
 }
 
 function credentialsIn(output: string): ApiCredentials {

@@ -1,22 +1,16 @@
 /**
- * One daemon of the local stack as a child process: in a process group of its own, so that a
- * terminal's Ctrl-C reaches only the supervisor, which stops the daemons in order; its output appended
- * to a log file; stopped by its PID (SIGTERM, then SIGKILL after a grace time).
+ * One daemon of the local stack, as a child process supervised by src/harness/child-daemon.ts: in a
+ * process group of its own, so that a terminal's Ctrl-C reaches only the supervisor, which stops the
+ * daemons in order; its output appended to a log file; stopped by its PID (SIGTERM, then SIGKILL after
+ * a grace time). What is the local stack's own stays here: its readiness reports over IPC and the
+ * tail of this run's log for its failure messages.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { ChildDaemon, type ExitStatus } from '../harness/child-daemon.js';
+import { messageOf } from '../util/errors.js';
 import { isRecord } from '../util/is-record.js';
 
-// The kernel sends the child SIGTERM when the supervisor dies, even by SIGKILL, when no exit handler
-// of ours can run: a stack never outlives its supervisor by more than the daemons' own clean stop.
-const SETPRIV = '/usr/bin/setpriv';
-
-export interface ExitStatus {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
+export { describeExit, type ExitStatus } from '../harness/child-daemon.js';
 
 export interface DaemonSpec {
   /** For messages and the log file's name, e.g. "job-api". */
@@ -31,73 +25,64 @@ export interface DaemonSpec {
   readonly ipc?: boolean;
 }
 
-export function describeExit(status: ExitStatus): string {
-  return status.signal === null ? `exited with code ${String(status.code)}` : `was killed by ${status.signal}`;
-}
-
 export class Daemon {
   readonly name: string;
   readonly pid: number;
   readonly logFile: string;
   readonly exited: Promise<ExitStatus>;
-  readonly #stopGraceMs: number;
+  readonly #child: ChildDaemon;
   // Where this run's output starts in the (appended) log file, so a tail shows only this run.
   readonly #logOffset: number;
-  readonly #messages: unknown[] = [];
-  readonly #messageListeners = new Set<(message: unknown) => void>();
-  #exit: ExitStatus | undefined;
-  #stopping: Promise<ExitStatus> | undefined;
+  readonly #messages: unknown[];
+  readonly #messageListeners: Set<(message: unknown) => void>;
 
-  private constructor(spec: DaemonSpec, pid: number, logOffset: number, exited: Promise<ExitStatus>) {
-    this.name = spec.name;
-    this.pid = pid;
-    this.logFile = spec.logFile;
-    this.#stopGraceMs = spec.stopGraceMs;
-    this.#logOffset = logOffset;
-    this.exited = exited.then((status) => (this.#exit = status));
+  private constructor(child: ChildDaemon, logFile: string, messages: unknown[], messageListeners: Set<(message: unknown) => void>) {
+    this.#child = child;
+    this.name = child.name;
+    this.pid = child.pid;
+    this.logFile = logFile;
+    this.exited = child.exited;
+    this.#logOffset = child.logOffset ?? 0;
+    this.#messages = messages;
+    this.#messageListeners = messageListeners;
   }
 
   static async spawn(spec: DaemonSpec): Promise<Daemon> {
-    // A file descriptor rather than a pipe: the daemon's output must not depend on the supervisor
-    // reading it (a full pipe blocks the writer; a closed one kills it with EPIPE).
-    const log = await open(spec.logFile, 'a');
-    try {
-      const { size } = await log.stat();
-      await log.write(`--- ${new Date().toISOString()} local stack: ${[spec.command, ...spec.args].join(' ')}\n`);
-      const [command, ...args] = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'TERM', spec.command, ...spec.args] : [spec.command, ...spec.args];
-      const child = spawn(command, args, {
-        detached: true,
-        env: spec.env,
-        stdio: spec.ipc === true ? ['ignore', log.fd, log.fd, 'ipc'] : ['ignore', log.fd, log.fd],
-      });
-      const { pid } = child;
-      if (pid === undefined) {
-        const [failure] = (await once(child, 'error')) as unknown[];
-        throw new Error(`${spec.name} could not be started (${command}): ${failure instanceof Error ? failure.message : String(failure)}`);
-      }
-      const exited = new Promise<ExitStatus>((resolve) => {
-        child.once('exit', (code, signal) => {
-          resolve({ code, signal });
-        });
-      });
-      const daemon = new Daemon(spec, pid, size, exited);
-      child.on('message', (message: unknown) => {
-        daemon.#messages.push(message);
-        for (const listener of daemon.#messageListeners) listener(message);
-      });
-      return daemon;
-    } finally {
-      await log.close();
-    }
+    // Gathered from the spawn on: a report may come before anyone asks for it.
+    const messages: unknown[] = [];
+    const messageListeners = new Set<(message: unknown) => void>();
+    const child = await ChildDaemon.start({
+      name: spec.name,
+      command: spec.command,
+      args: spec.args,
+      env: spec.env,
+      // A file rather than a pipe: the daemon's output must not depend on the supervisor reading it.
+      stdout: 'log',
+      stderr: 'log',
+      logFile: { path: spec.logFile, header: `local stack: ${[spec.command, ...spec.args].join(' ')}` },
+      detached: true,
+      // SIGTERM rather than SIGKILL: a stack never outlives its supervisor by more than the daemons' own clean stop.
+      parentDeathSignal: 'SIGTERM',
+      stopGraceMs: spec.stopGraceMs,
+      ...(spec.ipc === true
+        ? {
+            onMessage: (message: unknown) => {
+              messages.push(message);
+              for (const listener of messageListeners) listener(message);
+            },
+          }
+        : {}),
+    });
+    return new Daemon(child, spec.logFile, messages, messageListeners);
   }
 
   /** How it ended; undefined while it runs. */
   get exit(): ExitStatus | undefined {
-    return this.#exit;
+    return this.#child.exit;
   }
 
   get running(): boolean {
-    return this.#exit === undefined;
+    return this.#child.running;
   }
 
   /** The first IPC message (so far or to come) that `accept` turns into a value. */
@@ -120,33 +105,12 @@ export class Daemon {
 
   /** By PID; a daemon that has already exited is left alone. */
   signal(signal: NodeJS.Signals): void {
-    if (this.#exit !== undefined) return;
-    try {
-      process.kill(this.pid, signal);
-    } catch (error) {
-      // ESRCH: it has just died and its exit event is on its way.
-      if (!(error instanceof Error && 'code' in error && error.code === 'ESRCH')) throw error;
-    }
+    this.#child.signal(signal);
   }
 
   /** SIGTERM, SIGKILL after the grace time, resolved on exit. Idempotent: a second caller gets the same stop. */
   stop(): Promise<ExitStatus> {
-    this.#stopping ??= this.#terminate();
-    return this.#stopping;
-  }
-
-  async #terminate(): Promise<ExitStatus> {
-    this.signal('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<'grace over'>((resolve) => {
-      timer = setTimeout(resolve, this.#stopGraceMs, 'grace over');
-    });
-    try {
-      if ((await Promise.race([this.exited, graceOver])) === 'grace over') this.signal('SIGKILL');
-    } finally {
-      clearTimeout(timer);
-    }
-    return this.exited;
+    return this.#child.stop();
   }
 
   /** The last `lines` lines this run wrote to its log. */
@@ -155,7 +119,7 @@ export class Daemon {
       const text = (await readFile(this.logFile)).subarray(this.#logOffset).toString('utf8');
       return text.trimEnd().split('\n').slice(-lines).join('\n');
     } catch (error) {
-      return `(cannot read ${this.logFile}: ${error instanceof Error ? error.message : String(error)})`;
+      return `(cannot read ${this.logFile}: ${messageOf(error)})`;
     }
   }
 }
