@@ -11,7 +11,7 @@
  * to be rounded. The API key of the executor needs the `delete` permission (role executor or admin) for this action.
  */
 import { ApiError } from '../src/api/errors.js';
-import { defineAction, describeValue } from '../src/executor/action.js';
+import { defineAction, describeValue } from '../src/sdk/action-entry.js';
 import { toError } from '../src/util/errors.js';
 import { whenAborted } from '../src/util/when-aborted.js';
 

@@ -15,7 +15,7 @@ import { ZkClient } from '../zk/client.js';
 import type { Logger } from '../util/logger.js';
 import { messageOf } from '../util/errors.js';
 import { loadDistributions, type LoadedDistributions } from './distribution-loader.js';
-import type { DistributionDefinition, QueueAccess } from './distribution.js';
+import type { DistributionDefinition, QueueAccess } from '../sdk/distribution.js';
 import { DistributionRunner, type RunnerEvents } from './distribution-runner.js';
 import type { DistributorOptions } from './options.js';
 import { compileSchedule } from './schedule.js';

@@ -16,7 +16,7 @@ import type { JobApi } from '../api/client/job-api.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULT_JOB_PRIORITY } from '../api/job/document.js';
 import type { Logger } from '../util/logger.js';
-import type { QueueAccess } from './distribution.js';
+import type { QueueAccess } from '../sdk/distribution.js';
 
 export interface ReconcileOptions {
   /** Jobs created (QUEUED) or updated (RUNNING) more recently than this are not touched. */

@@ -12,7 +12,7 @@ import {
   type LoadDropInsOptions,
   type LoadedDropIn,
 } from '../util/drop-in-modules.js';
-import { actionDefinitionProblems, isActionDefinition, type ActionDefinition } from './action.js';
+import { actionDefinitionProblems, isActionDefinition, type ActionDefinition } from '../sdk/action.js';
 
 export { DropInDirectoryError as ActionDirectoryError, isDropInModuleName as isActionModuleName } from '../util/drop-in-modules.js';
 
