@@ -64,6 +64,13 @@ async function* jobsMatching(api: JobApi, filter: string, signal: AbortSignal | 
   }
 }
 
+/**
+ * One reconciliation pass (the `queue_reconciler` distribution runs it on its elected leader; two passes
+ * at once would only enqueue some jobs twice, which is harmless, see above). Exported from the package
+ * entry as a maintenance routine: it works through the job API and QueueAccess alone (both in every
+ * DistributionContext), so the bundled distribution reaches it by the package's name like any outside
+ * module, and an operator can run it on another schedule or grace from a distribution of their own.
+ */
 export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logger, options: ReconcileOptions): Promise<ReconcileReport> {
   const { signal } = options;
   const cutoff = new Date(Date.now() - options.graceMs).toISOString();
