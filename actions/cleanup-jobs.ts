@@ -10,10 +10,7 @@
  * than as date math (`now-7d`), because date math has whole units only and a fractional age would have
  * to be rounded. The API key of the executor needs the `delete` permission (role executor or admin) for this action.
  */
-import { ApiError } from '../src/api/errors.js';
-import { defineAction, describeValue } from '../src/executor/action.js';
-import { toError } from '../src/util/errors.js';
-import { whenAborted } from '../src/util/when-aborted.js';
+import { ApiError, defineAction, describeValue, toError, whenAborted } from 'zk-job-engine/action';
 
 interface CleanupPayload {
   readonly olderThanDays: number;

@@ -23,10 +23,7 @@ import { once } from 'node:events';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { constants } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { defineAction, describeValue } from '../src/executor/action.js';
-import type { Logger } from '../src/util/logger.js';
-import { toError } from '../src/util/errors.js';
-import { whenAborted } from '../src/util/when-aborted.js';
+import { defineAction, describeValue, toError, whenAborted, type Logger } from 'zk-job-engine/action';
 
 interface CommandPayload {
   readonly command: string;

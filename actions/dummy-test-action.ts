@@ -5,7 +5,7 @@
  *
  * Payload (optional JSON): `{ "seconds": number }`, 0 to 3600, fractions allowed, 5 when absent.
  */
-import { defineAction, describeValue } from '../src/executor/action.js';
+import { defineAction, describeValue } from 'zk-job-engine/action';
 
 interface DummyPayload {
   readonly seconds: number;

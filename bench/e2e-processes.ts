@@ -19,8 +19,8 @@ const DIST = fileURLToPath(new URL('../dist/src/', import.meta.url));
 const API_BIN = join(DIST, 'bin/job-api.js');
 const EXECUTOR_BIN = join(DIST, 'bin/job-executor.js');
 const DISTRIBUTOR_BIN = join(DIST, 'bin/job-distributor.js');
-const DISTRIBUTION_MODULE = join(DIST, 'distributor/distribution.js');
-const ACTION_MODULE = join(DIST, 'executor/action.js');
+const DISTRIBUTION_MODULE = join(DIST, 'sdk/distribution.js');
+const ACTION_MODULE = join(DIST, 'sdk/action.js');
 /** Lines of a process's stderr kept for the report; the count goes on. */
 const KEPT_LINES = 200;
 const STOP_GRACE_MS = 30_000;

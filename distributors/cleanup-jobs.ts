@@ -3,7 +3,7 @@
  * name), as Nuvla's and SlipStream's distributors do (design.md §7). One job per day: its idempotency
  * key is the day's tick, so any number of distributors create it once.
  */
-import { defineDistribution } from '../src/distributor/distribution.js';
+import { defineDistribution } from 'zk-job-engine';
 
 export default defineDistribution({
   name: 'cleanup_jobs',

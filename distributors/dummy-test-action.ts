@@ -2,7 +2,7 @@
  * `dummy_test_action`: a smoke-test job every 15 s (the action sleeps 5 s, reporting progress), to
  * watch a whole engine work. Off unless named: `job-distributor dummy_test_action`.
  */
-import { defineDistribution } from '../src/distributor/distribution.js';
+import { defineDistribution } from 'zk-job-engine';
 
 export default defineDistribution({
   name: 'dummy_test_action',

@@ -4,8 +4,7 @@
  * A stranded job waits at most one interval plus the 5 s grace given to creators between persisting
  * and enqueueing. Leader-elected like every distribution, so one pass runs at a time.
  */
-import { defineDistribution } from '../src/distributor/distribution.js';
-import { reconcileQueue } from '../src/distributor/queue-reconciler.js';
+import { defineDistribution, reconcileQueue } from 'zk-job-engine';
 
 export default defineDistribution({
   name: 'queue_reconciler',

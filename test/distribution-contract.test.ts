@@ -5,11 +5,13 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { defineDistribution, distributionSpecProblems, jobSpecProblems } from '../src/distributor/distribution.js';
+import { defineDistribution, distributionSpecProblems } from '../src/sdk/distribution.js';
+import { jobSpecProblems } from '../src/sdk/job-spec.js';
+import { scheduleProblems } from '../src/sdk/schedule-spec.js';
 import { loadDistributions } from '../src/distributor/distribution-loader.js';
 import { DistributorStartError, selectDistributions } from '../src/distributor/distributor.js';
 import { BUNDLED_DISTRIBUTORS_DIR } from '../src/distributor/options.js';
-import { compileSchedule, parseScheduleText, scheduleProblems } from '../src/distributor/schedule.js';
+import { compileSchedule, parseScheduleText } from '../src/distributor/schedule.js';
 import { idempotencyKeyOf, newJobOf } from '../src/distributor/tick.js';
 import { silentLogger } from '../src/util/logger.js';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { JobApiClient } from '../src/api/client/index.js';
-import { defineDistribution, type DistributionDefinition } from '../src/distributor/distribution.js';
+import { defineDistribution, type DistributionDefinition } from '../src/sdk/distribution.js';
 import { DistributionRunner, type RunnerState } from '../src/distributor/distribution-runner.js';
 import { compileSchedule } from '../src/distributor/schedule.js';
 import type { TickOutcome, TickServices } from '../src/distributor/tick.js';

@@ -5,15 +5,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { JobDocument } from '../src/api/job/document.js';
-import {
-  ACTION_BRAND,
-  ActionDefinitionError,
-  ActionPayloadError,
-  defineAction,
-  isActionDefinition,
-  parseJobPayload,
-  type ActionSpec,
-} from '../src/executor/action.js';
+import { ACTION_BRAND, ActionDefinitionError, defineAction, isActionDefinition, type ActionSpec } from '../src/sdk/action.js';
+import { ActionPayloadError, parseJobPayload } from '../src/sdk/action-payload.js';
 import { ActionDirectoryError, isActionModuleName, loadActions, type LoadedActions } from '../src/executor/action-loader.js';
 import { silentLogger } from '../src/util/logger.js';
 

@@ -4,7 +4,7 @@
  */
 import type { Logger } from '../util/logger.js';
 import { loadDropIns, type DropInKind, type LoadDropInsOptions, type LoadedDropIns } from '../util/drop-in-modules.js';
-import { distributionDefinitionProblems, type DistributionDefinition } from './distribution.js';
+import { distributionDefinitionProblems, type DistributionDefinition } from '../sdk/distribution.js';
 
 export type LoadedDistributions = LoadedDropIns<DistributionDefinition>;
 

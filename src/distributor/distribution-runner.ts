@@ -10,7 +10,7 @@ import type { LeaderElection, Leadership } from '../recipes/election.js';
 import type { Logger } from '../util/logger.js';
 import { delay } from '../util/delay.js';
 import { exponentialDelays, fixedDelays, retrying } from '../util/retrying.js';
-import type { DistributionDefinition } from './distribution.js';
+import type { DistributionDefinition } from '../sdk/distribution.js';
 import type { Schedule } from './schedule.js';
 import { runTick, type TickOutcome, type TickServices } from './tick.js';
 

@@ -17,7 +17,7 @@ import type { Logger } from '../util/logger.js';
 import { messageOf } from '../util/errors.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
 import { loadDistributions, type LoadedDistributions } from './distribution-loader.js';
-import type { DistributionDefinition } from './distribution.js';
+import type { DistributionDefinition } from '../sdk/distribution.js';
 import { DistributionRunner, type RunnerEvents } from './distribution-runner.js';
 import type { DistributorOptions } from './options.js';
 import { compileSchedule } from './schedule.js';

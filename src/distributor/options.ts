@@ -24,8 +24,9 @@ import {
 } from '../cli/option-readers.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
 import type { LogLevel } from '../util/logger.js';
-import { DISTRIBUTION_NAME } from './distribution.js';
-import { parseScheduleText, scheduleProblems, type ScheduleSpec } from './schedule.js';
+import { DISTRIBUTION_NAME } from '../sdk/distribution.js';
+import { scheduleProblems, type ScheduleSpec } from '../sdk/schedule-spec.js';
+import { parseScheduleText } from './schedule.js';
 
 /** The top-level distributors/ folder of this package (dist/distributors once built). */
 export const BUNDLED_DISTRIBUTORS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../distributors');

@@ -16,7 +16,7 @@ import type { JobApi } from '../api/client/job-api.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULT_JOB_PRIORITY } from '../api/job/document.js';
 import type { Logger } from '../util/logger.js';
-import type { QueueAccess } from './distribution.js';
+import type { QueueAccess } from '../sdk/distribution.js';
 
 export interface ReconcileOptions {
   /** Jobs created (QUEUED) or updated (RUNNING) more recently than this are not touched. */
@@ -64,6 +64,13 @@ async function* jobsMatching(api: JobApi, filter: string, signal: AbortSignal | 
   }
 }
 
+/**
+ * One reconciliation pass (the `queue_reconciler` distribution runs it on its elected leader; two passes
+ * at once would only enqueue some jobs twice, which is harmless, see above). Exported from the package
+ * entry as a maintenance routine: it works through the job API and QueueAccess alone (both in every
+ * DistributionContext), so the bundled distribution reaches it by the package's name like any outside
+ * module, and an operator can run it on another schedule or grace from a distribution of their own.
+ */
 export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logger, options: ReconcileOptions): Promise<ReconcileReport> {
   const { signal } = options;
   const cutoff = new Date(Date.now() - options.graceMs).toISOString();

@@ -1,16 +1,11 @@
 /**
- * When a distribution ticks: a cron expression (node-cron's syntax, seconds optional, in a time zone)
- * or a fixed interval. A tick is a point in time that every distributor computes the same way, whatever
- * the moment its timer fires, because the tick names the jobs it creates (their idempotency keys): two
- * processes that both believe they lead agree on which tick they are creating.
+ * A distribution's schedule compiled into ticks: a tick is a point in time that every distributor
+ * computes the same way, whatever the moment its timer fires, because the tick names the jobs it creates
+ * (their idempotency keys): two processes that both believe they lead agree on which tick they are
+ * creating. What authors write, and its checks, is the SDK's (src/sdk/schedule-spec.ts).
  */
 import cron, { type ScheduledTask } from 'node-cron';
-import { describeValue } from '../executor/action.js';
-
-export type ScheduleSpec =
-  /** `timezone` is UTC when absent, never the machine's zone: every distributor must compute the same ticks. */
-  | { readonly cron: string; readonly timezone?: string }
-  | { readonly everySeconds: number };
+import { DEFAULT_TIME_ZONE, type ScheduleSpec } from '../sdk/schedule-spec.js';
 
 export interface Schedule {
   /** e.g. `cron "0 3 * * *" (UTC)` or `every 15 s`. */
@@ -19,55 +14,6 @@ export interface Schedule {
   next(now: Date): Date;
   /** The latest tick at or before `now` that is at most `withinMs` old, if there is one. */
   latestWithin(now: Date, withinMs: number): Date | undefined;
-}
-
-export const DEFAULT_TIME_ZONE = 'UTC';
-
-/** A month: shorter intervals are what a distribution means by "every". */
-export const MAX_INTERVAL_SECONDS = 31 * 24 * 60 * 60;
-
-export function scheduleProblems(spec: unknown): string[] {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
-    return [`schedule must be { cron: "<expression>" } or { everySeconds: N }, got ${describeValue(spec)}`];
-  }
-  const fields = spec as Record<string, unknown>;
-  const keys = Object.keys(fields);
-  if ('everySeconds' in fields) {
-    const { everySeconds } = fields;
-    const problems: string[] = [];
-    if (typeof everySeconds !== 'number' || !Number.isInteger(everySeconds) || everySeconds < 1 || everySeconds > MAX_INTERVAL_SECONDS) {
-      problems.push(`schedule.everySeconds must be a whole number of seconds from 1 to ${MAX_INTERVAL_SECONDS}, got ${describeValue(everySeconds)}`);
-    }
-    const extra = keys.filter((key) => key !== 'everySeconds');
-    if (extra.length > 0) problems.push(`schedule { everySeconds } takes no other field, got ${extra.join(', ')}`);
-    return problems;
-  }
-  if (!('cron' in fields)) return [`schedule must have a cron expression or everySeconds, got fields ${keys.join(', ') || 'none'}`];
-  const problems = cronProblems(fields.cron);
-  const { timezone } = fields;
-  if (timezone !== undefined && (typeof timezone !== 'string' || !isTimeZone(timezone))) {
-    problems.push(`schedule.timezone must be an IANA time zone such as "UTC" or "Europe/Zurich", got ${describeValue(timezone)}`);
-  }
-  const extra = keys.filter((key) => key !== 'cron' && key !== 'timezone');
-  if (extra.length > 0) problems.push(`schedule { cron, timezone } takes no other field, got ${extra.join(', ')}`);
-  return problems;
-}
-
-function cronProblems(expression: unknown): string[] {
-  if (typeof expression !== 'string' || expression.trim() === '') return [`schedule.cron must be a cron expression, got ${describeValue(expression)}`];
-  const validation = cron.validateDetailed(expression);
-  if (validation.valid) return [];
-  const details = validation.errors.map((error) => `${error.field}: ${error.message}`).join(', ');
-  return [`schedule.cron ${JSON.stringify(expression)} is not a valid cron expression (${details || 'unrecognised'})`];
-}
-
-function isTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The spec must be valid (see scheduleProblems). */

@@ -12,7 +12,8 @@ import type { JobSubmitter } from '../enqueue/job-submitter.js';
 import type { Logger } from '../util/logger.js';
 import { withFields } from '../util/logger.js';
 import { whenAborted } from '../util/when-aborted.js';
-import { jobSpecProblems, type DistributionDefinition, type JobSpec, type QueueAccess } from './distribution.js';
+import type { DistributionDefinition, QueueAccess } from '../sdk/distribution.js';
+import { jobSpecProblems, type JobSpec } from '../sdk/job-spec.js';
 
 const MAX_KEY_LENGTH = 512;
 

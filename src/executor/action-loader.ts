@@ -12,7 +12,7 @@ import {
   type LoadDropInsOptions,
   type LoadedDropIn,
 } from '../util/drop-in-modules.js';
-import { actionDefinitionProblems, isActionDefinition, type ActionDefinition } from './action.js';
+import { actionDefinitionProblems, type ActionDefinition } from '../sdk/action.js';
 
 export { DropInDirectoryError as ActionDirectoryError, isDropInModuleName as isActionModuleName } from '../util/drop-in-modules.js';
 
@@ -30,7 +30,7 @@ const ACTION_KIND: DropInKind<ActionDefinition> = {
   noun: 'action',
   exportName: 'action',
   example: 'export default defineAction({...})',
-  problemsOf: (candidate) => (isActionDefinition(candidate) ? [] : actionDefinitionProblems(candidate)),
+  problemsOf: actionDefinitionProblems,
   nameOf: (definition) => definition.name,
   describe: (definition) => ({ timeoutSeconds: definition.timeoutSeconds }),
 };

@@ -7,7 +7,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { LazyJobApi } from '../api/client/lazy-job-api.js';
 import { errorJsonReplacer, toError } from '../util/errors.js';
 import type { Logger, LogLevel } from '../util/logger.js';
-import { ActionPayloadError, parseJobPayload, type ActionContext, type ActionDefinition, type ActionOutcome } from './action.js';
+import type { ActionContext, ActionDefinition, ActionOutcome } from '../sdk/action.js';
+import { ActionPayloadError, parseJobPayload } from '../sdk/action-payload.js';
 import { loadActionModule } from './action-loader.js';
 import { parseToWorker, parseWorkerSettings, type FromWorker, type RunOutcome, type RunRequest } from './worker-protocol.js';
 

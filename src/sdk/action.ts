@@ -1,16 +1,17 @@
 /**
- * The contract between the job executor and drop-in action modules (design.md §7). Authors write
+ * The contract between the job executor and drop-in action modules (docs/contracts.md). Authors write
  *
  *   export default defineAction({ name: 'cleanup_jobs', timeoutSeconds: 600, async run({ job, log }) { ... } });
  *
- * and the executor hands `run` one context object (style.md habit 4): it never inspects a function's
+ * and the executor hands `run` one context object (docs/style.md): it never inspects a function's
  * arity or calls actions in different shapes.
  */
 import { ACTION_NAME } from '../api/job/parse.js';
 import type { JobDocument } from '../api/job/document.js';
 import type { JobApi } from '../api/client/job-api.js';
 import type { Logger } from '../util/logger.js';
-import { toError } from '../util/errors.js';
+import { defineChecked, definitionProblems, fieldsOf, isDefinition, unknownFieldsProblem, type DefinitionKind } from './define.js';
+import { describeValue } from './describe-value.js';
 
 export interface ActionContext<P = unknown> {
   readonly job: JobDocument;
@@ -53,10 +54,7 @@ export interface ActionSpec<P = unknown> {
   run(context: ActionContext<P>): Promise<ActionOutcome> | ActionOutcome;
 }
 
-/**
- * Registered globally so a definition made through a second copy of this module (an action package with
- * its own dependency on the engine) is still recognised; the loader re-validates the shape anyway.
- */
+/** Marks what `defineAction` made (see DefinitionKind.brand for why it is a global symbol). */
 export const ACTION_BRAND: unique symbol = Symbol.for('zk-job-engine.action-definition');
 
 /** A validated, frozen spec; only `defineAction` makes these, which is how the loader tells them apart. */
@@ -75,21 +73,10 @@ export class ActionDefinitionError extends TypeError {
   readonly code = 'invalid-action-definition';
 }
 
-/** A value as an error message about a payload or a definition names it: `"text"`, `3`, `null`, `an array`. */
-export function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  return `a value of type ${typeof value}`;
-}
-
 /** Every problem at once, so an author fixes a definition in one pass. Empty when the spec is valid. */
 export function actionSpecProblems(spec: unknown): string[] {
-  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) {
-    return [`an action definition must be an object, got ${describeValue(spec)}`];
-  }
-  const fields = spec as Record<string, unknown>;
+  const fields = fieldsOf(spec);
+  if (fields === undefined) return [`an action definition must be an object, got ${describeValue(spec)}`];
   const problems: string[] = [];
   const { name, timeoutSeconds, description, parsePayload, run } = fields;
   if (typeof name !== 'string' || !ACTION_NAME_PATTERN.test(name)) {
@@ -109,19 +96,18 @@ export function actionSpecProblems(spec: unknown): string[] {
     problems.push(`parsePayload must be a function when given, got ${describeValue(parsePayload)}`);
   }
   if (typeof run !== 'function') problems.push(`run must be a function, got ${describeValue(run)}`);
-  // Plain-JS authors get no excess-property check; a misspelt `timeout` would otherwise be silently ignored.
-  const unknown = Object.keys(fields).filter((key) => !KNOWN_FIELDS.has(key));
-  if (unknown.length > 0) {
-    problems.push(`unknown field(s) ${unknown.join(', ')}; expected ${[...KNOWN_FIELDS].join(', ')}`);
-  }
+  const unknown = unknownFieldsProblem(fields, KNOWN_FIELDS);
+  if (unknown !== undefined) problems.push(unknown);
   return problems;
 }
 
-function definitionError(spec: unknown, problems: readonly string[]): ActionDefinitionError {
-  const fields = typeof spec === 'object' && spec !== null ? (spec as Record<string, unknown>) : {};
-  const label = typeof fields.name === 'string' ? `action ${JSON.stringify(fields.name)}` : 'action';
-  return new ActionDefinitionError(`invalid ${label} definition: ${problems.join('; ')}`);
-}
+const ACTION_KIND: DefinitionKind<typeof ACTION_BRAND> = Object.freeze({
+  noun: 'action',
+  definer: 'defineAction',
+  brand: ACTION_BRAND,
+  problemsOf: actionSpecProblems,
+  errorOf: (message: string) => new ActionDefinitionError(message),
+});
 
 /**
  * Validates eagerly, so a bad definition fails when its module is imported, naming what is wrong.
@@ -130,10 +116,7 @@ function definitionError(spec: unknown, problems: readonly string[]): ActionDefi
 export function defineAction<P>(spec: ActionSpec<P> & { readonly parsePayload: (raw: unknown) => P }): ActionDefinition<P>;
 export function defineAction(spec: ActionSpec): ActionDefinition;
 export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
-  const problems = actionSpecProblems(spec);
-  if (problems.length > 0) throw definitionError(spec, problems);
-  // A copy, so later mutation of the author's object cannot change what was validated.
-  const definition: ActionDefinition<P> = {
+  return defineChecked(ACTION_KIND, spec, () => ({
     name: spec.name,
     timeoutSeconds: spec.timeoutSeconds,
     ...(spec.description === undefined ? {} : { description: spec.description }),
@@ -141,54 +124,15 @@ export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
     // The executor calls `definition.run(context)`, so `this` is the definition, which holds the same fields.
     // eslint-disable-next-line @typescript-eslint/unbound-method
     run: spec.run,
-    [ACTION_BRAND]: true,
-  };
-  return Object.freeze(definition);
+  }));
 }
 
 /** True for values made by `defineAction` (from any copy of this module) that still hold a valid spec. */
 export function isActionDefinition(value: unknown): value is ActionDefinition {
-  if (typeof value !== 'object' || value === null) return false;
-  if ((value as Record<PropertyKey, unknown>)[ACTION_BRAND] !== true) return false;
-  const { [ACTION_BRAND]: _brand, ...spec } = value as Record<PropertyKey, unknown>;
-  return actionSpecProblems(spec).length === 0;
+  return isDefinition(ACTION_KIND, value);
 }
 
 /** Why a branded-looking value is still not usable, for the loader's error message. */
 export function actionDefinitionProblems(value: unknown): string[] {
-  if (typeof value !== 'object' || value === null || (value as Record<PropertyKey, unknown>)[ACTION_BRAND] !== true) {
-    return [`not made by defineAction, got ${describeValue(value)}`];
-  }
-  const { [ACTION_BRAND]: _brand, ...spec } = value as Record<PropertyKey, unknown>;
-  return actionSpecProblems(spec);
-}
-
-export class ActionPayloadError extends Error {
-  override readonly name = 'ActionPayloadError';
-  readonly code = 'invalid-action-payload';
-}
-
-/**
- * The payload `run` receives: `job.payload` is JSON text (or absent), checked by the action's own
- * `parsePayload` when it has one. Throws ActionPayloadError (with the cause) so the executor fails the job.
- */
-export function parseJobPayload<P>(definition: ActionDefinition<P>, job: JobDocument): P {
-  let raw: unknown;
-  if (job.payload !== undefined) {
-    try {
-      raw = JSON.parse(job.payload);
-    } catch (error) {
-      throw new ActionPayloadError(`payload of ${job.id} is not valid JSON: ${toError(error).message}`, { cause: error });
-    }
-  }
-  // defineAction's overloads make P `unknown` whenever there is no parsePayload.
-  if (definition.parsePayload === undefined) return raw as P;
-  try {
-    return definition.parsePayload(raw);
-  } catch (error) {
-    const reason = toError(error);
-    throw new ActionPayloadError(`payload of ${job.id} rejected by action ${definition.name}: ${reason.message}`, {
-      cause: reason,
-    });
-  }
+  return definitionProblems(ACTION_KIND, value);
 }
