@@ -1,6 +1,6 @@
 /**
  * `cleanup_jobs`: deletes final jobs (SUCCESS, FAILED, CANCELED) that ended more than a given age ago,
- * 7 days by default, as the daily distribution of the same name in Nuvla and SlipStream (design.md §7).
+ * 7 days by default, as the daily distribution of the same name in Nuvla and SlipStream (docs/contracts.md §6).
  *
  * Payload (optional JSON): `{ "olderThanDays": number }`, a positive number of days, fractions allowed
  * (0.5 is twelve hours), at most 36500.

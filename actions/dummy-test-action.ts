@@ -1,5 +1,5 @@
 /**
- * `dummy_test_action`: Nuvla's and SlipStream's smoke-test action (design.md §7, distributed every 15 s
+ * `dummy_test_action`: Nuvla's and SlipStream's smoke-test action (docs/contracts.md §6, distributed every 15 s
  * there). It sleeps a few seconds and reports progress on the way, so a whole engine (distributor,
  * queue, executor, API) can be watched working without any action doing real work.
  *

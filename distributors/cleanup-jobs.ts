@@ -1,6 +1,6 @@
 /**
  * `cleanup_jobs`: once a day, the job that deletes final jobs older than 7 days (the action of the same
- * name), as Nuvla's and SlipStream's distributors do (design.md §7). One job per day: its idempotency
+ * name), as Nuvla's and SlipStream's distributors do (docs/contracts.md §6). One job per day: its idempotency
  * key is the day's tick, so any number of distributors create it once.
  */
 import { defineDistribution } from 'zk-job-engine';

@@ -1,5 +1,5 @@
 /**
- * The distributor's options, compiled once (style.md habit 1) from what the command line, the
+ * The distributor's options, compiled once (docs/style.md habit 1) from what the command line, the
  * environment (JOB_DISTRIBUTOR_*) and a config file gave: checked with messages naming the option,
  * defaults filled in, durations in milliseconds, frozen. Which distributions exist is only known once
  * their modules are loaded, so names are checked against them later, by the distributor.

@@ -1,6 +1,6 @@
 /**
  * The queue reconciler: brings the job API (the system of record) and the ZooKeeper queue back in
- * line, so that no job is stranded (design.md invariant 1).
+ * line, so that no job is stranded (docs/contracts.md, invariant 1).
  *
  * - A QUEUED job whose id is in no queue entry was persisted by a creator that died before enqueueing
  *   it, created by a third party through the REST API, or lost with ZooKeeper's data: it is enqueued.

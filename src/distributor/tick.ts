@@ -114,7 +114,7 @@ export async function runTick(
     } else {
       const valid = spec as JobSpec;
       const key = idempotencyKeyOf(definition.name, tick, valid.target);
-      // One job per target per tick (design.md invariant 4), even if the module yields a target twice.
+      // One job per target per tick (docs/contracts.md, invariant 4), even if the module yields a target twice.
       if (jobs.has(key)) log.warn('target given twice in one tick; one job is created', { index, target: valid.target ?? null });
       else jobs.set(key, newJobOf(valid, keyed ? key : undefined));
     }

@@ -1,6 +1,6 @@
 /**
  * What the executor does with a job id it took from the queue, decided in one place and free of I/O
- * (design.md §5 lists Nuvla's answers; ours differ where Nuvla loses or duplicates work). The caller
+ * (docs/contracts.md §5 lists Nuvla's answers; ours differ where Nuvla loses or duplicates work). The caller
  * gathers the facts (the document, whether its recorded owner is alive) and carries the answer out.
  */
 import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isFinal, type JobDocument } from '../api/job/document.js';

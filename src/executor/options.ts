@@ -1,5 +1,5 @@
 /**
- * The executor's options, compiled once (style.md habit 1): what the command line, the environment
+ * The executor's options, compiled once (docs/style.md habit 1): what the command line, the environment
  * and a config file gave, checked with messages that name the option, defaults filled in, durations
  * in milliseconds, frozen. Nothing downstream reads process.env.
  */

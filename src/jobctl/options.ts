@@ -1,5 +1,5 @@
 /**
- * jobctl's options, compiled once (style.md habit 1) from what yargs gathered out of flags, JOBCTL_*
+ * jobctl's options, compiled once (docs/style.md habit 1) from what yargs gathered out of flags, JOBCTL_*
  * variables and a --config file: checked with messages that name the flag, defaults filled in,
  * durations in milliseconds, frozen. Commands read this object, never process.env.
  */

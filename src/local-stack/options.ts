@@ -1,5 +1,5 @@
 /**
- * The local stack's options, compiled once (style.md habit 1): what the command line and the
+ * The local stack's options, compiled once (docs/style.md habit 1): what the command line and the
  * JOB_LOCAL_* environment gave, checked with messages that name the option, defaults filled in,
  * durations in milliseconds, frozen.
  */

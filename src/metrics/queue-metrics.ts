@@ -1,6 +1,6 @@
 /**
  * The queue's depth and the age of its oldest waiting entry, read from ZooKeeper on scrape. Both
- * need a listing of `entries` (56 ms and 2.4 MB at 100,000 entries, design.md §6), so a read is
+ * need a listing of `entries` (56 ms and 2.4 MB at 100,000 entries, docs/zookeeper.md), so a read is
  * cached for a few seconds and shared by concurrent scrapes; while ZooKeeper is not connected
  * nothing is read and the gauges say NaN ("unknown") rather than a stale or a made-up number.
  *

@@ -1,5 +1,5 @@
 /**
- * kazoo's LockingQueue, layout-compatible (design.md §2) so Python and TypeScript processes share one
+ * kazoo's LockingQueue, layout-compatible (docs/contracts.md §2) so Python and TypeScript processes share one
  * queue, rebuilt for many concurrent takers per process: every slot draws from one shared listing
  * (QueueListing) instead of racing kazoo-style for the first entry.
  *

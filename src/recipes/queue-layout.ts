@@ -1,5 +1,5 @@
 /**
- * Names and paths of kazoo's LockingQueue (design.md §2), shared with Python processes:
+ * Names and paths of kazoo's LockingQueue (docs/contracts.md §2), shared with Python processes:
  * `<queue>/entries/entry-PPP-SSSSSSSSSS` holds a job id, `<queue>/taken/<same name>` marks it taken.
  * Lower PPP runs first; names sort by priority then sequence as plain strings, as kazoo sorts them.
  */

@@ -1,7 +1,7 @@
 /**
  * One listing of the queue shared by every slot of a process. kazoo lists `entries` and `taken` on
  * every get(), so N slots race for the same first entry and a large backlog is re-read per job
- * (design.md §6: 8 jobs/s at 100k). Here one watch-refreshed snapshot hands out candidates in order,
+ * (docs/zookeeper.md: 8 jobs/s at 100k). Here one watch-refreshed snapshot hands out candidates in order,
  * each to one slot only.
  *
  * Several consumer processes split the queue (QueueMembers): within the most urgent priority band a

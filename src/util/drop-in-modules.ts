@@ -1,6 +1,6 @@
 /**
  * Loads drop-in modules (actions for the executor, distributions for the distributor) from the bundled
- * folder and every extra directory (design.md §7, style.md habit 9). One bad module must not take the
+ * folder and every extra directory (docs/contracts.md §6, docs/style.md habit 9). One bad module must not take the
  * others down with it, so each file is imported on its own and every failure is reported with the file's
  * path; only the caller's choice of directories (one that does not exist) is fatal, because that is a
  * configuration mistake rather than a broken module.

@@ -1,6 +1,6 @@
 /**
  * The one place that reaches into node-zookeeper-client's private state. The client has defects that
- * its public API cannot fix (design.md §6): it never notices a frozen server, can hang in CONNECTING,
+ * its public API cannot fix (docs/zookeeper.md): it never notices a frozen server, can hang in CONNECTING,
  * crashes on close() during a handshake and on error codes it does not know. Fixing them needs the
  * socket and the connection state, which are parsed here from `unknown` so a client upgrade that
  * changes them fails loudly at start rather than silently.

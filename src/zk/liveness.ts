@@ -1,5 +1,5 @@
 /**
- * The watchdog that node-zookeeper-client lacks (design.md §6). While connected it keeps one probe
+ * The watchdog that node-zookeeper-client lacks (docs/zookeeper.md). While connected it keeps one probe
  * request in flight and drops the TCP connection when the reply is overdue, so a frozen server is left
  * for another member while the session still lives. While connecting it drops an attempt whose
  * handshake never completes (a server that accepts TCP but does not answer).

@@ -148,7 +148,7 @@ export class ZkSession {
     this.#ended.abort(reason);
     for (const operation of this.#pending) operation.reject(reason);
     this.#pending.clear();
-    // close() is only safe on a connected client (design.md §6); otherwise abandon it.
+    // close() is only safe on a connected client (docs/zookeeper.md); otherwise abandon it.
     if (wasConnected && reason.code === 'CLOSED') this.#client.close();
     else this.#internals.abandon();
     this.#emit({ type: 'ended', sessionId: this.sessionId, reason });

@@ -1,5 +1,5 @@
 /**
- * The job document: Nuvla's job resource, schema version 2 (design.md §3), kebab-case as on the wire,
+ * The job document: Nuvla's job resource, schema version 2 (docs/contracts.md §3), kebab-case as on the wire,
  * plus the engine's additions (revision, executor, attempt, timeout, idempotency-key), which a Nuvla
  * client ignores.
  */

@@ -121,7 +121,7 @@ export function cancelJob(current: JobDocument, now: Date, reason = 'canceled'):
 /**
  * The `retry` operation, an operator's explicit "run it again": a final job back to QUEUED, as it was
  * before its first run apart from its `attempt` (the next claim counts up from it) and its history in
- * the status message. The engine itself never does this (design.md invariant 3).
+ * the status message. The engine itself never does this (docs/contracts.md, invariant 3).
  */
 export function retryJob(current: JobDocument, now: Date, reason = 'retried'): JobDocument {
   if (!isFinal(current.state)) {

@@ -1,5 +1,5 @@
 /**
- * The job collection and its resources (design.md §4), with the engine's additions: If-Match on
+ * The job collection and its resources (docs/contracts.md §4), with the engine's additions: If-Match on
  * edits (412 when the revision moved), idempotency keys and bulk create, counts per state.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
