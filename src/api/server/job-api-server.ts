@@ -1,7 +1,7 @@
 /**
- * The job API daemon: its stores, its event hub (relayed to the other replicas on a shared
- * PostgreSQL database), its metrics endpoint and its Fastify app, opened in that order and released
- * in the reverse one. States, in order:
+ * The job API daemon: its stores, its metrics endpoint, its event hub (relayed to the other replicas
+ * on a shared PostgreSQL database) and its Fastify app, opened in that order and released in the
+ * reverse one. States, in order:
  *   STARTING -> RUNNING -> STOPPING (the listener closes, open requests finish; then the relay, the
  *   metrics endpoint and the stores close) -> STOPPED.
  * A start that fails half-way releases what it had opened and rethrows its own error; signals are
