@@ -4,35 +4,20 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { FastifyInstance } from 'fastify';
 import { JobApiClient } from '../src/api/client/index.js';
-import { Authenticator } from '../src/api/auth/authenticator.js';
-import { openBackends, type Backends } from '../src/api/backends.js';
 import type { JobEvent } from '../src/api/job/events.js';
-import { buildJobApi } from '../src/api/server/app.js';
-import { JobEventHub } from '../src/api/server/event-hub.js';
-import { PgEventRelay } from '../src/api/server/pg-event-relay.js';
+import { JobApiServer } from '../src/api/server/job-api-server.js';
+import { compileJobApiServerOptions } from '../src/api/server/options.js';
 import { startPostgres, type PostgresServer } from '../src/harness/postgres-server.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { silentLogger } from '../src/util/logger.js';
 
-interface Replica {
-  readonly app: FastifyInstance;
-  readonly backends: Backends;
-  readonly relay: PgEventRelay;
-  readonly baseUrl: string;
-}
-
 let server: PostgresServer;
-const replicas: Replica[] = [];
+const replicas: JobApiServer[] = [];
 
-async function startReplica(url: string): Promise<Replica> {
-  const backends = await openBackends(url);
-  const events = new JobEventHub(silentLogger);
-  const relay = await PgEventRelay.start(url, events, silentLogger);
-  const app = await buildJobApi({ store: backends.jobs, access: new Authenticator(backends.credentials), logger: silentLogger, bodyLimitBytes: 1 << 20, maxBulkCreate: 1000, events });
-  const address = await app.listen({ host: '127.0.0.1', port: 0 });
-  return { app, backends, relay, baseUrl: address };
+async function startReplica(url: string): Promise<JobApiServer> {
+  const options = await compileJobApiServerOptions({ database: url, host: '127.0.0.1', port: 0, 'body-limit': 1 << 20, 'max-bulk-create': 1000 });
+  return JobApiServer.start(options, silentLogger);
 }
 
 before(async () => {
@@ -42,20 +27,16 @@ before(async () => {
 });
 
 after(async () => {
-  for (const replica of replicas.splice(0)) {
-    await replica.app.close();
-    await replica.relay.close();
-    await replica.backends.close();
-  }
+  for (const replica of replicas.splice(0)) await replica.stop();
   await server.stop();
 });
 
 test("a stream on one replica carries the events of the other replica's writes", async () => {
   const [a, b] = replicas;
   assert.ok(a !== undefined && b !== undefined);
-  const key = await a.backends.credentials.create('admin');
-  const onA = await JobApiClient.create({ baseUrl: a.baseUrl, credentials: key, compatibility: 'engine' });
-  const onB = await JobApiClient.create({ baseUrl: b.baseUrl, credentials: key, compatibility: 'engine' });
+  const key = await a.stores.credentials.create('admin');
+  const onA = await JobApiClient.create({ baseUrl: a.address, credentials: key, compatibility: 'engine' });
+  const onB = await JobApiClient.create({ baseUrl: b.address, credentials: key, compatibility: 'engine' });
   const controller = new AbortController();
   const seen: JobEvent[] = [];
   let opened = false;

@@ -8,10 +8,12 @@ import type { JobStore } from './store/job-store.js';
 import { openSqliteStore } from './store/sqlite-store.js';
 import { openPostgresStore } from './store/postgres-store.js';
 import { openPostgresCredentialStore, openSqliteCredentialStore, type CredentialStore } from './auth/credential-store.js';
+import { Releasers, startOrRelease } from '../util/releasers.js';
 
 export interface Backends {
   readonly jobs: JobStore;
   readonly credentials: CredentialStore;
+  /** Closes the credential store, then the job store, both even when one fails. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -31,32 +33,20 @@ export function describeDatabase(database: string): string {
   }
 }
 
+/** Opens both stores; if the second cannot be opened, the first is closed again before the error is rethrown. */
 export async function openBackends(database: string): Promise<Backends> {
-  let jobs: JobStore;
-  let credentials: CredentialStore;
-  if (isPostgresUrl(database)) {
-    jobs = await openPostgresStore(database);
-    credentials = await openPostgresCredentialStore(database).catch(async (error: unknown) => {
-      await jobs.close();
-      throw error;
-    });
-  } else {
-    const path = resolve(database);
-    await mkdir(dirname(path), { recursive: true });
-    jobs = await openSqliteStore(path);
-    credentials = await openSqliteCredentialStore(path).catch(async (error: unknown) => {
-      await jobs.close();
-      throw error;
-    });
-  }
-  return {
-    jobs,
-    credentials,
-    // Both are closed even when the first fails: a half-closed pool keeps the process alive.
-    close: async () => {
-      const results = await Promise.allSettled([credentials.close(), jobs.close()]);
-      const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-      if (failed !== undefined) throw failed.reason;
-    },
-  };
+  const releasers = new Releasers();
+  return startOrRelease(releasers, async () => {
+    const postgres = isPostgresUrl(database);
+    const location = postgres ? database : resolve(database);
+    if (!postgres) await mkdir(dirname(location), { recursive: true });
+    const jobs = await releasers.open('job store', () => (postgres ? openPostgresStore(location) : openSqliteStore(location)), (store) => store.close());
+    const credentials = await releasers.open(
+      'credential store',
+      () => (postgres ? openPostgresCredentialStore(location) : openSqliteCredentialStore(location)),
+      (store) => store.close(),
+    );
+    // Both are closed even when one fails: a half-closed pool keeps the process alive.
+    return { jobs, credentials, close: () => releasers.releaseAll() };
+  });
 }

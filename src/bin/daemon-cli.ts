@@ -2,14 +2,15 @@
  * What the daemons' entry points share: the options every daemon that works on the queue takes
  * (ZooKeeper, the job API and its key, logging, the metrics port), the one-line failure of a bad
  * command line, opening the metrics endpoint, and the mapping of SIGTERM/SIGINT onto a daemon's
- * stop(). Only entry points import this module.
+ * stop() and the release of what it holds. Only entry points import this module.
  */
 import type { Argv } from 'yargs';
 import type { Registry } from 'prom-client';
 import { DEFAULT_API_URL, DEFAULT_METRICS_HOST, DEFAULT_QUEUE_PATH, type MetricsOptions } from '../cli/option-readers.js';
 import { startMetricsEndpoint, type MetricsEndpoint, type ReadinessChecks } from '../metrics/metrics-server.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf, toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import type { Releasers } from '../util/releasers.js';
 import { LOG_LEVELS } from '../util/winston-logger.js';
 
 export interface EngineOptionDefaults {
@@ -54,7 +55,7 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger & { clos
         logger.close();
       },
       (error: unknown) => {
-        logger.error('clean stop failed', { error: messageOf(error) });
+        logger.error('clean stop failed', { error: toError(error) });
         process.exitCode = 1;
         logger.close();
       },
@@ -62,6 +63,20 @@ export function stopOnSignals(stop: () => Promise<void>, logger: Logger & { clos
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+}
+
+/**
+ * SIGTERM and SIGINT release what the daemon holds, last-opened-first (the daemon's own stop() among
+ * it); every later signal reaches the daemon's stop() again, which it may treat as "hurry" (the
+ * executor stops waiting for running jobs), and then waits for the same release.
+ */
+export function releaseOnSignals(releasers: Releasers, daemon: { stop(): Promise<void> }, logger: Logger & { close(): void }): void {
+  let signalled = false;
+  stopOnSignals(async () => {
+    if (signalled) await daemon.stop();
+    signalled = true;
+    await releasers.releaseAll();
+  }, logger);
 }
 
 /**

@@ -10,9 +10,10 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Distributor } from '../distributor/distributor.js';
 import { BUNDLED_DISTRIBUTORS_DIR, DISTRIBUTOR_DEFAULTS, compileDistributorOptions } from '../distributor/options.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf, toError } from '../util/errors.js';
+import { Releasers } from '../util/releasers.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
-import { failer, serveMetrics, stopOnSignals, withEngineOptions } from './daemon-cli.js';
+import { failer, releaseOnSignals, serveMetrics, withEngineOptions } from './daemon-cli.js';
 
 const fail = failer('job-distributor');
 
@@ -44,24 +45,28 @@ const logger = createWinstonLogger({ level: options.logLevel, file: options.logF
 
 // prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
 const metrics = options.metrics === undefined ? undefined : await import('../metrics/distributor-metrics.js').then(async ({ DistributorMetrics }) => new DistributorMetrics((await import('../metrics/registry.js')).createDaemonRegistry()));
+// What the daemon holds, released last-opened-first on SIGTERM/SIGINT or when its start fails.
+const releasers = new Releasers();
 const endpoint = await serveMetrics(options.metrics, metrics, logger, fail);
+if (endpoint !== undefined) releasers.add('metrics endpoint', () => endpoint.close());
 
-let distributor: Distributor;
-try {
-  distributor = await Distributor.start(options, logger, metrics?.events);
-  metrics?.attach(distributor);
-} catch (error) {
-  logger.error('distributor could not start', { error: messageOf(error) });
-  await endpoint?.close();
+const distributor = await Distributor.start(options, logger, metrics?.events).catch(async (error: unknown) => {
+  logger.error('distributor could not start', { error: toError(error) });
+  await releasers.releaseAll().catch((releaseError: unknown) => {
+    logger.warn('closing what a failed start had opened failed', { error: toError(releaseError) });
+  });
   logger.close();
-  fail(messageOf(error), 1);
+  return fail(messageOf(error), 1);
+});
+if (metrics !== undefined) {
+  metrics.attach(distributor);
+  releasers.add('metrics', () => {
+    metrics.detach();
+  });
 }
-
-stopOnSignals(async () => {
-  await distributor.stop();
-  metrics?.detach();
-  await endpoint?.close();
-}, logger);
+// Released first: the metrics stay served until the distributor has stopped, so a drain can be watched to its end.
+releasers.add('distributor', () => distributor.stop());
+releaseOnSignals(releasers, distributor, logger);
 // Replaces Node's default for SIGUSR1 (starting the inspector): an operator's "what are you doing?".
 process.on('SIGUSR1', () => {
   distributor.logStatus();

@@ -8,9 +8,10 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Executor } from '../executor/executor.js';
 import { BUNDLED_ACTIONS_DIR, EXECUTOR_DEFAULTS, compileExecutorOptions } from '../executor/options.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf, toError } from '../util/errors.js';
+import { Releasers } from '../util/releasers.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
-import { failer, serveMetrics, stopOnSignals, withEngineOptions } from './daemon-cli.js';
+import { failer, releaseOnSignals, serveMetrics, withEngineOptions } from './daemon-cli.js';
 
 const fail = failer('job-executor');
 
@@ -38,25 +39,28 @@ const logger = createWinstonLogger({ level: options.logLevel, file: options.logF
 
 // prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
 const metrics = options.metrics === undefined ? undefined : await import('../metrics/executor-metrics.js').then(async ({ ExecutorMetrics }) => new ExecutorMetrics((await import('../metrics/registry.js')).createDaemonRegistry(), logger));
+// What the daemon holds, released last-opened-first on SIGTERM/SIGINT or when its start fails.
+const releasers = new Releasers();
 const endpoint = await serveMetrics(options.metrics, metrics, logger, fail);
+if (endpoint !== undefined) releasers.add('metrics endpoint', () => endpoint.close());
 
-let executor: Executor;
-try {
-  executor = await Executor.start(options, logger, metrics);
-  metrics?.attach(executor);
-} catch (error) {
-  logger.error('executor could not start', { error: messageOf(error) });
-  await endpoint?.close();
+const executor = await Executor.start(options, logger, metrics).catch(async (error: unknown) => {
+  logger.error('executor could not start', { error: toError(error) });
+  await releasers.releaseAll().catch((releaseError: unknown) => {
+    logger.warn('closing what a failed start had opened failed', { error: toError(releaseError) });
+  });
   logger.close();
-  fail(messageOf(error), 1);
+  return fail(messageOf(error), 1);
+});
+if (metrics !== undefined) {
+  metrics.attach(executor);
+  releasers.add('metrics', () => {
+    metrics.detach();
+  });
 }
-
-stopOnSignals(async () => {
-  await executor.stop();
-  // Served until the executor has stopped, so a drain can be watched to its end.
-  metrics?.detach();
-  await endpoint?.close();
-}, logger);
+// Released first: the metrics stay served until the executor has stopped, so a drain can be watched to its end.
+releasers.add('executor', () => executor.stop());
+releaseOnSignals(releasers, executor, logger);
 // Replaces Node's default for SIGUSR1 (starting the inspector on a port), as design.md §7 notes.
 process.on('SIGUSR1', () => {
   void executor.dumpStacks().catch((error: unknown) => {

@@ -15,8 +15,9 @@ import { ExecutorNameInUseError, ExecutorRegistry } from '../recipes/executor-re
 import { ZkClient, type ClientStateChange } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
 import { delay } from '../util/delay.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf, toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
 import { loadActions, type LoadedActions } from './action-loader.js';
 import { ApiGate } from './api-gate.js';
 import type { JobObserver } from './job-observer.js';
@@ -39,7 +40,6 @@ export class Executor {
   readonly actions: LoadedActions;
   readonly #logger: Logger;
   readonly #client: ZkClient;
-  readonly #api: JobApiClient;
   readonly #queue: LockingQueue;
   readonly #registry: ExecutorRegistry;
   readonly #gate: ApiGate;
@@ -49,21 +49,28 @@ export class Executor {
   readonly #stopTaking = new AbortController();
   readonly #skipWait = new AbortController();
   readonly #giveUp = new AbortController();
-  readonly #unsubscribe: () => void;
+  /** Everything this executor holds, released last-opened-first when it stops (or fails to start). */
+  readonly #releasers: Releasers;
   #registration: { session: ZkSession; done: Promise<void> } | undefined;
   #state: ExecutorState = 'STARTING';
   #loops: Promise<void>[] = [];
   #busySlots = 0;
   #stopped: Promise<void> | undefined;
 
-  private constructor(options: ExecutorOptions, logger: Logger, actions: LoadedActions, client: ZkClient, api: JobApiClient, observer: JobObserver | undefined) {
+  /** `releasers` already holds the API client and the session; what is made here joins them as it is made. */
+  private constructor(options: ExecutorOptions, logger: Logger, actions: LoadedActions, client: ZkClient, api: JobApiClient, observer: JobObserver | undefined, releasers: Releasers) {
     this.options = options;
+    this.#releasers = releasers;
     this.actions = actions;
     this.#logger = logger;
     this.#client = client;
-    this.#api = api;
     this.#queue = new LockingQueue(client, { path: options.queuePath, logger });
     this.#registry = new ExecutorRegistry(client, options.queuePath);
+    // The registration goes after the queue it names (its consumer id) is closed.
+    releasers.add('registration', async () => {
+      if (this.#client.state === 'CONNECTED') await this.#registry.deregister(this.#client.session, this.options.name);
+    });
+    releasers.add('queue', () => this.#queue.close());
     this.#gate = new ApiGate({
       probe: () => api.get(PROBE_JOB).then(
         () => undefined,
@@ -91,8 +98,16 @@ export class Executor {
     });
     const workerSettings = { api: options.api, progressIntervalMs: Math.min(250, options.progressIntervalMs) };
     this.#slots = Array.from({ length: options.threads }, (_, index) => new Slot(index, workerSettings, options.idleThreadMs));
-    this.#unsubscribe = client.onStateChange((change) => {
+    releasers.add('threads', async () => {
+      await Promise.all(this.#slots.map((slot) => slot.close()));
+    });
+    releasers.add('job watch', () => this.#watch.stop());
+    releasers.add('ZooKeeper listener', client.onStateChange((change) => {
       this.#onZooKeeper(change);
+    }));
+    // Stopped first: no probe of the job API once stopping has begun.
+    releasers.add('job API gate', () => {
+      this.#gate.stop();
     });
   }
 
@@ -100,30 +115,37 @@ export class Executor {
   static async start(options: ExecutorOptions, logger: Logger, observer?: JobObserver): Promise<Executor> {
     const actions = await loadActions(options.actionsDirs, logger);
     if (actions.actions.size === 0) logger.warn('no action is loaded: every job this executor takes will fail as unknown', { actionsDirs: options.actionsDirs });
-    const api = await JobApiClient.create({
-      baseUrl: options.api.baseUrl,
-      compatibility: options.api.compatibility,
-      timeoutMs: options.api.timeoutMs,
-      // The executor backs off itself (api-gate.ts); the client's own retries would only multiply requests.
-      retry: { retries: 1 },
-      maxSockets: options.threads * 2 + 4,
-      logger,
-      ...(options.api.credentials === undefined ? {} : { credentials: options.api.credentials }),
-    });
-    let client: ZkClient;
-    try {
-      client = await ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, logger });
-    } catch (error) {
-      await api.close();
-      throw error;
-    }
-    const executor = new Executor(options, logger, actions, client, api, observer);
-    try {
-      await executor.#registerWithPatience(client.session);
-    } catch (error) {
-      await executor.stop();
-      throw error;
-    }
+    const releasers = new Releasers();
+    const executor = await startOrRelease(
+      releasers,
+      async () => {
+        const api = await releasers.open(
+          'job API client',
+          JobApiClient.create({
+            baseUrl: options.api.baseUrl,
+            compatibility: options.api.compatibility,
+            timeoutMs: options.api.timeoutMs,
+            // The executor backs off itself (api-gate.ts); the client's own retries would only multiply requests.
+            retry: { retries: 1 },
+            maxSockets: options.threads * 2 + 4,
+            logger,
+            ...(options.api.credentials === undefined ? {} : { credentials: options.api.credentials }),
+          }),
+          (client) => client.close(),
+        );
+        const client = await releasers.open(
+          'ZooKeeper session',
+          ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, logger }),
+          (session) => session.close(),
+        );
+        const started = new Executor(options, logger, actions, client, api, observer, releasers);
+        await started.#registerWithPatience(client.session);
+        return started;
+      },
+      (error) => {
+        logger.warn('closing what a failed start had opened failed', { error });
+      },
+    );
     executor.#state = 'RUNNING';
     executor.#loops = executor.#slots.map((slot) => executor.#slotLoop(slot));
     logger.info('executor started', {
@@ -291,24 +313,13 @@ export class Executor {
     this.#logger.info('executor stopped');
   }
 
-  /** Releasers last-in-first-out, every one of them even when one fails. */
+  /** Everything held, last-opened-first, every one even when one fails; a failure is logged, not thrown. */
   async #close(): Promise<void> {
-    const steps: [string, () => Promise<void>][] = [
-      ['job watch', () => this.#watch.stop()],
-      ['threads', async () => { await Promise.all(this.#slots.map((slot) => slot.close())); }],
-      ['queue', () => this.#queue.close()],
-      ['registration', async () => { if (this.#client.state === 'CONNECTED') await this.#registry.deregister(this.#client.session, this.options.name); }],
-      ['zookeeper', () => this.#client.close()],
-      ['job API client', () => this.#api.close()],
-    ];
-    this.#gate.stop();
-    this.#unsubscribe();
-    for (const [what, step] of steps) {
-      try {
-        await step();
-      } catch (error) {
-        this.#logger.warn(`closing the ${what} failed`, { error: messageOf(error) });
-      }
+    try {
+      await this.#releasers.releaseAll();
+    } catch (error) {
+      const failures = error instanceof ReleaseError ? error.errors : [error];
+      for (const failure of failures) this.#logger.warn('closing failed', { error: toError(failure) });
     }
   }
 }

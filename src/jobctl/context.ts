@@ -1,12 +1,13 @@
 /**
  * What a command runs with: its compiled options, output, an abort signal (Ctrl-C, wired by the
  * entry point), and the connections it asks for, opened on first use and closed by `close()` in
- * reverse order, every one of them even when one fails (style.md habit 6).
+ * reverse order, every one of them even when one fails (docs/style.md).
  */
 import { JobApiClient } from '../api/client/index.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
 import { ZkClient } from '../zk/client.js';
 import { toError } from '../util/errors.js';
+import { ReleaseError, Releasers } from '../util/releasers.js';
 import type { Output } from './output.js';
 import { requireZkHosts, type JobctlOptions } from './options.js';
 
@@ -18,7 +19,7 @@ export class CommandContext {
   readonly out: Output;
   readonly signal: AbortSignal;
   readonly now: () => number;
-  readonly #releasers: (() => Promise<void>)[] = [];
+  readonly #releasers = new Releasers();
   #api: Promise<JobApiClient> | undefined;
   #zk: Promise<ZkClient> | undefined;
 
@@ -30,50 +31,49 @@ export class CommandContext {
   }
 
   api(): Promise<JobApiClient> {
-    this.#api ??= JobApiClient.create({
-      baseUrl: this.options.api.baseUrl,
-      timeoutMs: this.options.api.timeoutMs,
-      compatibility: this.options.api.compatibility,
-      retry: CLI_RETRY,
-      ...(this.options.api.credentials === undefined ? {} : { credentials: this.options.api.credentials }),
-    }).then((client) => {
-      this.#releasers.push(() => client.close());
-      return client;
-    });
+    this.#api ??= this.#releasers.open(
+      'job API client',
+      JobApiClient.create({
+        baseUrl: this.options.api.baseUrl,
+        timeoutMs: this.options.api.timeoutMs,
+        compatibility: this.options.api.compatibility,
+        retry: CLI_RETRY,
+        ...(this.options.api.credentials === undefined ? {} : { credentials: this.options.api.credentials }),
+      }),
+      (client) => client.close(),
+    );
     return this.#api;
   }
 
   /** A ZooKeeper session; `why` completes "--zk-hosts is required to ..." when it is missing. */
   zk(why: string): Promise<ZkClient> {
     const hosts = requireZkHosts(this.options, why);
-    this.#zk ??= ZkClient.connect({
-      connectionString: hosts,
-      sessionTimeoutMs: this.options.zk.sessionTimeoutMs,
-      connectTimeoutMs: this.options.zk.connectTimeoutMs,
-    }).then((client) => {
-      this.#releasers.push(() => client.close());
-      return client;
-    });
+    this.#zk ??= this.#releasers.open(
+      'ZooKeeper session',
+      ZkClient.connect({
+        connectionString: hosts,
+        sessionTimeoutMs: this.options.zk.sessionTimeoutMs,
+        connectTimeoutMs: this.options.zk.connectTimeoutMs,
+      }),
+      (client) => client.close(),
+    );
     return this.#zk;
   }
 
   /** The job queue at --queue-path, for commands that enqueue. */
   async queue(why: string): Promise<LockingQueue> {
     const queue = new LockingQueue(await this.zk(why), { path: this.options.zk.queuePath });
-    this.#releasers.push(() => queue.close());
+    this.#releasers.add('queue', () => queue.close());
     return queue;
   }
 
   /** Closes what was opened, last first; returns the failures (the command's own result matters more). */
   async close(): Promise<Error[]> {
-    const failures: Error[] = [];
-    for (let release = this.#releasers.pop(); release !== undefined; release = this.#releasers.pop()) {
-      try {
-        await release();
-      } catch (error) {
-        failures.push(toError(error));
-      }
+    try {
+      await this.#releasers.releaseAll();
+      return [];
+    } catch (error) {
+      return error instanceof ReleaseError ? error.errors.map((failure) => toError(failure)) : [toError(error)];
     }
-    return failures;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The job API as a Fastify application: routes, body parsing and limits, and one error handler that
  * turns every failure into Nuvla's error body `{ status, message }` plus a stable `code`. Listening
- * and process lifecycle belong to the `job-api` entry point.
+ * and closing belong to JobApiServer (job-api-server.ts), signals to the `job-api` entry point.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';

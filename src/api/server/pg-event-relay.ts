@@ -11,7 +11,8 @@ import { parseJobEvent, type PublishedJobEvent } from '../job/events.js';
 import { isRecord } from '../../util/is-record.js';
 import { delay } from '../../util/delay.js';
 import type { Logger } from '../../util/logger.js';
-import { messageOf } from '../../util/errors.js';
+import { messageOf, toError } from '../../util/errors.js';
+import { exponentialDelays, retrying } from '../../util/retrying.js';
 import type { JobEventHub } from './event-hub.js';
 
 export const EVENT_CHANNEL = 'zkje_job_events';
@@ -79,17 +80,22 @@ export class PgEventRelay {
     return this.#closed.signal.aborted;
   }
 
+  /** Until it listens again or the relay is closed: a moment's wait first, then doubling waits. */
   async #reconnect(): Promise<void> {
-    for (let wait: number = RECONNECT_MS.first; !this.#closed.signal.aborted; wait = Math.min(wait * 2, RECONNECT_MS.max)) {
-      try {
-        await delay(wait, this.#closed.signal);
-        await this.#connect();
-        this.#logger.info('job event relay listening again');
-        return;
-      } catch (error) {
-        if (this.#isClosed) return;
-        this.#logger.warn('job event relay could not reconnect', { retryInMs: wait, error: messageOf(error) });
-      }
+    const signal = this.#closed.signal;
+    try {
+      await delay(RECONNECT_MS.first, signal);
+      await retrying(() => this.#connect(), {
+        delays: exponentialDelays(2 * RECONNECT_MS.first, RECONNECT_MS.max),
+        signal,
+        onRetry: (error, next) => {
+          this.#logger.warn('job event relay could not reconnect', { retryInMs: next.waitMs, error: toError(error) });
+        },
+      });
+      this.#logger.info('job event relay listening again');
+    } catch (error) {
+      // retrying() only gives up once the relay is closed; anything else would be a bug worth seeing.
+      if (!this.#isClosed) this.#logger.error('job event relay stopped reconnecting', { error: toError(error) });
     }
   }
 
