@@ -61,7 +61,7 @@ if (metrics !== undefined) {
 // Released first: the metrics stay served until the executor has stopped, so a drain can be watched to its end.
 releasers.add('executor', () => executor.stop());
 releaseOnSignals(releasers, executor, logger);
-// Replaces Node's default for SIGUSR1 (starting the inspector on a port), as design.md §7 notes.
+// Replaces Node's default for SIGUSR1 (starting the inspector on a port), as docs/contracts.md §6 notes.
 process.on('SIGUSR1', () => {
   void executor.dumpStacks().catch((error: unknown) => {
     logger.error('stack dump failed', { error: messageOf(error) });
