@@ -300,7 +300,7 @@ export default defineAction({
     child.stderr.on('data', collect);
     // A program that exits without reading all of its input closes the pipe: EPIPE, not a failure of the job.
     child.stdin.on('error', (error) => {
-      log.debug('standard input of the command not fully written', { command, error: error.message });
+      log.debug('standard input of the command not fully written', { command, error });
     });
 
     const abort = whenAborted(signal);

@@ -64,6 +64,6 @@ releaseOnSignals(releasers, executor, logger);
 // Replaces Node's default for SIGUSR1 (starting the inspector on a port), as docs/contracts.md §6 notes.
 process.on('SIGUSR1', () => {
   void executor.dumpStacks().catch((error: unknown) => {
-    logger.error('stack dump failed', { error: messageOf(error) });
+    logger.error('stack dump failed', { error: toError(error) });
   });
 });

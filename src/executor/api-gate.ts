@@ -7,7 +7,7 @@
 import { backoffDelayMs } from '../api/client/retry.js';
 import type { RetryPolicy } from '../api/client/options.js';
 import { delay } from '../util/delay.js';
-import { messageOf } from '../util/errors.js';
+import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 
 export interface ApiGateOptions {
@@ -42,7 +42,7 @@ export class ApiGate {
     let resolve: () => void = () => undefined;
     const recovered = new Promise<void>((done) => (resolve = done));
     this.#down = { since: Date.now(), recovered, resolve };
-    this.#options.logger.warn('job API unreachable: taking no new jobs until it answers', { error: messageOf(error) });
+    this.#options.logger.warn('job API unreachable: taking no new jobs until it answers', { error: toError(error) });
     void this.#probeUntilBack();
   }
 
@@ -78,7 +78,7 @@ export class ApiGate {
         await this.#options.probe();
       } catch (error) {
         if (this.#stopped.signal.aborted) return;
-        this.#options.logger.debug('job API still unreachable', { error: messageOf(error), probes: this.#failures });
+        this.#options.logger.debug('job API still unreachable', { error: toError(error), probes: this.#failures });
         continue;
       }
       this.#options.logger.info('job API reachable again', { downForMs: Date.now() - since, probes: this.#failures });

@@ -15,7 +15,7 @@ import { ExecutorNameInUseError, ExecutorRegistry } from '../recipes/executor-re
 import { ZkClient, type ClientStateChange } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
 import { delay } from '../util/delay.js';
-import { messageOf, toError } from '../util/errors.js';
+import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
 import { loadActions, type LoadedActions } from './action-loader.js';
@@ -232,7 +232,7 @@ export class Executor {
         slot.idle();
       } catch (error) {
         if (stopping()) break;
-        this.#logger.error('slot failed; trying again in a second', { slot: slot.index, error: messageOf(error) });
+        this.#logger.error('slot failed; trying again in a second', { slot: slot.index, error: toError(error) });
         await delay(1000, stop).catch(() => undefined);
       }
     }
@@ -247,7 +247,7 @@ export class Executor {
         await this.#registration?.done;
         return;
       } catch (error) {
-        this.#logger.warn('executor registration failed; trying again', { error: messageOf(error) });
+        this.#logger.warn('executor registration failed; trying again', { error: toError(error) });
         if (this.#registration?.session === session) this.#registration = undefined;
         await delay(1000, signal);
       }

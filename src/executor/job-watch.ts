@@ -6,7 +6,7 @@
 import type { JobApiClient } from '../api/client/index.js';
 import type { JobDocument } from '../api/job/document.js';
 import { delay } from '../util/delay.js';
-import { messageOf } from '../util/errors.js';
+import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { LostReason } from './owned-job.js';
 
@@ -76,7 +76,7 @@ export class JobWatch {
       found = (await this.#api.search({ filter, select: ['state', 'executor', 'attempt'], last: ids.length })).jobs;
     } catch (error) {
       // The API being down is handled by the writes' own back-off; the next poll tries again.
-      this.#logger.debug('running jobs could not be checked', { error: messageOf(error) });
+      this.#logger.debug('running jobs could not be checked', { error: toError(error) });
       return;
     }
     const byId = new Map(found.map((job) => [job.id, job]));

@@ -2,7 +2,7 @@
  * An action may report progress as often as it likes; the job document gets at most one write per
  * interval, carrying the latest value, and never two at once.
  */
-import { messageOf } from '../util/errors.js';
+import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { OwnershipLostError, type OwnedJob } from './owned-job.js';
 
@@ -68,7 +68,7 @@ export class ProgressWriter {
         () => undefined,
         (error: unknown) => {
           if (error instanceof OwnershipLostError) this.#onLost(error);
-          else if (!this.#give.aborted) this.#logger.warn('progress could not be written', { error: messageOf(error) });
+          else if (!this.#give.aborted) this.#logger.warn('progress could not be written', { error: toError(error) });
         },
       )
       .finally(() => {

@@ -8,7 +8,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { JOB_STATES, type JobState } from '../api/job/document.js';
 import type { RequestObserver } from '../api/server/app.js';
 import type { JobStore } from '../api/store/job-store.js';
-import { messageOf } from '../util/errors.js';
+import { messageOf, toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { cachedRead } from './cached.js';
 import type { ReadinessChecks } from './metrics-server.js';
@@ -54,7 +54,7 @@ export class ApiMetrics implements RequestObserver {
       registers,
       collect: async () => {
         const byState = await this.#counts().catch((error: unknown) => {
-          logger.warn('jobs per state could not be counted for the metrics', { error: messageOf(error) });
+          logger.warn('jobs per state could not be counted for the metrics', { error: toError(error) });
           return undefined;
         });
         for (const state of JOB_STATES) jobs.set({ state }, byState?.[state] ?? Number.NaN);

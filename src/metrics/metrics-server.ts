@@ -7,7 +7,8 @@
  *   GET /healthz  200 while the process runs (its event loop answers)
  *   GET /readyz   200 when every readiness check passes, else 503; a short JSON body names each check
  *
- * Listening and closing are the entry point's business; the server only answers.
+ * Whoever owns the daemon's resources opens and closes it (the executor's and distributor's entry
+ * points, JobApiServer for the API); the server only answers.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,7 +48,7 @@ export class MetricsPortError extends Error {
 export async function startMetricsEndpoint(options: MetricsEndpointOptions): Promise<MetricsEndpoint> {
   const server = createServer((request, response) => {
     void answer(request, response, options).catch((error: unknown) => {
-      options.logger.warn('metrics request failed', { url: request.url, error: messageOf(error) });
+      options.logger.warn('metrics request failed', { url: request.url, error: toError(error) });
       if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `${messageOf(error)}\n`);
       else response.destroy();
     });

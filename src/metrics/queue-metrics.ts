@@ -13,7 +13,7 @@ import { Gauge, type Registry } from 'prom-client';
 import { parseEntryName, type QueuePaths } from '../recipes/queue-layout.js';
 import { ZkError } from '../zk/errors.js';
 import type { ZkClient } from '../zk/client.js';
-import { messageOf } from '../util/errors.js';
+import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { cachedRead } from './cached.js';
 import { METRIC_PREFIX } from './registry.js';
@@ -68,7 +68,7 @@ export function registerQueueMetrics(registry: Registry, source: () => QueueSour
     try {
       return await stats.get();
     } catch (error) {
-      logger.debug('queue metrics not read', { error: messageOf(error) });
+      logger.debug('queue metrics not read', { error: toError(error) });
       return undefined;
     }
   };

@@ -12,7 +12,7 @@
  */
 import type { ZkSession } from '../zk/session.js';
 import type { Logger } from '../util/logger.js';
-import { messageOf } from '../util/errors.js';
+import { toError } from '../util/errors.js';
 import { parseEntryName, priorityOf, type QueuePaths } from './queue-layout.js';
 import { WHOLE_QUEUE, type Partition } from './queue-members.js';
 
@@ -253,7 +253,7 @@ export class QueueListing {
       this.#stale = true;
       this.#lastListedAt = Date.now();
       this.#lastListingMs = LISTING_RETRY_MS / this.#timings.costFactor;
-      this.#logger.debug('queue listing failed; retrying', { error: messageOf(error) });
+      this.#logger.debug('queue listing failed; retrying', { error: toError(error) });
       return false;
     }
   }

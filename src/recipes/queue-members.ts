@@ -9,7 +9,7 @@
 import type { ZkSession } from '../zk/session.js';
 import { isZkError } from '../zk/errors.js';
 import type { Logger } from '../util/logger.js';
-import { messageOf } from '../util/errors.js';
+import { toError } from '../util/errors.js';
 
 export interface Partition {
   readonly index: number;
@@ -86,7 +86,7 @@ export class QueueMembers {
     try {
       members = await session.getChildren(this.#path, this.#onMembersChanged);
     } catch (error) {
-      this.#logger.debug('queue members could not be listed', { error: messageOf(error) });
+      this.#logger.debug('queue members could not be listed', { error: toError(error) });
       return;
     }
     if (this.#joined !== session) return;

@@ -11,7 +11,7 @@ import { parseJobEvent, type PublishedJobEvent } from '../job/events.js';
 import { isRecord } from '../../util/is-record.js';
 import { delay } from '../../util/delay.js';
 import type { Logger } from '../../util/logger.js';
-import { messageOf, toError } from '../../util/errors.js';
+import { toError } from '../../util/errors.js';
 import { exponentialDelays, retrying } from '../../util/retrying.js';
 import type { JobEventHub } from './event-hub.js';
 
@@ -64,7 +64,7 @@ export class PgEventRelay {
     });
     // A broken connection is replaced; without a listener its 'error' would end the process.
     client.on('error', (error) => {
-      this.#logger.warn('job event relay connection failed; reconnecting', { error: error.message });
+      this.#logger.warn('job event relay connection failed; reconnecting', { error });
     });
     client.on('end', () => {
       if (this.#client === client) this.#client = undefined;
@@ -116,7 +116,7 @@ export class PgEventRelay {
     try {
       for (const payload of payloadsOf(this.#origin, events)) await client.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]);
     } catch (error) {
-      this.#logger.warn('job events not relayed to the other API replicas', { events: events.length, error: messageOf(error) });
+      this.#logger.warn('job events not relayed to the other API replicas', { events: events.length, error: toError(error) });
     }
   }
 
