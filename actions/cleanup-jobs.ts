@@ -57,8 +57,7 @@ export default defineAction({
     const cutoff = new Date(Date.now() - olderThanDays * DAY_MS).toISOString();
     // The job running this is RUNNING, so the state condition alone spares it; naming it too keeps that
     // true even if an executor were ever to run an action on a job recorded in another state.
-    const filter =
-      `state=[${FINAL_STATES.map(quoted).join(',')}] and updated<${quoted(cutoff)} and id!=${quoted(job.id)}`;
+    const filter = `state=[${FINAL_STATES.map(quoted).join(',')}] and updated<${quoted(cutoff)} and id!=${quoted(job.id)}`;
     log.info('deleting final jobs', { olderThanDays, cutoff, filter });
     context.progress(0, `deleting final jobs last updated before ${cutoff}`);
     signal.throwIfAborted();

@@ -225,7 +225,10 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   const timer = new AbortController();
   try {
     return await Promise.race([
-      promise.then(() => true, () => true),
+      promise.then(
+        () => true,
+        () => true,
+      ),
       delay(ms, false, { signal: timer.signal }),
     ]);
   } finally {

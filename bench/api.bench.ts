@@ -123,9 +123,27 @@ async function startServer(database: string): Promise<{ http: Http; stop: () => 
   const secret = /^\s*secret:\s+(\S+)/m.exec(output)?.[1];
   if (key === undefined || secret === undefined) throw new Error(`no key in: ${output}`);
   const port = await freePort();
-  const server: ChildProcess = spawn('/usr/bin/setpriv', ['--pdeathsig', 'KILL', process.execPath, '--import', 'tsx', BIN, 'serve', '--database', database, '--port', String(port), '--log-level', 'warn'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const server: ChildProcess = spawn(
+    '/usr/bin/setpriv',
+    [
+      '--pdeathsig',
+      'KILL',
+      process.execPath,
+      '--import',
+      'tsx',
+      BIN,
+      'serve',
+      '--database',
+      database,
+      '--port',
+      String(port),
+      '--log-level',
+      'warn',
+    ],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   const http = new Http(port);
   const stop = async (): Promise<void> => {
     http.close();
@@ -135,7 +153,14 @@ async function startServer(database: string): Promise<{ http: Http; stop: () => 
     await exited;
   };
   try {
-    await waitFor(() => http.send('GET', '/api/job').then((res) => res.status === 401, () => false), { timeoutMs: 30_000, message: 'job-api listening' });
+    await waitFor(
+      () =>
+        http.send('GET', '/api/job').then(
+          (res) => res.status === 401,
+          () => false,
+        ),
+      { timeoutMs: 30_000, message: 'job-api listening' },
+    );
     await http.login(key, secret);
   } catch (error) {
     await stop();
@@ -179,7 +204,12 @@ async function measure(http: Http): Promise<Figures> {
     const job = jobs[step++ % jobs.length];
     if (job === undefined) return 0;
     const res = expect(
-      await http.send('PUT', `/api/${job.id}`, { progress: step % 100, 'status-message': 'working' }, { 'if-match': `"${String(job.revision)}"` }),
+      await http.send(
+        'PUT',
+        `/api/${job.id}`,
+        { progress: step % 100, 'status-message': 'working' },
+        { 'if-match': `"${String(job.revision)}"` },
+      ),
       200,
       'conditional edit',
     );

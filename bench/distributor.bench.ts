@@ -27,7 +27,15 @@ import { LockingQueue } from '../src/recipes/locking-queue.js';
 import { delay } from '../src/util/delay.js';
 import { ZkClient } from '../src/zk/client.js';
 import { parseBenchArgs } from './bench-args.js';
-import { checkBuilt, rssMb, spawnDistributor, startJobApi, writeFanOutDistribution, type Daemon, type DistributorSettings } from './e2e-processes.js';
+import {
+  checkBuilt,
+  rssMb,
+  spawnDistributor,
+  startJobApi,
+  writeFanOutDistribution,
+  type Daemon,
+  type DistributorSettings,
+} from './e2e-processes.js';
 
 const args = parseBenchArgs(process.argv.slice(2), 1);
 const numberFlag = (flag: string, fallback: number): number => {
@@ -143,9 +151,13 @@ try {
   await replay.daemon.stop();
   const entriesAfterReplay = await queue.length();
   await queue.close();
-  say(`fan-out tick of ${String(TARGETS)} targets: ${String(firstTick.created)} created in ${String(firstTick.durationMs)} ms ` +
-    `(${Math.round((firstTick.created / firstTick.durationMs) * 1000).toLocaleString('en')} jobs/s); API holds ${String(jobs)}, queue ${String(entries)} entries`);
-  say(`same tick from a new leader: ${String(replayTick.existing)} already there, ${String(replayTick.created)} created, in ${String(replayTick.durationMs)} ms; queue still ${String(entriesAfterReplay)}`);
+  say(
+    `fan-out tick of ${String(TARGETS)} targets: ${String(firstTick.created)} created in ${String(firstTick.durationMs)} ms ` +
+      `(${Math.round((firstTick.created / firstTick.durationMs) * 1000).toLocaleString('en')} jobs/s); API holds ${String(jobs)}, queue ${String(entries)} entries`,
+  );
+  say(
+    `same tick from a new leader: ${String(replayTick.existing)} already there, ${String(replayTick.created)} created, in ${String(replayTick.durationMs)} ms; queue still ${String(entriesAfterReplay)}`,
+  );
 
   // Failover at the default session timeout: how long from the leader's end until the standby leads.
   const failover = async (end: (leader: Daemon) => Promise<unknown>): Promise<number> => {
@@ -171,7 +183,9 @@ try {
     );
   }
   const graceful = await failover((leader) => leader.stop());
-  say(`failover after kill -9 (session timeout 10 s), ${String(TRIALS)} trials: median ${(median(killed) / 1000).toFixed(2)} s, max ${(Math.max(...killed) / 1000).toFixed(2)} s`);
+  say(
+    `failover after kill -9 (session timeout 10 s), ${String(TRIALS)} trials: median ${(median(killed) / 1000).toFixed(2)} s, max ${(Math.max(...killed) / 1000).toFixed(2)} s`,
+  );
   say(`failover after SIGTERM (the leader resigns): ${graceful.toFixed(0)} ms`);
 
   // Idle memory of a distributor running the bundled defaults.
@@ -184,21 +198,32 @@ try {
     idleRss.push(rssMb(idle.daemon.pid) ?? Number.NaN);
   }
   await idle.daemon.stop();
-  say(`idle distributor (cleanup_jobs, queue_reconciler) VmRSS: ${IDLE_SAMPLES_MS.map((at, i) => `${(idleRss[i] ?? Number.NaN).toFixed(1)} MB after ${String(at / 1000)} s`).join(', ')}`);
+  say(
+    `idle distributor (cleanup_jobs, queue_reconciler) VmRSS: ${IDLE_SAMPLES_MS.map((at, i) => `${(idleRss[i] ?? Number.NaN).toFixed(1)} MB after ${String(at / 1000)} s`).join(', ')}`,
+  );
 
   if (args.json) {
     process.stdout.write(
       `${JSON.stringify({
         fanOut: { targets: TARGETS, created: firstTick.created, tickMs: firstTick.durationMs, apiJobs: jobs, queueEntries: entries },
-        replay: { existing: replayTick.existing, created: replayTick.created, tickMs: replayTick.durationMs, queueEntries: entriesAfterReplay },
+        replay: {
+          existing: replayTick.existing,
+          created: replayTick.created,
+          tickMs: replayTick.durationMs,
+          queueEntries: entriesAfterReplay,
+        },
         failover: { killMs: killed.map(Math.round), medianKillMs: Math.round(median(killed)), gracefulMs: Math.round(graceful) },
-        idleRssMb: Object.fromEntries(IDLE_SAMPLES_MS.map((at, i) => [`after${String(at / 1000)}s`, Math.round((idleRss[i] ?? Number.NaN) * 10) / 10])),
+        idleRssMb: Object.fromEntries(
+          IDLE_SAMPLES_MS.map((at, i) => [`after${String(at / 1000)}s`, Math.round((idleRss[i] ?? Number.NaN) * 10) / 10]),
+        ),
       })}\n`,
     );
   }
   const problems = [
     jobs !== TARGETS ? `API holds ${String(jobs)} jobs, expected ${String(TARGETS)}` : undefined,
-    entries !== TARGETS || entriesAfterReplay !== TARGETS ? `queue holds ${String(entries)} then ${String(entriesAfterReplay)} entries, expected ${String(TARGETS)}` : undefined,
+    entries !== TARGETS || entriesAfterReplay !== TARGETS
+      ? `queue holds ${String(entries)} then ${String(entriesAfterReplay)} entries, expected ${String(TARGETS)}`
+      : undefined,
   ].filter((problem): problem is string => problem !== undefined);
   for (const problem of problems) process.stderr.write(`PROBLEM: ${problem}\n`);
   if (problems.length > 0) process.exitCode = 1;

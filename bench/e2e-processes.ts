@@ -85,7 +85,11 @@ function spawnDaemon(name: string, argv: readonly string[], env: NodeJS.ProcessE
   const gone = new AbortController();
   // `exited` comes once stderr has been read to its end, so the reason quotes its last lines.
   void child.exited.then(({ code, signal }) => {
-    gone.abort(new Error(`${name} (pid ${String(child.pid)}) exited (code ${String(code)}, signal ${String(signal)}): ${child.stderr.tail(5).join(' | ')}`));
+    gone.abort(
+      new Error(
+        `${name} (pid ${String(child.pid)}) exited (code ${String(code)}, signal ${String(signal)}): ${child.stderr.tail(5).join(' | ')}`,
+      ),
+    );
   });
   return {
     name,
@@ -102,7 +106,13 @@ function spawnDaemon(name: string, argv: readonly string[], env: NodeJS.ProcessE
 
 /** `node <argv>` run to its end; its stdout, its stderr passed through. */
 async function runCommand(argv: readonly string[]): Promise<string> {
-  const child = ChildDaemon.spawn({ name: 'node', command: process.execPath, args: argv, stdout: { collect: { keptChars: COMMAND_OUTPUT_CHARS } }, stderr: 'inherit' });
+  const child = ChildDaemon.spawn({
+    name: 'node',
+    command: process.execPath,
+    args: argv,
+    stdout: { collect: { keptChars: COMMAND_OUTPUT_CHARS } },
+    stderr: 'inherit',
+  });
   const { code } = await child.exited;
   if (code !== 0) throw new Error(`${argv.join(' ')} exited with ${String(code)}`);
   return child.stdout.text;
@@ -127,7 +137,9 @@ export interface JobApiProcess {
 /** `job-api serve` on a new SQLite database at `database`, listening and answering. */
 export async function startJobApi(database: string): Promise<JobApiProcess> {
   const admin = credentialsIn(await runCommand([API_BIN, 'create-admin-key', '--database', database]));
-  const executor = credentialsIn(await runCommand([API_BIN, 'create-key', 'executor', '--database', database, '--description', 'bench executors']));
+  const executor = credentialsIn(
+    await runCommand([API_BIN, 'create-key', 'executor', '--database', database, '--description', 'bench executors']),
+  );
   const port = await freePort();
   const daemon = spawnDaemon('job-api', [API_BIN, 'serve', '--database', database, '--port', String(port), '--log-level', 'warn']);
   const baseUrl = `http://127.0.0.1:${String(port)}`;
@@ -169,12 +181,18 @@ export function spawnExecutor(settings: ExecutorSettings): Daemon {
   const argv = [
     ...(profileDir === undefined || profileDir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', profileDir]),
     EXECUTOR_BIN,
-    '--zk-hosts', settings.zkHosts,
-    '--queue-path', settings.queuePath,
-    '--api-url', settings.apiUrl,
-    '--threads', String(settings.threads),
-    '--actions-dir', settings.actionsDir,
-    '--log-level', 'warn',
+    '--zk-hosts',
+    settings.zkHosts,
+    '--queue-path',
+    settings.queuePath,
+    '--api-url',
+    settings.apiUrl,
+    '--threads',
+    String(settings.threads),
+    '--actions-dir',
+    settings.actionsDir,
+    '--log-level',
+    'warn',
   ];
   const env = { ...process.env, JOB_EXECUTOR_API_KEY: settings.credentials.key, JOB_EXECUTOR_API_SECRET: settings.credentials.secret };
   return spawnDaemon('job-executor', argv, env);
@@ -215,15 +233,24 @@ export function spawnDistributor(settings: DistributorSettings, onLine?: (line: 
   const argv = [
     DISTRIBUTOR_BIN,
     ...settings.names,
-    '--zk-hosts', settings.zkHosts,
-    '--queue-path', settings.queuePath,
-    '--election-path', settings.electionPath,
-    '--api-url', settings.apiUrl,
+    '--zk-hosts',
+    settings.zkHosts,
+    '--queue-path',
+    settings.queuePath,
+    '--election-path',
+    settings.electionPath,
+    '--api-url',
+    settings.apiUrl,
     ...(settings.distributorsDir === undefined ? [] : ['--distributors-dir', settings.distributorsDir]),
     ...(settings.sessionTimeoutSeconds === undefined ? [] : ['--session-timeout', String(settings.sessionTimeoutSeconds)]),
-    '--log-level', 'info',
+    '--log-level',
+    'info',
   ];
-  const env = { ...process.env, JOB_DISTRIBUTOR_API_KEY: settings.credentials.key, JOB_DISTRIBUTOR_API_SECRET: settings.credentials.secret };
+  const env = {
+    ...process.env,
+    JOB_DISTRIBUTOR_API_KEY: settings.credentials.key,
+    JOB_DISTRIBUTOR_API_SECRET: settings.credentials.secret,
+  };
   return spawnDaemon('job-distributor', argv, env, onLine);
 }
 
@@ -278,7 +305,9 @@ function cpuSeconds(pid: number, tid?: number): number {
 /** Seconds a thread has waited on a run queue (runnable, but no CPU free): the second field of schedstat. */
 function runQueueSeconds(pid: number, tid: number): number {
   try {
-    const fields = readFileSync(`/proc/${String(pid)}/task/${String(tid)}/schedstat`, 'utf8').trim().split(/\s+/);
+    const fields = readFileSync(`/proc/${String(pid)}/task/${String(tid)}/schedstat`, 'utf8')
+      .trim()
+      .split(/\s+/);
     return Number(fields[1]) / 1e9;
   } catch {
     return 0;
@@ -288,7 +317,11 @@ function runQueueSeconds(pid: number, tid: number): number {
 /** Busy and total CPU seconds of the whole machine (all cores), from /proc/stat. */
 function machineSeconds(): { busy: number; total: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
-  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line.trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
   const busy = user + nice + system + irq + softirq + steal;
   return { busy: busy / CLOCK_TICKS_PER_SEC, total: (busy + idle + iowait) / CLOCK_TICKS_PER_SEC };
 }
@@ -349,7 +382,13 @@ export function cpuMeter(tracked: readonly Tracked[]): { stop(): CpuReport } {
       });
       const usage = process.cpuUsage(benchBefore);
       const benchSeconds = (usage.user + usage.system) / 1e6;
-      const bench = { label: 'bench', seconds: benchSeconds, percent: pct(benchSeconds), mainThreadPercent: undefined, mainThreadWaitPercent: undefined };
+      const bench = {
+        label: 'bench',
+        seconds: benchSeconds,
+        percent: pct(benchSeconds),
+        mainThreadPercent: undefined,
+        mainThreadWaitPercent: undefined,
+      };
       const machineAfter = machineSeconds();
       const machineBusy = machineAfter.busy - machineBefore.busy;
       const machineTotal = machineAfter.total - machineBefore.total;
@@ -418,13 +457,19 @@ export interface ZkTraffic {
 }
 
 /** ZooKeeper requests per client process between start and `stop()`, from the server's own counters. */
-export async function zkTrafficMeter(zk: { readonly host: string; readonly port: number }, tracked: readonly Tracked[]): Promise<{ stop(): Promise<ZkTraffic> }> {
+export async function zkTrafficMeter(
+  zk: { readonly host: string; readonly port: number },
+  tracked: readonly Tracked[],
+): Promise<{ stop(): Promise<ZkTraffic> }> {
   const before = await requestsByPort(zk);
   return {
     stop: async () => {
       const after = await requestsByPort(zk);
       const delta = (port: number): number => (after.get(port) ?? 0) - (before.get(port) ?? 0);
-      const byProcess = tracked.map(({ label, pid }) => ({ label, requests: [...localPortsOf(pid)].reduce((sum, port) => sum + (after.has(port) ? delta(port) : 0), 0) }));
+      const byProcess = tracked.map(({ label, pid }) => ({
+        label,
+        requests: [...localPortsOf(pid)].reduce((sum, port) => sum + (after.has(port) ? delta(port) : 0), 0),
+      }));
       const total = [...after.keys()].reduce((sum, port) => sum + delta(port), 0);
       return { byProcess, total };
     },

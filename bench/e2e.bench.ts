@@ -168,18 +168,34 @@ async function startRun(shared: Shared, label: string, executorCount: number, th
     undo.push(() => Promise.all(executors.map((executor) => stopAndCheck(label, executor))));
     for (let i = 0; i < executorCount; i++) {
       executors.push(
-        spawnExecutor({ zkHosts: shared.zk.connectionString, queuePath, apiUrl: api.baseUrl, credentials: api.executor, threads, actionsDir: shared.actionsDir }),
+        spawnExecutor({
+          zkHosts: shared.zk.connectionString,
+          queuePath,
+          apiUrl: api.baseUrl,
+          credentials: api.executor,
+          threads,
+          actionsDir: shared.actionsDir,
+        }),
       );
     }
     const gone = AbortSignal.any([api.daemon.gone, ...executors.map((executor) => executor.gone)]);
     // Started: registered under <queue>/executors, and its slots taking (joined <queue>/consumers).
-    const children = (path: string): Promise<number> => shared.zkClient.getChildren(path).then((names) => names.length, () => 0);
+    const children = (path: string): Promise<number> =>
+      shared.zkClient.getChildren(path).then(
+        (names) => names.length,
+        () => 0,
+      );
     await waitFor(
-      async () => (await children(`${queuePath}/executors`)) >= executorCount && (await children(`${queuePath}/consumers`)) >= executorCount,
+      async () =>
+        (await children(`${queuePath}/executors`)) >= executorCount && (await children(`${queuePath}/consumers`)) >= executorCount,
       { timeoutMs: READY_TIMEOUT_MS, message: `${String(executorCount)} executor(s) registered and taking`, signal: gone },
     );
     const tracked: Tracked[] = [
-      ...executors.map((executor, i) => ({ label: executorCount === 1 ? 'executor' : `executor ${String(i + 1)}`, pid: executor.pid, mainThread: true })),
+      ...executors.map((executor, i) => ({
+        label: executorCount === 1 ? 'executor' : `executor ${String(i + 1)}`,
+        pid: executor.pid,
+        mainThread: true,
+      })),
       { label: 'job-api', pid: api.daemon.pid, mainThread: true },
       { label: 'zookeeper', pid: shared.zk.pid },
     ];
@@ -195,7 +211,8 @@ async function stopAndCheck(label: string, daemon: Daemon): Promise<void> {
   const started = performance.now();
   const exit = await daemon.stop();
   const tookMs = performance.now() - started;
-  if (exit.code !== 0) problem(`${label}: ${daemon.name} ${String(daemon.pid)} exited with code ${String(exit.code)}, signal ${String(exit.signal)}`);
+  if (exit.code !== 0)
+    problem(`${label}: ${daemon.name} ${String(daemon.pid)} exited with code ${String(exit.code)}, signal ${String(exit.signal)}`);
   if (tookMs > 5000) problem(`${label}: ${daemon.name} ${String(daemon.pid)} took ${(tookMs / 1000).toFixed(1)} s to stop after SIGTERM`);
   const count = daemon.lineCount();
   if (count === 0) return;
@@ -243,7 +260,12 @@ async function successCount(run: Run): Promise<{ count: number; at: number }> {
 async function primeSlots(run: Run, slots: number): Promise<number> {
   const started = performance.now();
   await enqueue(run, slots * PRIME_PER_SLOT);
-  await waitFor(async () => (await run.queue.length()) === 0, { timeoutMs: PRIME_TIMEOUT_MS, intervalMs: 20, message: 'the priming jobs to complete', signal: run.gone });
+  await waitFor(async () => (await run.queue.length()) === 0, {
+    timeoutMs: PRIME_TIMEOUT_MS,
+    intervalMs: 20,
+    message: 'the priming jobs to complete',
+    signal: run.gone,
+  });
   return performance.now() - started;
 }
 
@@ -269,7 +291,11 @@ async function rampUp(run: Run): Promise<{ ms: number; steady: boolean }> {
 /** Waits for every entry to be consumed, then checks every job the run made ended SUCCESS. */
 async function drainAndCheck(run: Run): Promise<void> {
   try {
-    await waitFor(async () => (await run.queue.length()) === 0, { timeoutMs: DRAIN_TIMEOUT_MS, message: 'the queue to drain', signal: run.gone });
+    await waitFor(async () => (await run.queue.length()) === 0, {
+      timeoutMs: DRAIN_TIMEOUT_MS,
+      message: 'the queue to drain',
+      signal: run.gone,
+    });
   } catch (error) {
     problem(`${run.label}: ${messageOf(error)}; ${String(await run.queue.length().catch(() => -1))} entries left`);
   }
@@ -316,7 +342,10 @@ async function timelines(run: Run): Promise<Map<string, Timeline>> {
     }
     if (page.jobs.length < PAGE) break;
   }
-  if (unreadable > 0) problem(`${run.label}: ${String(unreadable)} SUCCESS job(s) without the action's start time as status message, or without started/updated`);
+  if (unreadable > 0)
+    problem(
+      `${run.label}: ${String(unreadable)} SUCCESS job(s) without the action's start time as status message, or without started/updated`,
+    );
   return found;
 }
 
@@ -352,7 +381,8 @@ function latencies(run: Run, found: ReadonlyMap<string, Timeline>, include: (id:
 
 /** The parts of the latency, p50 and p99 each (the API's stamps are whole milliseconds). */
 function partsLine(lat: Latencies): string {
-  const part = (name: string, values: readonly number[]): string => `${name} ${percentile(values, 0.5).toFixed(1)} / ${percentile(values, 0.99).toFixed(1)}`;
+  const part = (name: string, values: readonly number[]): string =>
+    `${name} ${percentile(values, 0.5).toFixed(1)} / ${percentile(values, 0.99).toFixed(1)}`;
   return `  ms p50 / p99: ${part('enqueue -> claimed', lat.toClaim)} | ${part('claimed -> action start', lat.claimToStart)} | ${part('action start -> final write', lat.startToFinal)}`;
 }
 
@@ -363,7 +393,8 @@ function percentile(sorted: readonly number[], q: number): number {
 }
 
 const primeNote = (primeMs: number, slots: number): string => `${String(slots)} slot threads started in ${(primeMs / 1000).toFixed(1)} s`;
-const rampNote = (ramp: { ms: number; steady: boolean }): string => `${(ramp.ms / 1000).toFixed(1)} s${ramp.steady ? '' : ', rate still unsteady'}`;
+const rampNote = (ramp: { ms: number; steady: boolean }): string =>
+  `${(ramp.ms / 1000).toFixed(1)} s${ramp.steady ? '' : ', rate still unsteady'}`;
 const ms = (value: number): number => Math.round(value * 100) / 100;
 const mb = (value: number): number => Math.round(value * 10) / 10;
 
@@ -380,7 +411,9 @@ function zkLine(traffic: ZkTraffic, jobs: number): string {
 function idleLine(cpu: CpuReport, traffic: ZkTraffic): string {
   const cpuOf = (label: string): string => {
     const share = cpu.shares.find((s) => s.label === label);
-    return share === undefined ? '-' : `${share.percent.toFixed(0)}%${share.mainThreadPercent === undefined ? '' : ` (main thread ${share.mainThreadPercent.toFixed(0)}%)`}`;
+    return share === undefined
+      ? '-'
+      : `${share.percent.toFixed(0)}%${share.mainThreadPercent === undefined ? '' : ` (main thread ${share.mainThreadPercent.toFixed(0)}%)`}`;
   };
   const requests = traffic.byProcess.map(({ label, requests }) => `${label} ${(requests / IDLE_SECONDS).toFixed(0)}`).join(' | ');
   return `  idle executor (started, empty queue, ${String(IDLE_SECONDS)} s): cpu executor ${cpuOf('executor')}, zookeeper ${cpuOf('zookeeper')}; zookeeper requests/s: ${requests}`;
@@ -389,7 +422,9 @@ function idleLine(cpu: CpuReport, traffic: ZkTraffic): string {
 function cpuLines(cpu: CpuReport, jobs: number): string[] {
   const shares = [...cpu.shares, cpu.bench];
   const mainThread = (share: CpuShare): string =>
-    share.mainThreadPercent === undefined ? '' : ` (main thread ${share.mainThreadPercent.toFixed(0)} + ${(share.mainThreadWaitPercent ?? 0).toFixed(0)} waiting for a cpu)`;
+    share.mainThreadPercent === undefined
+      ? ''
+      : ` (main thread ${share.mainThreadPercent.toFixed(0)} + ${(share.mainThreadWaitPercent ?? 0).toFixed(0)} waiting for a cpu)`;
   const percent = shares.map((share) => `${share.label} ${share.percent.toFixed(0)}${mainThread(share)}`).join(' | ');
   const perJob = jobs > 0 ? shares.map((share) => `${share.label} ${((1000 * share.seconds) / jobs).toFixed(3)}`).join(' | ') : 'no job';
   return [
@@ -404,8 +439,13 @@ interface ThroughputResult {
   rssBusyMb: number | undefined;
 }
 
-
-async function throughput(shared: Shared, executorCount: number, threads: number, seconds: number, options: { rss?: boolean; warmup?: boolean } = {}): Promise<ThroughputResult> {
+async function throughput(
+  shared: Shared,
+  executorCount: number,
+  threads: number,
+  seconds: number,
+  options: { rss?: boolean; warmup?: boolean } = {},
+): Promise<ThroughputResult> {
   const label = `${options.warmup === true ? 'warm-up ' : ''}${String(executorCount)} x ${String(threads)}`;
   const run = await startRun(shared, label, executorCount, threads);
   try {
@@ -456,7 +496,13 @@ async function throughput(shared: Shared, executorCount: number, threads: number
     // shifts both ends of the window alike; drainAndCheck then confirms every entry was consumed.
     const completed = end.count - begin.count;
     const jobsPerSec = Math.round((completed * 1000) / (end.at - begin.at));
-    const figures: RunFigures = { executors: executorCount, threads, jobsPerSec, p50Ms: ms(percentile(sorted, 0.5)), p99Ms: ms(percentile(sorted, 0.99)) };
+    const figures: RunFigures = {
+      executors: executorCount,
+      threads,
+      jobsPerSec,
+      p50Ms: ms(percentile(sorted, 0.5)),
+      p99Ms: ms(percentile(sorted, 0.99)),
+    };
     log(
       `${label} threads: ${String(jobsPerSec).padStart(5)} jobs/s   enqueue -> action start p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms` +
         ` (standing backlog of ${String(backlog)}; ${String(sorted.length)} jobs started in the window; ${primeNote(primeMs, executorCount * threads)}, then ramp-up ${rampNote(ramp)})`,
@@ -466,7 +512,9 @@ async function throughput(shared: Shared, executorCount: number, threads: number
     log(zkLine(traffic, completed));
     if (rssIdleMb !== undefined && rssBusyMb !== undefined) {
       const atStart = rssStartMb === undefined ? '' : `; 1 s after start ${rssStartMb.toFixed(1)} MB`;
-      log(`  executor VmRSS: idle ${rssIdleMb.toFixed(1)} MB (no job yet, ${String(IDLE_SECONDS)} s after start${atStart}), busy peak ${rssBusyMb.toFixed(1)} MB`);
+      log(
+        `  executor VmRSS: idle ${rssIdleMb.toFixed(1)} MB (no job yet, ${String(IDLE_SECONDS)} s after start${atStart}), busy peak ${rssBusyMb.toFixed(1)} MB`,
+      );
     }
     if (idle !== undefined) log(idle);
     return { figures, rssIdleMb, rssBusyMb };
@@ -489,7 +537,11 @@ async function paced(shared: Shared): Promise<PacedFigures> {
     } finally {
       await producer.stop();
     }
-    await waitFor(async () => (await run.queue.length()) === 0, { timeoutMs: DRAIN_TIMEOUT_MS, message: 'the ramp-up jobs to drain', signal: run.gone });
+    await waitFor(async () => (await run.queue.length()) === 0, {
+      timeoutMs: DRAIN_TIMEOUT_MS,
+      message: 'the ramp-up jobs to drain',
+      signal: run.gone,
+    });
 
     const count = PACED_RATE * PACED_SECONDS;
     const interval = 1000 / PACED_RATE;
@@ -533,7 +585,8 @@ async function paced(shared: Shared): Promise<PacedFigures> {
     log(partsLine(lat));
     for (const line of cpuLines(cpu, count)) log(line);
     log(zkLine(traffic, count));
-    if (Math.abs(achieved - PACED_RATE) > PACED_RATE * 0.05) problem(`${label}: the producer launched ${achieved.toFixed(1)} jobs/s, not ${String(PACED_RATE)}`);
+    if (Math.abs(achieved - PACED_RATE) > PACED_RATE * 0.05)
+      problem(`${label}: the producer launched ${achieved.toFixed(1)} jobs/s, not ${String(PACED_RATE)}`);
     return figures;
   } finally {
     await run.close();
@@ -557,7 +610,9 @@ async function main(): Promise<void> {
         const shared: Shared = { zk, zkClient, actionsDir };
         log(
           `ZooKeeper ${zk.connectionString} (forceSync=no), job-api on SQLite and job-executor from dist/, each in its own process; ` +
-            `window ${String(windowSeconds)} s after a ramp-up of at least ${String(RAMP_UP_MS)} ms, until the rate is steady; load average ${loadavg().map((value) => value.toFixed(2)).join(' ')}`,
+            `window ${String(windowSeconds)} s after a ramp-up of at least ${String(RAMP_UP_MS)} ms, until the rate is steady; load average ${loadavg()
+              .map((value) => value.toFixed(2))
+              .join(' ')}`,
         );
         if (withWarmup) {
           // The ZooKeeper JVM's JIT needs a few thousand requests before its rate settles; not reported.
@@ -567,7 +622,11 @@ async function main(): Promise<void> {
         const runs: RunFigures[] = [];
         let rssIdleMb: number | null = null;
         let rssBusyMb: number | null = null;
-        for (const [executors, threads] of [[1, 16], [1, 64], [2, 16]] as const) {
+        for (const [executors, threads] of [
+          [1, 16],
+          [1, 64],
+          [2, 16],
+        ] as const) {
           if (!wanted(`${String(executors)}x${String(threads)}`)) continue;
           const result = await throughput(shared, executors, threads, windowSeconds, { rss: executors === 1 && threads === 64 });
           runs.push(result.figures);

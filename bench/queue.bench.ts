@@ -119,7 +119,11 @@ function kazooConsumer(server: ZooKeeperServer, seconds: number) {
     const child = spawn('/usr/bin/python3', [script, server.connectionString, path, String(seconds + RAMP_UP_MS / 1000)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => { resolve(); }));
+    const exited = new Promise<void>((resolve) =>
+      child.once('exit', () => {
+        resolve();
+      }),
+    );
     let result: { consumed: number; seconds: number } | undefined;
     let ready: () => void = () => undefined;
     const isReady = new Promise<void>((resolve) => (ready = resolve));
@@ -132,7 +136,10 @@ function kazooConsumer(server: ZooKeeperServer, seconds: number) {
       if (type === 'ready') ready();
       if (type === 'done' && typeof consumed === 'number' && typeof elapsed === 'number') result = { consumed, seconds: elapsed };
     });
-    await Promise.race([isReady, exited.then(() => Promise.reject(new Error('kazoo consumer exited before ready (is python3-kazoo installed?)')))]);
+    await Promise.race([
+      isReady,
+      exited.then(() => Promise.reject(new Error('kazoo consumer exited before ready (is python3-kazoo installed?)'))),
+    ]);
     return {
       begin: () => child.stdin.write('go\n'),
       consumed: () => 0,
@@ -158,7 +165,9 @@ async function main(): Promise<void> {
         if (only !== undefined && !only.has(`${String(processes)}x${String(backlog)}`)) continue;
         const jobsPerSec = await measure(client, backlog, ourConsumers(server, processes), measureSeconds);
         runs.push({ processes, slots: SLOTS, backlog, jobsPerSec });
-        log(`${String(processes)} x ${String(SLOTS)} slots, backlog ${String(backlog).padStart(6)}: ${String(jobsPerSec).padStart(5)} jobs/s`);
+        log(
+          `${String(processes)} x ${String(SLOTS)} slots, backlog ${String(backlog).padStart(6)}: ${String(jobsPerSec).padStart(5)} jobs/s`,
+        );
       }
     }
     const kazoo = withKazoo ? await measure(client, 100, kazooConsumer(server, measureSeconds), measureSeconds) : 0;

@@ -17,7 +17,9 @@ if (spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status !== 
 if (missing.length > 0) {
   const command = `apt-get install -y ${missing.join(' ')}`;
   if (process.getuid?.() !== 0) {
-    process.stderr.write(`The tests need Debian packages that are not installed: ${missing.join(', ')}.\nInstall them with: sudo ${command}\n`);
+    process.stderr.write(
+      `The tests need Debian packages that are not installed: ${missing.join(', ')}.\nInstall them with: sudo ${command}\n`,
+    );
     process.exit(1);
   }
   process.stderr.write(`Installing ${missing.join(', ')} from Debian's packages...\n`);

@@ -210,7 +210,11 @@ describe('dummy_test_action', () => {
     assert.equal(percents[0], 0);
     assert.equal(percents.at(-1), 100);
     assert.ok(percents.length >= 5, `progress should move along the way, got ${percents.join(', ')}`);
-    assert.deepEqual([...percents].sort((a, b) => a - b), percents, 'progress never goes back');
+    assert.deepEqual(
+      [...percents].sort((a, b) => a - b),
+      percents,
+      'progress never goes back',
+    );
   });
 
   test('sleeps 5 s without a payload, and 0 s when asked', async () => {
@@ -281,7 +285,11 @@ describe('cleanup_jobs', () => {
     ];
     const run = await startRun('cleanup_jobs', undefined);
     // Its own job, old as well: still RUNNING, so it must survive.
-    await api.store.update(run.job.id, (job) => ({ ...job, updated: new Date(Date.now() - 30 * DAY_MS).toISOString(), revision: job.revision + 1 }));
+    await api.store.update(run.job.id, (job) => ({
+      ...job,
+      updated: new Date(Date.now() - 30 * DAY_MS).toISOString(),
+      revision: job.revision + 1,
+    }));
     const { returnCode, message } = await resultOf(run);
     assert.equal(returnCode, 0);
     assert.match(message, /^deleted 3 final jobs older than 7 days \(last updated before \d{4}-\d\d-\d\dT[\d:.]+Z\)$/);

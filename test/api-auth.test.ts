@@ -13,14 +13,7 @@ import {
   type CredentialStore,
   type CredentialStoreOptions,
 } from '../src/api/auth/credential-store.js';
-import {
-  DEFAULT_SCRYPT_PARAMS,
-  ROLE_PERMISSIONS,
-  can,
-  generateApiKey,
-  hashSecret,
-  verifySecret,
-} from '../src/api/auth/credentials.js';
+import { DEFAULT_SCRYPT_PARAMS, ROLE_PERMISSIONS, can, generateApiKey, hashSecret, verifySecret } from '../src/api/auth/credentials.js';
 import { SESSION_COOKIE, checkSession, issueSession, sessionCookie, sessionTokenOf, verifySession } from '../src/api/auth/sessions.js';
 import { startPostgres, type PostgresServer } from '../src/harness/postgres-server.js';
 
@@ -141,10 +134,7 @@ describe('session tokens', () => {
   });
 
   test("the cookie is Nuvla's, HttpOnly, SameSite=Strict, Path=/; the Cookie header is parsed leniently", () => {
-    assert.equal(
-      sessionCookie('tok.en', HOUR),
-      'com.sixsq.nuvla.cookie=tok.en; Path=/; Max-Age=3600; HttpOnly; SameSite=Strict',
-    );
+    assert.equal(sessionCookie('tok.en', HOUR), 'com.sixsq.nuvla.cookie=tok.en; Path=/; Max-Age=3600; HttpOnly; SameSite=Strict');
     assert.match(sessionCookie('t', HOUR, { secure: true }), /; Secure$/);
     assert.equal(sessionTokenOf(`a=1; ${SESSION_COOKIE}=tok.en; b=2`), 'tok.en');
     assert.equal(sessionTokenOf(`${SESSION_COOKIE}="tok.en"`), 'tok.en');
@@ -245,7 +235,10 @@ for (const factory of [sqliteFactory, postgresFactory()]) {
       assert.deepEqual([await store.count(), await store.count('admin'), await store.count('executor')], [2, 1, 0]);
 
       const results = await Promise.all(Array.from({ length: 10 }, () => store.verify(viewer.key, viewer.secret)));
-      assert.ok(results.every((result) => result?.role === 'viewer'), 'concurrent verifies of one key');
+      assert.ok(
+        results.every((result) => result?.role === 'viewer'),
+        'concurrent verifies of one key',
+      );
 
       assert.equal(await store.revoke(viewer.key), true);
       assert.equal(await store.revoke(viewer.key), false);
@@ -316,16 +309,25 @@ describe('authenticator', () => {
   });
 
   test('no credentials, wrong ones or malformed ones are 401 saying what is wrong, never which half', async () => {
-    await assert.rejects(auth.authenticate({}), isApiError('unauthorized', 'no credentials: log in with POST /api/session or send Authorization'));
+    await assert.rejects(
+      auth.authenticate({}),
+      isApiError('unauthorized', 'no credentials: log in with POST /api/session or send Authorization'),
+    );
     await assert.rejects(auth.authenticate({ cookie: 'other=1', authorization: '' }), isApiError('unauthorized', 'no credentials'));
     const unknownOrWrong = isApiError('unauthorized', 'unknown key or wrong secret');
     await assert.rejects(auth.authenticate({ authorization: `Bearer ${admin.key}:${viewer.secret}` }), unknownOrWrong);
     await assert.rejects(auth.authenticate({ authorization: `Bearer ${generateApiKey().key}:${admin.secret}` }), unknownOrWrong);
     await assert.rejects(auth.authenticate({ authorization: basic(`${viewer.key}:${admin.secret}`) }), unknownOrWrong);
-    await assert.rejects(auth.authenticate({ authorization: `Bearer ${admin.key}` }), isApiError('unauthorized', 'malformed Bearer', 'Bearer <key>:<secret>'));
+    await assert.rejects(
+      auth.authenticate({ authorization: `Bearer ${admin.key}` }),
+      isApiError('unauthorized', 'malformed Bearer', 'Bearer <key>:<secret>'),
+    );
     await assert.rejects(auth.authenticate({ authorization: 'Basic %%%' }), isApiError('unauthorized', 'malformed Basic', 'not base64'));
     await assert.rejects(auth.authenticate({ authorization: basic('no-colon') }), isApiError('unauthorized', 'malformed Basic'));
-    await assert.rejects(auth.authenticate({ authorization: 'Digest abc' }), isApiError('unauthorized', 'unsupported Authorization scheme "digest"'));
+    await assert.rejects(
+      auth.authenticate({ authorization: 'Digest abc' }),
+      isApiError('unauthorized', 'unsupported Authorization scheme "digest"'),
+    );
   });
 
   test('login gives a session cookie that authenticates until it expires', async () => {
@@ -340,10 +342,16 @@ describe('authenticator', () => {
       isApiError('unauthorized', 'unknown key or wrong secret'),
       'an Authorization header wins over the cookie',
     );
-    await assert.rejects(auth.authenticate({ cookie: tamper(cookie, cookie.length - 50) }), isApiError('unauthorized', 'invalid session cookie'));
+    await assert.rejects(
+      auth.authenticate({ cookie: tamper(cookie, cookie.length - 50) }),
+      isApiError('unauthorized', 'invalid session cookie'),
+    );
     clock = new Date(T0.getTime() + 24 * HOUR);
     try {
-      await assert.rejects(auth.authenticate({ cookie }), isApiError('unauthorized', 'session expired: log in again with POST /api/session'));
+      await assert.rejects(
+        auth.authenticate({ cookie }),
+        isApiError('unauthorized', 'session expired: log in again with POST /api/session'),
+      );
     } finally {
       clock = T0;
     }
@@ -362,24 +370,42 @@ describe('authenticator', () => {
     const template = { href: 'session-template/api-key', key: viewer.key, secret: viewer.secret };
     await assert.rejects(auth.login('key:secret'), isApiError('bad-request', 'must be a JSON object like {"template"'));
     await assert.rejects(auth.login({}), isApiError('bad-request', 'needs a "template" object'));
-    await assert.rejects(auth.login({ template: { ...template, href: 'session-template/password' } }), isApiError('bad-request', '"session-template/password"'));
-    await assert.rejects(auth.login({ template: { ...template, key: 5 } }), isApiError('bad-request', '"template.key" must be a non-empty string, got a number'));
+    await assert.rejects(
+      auth.login({ template: { ...template, href: 'session-template/password' } }),
+      isApiError('bad-request', '"session-template/password"'),
+    );
+    await assert.rejects(
+      auth.login({ template: { ...template, key: 5 } }),
+      isApiError('bad-request', '"template.key" must be a non-empty string, got a number'),
+    );
     await assert.rejects(auth.login({ template: { ...template, secret: undefined } }), isApiError('bad-request', '"template.secret"'));
-    await assert.rejects(auth.login({ template: { ...template, secret: 'wrong' } }), isApiError('unauthorized', 'unknown key or wrong secret'));
+    await assert.rejects(
+      auth.login({ template: { ...template, secret: 'wrong' } }),
+      isApiError('unauthorized', 'unknown key or wrong secret'),
+    );
   });
 
   test('authorize: 403 naming the role and what it may not do', () => {
     auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'read');
     auth.authorize({ credentialId: admin.key, role: 'admin' }, 'delete');
     assert.throws(
-      () => { auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'write'); },
+      () => {
+        auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'write');
+      },
       isApiError('forbidden', 'role viewer may not write jobs (that needs role executor or admin)'),
     );
     assert.throws(
-      () => { auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'delete'); },
+      () => {
+        auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'delete');
+      },
       isApiError('forbidden', 'role viewer may not delete jobs (that needs role executor or admin)'),
     );
-    assert.throws(() => { auth.authorize({ credentialId: viewer.key, role: 'executor' }, 'admin'); }, isApiError('forbidden', 'manage API keys'));
+    assert.throws(
+      () => {
+        auth.authorize({ credentialId: viewer.key, role: 'executor' }, 'admin');
+      },
+      isApiError('forbidden', 'manage API keys'),
+    );
   });
 });
 
@@ -399,7 +425,8 @@ describe('createAdminKey', () => {
 
       await assert.rejects(
         createAdminKey(store, (line) => lines.push(line)),
-        (error: unknown) => error instanceof AdminKeyExistsError && error.message.includes(created.key) && error.message.includes('--force'),
+        (error: unknown) =>
+          error instanceof AdminKeyExistsError && error.message.includes(created.key) && error.message.includes('--force'),
       );
       assert.equal(await store.count('admin'), 1);
       await createAdminKey(store, () => undefined, { force: true });
@@ -419,6 +446,9 @@ describe('readApiKey', () => {
     assert.deepEqual(await readApiKey({ JOB_API_KEY: 'k', JOB_API_SECRET_FILE: secretFile }), { key: 'k', secret: 'file-secret' });
     await assert.rejects(readApiKey({ JOB_API_KEY: 'k' }), /JOB_API_KEY is set but no JOB_API_SECRET/);
     await assert.rejects(readApiKey({ JOB_API_KEY: 'k', JOB_API_SECRET: 's', JOB_API_SECRET_FILE: secretFile }), /not both/);
-    await assert.rejects(readApiKey({ JOB_API_KEY: 'k', JOB_API_SECRET_FILE: join(tempDir, 'missing') }), /cannot read JOB_API_SECRET_FILE/);
+    await assert.rejects(
+      readApiKey({ JOB_API_KEY: 'k', JOB_API_SECRET_FILE: join(tempDir, 'missing') }),
+      /cannot read JOB_API_SECRET_FILE/,
+    );
   });
 });

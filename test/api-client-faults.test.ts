@@ -20,7 +20,10 @@ function retryLog(): { logger: Logger; retries: () => number } {
   const keep = (message: string): void => {
     lines.push(message);
   };
-  return { logger: { error: keep, warn: keep, info: keep, debug: keep }, retries: () => lines.filter((line) => line.includes('retrying')).length };
+  return {
+    logger: { error: keep, warn: keep, info: keep, debug: keep },
+    retries: () => lines.filter((line) => line.includes('retrying')).length,
+  };
 }
 
 function unavailable(check: (error: ApiError) => void = () => undefined): (error: unknown) => boolean {
@@ -67,15 +70,33 @@ describe('back-off', () => {
   test('full jitter under an exponential ceiling, capped; Retry-After is a floor', () => {
     const policy = { retries: 10, baseDelayMs: 100, maxDelayMs: 1000 };
     const top = (): number => 0.999_999;
-    assert.deepEqual([1, 2, 3, 4, 5, 9].map((retry) => backoffDelayMs(retry, policy, undefined, top)), [99, 199, 399, 799, 999, 999]);
-    assert.equal(backoffDelayMs(3, policy, undefined, () => 0), 0, 'full jitter reaches zero');
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 9].map((retry) => backoffDelayMs(retry, policy, undefined, top)),
+      [99, 199, 399, 799, 999, 999],
+    );
+    assert.equal(
+      backoffDelayMs(3, policy, undefined, () => 0),
+      0,
+      'full jitter reaches zero',
+    );
     for (let i = 0; i < 1000; i += 1) {
       const waited = backoffDelayMs(2, policy);
       assert.ok(waited >= 0 && waited < 200, String(waited));
     }
-    assert.equal(backoffDelayMs(1, policy, '0.5', () => 0), 0, 'a non-integer Retry-After is ignored');
-    assert.equal(backoffDelayMs(1, policy, '1', () => 0), 1000);
-    assert.equal(backoffDelayMs(1, policy, '60', () => 0), 1000, 'capped by maxDelayMs');
+    assert.equal(
+      backoffDelayMs(1, policy, '0.5', () => 0),
+      0,
+      'a non-integer Retry-After is ignored',
+    );
+    assert.equal(
+      backoffDelayMs(1, policy, '1', () => 0),
+      1000,
+    );
+    assert.equal(
+      backoffDelayMs(1, policy, '60', () => 0),
+      1000,
+      'capped by maxDelayMs',
+    );
   });
 });
 
@@ -96,13 +117,16 @@ describe('retries of idempotent calls', () => {
     const { id } = await jobs.create({ action: 'retry_test' });
     const before = count('GET', onJob(id));
     faults.inject({ kind: { status: 503 } });
-    await assert.rejects(jobs.get(id), unavailable((error) => {
-      assert.equal(error.message, 'injected failure 503', "the server's message");
-      assert.equal(error.details?.attempts, RETRIES + 1);
-      assert.equal(error.details.httpStatus, 503);
-      assert.equal(isRetryable(error), true);
-      assert.equal(mayHaveBeenApplied(error), false);
-    }));
+    await assert.rejects(
+      jobs.get(id),
+      unavailable((error) => {
+        assert.equal(error.message, 'injected failure 503', "the server's message");
+        assert.equal(error.details?.attempts, RETRIES + 1);
+        assert.equal(error.details.httpStatus, 503);
+        assert.equal(isRetryable(error), true);
+        assert.equal(mayHaveBeenApplied(error), false);
+      }),
+    );
     assert.equal(count('GET', onJob(id)) - before, RETRIES + 1);
   });
 
@@ -121,9 +145,17 @@ describe('retries of idempotent calls', () => {
     assert.equal(await attempts('PUT', onJob(id), () => jobs.edit(id, { progress: 5 })), RETRIES + 1, 'unconditional edit');
     assert.equal(await attempts('DELETE', onJob(id), () => jobs.delete(id)), RETRIES + 1, 'delete');
     assert.equal(await attempts('DELETE', '/api/job', () => jobs.deleteMatching("action='none'")), RETRIES + 1, 'deleteMatching');
-    assert.equal(await attempts('POST', '/api/job', () => jobs.create({ action: 'x' }, { idempotencyKey: 'retry-k' })), RETRIES + 1, 'keyed create');
+    assert.equal(
+      await attempts('POST', '/api/job', () => jobs.create({ action: 'x' }, { idempotencyKey: 'retry-k' })),
+      RETRIES + 1,
+      'keyed create',
+    );
     assert.equal(await attempts('POST', '/api/job', () => jobs.create({ action: 'x' })), 1, 'create without a key');
-    assert.equal(await attempts('POST', '/api/job', () => jobs.createMany([{ action: 'x' }, { action: 'y', 'idempotency-key': 'k2' }])), 1, 'bulk with an unkeyed job');
+    assert.equal(
+      await attempts('POST', '/api/job', () => jobs.createMany([{ action: 'x' }, { action: 'y', 'idempotency-key': 'k2' }])),
+      1,
+      'bulk with an unkeyed job',
+    );
     assert.equal(await attempts('PUT', onJob(id), () => jobs.edit(id, { progress: 5 }, { ifRevision: revision })), 1, 'conditional edit');
     assert.equal(await attempts('POST', `${onJob(id)}/cancel`, () => jobs.cancel(id)), 1, 'cancel');
   });
@@ -145,13 +177,16 @@ describe('retries of idempotent calls', () => {
     const { id } = await jobs.create({ action: 'timeout_test' });
     faults.inject({ kind: 'hang' });
     const before = count('GET', onJob(id));
-    await assert.rejects(jobs.get(id), unavailable((error) => {
-      assert.match(error.message, /GET \/api\/job\/[0-9a-f-]+: the job API did not answer: no complete answer within 150 ms/);
-      assert.ok(axios.isAxiosError(error.cause), 'the network error is the cause');
-      assert.equal(error.details?.attempts, 2);
-      assert.equal(isRetryable(error), true);
-      assert.equal(mayHaveBeenApplied(error), true, 'a request that timed out may have been carried out');
-    }));
+    await assert.rejects(
+      jobs.get(id),
+      unavailable((error) => {
+        assert.match(error.message, /GET \/api\/job\/[0-9a-f-]+: the job API did not answer: no complete answer within 150 ms/);
+        assert.ok(axios.isAxiosError(error.cause), 'the network error is the cause');
+        assert.equal(error.details?.attempts, 2);
+        assert.equal(isRetryable(error), true);
+        assert.equal(mayHaveBeenApplied(error), true, 'a request that timed out may have been carried out');
+      }),
+    );
     assert.equal(count('GET', onJob(id)) - before, 2);
   });
 });
@@ -174,9 +209,12 @@ describe('lost replies', () => {
     const { revision } = await jobs.get(id);
     faults.inject({ kind: 'drop-reply', times: 1, match: ({ method }) => method === 'PUT' });
     let before = count('PUT', onJob(id));
-    await assert.rejects(jobs.edit(id, { state: 'RUNNING' }, { ifRevision: revision }), unavailable((error) => {
-      assert.equal(mayHaveBeenApplied(error), true);
-    }));
+    await assert.rejects(
+      jobs.edit(id, { state: 'RUNNING' }, { ifRevision: revision }),
+      unavailable((error) => {
+        assert.equal(mayHaveBeenApplied(error), true);
+      }),
+    );
     assert.equal(count('PUT', onJob(id)) - before, 1);
     const after = await jobs.get(id);
     assert.equal(after.job.state, 'RUNNING', 'a replay would have answered 412 for our own edit');
@@ -184,9 +222,12 @@ describe('lost replies', () => {
 
     faults.inject({ kind: 'drop-reply', times: 1, match: ({ method }) => method === 'POST' });
     before = count('POST', `${onJob(id)}/cancel`);
-    await assert.rejects(jobs.cancel(id), unavailable((error) => {
-      assert.equal(mayHaveBeenApplied(error), true);
-    }));
+    await assert.rejects(
+      jobs.cancel(id),
+      unavailable((error) => {
+        assert.equal(mayHaveBeenApplied(error), true);
+      }),
+    );
     assert.equal(count('POST', `${onJob(id)}/cancel`) - before, 1);
     assert.equal((await jobs.get(id)).job.state, 'CANCELED', 'a replay would have answered 409 for our own cancel');
   });
@@ -208,7 +249,10 @@ describe('lost replies', () => {
     const created = await jobs.create({ action: 'lost_reply_test', tags: [key] }, { idempotencyKey: key });
     assert.equal(count('POST', '/api/job') - before, 2);
     assert.equal(created.created, false, 'the replay found the job the first attempt created');
-    assert.deepEqual((await jobs.search({ filter: `tags='${key}'` })).jobs.map((job) => job.id), [created.id]);
+    assert.deepEqual(
+      (await jobs.search({ filter: `tags='${key}'` })).jobs.map((job) => job.id),
+      [created.id],
+    );
   });
 });
 
@@ -241,14 +285,17 @@ describe('server down', () => {
     await jobs.login();
     await api.stop();
     try {
-      await assert.rejects(jobs.count(), unavailable((error) => {
-        assert.match(error.message, /PUT \/api\/job: the job API did not answer: .*ECONNREFUSED/);
-        assert.equal(error.details?.networkCode, 'ECONNREFUSED');
-        assert.equal(error.details.attempts, RETRIES + 1);
-        assert.ok(error.cause instanceof Error);
-        assert.equal(isRetryable(error), true);
-        assert.equal(mayHaveBeenApplied(error), false, 'a refused connection never reached a server');
-      }));
+      await assert.rejects(
+        jobs.count(),
+        unavailable((error) => {
+          assert.match(error.message, /PUT \/api\/job: the job API did not answer: .*ECONNREFUSED/);
+          assert.equal(error.details?.networkCode, 'ECONNREFUSED');
+          assert.equal(error.details.attempts, RETRIES + 1);
+          assert.ok(error.cause instanceof Error);
+          assert.equal(isRetryable(error), true);
+          assert.equal(mayHaveBeenApplied(error), false, 'a refused connection never reached a server');
+        }),
+      );
       assert.equal(log.retries(), RETRIES);
     } finally {
       await api.restart();
@@ -262,9 +309,12 @@ describe('server down', () => {
     const pending = jobs.get(id);
     await waitFor(() => faults.hits >= 1, { message: 'the first attempt' });
     await jobs.close();
-    await assert.rejects(pending, unavailable((error) => {
-      assert.match(error.message, /closed while waiting to retry/);
-      assert.equal(isRetryable(error), false);
-    }));
+    await assert.rejects(
+      pending,
+      unavailable((error) => {
+        assert.match(error.message, /closed while waiting to retry/);
+        assert.equal(isRetryable(error), false);
+      }),
+    );
   });
 });

@@ -11,12 +11,18 @@ let nuvla: TestApi;
 const clients: JobApiClient[] = [];
 
 async function client(api: TestApi, options: Partial<JobApiClientOptions> = {}, key: ApiKey = api.adminKey): Promise<JobApiClient> {
-  const created = await JobApiClient.create({ baseUrl: api.baseUrl, credentials: key, retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 20 }, ...options });
+  const created = await JobApiClient.create({
+    baseUrl: api.baseUrl,
+    credentials: key,
+    retry: { retries: 2, baseDelayMs: 5, maxDelayMs: 20 },
+    ...options,
+  });
   clients.push(created);
   return created;
 }
 
-const bulkCreates = (api: TestApi): number => api.requestsTo('POST', '/api/job').filter((request) => request.headers.bulk !== undefined).length;
+const bulkCreates = (api: TestApi): number =>
+  api.requestsTo('POST', '/api/job').filter((request) => request.headers.bulk !== undefined).length;
 
 before(async () => {
   engine = await startTestApi();
@@ -34,7 +40,10 @@ describe("compatibility 'nuvla' against our server: none of the engine's additio
     const posts = engine.requestsTo('POST', '/api/job').length;
     const bulk = bulkCreates(engine);
     const created = await jobs.createMany([{ action: 'a' }, { action: 'b' }, { action: 'c' }]);
-    assert.deepEqual(created.map((each) => each.created), [true, true, true]);
+    assert.deepEqual(
+      created.map((each) => each.created),
+      [true, true, true],
+    );
     assert.equal(engine.requestsTo('POST', '/api/job').length - posts, 3, 'one create per job');
     assert.equal(bulkCreates(engine), bulk, 'no bulk header');
     assert.equal(engine.requestsTo('GET', PROBE).length, 0, 'no probe: the mode was given');
@@ -50,19 +59,28 @@ describe("compatibility 'nuvla' against our server: none of the engine's additio
     assert.equal(puts.at(-1)?.headers['if-match'], undefined, 'no If-Match');
 
     const before = engine.requests.length;
-    await assert.rejects(jobs.edit(id, { progress: 30 }, { ifRevision: 2 }), refusedByClient('ifRevision (If-Match)', 'nuvla compatibility mode'));
+    await assert.rejects(
+      jobs.edit(id, { progress: 30 }, { ifRevision: 2 }),
+      refusedByClient('ifRevision (If-Match)', 'nuvla compatibility mode'),
+    );
     await assert.rejects(jobs.edit(id, { executor: 'e1' }), refusedByClient('executor'));
     await assert.rejects(jobs.create({ action: 'x' }, { idempotencyKey: 'k' }), refusedByClient('an idempotency key'));
     await assert.rejects(jobs.create({ action: 'x', timeout: 60 }), refusedByClient('timeout'));
     await assert.rejects(jobs.claim(id, 'e1@0000000000000001'), refusedByClient('the claim operation'));
     assert.equal(engine.requests.length, before, 'refused without a request');
-    assert.ok((await jobs.edit(id, { progress: 30 }, { ifRevision: undefined })).progress === 30, 'an undefined ifRevision is no condition');
+    assert.ok(
+      (await jobs.edit(id, { progress: 30 }, { ifRevision: undefined })).progress === 30,
+      'an undefined ifRevision is no condition',
+    );
   });
 
   test('search, countByState, cancel, delete, deleteMatching work the Nuvla way', async () => {
     const jobs = await client(engine, { compatibility: 'nuvla' });
     const label = `nuvla-mode-${process.pid}`;
-    const [a, b] = await jobs.createMany([{ action: 'n', tags: [label] }, { action: 'n', tags: [label] }]);
+    const [a, b] = await jobs.createMany([
+      { action: 'n', tags: [label] },
+      { action: 'n', tags: [label] },
+    ]);
     assert.ok(a !== undefined && b !== undefined);
     await jobs.cancel(a.id);
     assert.deepEqual(await jobs.countByState(`tags='${label}'`), { QUEUED: 1, RUNNING: 0, SUCCESS: 0, FAILED: 0, CANCELED: 1 });

@@ -38,8 +38,14 @@ describe('BatchedJobWrites', () => {
       writes.claim(first.job.id, 'node-2@0000000000000002', 'claimed by node-2'),
     ]);
     assert.equal(done.status === 'fulfilled' ? done.value.state : done.reason, 'SUCCESS');
-    assert.ok(stale.status === 'rejected' && stale.reason instanceof ApiError && stale.reason.code === 'precondition-failed', 'a stale revision is refused on its own');
-    assert.ok(again.status === 'fulfilled' && !again.value.claimed && again.value.job.executor === 'node-1@0000000000000001', 'a refused claim returns the job');
+    assert.ok(
+      stale.status === 'rejected' && stale.reason instanceof ApiError && stale.reason.code === 'precondition-failed',
+      'a stale revision is refused on its own',
+    );
+    assert.ok(
+      again.status === 'fulfilled' && !again.value.claimed && again.value.job.executor === 'node-1@0000000000000001',
+      'a refused claim returns the job',
+    );
   });
 
   test('a lone write leaves at once; a missing job is a not-found error', async () => {
@@ -47,7 +53,10 @@ describe('BatchedJobWrites', () => {
     const { id } = await client.create({ action: 'batch_test' });
     const { job } = await client.get(id);
     assert.equal((await writes.edit(id, { progress: 5 }, job.revision)).progress, 5);
-    await assert.rejects(writes.edit('job/00000000-0000-7000-8000-0000000000ff', { progress: 5 }, undefined), (error: unknown) => error instanceof ApiError && error.code === 'not-found');
+    await assert.rejects(
+      writes.edit('job/00000000-0000-7000-8000-0000000000ff', { progress: 5 }, undefined),
+      (error: unknown) => error instanceof ApiError && error.code === 'not-found',
+    );
   });
 
   test('when the API cannot be reached, every write of the request fails as retryable', async () => {

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  ApiError,
-  ClientOptionsError,
-  JobApiClient,
-  isRetryable,
-  type JobApiClientOptions,
-} from '../src/api/client/index.js';
+import { ApiError, ClientOptionsError, JobApiClient, isRetryable, type JobApiClientOptions } from '../src/api/client/index.js';
 import { bulkChunks } from '../src/api/client/bulk.js';
 import { apiError, httpError, refusedByClient } from './fixtures/api-server-asserts.js';
 import { startTestApi, type ApiKey, type TestApi } from './fixtures/api-server.js';
@@ -71,7 +65,12 @@ describe('calls', () => {
     await jobs.login();
     assert.equal(api.requestsTo('POST', '/api/session').length, logins + 1);
 
-    const created = await jobs.create({ action: 'start_deployment', 'target-resource': { href: 'deployment/1' }, priority: 50, payload: '{"a":1}' });
+    const created = await jobs.create({
+      action: 'start_deployment',
+      'target-resource': { href: 'deployment/1' },
+      priority: 50,
+      payload: '{"a":1}',
+    });
     assert.match(created.id, /^job\/[0-9a-f-]{36}$/);
     assert.equal(created.created, true);
     assert.equal(api.requestsTo('POST', '/api/session').length, logins + 1, 'the session is reused');
@@ -99,10 +98,7 @@ describe('calls', () => {
     assert.deepEqual(second, { id: first.id, created: false });
     assert.equal(first.created, true);
     assert.equal((await jobs.get(first.id)).job['idempotency-key'], key);
-    await assert.rejects(
-      jobs.create({ action: 'a', 'idempotency-key': 'one' }, { idempotencyKey: 'other' }),
-      refusedByClient('differ'),
-    );
+    await assert.rejects(jobs.create({ action: 'a', 'idempotency-key': 'one' }, { idempotencyKey: 'other' }), refusedByClient('differ'));
   });
 
   test('createMany: one bulk request per 1000 jobs, results in input order', async () => {
@@ -125,16 +121,29 @@ describe('calls', () => {
   });
 
   test('createMany: bulk requests stay within about 1 MiB, and a batch a smaller server limit refuses (413) is halved', async () => {
-    assert.deepEqual(bulkChunks([{ action: 'a' }, { action: 'b' }, { action: 'c' }], 2).map((chunk) => chunk.length), [2, 1]);
+    assert.deepEqual(
+      bulkChunks([{ action: 'a' }, { action: 'b' }, { action: 'c' }], 2).map((chunk) => chunk.length),
+      [2, 1],
+    );
     const big = { action: 'a', payload: JSON.stringify('x'.repeat(400 * 1024)) };
-    assert.deepEqual(bulkChunks([big, big, big, { action: 'b' }]).map((chunk) => chunk.length), [2, 2], '~1 MiB per request');
-    assert.deepEqual(bulkChunks([{ ...big, payload: JSON.stringify('x'.repeat(2 * 1024 * 1024)) }]).map((chunk) => chunk.length), [1]);
+    assert.deepEqual(
+      bulkChunks([big, big, big, { action: 'b' }]).map((chunk) => chunk.length),
+      [2, 2],
+      '~1 MiB per request',
+    );
+    assert.deepEqual(
+      bulkChunks([{ ...big, payload: JSON.stringify('x'.repeat(2 * 1024 * 1024)) }]).map((chunk) => chunk.length),
+      [1],
+    );
 
     const small = await startTestApi({ bodyLimitBytes: 64 * 1024 });
     try {
       const jobs = await JobApiClient.create({ baseUrl: small.baseUrl, credentials: small.adminKey });
       clients.push(jobs);
-      const wanted = Array.from({ length: 300 }, (_, index) => ({ action: 'big_bulk', payload: JSON.stringify({ index, pad: 'p'.repeat(1000) }) }));
+      const wanted = Array.from({ length: 300 }, (_, index) => ({
+        action: 'big_bulk',
+        payload: JSON.stringify({ index, pad: 'p'.repeat(1000) }),
+      }));
       const created = await jobs.createMany(wanted);
       assert.equal(created.length, 300);
       const bulk = small.requestsTo('POST', '/api/job').filter((request) => request.headers.bulk === 'yes');
@@ -193,22 +202,28 @@ describe('calls', () => {
     for (const priority of [30, 10, 20]) await jobs.create({ action: 'search_test', priority, tags: [label] });
     const all = await jobs.search({ filter: `tags='${label}'`, orderby: 'priority:asc' });
     assert.equal(all.count, 3);
-    assert.deepEqual(all.jobs.map((job) => job.priority), [10, 20, 30]);
+    assert.deepEqual(
+      all.jobs.map((job) => job.priority),
+      [10, 20, 30],
+    );
     const page = await jobs.search({ filter: `tags='${label}'`, orderby: 'priority:desc', first: 2, last: 2 });
     assert.equal(page.count, 3);
-    assert.deepEqual(page.jobs.map((job) => job.priority), [20]);
+    assert.deepEqual(
+      page.jobs.map((job) => job.priority),
+      [20],
+    );
 
     const selected = await jobs.search({ filter: `tags='${label}'`, orderby: 'priority:asc', select: ['priority', 'state'] });
-    assert.deepEqual(selected.jobs.map((job) => Object.keys(job).sort()), Array.from({ length: 3 }, () => ['id', 'priority', 'state']));
+    assert.deepEqual(
+      selected.jobs.map((job) => Object.keys(job).sort()),
+      Array.from({ length: 3 }, () => ['id', 'priority', 'state']),
+    );
     assert.equal(selected.jobs[0]?.priority, 10);
 
     assert.equal(await jobs.count(`tags='${label}' and priority>15`), 2);
     assert.deepEqual(await jobs.search({ filter: `tags='${label}'`, last: 0 }), { count: 3, jobs: [] });
     await assert.rejects(jobs.search({ filter: "state='QUEUED' and (" }), httpError(400, 'bad-request'));
-    await assert.rejects(
-      jobs.search({ select: ['state', 'nope' as 'state'] }),
-      refusedByClient('unknown: nope'),
-    );
+    await assert.rejects(jobs.search({ select: ['state', 'nope' as 'state'] }), refusedByClient('unknown: nope'));
   });
 
   test('countByState: every state, zero when none', async () => {
@@ -223,7 +238,10 @@ describe('calls', () => {
     await jobs.cancel(c);
     assert.deepEqual(await jobs.countByState(`tags='${label}'`), { QUEUED: 2, RUNNING: 1, SUCCESS: 0, FAILED: 1, CANCELED: 1 });
     const everything = await jobs.countByState();
-    assert.equal(Object.values(everything).reduce((sum, n) => sum + n, 0), await jobs.count());
+    assert.equal(
+      Object.values(everything).reduce((sum, n) => sum + n, 0),
+      await jobs.count(),
+    );
   });
 
   test('cancel: QUEUED to CANCELED; again is a conflict', async () => {

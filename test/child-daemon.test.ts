@@ -35,7 +35,9 @@ const STAY = 'setInterval(() => undefined, 60_000);';
 
 describe('ChildDaemon', () => {
   it('reports the exit of a child that ends on its own, with all its output read', async () => {
-    const child = node("console.log('out 1'); console.error('err 1'); process.stdout.write('out 2 unterminated'); process.exitCode = 3;", { stdout: 'collect' });
+    const child = node("console.log('out 1'); console.error('err 1'); process.stdout.write('out 2 unterminated'); process.exitCode = 3;", {
+      stdout: 'collect',
+    });
     const status = await child.exited;
     assert.deepEqual(status, { code: 3, signal: null });
     assert.equal(describeExit(status), 'exited with code 3');
@@ -79,7 +81,10 @@ describe('ChildDaemon', () => {
   });
 
   it('waitForLine finds a line already printed or still to come, and gives up on its deadline or at the end of the output', async () => {
-    const child = node(`console.error('first'); process.stdin.resume(); process.stdin.on('end', () => { console.error('second'); process.exit(0); });`, { input: '' });
+    const child = node(
+      `console.error('first'); process.stdin.resume(); process.stdin.on('end', () => { console.error('second'); process.exit(0); });`,
+      { input: '' },
+    );
     // stdin ends at once, so "second" follows "first" without any timer in the child.
     assert.equal(await child.stderr.waitForLine(/second/), 'second');
     assert.equal(await child.stderr.waitForLine(/fir/), 'first');
@@ -106,9 +111,15 @@ describe('ChildDaemon', () => {
     const first = node(script, { stderr: { collect: { keptLines: 10, keep: 'first' } } });
     await Promise.all([latest.exited, first.exited]);
     assert.equal(latest.stderr.count, 50);
-    assert.deepEqual(latest.stderr.lines, Array.from({ length: 10 }, (_, i) => `line ${String(41 + i)}`));
+    assert.deepEqual(
+      latest.stderr.lines,
+      Array.from({ length: 10 }, (_, i) => `line ${String(41 + i)}`),
+    );
     assert.equal(first.stderr.count, 50);
-    assert.deepEqual(first.stderr.lines, Array.from({ length: 10 }, (_, i) => `line ${String(1 + i)}`));
+    assert.deepEqual(
+      first.stderr.lines,
+      Array.from({ length: 10 }, (_, i) => `line ${String(1 + i)}`),
+    );
   });
 
   it('feeds its input, keeps its raw text when asked, and passes each line to listeners', async () => {
@@ -124,7 +135,11 @@ describe('ChildDaemon', () => {
   it('appends its output to a log file after a header, and says where this run starts', async () => {
     const logFile = join(dir, 'daemon.log');
     await writeFile(logFile, 'an earlier run\n');
-    const child = node("console.log('to stdout'); console.error('to stderr');", { stdout: 'log', stderr: 'log', logFile: { path: logFile, header: 'test: a run' } });
+    const child = node("console.log('to stdout'); console.error('to stderr');", {
+      stdout: 'log',
+      stderr: 'log',
+      logFile: { path: logFile, header: 'test: a run' },
+    });
     assert.deepEqual(await child.exited, { code: 0, signal: null });
     assert.equal(child.logOffset, 'an earlier run\n'.length);
     const log = await readFile(logFile, 'utf8');
@@ -133,18 +148,24 @@ describe('ChildDaemon', () => {
 
   it('passes IPC messages on', async () => {
     const messages: unknown[] = [];
-    const child = node("process.send({ type: 'ready', n: 1 }, () => process.disconnect());", { onMessage: (message) => messages.push(message) });
+    const child = node("process.send({ type: 'ready', n: 1 }, () => process.disconnect());", {
+      onMessage: (message) => messages.push(message),
+    });
     await child.exited;
     assert.deepEqual(messages, [{ type: 'ready', n: 1 }]);
   });
 
-  it('runs the command itself under setpriv --pdeathsig (the PID is the command\'s)', { skip: !existsSync('/usr/bin/setpriv') && 'no setpriv here' }, async () => {
-    const child = node(`console.error('ready'); ${STAY}`, { parentDeathSignal: 'SIGKILL' });
-    await child.stderr.waitForLine(/^ready$/);
-    const commandLine = (await readFile(`/proc/${String(child.pid)}/cmdline`, 'utf8')).split('\0');
-    assert.equal(commandLine[0], process.execPath);
-    await child.stop({ graceMs: 5000 });
-  });
+  it(
+    "runs the command itself under setpriv --pdeathsig (the PID is the command's)",
+    { skip: !existsSync('/usr/bin/setpriv') && 'no setpriv here' },
+    async () => {
+      const child = node(`console.error('ready'); ${STAY}`, { parentDeathSignal: 'SIGKILL' });
+      await child.stderr.waitForLine(/^ready$/);
+      const commandLine = (await readFile(`/proc/${String(child.pid)}/cmdline`, 'utf8')).split('\0');
+      assert.equal(commandLine[0], process.execPath);
+      await child.stop({ graceMs: 5000 });
+    },
+  );
 
   it('says why a command could not be started', async () => {
     const command = join(dir, 'no-such-command');

@@ -10,13 +10,7 @@ import Sqlite from 'better-sqlite3';
 
 import type { FilterNode } from '../src/api/cimi/ast.js';
 import { parseFilter, parseOptionalFilter, parseOrderBy, parseSelect } from '../src/api/cimi/parser.js';
-import {
-  compileFilter,
-  compileOrderBy,
-  toNumberedPlaceholders,
-  type CompileOptions,
-  type SqlFragment,
-} from '../src/api/cimi/sql.js';
+import { compileFilter, compileOrderBy, toNumberedPlaceholders, type CompileOptions, type SqlFragment } from '../src/api/cimi/sql.js';
 import { ApiError } from '../src/api/errors.js';
 
 const NOW = new Date('2026-11-10T12:00:00.000Z');
@@ -98,7 +92,7 @@ describe('parseFilter', () => {
 
   test('lists after = and !=', () => {
     assert.deepEqual(parseFilter("state=['QUEUED','RUNNING']"), cmp('state', '=', ['QUEUED', 'RUNNING']));
-    assert.deepEqual(parseFilter("state != [ 'A' , \"B\" ,3, null, true ]"), cmp('state', '!=', ['A', 'B', 3, null, true]));
+    assert.deepEqual(parseFilter('state != [ \'A\' , "B" ,3, null, true ]'), cmp('state', '!=', ['A', 'B', 3, null, true]));
   });
 
   test('nested attributes and names with - and _', () => {
@@ -192,7 +186,7 @@ describe('parseOrderBy and parseSelect', () => {
     assert.deepEqual(error.details, { orderby: 'created:up' });
     rejects(() => parseOrderBy('created:desc:asc'), /direction 'desc:asc'/);
     rejects(() => parseOrderBy('created,,id'), /orderby has an empty attribute name/);
-    rejects(() => parseOrderBy("created;drop table jobs"), /orderby attribute 'created;drop table jobs' is not a name/);
+    rejects(() => parseOrderBy('created;drop table jobs'), /orderby attribute 'created;drop table jobs' is not a name/);
     rejects(() => parseOrderBy('a//b'), /is not a name/);
   });
 
@@ -273,7 +267,10 @@ describe('compileFilter', () => {
     assert.deepEqual(compile("parent-job='job/1'", SQLITE), { sql: sqliteAny('e1.value = ?'), params: [...key('parent-job'), 'job/1'] });
     assert.deepEqual(compile("a!='x'", SQLITE), { sql: `NOT ${sqliteAny('e1.value = ?')}`, params: [...key('a'), 'x'] });
     assert.deepEqual(compile("tags=['a','b']", SQLITE), { sql: sqliteAny('e1.value IN (?, ?)'), params: [...key('tags'), 'a', 'b'] });
-    assert.deepEqual(compile("tags!=['a','b']", SQLITE), { sql: `NOT ${sqliteAny('e1.value IN (?, ?)')}`, params: [...key('tags'), 'a', 'b'] });
+    assert.deepEqual(compile("tags!=['a','b']", SQLITE), {
+      sql: `NOT ${sqliteAny('e1.value IN (?, ?)')}`,
+      params: [...key('tags'), 'a', 'b'],
+    });
     assert.deepEqual(compile('progress>=50', SQLITE), { sql: sqliteAny(`${SQLITE_NUMBER} >= ?`), params: [...key('progress'), 50] });
     assert.deepEqual(compile('flag=true', SQLITE), { sql: sqliteAny('e1.type = ?'), params: [...key('flag'), 'true'] });
     assert.deepEqual(compile("tags^='urg'", SQLITE), {
@@ -326,7 +323,10 @@ describe('compileFilter', () => {
     assert.deepEqual(compile('tags!=null', POSTGRES), { sql: pgAny("jsonb_typeof(e.v) <> 'null'"), params: ['$."tags"[*]'] });
     assert.deepEqual(compileFilter(cmp('we"ird/x', '=', 1), POSTGRES).params[0], '$."we\\"ird"[*]."x"[*]');
     const { sql, params } = compile('progress<50.5', POSTGRES);
-    const guard = /^EXISTS \(SELECT 1 FROM jsonb_path_query\(doc, \?::jsonpath\) AS e\(v\) WHERE CASE WHEN \(e\.v #>> '\{\}'\) ~ '([^']+)' THEN \(e\.v #>> '\{\}'\)::numeric END < \?\)$/.exec(sql);
+    const guard =
+      /^EXISTS \(SELECT 1 FROM jsonb_path_query\(doc, \?::jsonpath\) AS e\(v\) WHERE CASE WHEN \(e\.v #>> '\{\}'\) ~ '([^']+)' THEN \(e\.v #>> '\{\}'\)::numeric END < \?\)$/.exec(
+        sql,
+      );
     assert.ok(guard, sql);
     assert.deepEqual(params, ['$."progress"[*]', 50.5]);
     // The guard must accept what ::numeric accepts and refuse what would make it fail.
@@ -337,7 +337,7 @@ describe('compileFilter', () => {
 
   test('toNumberedPlaceholders numbers each ? and leaves quoted ones alone', () => {
     assert.equal(toNumberedPlaceholders('a = ? AND b IN (?, ?)'), 'a = $1 AND b IN ($2, $3)');
-    assert.equal(toNumberedPlaceholders("x = ? AND y = '?' AND \"q?\" = ?", 4), "x = $4 AND y = '?' AND \"q?\" = $5");
+    assert.equal(toNumberedPlaceholders('x = ? AND y = \'?\' AND "q?" = ?', 4), 'x = $4 AND y = \'?\' AND "q?" = $5');
     assert.equal(toNumberedPlaceholders("x LIKE ? ESCAPE '\\' AND y = ?"), "x LIKE $1 ESCAPE '\\' AND y = $2");
     const { sql } = compile("state='A' and progress>1 and flag=true and a^='b' and tags!=null", POSTGRES);
     assert.equal(toNumberedPlaceholders(sql).match(/\$\d+/g)?.join(','), '$1,$2,$3,$4,$5,$6,$7,$8');
@@ -401,7 +401,7 @@ describe('compileFilter', () => {
     rejects(() => compile("priority=[1,'x']", POSTGRES), /priority is a number; 'x' is not/);
     rejects(() => compile("priority^='1'", POSTGRES), /'\^=' needs a text attribute; priority is a number/);
     assert.deepEqual(compile("priority<'50'", SQLITE), { sql: 'priority < ?', params: [50] });
-    assert.deepEqual(compile("state=5", POSTGRES), { sql: 'state = ?', params: ['5'] });
+    assert.deepEqual(compile('state=5', POSTGRES), { sql: 'state = ?', params: ['5'] });
   });
 
   test('a hand-built AST gets the same checks as a parsed one', () => {
@@ -433,7 +433,10 @@ describe('compileOrderBy', () => {
     assert.equal(compileOrderBy([], SQLITE), 'ORDER BY id ASC');
     assert.equal(compileOrderBy(parseOrderBy('id:desc'), SQLITE), 'ORDER BY id DESC NULLS LAST');
     assert.equal(compileOrderBy(parseOrderBy('priority,id'), POSTGRES), 'ORDER BY priority ASC NULLS LAST, id ASC NULLS LAST');
-    assert.equal(compileOrderBy(parseOrderBy('x'), { ...SQLITE, columns: {}, documentColumn: 'j.doc' }), `ORDER BY json_extract(j.doc, '$."x"') ASC NULLS LAST, j.id ASC`);
+    assert.equal(
+      compileOrderBy(parseOrderBy('x'), { ...SQLITE, columns: {}, documentColumn: 'j.doc' }),
+      `ORDER BY json_extract(j.doc, '$."x"') ASC NULLS LAST, j.id ASC`,
+    );
   });
 
   test('names that cannot be inlined safely are refused', () => {
@@ -454,23 +457,117 @@ interface Row {
   doc: Record<string, unknown>;
 }
 const ROWS: Row[] = [
-  { id: 'j01', state: 'QUEUED', action: 'start_deployment', priority: 10, created: '2026-11-10T11:00:00.000Z', href: 'deployment/1', doc: { progress: 0, expiry: '2026-11-11T00:00:00.000Z', flag: true, note: '100%_done', tags: ['urgent', 'x'], 'affected-resources': [{ href: 'deployment/1' }, { href: 'credential/1' }] } },
-  { id: 'j02', state: 'RUNNING', action: 'stop_deployment', priority: 50, created: '2026-11-09T12:00:00.000Z', href: 'deployment/2', doc: { progress: 40, flag: false, 'parent-job': 'job/j01', note: '100x done', tags: ['x'], 'nested-jobs': ['job/j05'] } },
-  { id: 'j03', state: 'SUCCESS', action: 'start_deployment', priority: 999, created: '2026-11-01T00:00:00.000Z', href: 'deployment/1', doc: { progress: 100, expiry: '2026-11-05T00:00:00.000Z', 'return-code': 0, tags: [], 'affected-resources': [] } },
-  { id: 'j04', state: 'FAILED', action: 'update_nuvlabox', priority: 999, created: '2026-10-01T00:00:00.000Z', href: 'nuvlabox/9', doc: { progress: 100, 'return-code': 1, 'status-message': "it's broken", tags: ['y', null], scores: [1, 50] } },
-  { id: 'j05', state: 'CANCELED', action: 'stop_deployment', priority: 20, created: '2026-11-10T11:59:00.000Z', href: 'deployment/3', doc: { progress: 5, 'parent-job': 'job/j02', scores: 20, 'affected-resources': { href: 'deployment/3' } } },
-  { id: 'j06', state: 'QUEUED', action: "it's_odd", priority: 5, created: '2025-11-10T00:00:00.000Z', href: null, doc: { progress: 'n/a', 'target-resource': { kind: 'x' }, tags: null, 'affected-resources': [{ href: ['nuvlabox/1', 'nuvlabox/2'] }, 'nuvlabox/3'] } },
-  { id: 'j07', state: 'RUNNING', action: 'Start_Deployment', priority: 30, created: '2026-11-08T00:00:00.000Z', href: 'deployment/7', doc: { progress: 9, flag: 'true', flags: [true, 'false'] } },
-  { id: 'j08', state: 'RUNNING', action: 'start_deployment', priority: 30, created: '2026-11-08T00:00:00.000Z', href: 'deployment/8', doc: { progress: 10, flag: null, tags: ['X'] } },
-  { id: 'j09', state: 'SUCCESS', action: 'start_infrastructure', priority: 999, created: '2026-11-02T00:00:00.000Z', href: 'infrastructure/1', doc: { progress: 100.0, 'return-code': 0, expiry: '2026-11-09T00:00:00.000Z' } },
-  { id: 'j10', state: 'QUEUED', action: 'start_deployment', priority: 999, created: '2026-11-10T12:00:00.000Z', href: 'deployment/10', doc: { progress: 0 } },
+  {
+    id: 'j01',
+    state: 'QUEUED',
+    action: 'start_deployment',
+    priority: 10,
+    created: '2026-11-10T11:00:00.000Z',
+    href: 'deployment/1',
+    doc: {
+      progress: 0,
+      expiry: '2026-11-11T00:00:00.000Z',
+      flag: true,
+      note: '100%_done',
+      tags: ['urgent', 'x'],
+      'affected-resources': [{ href: 'deployment/1' }, { href: 'credential/1' }],
+    },
+  },
+  {
+    id: 'j02',
+    state: 'RUNNING',
+    action: 'stop_deployment',
+    priority: 50,
+    created: '2026-11-09T12:00:00.000Z',
+    href: 'deployment/2',
+    doc: { progress: 40, flag: false, 'parent-job': 'job/j01', note: '100x done', tags: ['x'], 'nested-jobs': ['job/j05'] },
+  },
+  {
+    id: 'j03',
+    state: 'SUCCESS',
+    action: 'start_deployment',
+    priority: 999,
+    created: '2026-11-01T00:00:00.000Z',
+    href: 'deployment/1',
+    doc: { progress: 100, expiry: '2026-11-05T00:00:00.000Z', 'return-code': 0, tags: [], 'affected-resources': [] },
+  },
+  {
+    id: 'j04',
+    state: 'FAILED',
+    action: 'update_nuvlabox',
+    priority: 999,
+    created: '2026-10-01T00:00:00.000Z',
+    href: 'nuvlabox/9',
+    doc: { progress: 100, 'return-code': 1, 'status-message': "it's broken", tags: ['y', null], scores: [1, 50] },
+  },
+  {
+    id: 'j05',
+    state: 'CANCELED',
+    action: 'stop_deployment',
+    priority: 20,
+    created: '2026-11-10T11:59:00.000Z',
+    href: 'deployment/3',
+    doc: { progress: 5, 'parent-job': 'job/j02', scores: 20, 'affected-resources': { href: 'deployment/3' } },
+  },
+  {
+    id: 'j06',
+    state: 'QUEUED',
+    action: "it's_odd",
+    priority: 5,
+    created: '2025-11-10T00:00:00.000Z',
+    href: null,
+    doc: {
+      progress: 'n/a',
+      'target-resource': { kind: 'x' },
+      tags: null,
+      'affected-resources': [{ href: ['nuvlabox/1', 'nuvlabox/2'] }, 'nuvlabox/3'],
+    },
+  },
+  {
+    id: 'j07',
+    state: 'RUNNING',
+    action: 'Start_Deployment',
+    priority: 30,
+    created: '2026-11-08T00:00:00.000Z',
+    href: 'deployment/7',
+    doc: { progress: 9, flag: 'true', flags: [true, 'false'] },
+  },
+  {
+    id: 'j08',
+    state: 'RUNNING',
+    action: 'start_deployment',
+    priority: 30,
+    created: '2026-11-08T00:00:00.000Z',
+    href: 'deployment/8',
+    doc: { progress: 10, flag: null, tags: ['X'] },
+  },
+  {
+    id: 'j09',
+    state: 'SUCCESS',
+    action: 'start_infrastructure',
+    priority: 999,
+    created: '2026-11-02T00:00:00.000Z',
+    href: 'infrastructure/1',
+    doc: { progress: 100.0, 'return-code': 0, expiry: '2026-11-09T00:00:00.000Z' },
+  },
+  {
+    id: 'j10',
+    state: 'QUEUED',
+    action: 'start_deployment',
+    priority: 999,
+    created: '2026-11-10T12:00:00.000Z',
+    href: 'deployment/10',
+    doc: { progress: 0 },
+  },
 ];
 
 describe('compiled SQL on SQLite', () => {
   function withDatabase(run: (ids: (filter: string, orderby?: string) => string[]) => void): void {
     const db = new Sqlite(':memory:');
     try {
-      db.exec('CREATE TABLE jobs(id text primary key, state text, action text, priority integer, created text, target_href text, doc text)');
+      db.exec(
+        'CREATE TABLE jobs(id text primary key, state text, action text, priority integer, created text, target_href text, doc text)',
+      );
       const insert = db.prepare('INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)');
       for (const row of ROWS) {
         insert.run(row.id, row.state, row.action, row.priority, row.created, row.href, JSON.stringify({ id: row.id, ...row.doc }));
@@ -517,7 +614,7 @@ describe('compiled SQL on SQLite', () => {
         ["created<'now-7d'", ['j03', 'j04', 'j06', 'j09']],
         ["created>='now-1h'", ['j01', 'j05', 'j10']],
         ["created>'2026-11-08T00:00:00Z' and created<'2026-11-10'", ['j02']],
-        ["created=2026-11-08", ['j07', 'j08']],
+        ['created=2026-11-08', ['j07', 'j08']],
         ["expiry<'now'", ['j03', 'j09']],
         ['progress>=40', ['j02', 'j03', 'j04', 'j09']],
         ['progress<10', ['j01', 'j05', 'j07', 'j10']],
@@ -531,7 +628,7 @@ describe('compiled SQL on SQLite', () => {
         ['parent-job!=null', ['j02', 'j05']],
         ["parent-job!='job/j01'", ['j01', 'j03', 'j04', 'j05', 'j06', 'j07', 'j08', 'j09', 'j10']],
         ['return-code=[0,1]', ['j03', 'j04', 'j09']],
-        ["status-message=\"it's broken\"", ['j04']],
+        ['status-message="it\'s broken"', ['j04']],
         ["target-resource/kind='x'", ['j06']],
         ["priority='999' and return-code!=1", ['j03', 'j09', 'j10']],
       ];

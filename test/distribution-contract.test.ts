@@ -30,7 +30,12 @@ describe('defineDistribution', () => {
   });
 
   it('names every problem of a bad definition at once', () => {
-    const problems = distributionSpecProblems({ name: 'has space', schedule: { cron: '61 * * * *', timezone: 'Mars/Olympus' }, enabledByDefault: 'yes', tick: 1 });
+    const problems = distributionSpecProblems({
+      name: 'has space',
+      schedule: { cron: '61 * * * *', timezone: 'Mars/Olympus' },
+      enabledByDefault: 'yes',
+      tick: 1,
+    });
     const text = problems.join('\n');
     assert.match(text, /name must be 1-128 characters/);
     assert.match(text, /schedule.cron "61 \* \* \* \*" is not a valid cron expression \(minute: /);
@@ -45,7 +50,10 @@ describe('defineDistribution', () => {
   });
 
   it('checks job specs field by field', () => {
-    assert.deepEqual(jobSpecProblems({ action: 'cleanup_jobs', target: 'nuvlabox/1', priority: 5, payload: { a: 1 }, timeoutSeconds: 60, tags: ['t'] }), []);
+    assert.deepEqual(
+      jobSpecProblems({ action: 'cleanup_jobs', target: 'nuvlabox/1', priority: 5, payload: { a: 1 }, timeoutSeconds: 60, tags: ['t'] }),
+      [],
+    );
     const text = jobSpecProblems({ action: 'bad action', priority: 1000, payload: () => 1, timeoutSeconds: 0.5, colour: 'red' }).join('\n');
     assert.match(text, /action must be an action name, got "bad action"/);
     assert.match(text, /priority must be an integer from 0 to 999, got 1000/);
@@ -128,7 +136,10 @@ describe('loading and choosing distributions', () => {
     const failures = loaded.failures.map((failure) => `${failure.file.replace(`${BROKEN}/`, '')}: ${failure.error}`);
     assert.equal(failures.length, 2);
     assert.match(failures[0] ?? '', /^not-defined.ts: exported distribution is invalid: not made by defineDistribution/);
-    assert.match(failures[1] ?? '', /^throws.ts: import failed: invalid distribution "bad cron" definition: name must be .*; schedule.cron "99 \* \* \* \*"/);
+    assert.match(
+      failures[1] ?? '',
+      /^throws.ts: import failed: invalid distribution "bad cron" definition: name must be .*; schedule.cron "99 \* \* \* \*"/,
+    );
   });
 
   it('runs the named distributions, and with --all those enabled by default', async () => {
@@ -145,11 +156,17 @@ describe('loading and choosing distributions', () => {
     assert.equal(all.includes('dummy_test_action'), false, 'off unless named');
     assert.equal(all.includes('good'), false, 'off unless named');
     assert.ok(names({ all: true, names: ['dummy_test_action'] }).includes('dummy_test_action'));
-    assert.throws(() => names({ names: ['nope'] }), (error: unknown) => {
-      assert.ok(error instanceof DistributorStartError);
-      assert.match(error.message, /unknown distribution nope; available: .*cleanup_jobs.*; modules that failed to load: .*not-defined.ts/);
-      return true;
-    });
+    assert.throws(
+      () => names({ names: ['nope'] }),
+      (error: unknown) => {
+        assert.ok(error instanceof DistributorStartError);
+        assert.match(
+          error.message,
+          /unknown distribution nope; available: .*cleanup_jobs.*; modules that failed to load: .*not-defined.ts/,
+        );
+        return true;
+      },
+    );
     assert.throws(() => names({ names: ['ticker'], schedules: ['hourly'] }), /--schedule names hourly, which this process does not run/);
   });
 });

@@ -35,7 +35,13 @@ before(async () => {
   api = await startTestApi();
   client = await ZkClient.connect({ connectionString: zk.connectionString, sessionTimeoutMs: 4000 });
   // Few retries inside the client: the runner's own retry is what is under test.
-  jobs = await JobApiClient.create({ baseUrl: api.baseUrl, credentials: api.adminKey, compatibility: 'engine', retry: { retries: 0 }, timeoutMs: 2000 });
+  jobs = await JobApiClient.create({
+    baseUrl: api.baseUrl,
+    credentials: api.adminKey,
+    compatibility: 'engine',
+    retry: { retries: 0 },
+    timeoutMs: 2000,
+  });
 });
 
 after(async () => {
@@ -82,10 +88,17 @@ function runnerFor(definition: DistributionDefinition): Harness {
   };
   const states: RunnerState[] = [];
   const ticks: { tick: Date; outcome: TickOutcome }[] = [];
-  const runner = new DistributionRunner(definition, compileSchedule(definition.schedule), new LeaderElection(client, { path: electionPath }), services, logger, {
-    onState: (_name, state) => states.push(state),
-    onTick: (_name, tick, outcome) => ticks.push({ tick, outcome }),
-  });
+  const runner = new DistributionRunner(
+    definition,
+    compileSchedule(definition.schedule),
+    new LeaderElection(client, { path: electionPath }),
+    services,
+    logger,
+    {
+      onState: (_name, state) => states.push(state),
+      onTick: (_name, tick, outcome) => ticks.push({ tick, outcome }),
+    },
+  );
   const controller = new AbortController();
   const running = runner.run(controller.signal);
   return {
@@ -113,9 +126,13 @@ describe('distribution runner', () => {
       run: ({ signal }) => {
         signals.push(signal);
         return new Promise<void>((resolve) => {
-          signal.addEventListener('abort', () => {
-            resolve();
-          }, { once: true });
+          signal.addEventListener(
+            'abort',
+            () => {
+              resolve();
+            },
+            { once: true },
+          );
         });
       },
     });
@@ -149,7 +166,10 @@ describe('distribution runner', () => {
     const harness = runnerFor(definition);
     try {
       // Down for two attempts (connection refused), then it comes back.
-      await waitFor(() => harness.warnings.filter((message) => message === 'tick failed; retrying').length >= 2, { timeoutMs: 15_000, message: 'two failed attempts' });
+      await waitFor(() => harness.warnings.filter((message) => message === 'tick failed; retrying').length >= 2, {
+        timeoutMs: 15_000,
+        message: 'two failed attempts',
+      });
       assert.equal(harness.ticks.length, 0);
       await api.restart();
       await waitFor(() => harness.ticks[0], { timeoutMs: 20_000, message: 'the tick to land after the API came back' });

@@ -24,8 +24,15 @@ describe('job-distributor', () => {
     await first.waitForLine(/distribution leading/);
     const second = bed().spawnDistributor({ names: ['ticker'] });
     await second.waitForLine(/distribution campaigning/);
-    await waitFor(async () => (await client.count("action='noop'")) >= before + 6, { timeoutMs: 10_000, message: 'the leader to create jobs' });
-    assert.equal(second.lines.some((line) => /distribution leading/.test(line)), false, 'the standby must not lead while the leader lives');
+    await waitFor(async () => (await client.count("action='noop'")) >= before + 6, {
+      timeoutMs: 10_000,
+      message: 'the leader to create jobs',
+    });
+    assert.equal(
+      second.lines.some((line) => /distribution leading/.test(line)),
+      false,
+      'the standby must not lead while the leader lives',
+    );
 
     const killedAt = Date.now();
     await first.kill();
@@ -33,7 +40,10 @@ describe('job-distributor', () => {
     const takeoverMs = Date.now() - killedAt;
     assert.ok(takeoverMs <= 4000 + 1000, `took over after ${takeoverMs} ms (session timeout 4 s)`);
     const afterTakeover = await client.count("action='noop'");
-    await waitFor(async () => (await client.count("action='noop'")) >= afterTakeover + 3, { timeoutMs: 10_000, message: 'the new leader to create jobs' });
+    await waitFor(async () => (await client.count("action='noop'")) >= afterTakeover + 3, {
+      timeoutMs: 10_000,
+      message: 'the new leader to create jobs',
+    });
   });
 
   it('two processes that both lead (separate elections) create each job of a tick once', async () => {
@@ -60,10 +70,15 @@ describe('job-distributor', () => {
     // persist and its enqueue: such jobs (of the last tick only) are the reconciler's to enqueue.
     const { zkClient, queuePath } = bed();
     const names = await zkClient.getChildren(`${queuePath}/entries`);
-    const enqueued = await Promise.all(names.map(async (name) => (await zkClient.getData(`${queuePath}/entries/${name}`)).data.toString('utf8')));
+    const enqueued = await Promise.all(
+      names.map(async (name) => (await zkClient.getData(`${queuePath}/entries/${name}`)).data.toString('utf8')),
+    );
     assert.equal(new Set(enqueued).size, enqueued.length, 'no job enqueued twice');
     const ids = new Set(jobs.map((job) => job.id));
-    assert.ok(enqueued.every((id) => ids.has(id)), 'every entry is a job of these ticks');
+    assert.ok(
+      enqueued.every((id) => ids.has(id)),
+      'every entry is a job of these ticks',
+    );
     assert.ok(jobs.length - enqueued.length <= 3, `${String(jobs.length - enqueued.length)} jobs not enqueued: more than the last tick's`);
   });
 
@@ -74,7 +89,10 @@ describe('job-distributor', () => {
     assert.equal((await bed().zkClient.getChildren(electionNode)).length, 1);
     distributor.signal('SIGUSR1');
     const status = await distributor.waitForLine(/distribution status/);
-    assert.match(status, /"distribution":"hourly","state":"LEADING","schedule":"every 3600 s","nextTick":"\d{4}-\d\d-\d\dT\d\d:00:00.000Z"/);
+    assert.match(
+      status,
+      /"distribution":"hourly","state":"LEADING","schedule":"every 3600 s","nextTick":"\d{4}-\d\d-\d\dT\d\d:00:00.000Z"/,
+    );
     const stoppedAt = Date.now();
     distributor.signal('SIGTERM');
     const exit = await distributor.exited;

@@ -88,25 +88,24 @@ describe('LeaderElection across connection losses', () => {
     chroot = `${ROOT}/t${String(testNumber)}-${randomUUID().slice(0, 8)}`;
   };
 
-  test(
-    'a leader whose node watch is cut in flight still notices the deletion of its node',
-    async () => {
-      newChroot();
-      const leaderClient = await connect('proxy');
-      const otherClient = await connect('direct');
-      const cut = cutProxy().cutAt({ match: (request) => request.type === ZK_OP.EXISTS && request.watch === true && LOCK_NODE.test(request.path ?? '') });
-      const back = reconnected(leaderClient);
-      const leader = await within(elect(leaderClient, 'leader').campaign(), 5000, 'the leader');
-      await within(cut, 2000, "the leader's node watch to be cut");
-      await within(back, 5000, 'the leader to reconnect');
-      assert.equal(leader.signal.aborted, false, 'a short connection loss within the grace period costs nothing');
+  test('a leader whose node watch is cut in flight still notices the deletion of its node', async () => {
+    newChroot();
+    const leaderClient = await connect('proxy');
+    const otherClient = await connect('direct');
+    const cut = cutProxy().cutAt({
+      match: (request) => request.type === ZK_OP.EXISTS && request.watch === true && LOCK_NODE.test(request.path ?? ''),
+    });
+    const back = reconnected(leaderClient);
+    const leader = await within(elect(leaderClient, 'leader').campaign(), 5000, 'the leader');
+    await within(cut, 2000, "the leader's node watch to be cut");
+    await within(back, 5000, 'the leader to reconnect');
+    assert.equal(leader.signal.aborted, false, 'a short connection loss within the grace period costs nothing');
 
-      const lost = abortedAt(leader.signal);
-      await otherClient.remove(`${ELECTION}/${leader.node}`);
-      await within(lost, 2000, "the leader's signal to abort: another contender may lead now");
-      assert.match(reasonOf(leader.signal), /deleted/);
-    },
-  );
+    const lost = abortedAt(leader.signal);
+    await otherClient.remove(`${ELECTION}/${leader.node}`);
+    await within(lost, 2000, "the leader's signal to abort: another contender may lead now");
+    assert.match(reasonOf(leader.signal), /deleted/);
+  });
 
   test('a leader notices on reconnection that its node was deleted while it was cut off', async () => {
     newChroot();
@@ -130,54 +129,55 @@ describe('LeaderElection across connection losses', () => {
     assert.match(reasonOf(leader.signal), /deleted/);
   });
 
-  test(
-    "a contender whose turn check is cut by a connection loss keeps one node and leads in turn",
-    async () => {
-      newChroot();
-      const leaderClient = await connect('direct');
-      const waiterClient = await connect('proxy');
-      const leader = await within(elect(leaderClient, 'leader').campaign(), 5000, 'the leader');
-      const cut = cutProxy().cutAt({ match: (request) => request.type === ZK_OP.GET_CHILDREN2 && request.path === `${chroot}${ELECTION}` });
-      const waiting = campaign(elect(waiterClient, 'waiter'));
-      await within(cut, 5000, "the waiter's turn check to be cut");
-      await waitFor(async () => (await watchedPaths(server(), waiterClient)).some((path) => LOCK_NODE.test(path)), {
-        message: 'the waiter to wait again after reconnecting',
-      });
-      const nodes = await electionNodes(leaderClient);
+  test('a contender whose turn check is cut by a connection loss keeps one node and leads in turn', async () => {
+    newChroot();
+    const leaderClient = await connect('direct');
+    const waiterClient = await connect('proxy');
+    const leader = await within(elect(leaderClient, 'leader').campaign(), 5000, 'the leader');
+    const cut = cutProxy().cutAt({ match: (request) => request.type === ZK_OP.GET_CHILDREN2 && request.path === `${chroot}${ELECTION}` });
+    const waiting = campaign(elect(waiterClient, 'waiter'));
+    await within(cut, 5000, "the waiter's turn check to be cut");
+    await waitFor(async () => (await watchedPaths(server(), waiterClient)).some((path) => LOCK_NODE.test(path)), {
+      message: 'the waiter to wait again after reconnecting',
+    });
+    const nodes = await electionNodes(leaderClient);
 
-      // Were it in twice, its newer node would wait on its older one for as long as its session lives.
-      await leader.resign();
-      await within(waiting.result, 2000, `the waiter to lead once the leader resigned (nodes: ${nodes.map((node) => node.identifier).join(', ')})`);
-      assert.deepEqual(nodes.map((node) => node.identifier), ['leader', 'waiter']);
-    },
-  );
+    // Were it in twice, its newer node would wait on its older one for as long as its session lives.
+    await leader.resign();
+    await within(
+      waiting.result,
+      2000,
+      `the waiter to lead once the leader resigned (nodes: ${nodes.map((node) => node.identifier).join(', ')})`,
+    );
+    assert.deepEqual(
+      nodes.map((node) => node.identifier),
+      ['leader', 'waiter'],
+    );
+  });
 
-  test(
-    "a closing leader's signal aborts before its node can go, even when the close is not confirmed",
-    async (t) => {
-      newChroot();
-      const leaderClient = await connect('proxy');
-      const standbyClient = await connect('direct');
-      const leader = await within(elect(leaderClient, 'leader').campaign(), 5000, 'the leader');
-      const lost = abortedAt(leader.signal);
-      const standby = campaign(elect(standbyClient, 'standby'));
-      await waitFor(async () => (await watchedPaths(server(), standbyClient)).includes(`${chroot}${ELECTION}/${leader.node}`), {
-        message: 'the standby to watch the leader',
-      });
-      // The server gets the close (and deletes the node) but its confirmation never reaches the leader.
-      const held = cutProxy().cutAt({ match: (request) => request.type === ZK_OP.CLOSE_SESSION, forward: true, hold: true });
+  test("a closing leader's signal aborts before its node can go, even when the close is not confirmed", async (t) => {
+    newChroot();
+    const leaderClient = await connect('proxy');
+    const standbyClient = await connect('direct');
+    const leader = await within(elect(leaderClient, 'leader').campaign(), 5000, 'the leader');
+    const lost = abortedAt(leader.signal);
+    const standby = campaign(elect(standbyClient, 'standby'));
+    await waitFor(async () => (await watchedPaths(server(), standbyClient)).includes(`${chroot}${ELECTION}/${leader.node}`), {
+      message: 'the standby to watch the leader',
+    });
+    // The server gets the close (and deletes the node) but its confirmation never reaches the leader.
+    const held = cutProxy().cutAt({ match: (request) => request.type === ZK_OP.CLOSE_SESSION, forward: true, hold: true });
 
-      const closedAt = performance.now();
-      const closing = leaderClient.close();
-      await within(held, 2000, 'the close request');
-      await within(standby.result, 2000, 'the standby to lead');
-      const overlapMs = settledAfter(standby, closedAt);
-      const leaderStillLeading = !leader.signal.aborted;
-      await closing;
-      t.diagnostic(`leader aborted ${((await lost) - closedAt).toFixed(0)} ms after close(); standby led after ${overlapMs.toFixed(0)} ms`);
-      assert.equal(leaderStillLeading, false, 'the standby led while the closing leader still held a live leadership');
-    },
-  );
+    const closedAt = performance.now();
+    const closing = leaderClient.close();
+    await within(held, 2000, 'the close request');
+    await within(standby.result, 2000, 'the standby to lead');
+    const overlapMs = settledAfter(standby, closedAt);
+    const leaderStillLeading = !leader.signal.aborted;
+    await closing;
+    t.diagnostic(`leader aborted ${((await lost) - closedAt).toFixed(0)} ms after close(); standby led after ${overlapMs.toFixed(0)} ms`);
+    assert.equal(leaderStillLeading, false, 'the standby led while the closing leader still held a live leadership');
+  });
 
   test('a contender whose create reply is lost finds its node instead of entering twice', async () => {
     newChroot();
@@ -194,7 +194,10 @@ describe('LeaderElection across connection losses', () => {
       message: 'the waiter to watch the leader',
     });
     const nodes = await electionNodes(leaderClient);
-    assert.deepEqual(nodes.map((node) => node.identifier), ['leader', 'waiter']);
+    assert.deepEqual(
+      nodes.map((node) => node.identifier),
+      ['leader', 'waiter'],
+    );
 
     await leader.resign();
     const next = await within(waiting.result, 2000, 'the waiter to lead once the leader resigned');

@@ -135,11 +135,17 @@ describe('LeaderElection on a real ZooKeeper', () => {
     const campaignB = campaign(b);
     await waitFor(async () => (await electionNodes(clientA)).length === 2, { message: "b's node" });
     const campaignC = campaign(c);
-    const nodes = await waitFor(async () => {
-      const found = await electionNodes(clientA);
-      return found.length === 3 && found;
-    }, { message: "c's node" });
-    assert.deepEqual(nodes.map((node) => node.identifier), ['a', 'b', 'c']);
+    const nodes = await waitFor(
+      async () => {
+        const found = await electionNodes(clientA);
+        return found.length === 3 && found;
+      },
+      { message: "c's node" },
+    );
+    assert.deepEqual(
+      nodes.map((node) => node.identifier),
+      ['a', 'b', 'c'],
+    );
     assert.equal(nodes[0]?.name, leaderA.node);
     const nodeA = leaderA.node;
     const nodeB = nodes[1]?.name ?? '';
@@ -180,10 +186,13 @@ describe('LeaderElection on a real ZooKeeper', () => {
     // Aborted while waiting for its turn.
     const controller = new AbortController();
     const waiting = campaign(waiter, controller.signal);
-    const nodes = await waitFor(async () => {
-      const found = await electionNodes(leaderClient);
-      return found.length === 2 && found;
-    }, { message: "the waiter's node" });
+    const nodes = await waitFor(
+      async () => {
+        const found = await electionNodes(leaderClient);
+        return found.length === 2 && found;
+      },
+      { message: "the waiter's node" },
+    );
     await waitFor(() => isWatching(leader.node, waiterClient), { message: 'the waiter to watch the leader' });
     controller.abort(new Error('the test gave up waiting'));
     await assert.rejects(within(waiting.result, 2000, 'the campaign to reject'), /the test gave up waiting/);
@@ -203,7 +212,7 @@ describe('LeaderElection on a real ZooKeeper', () => {
     assert.equal(leader.signal.aborted, false);
   });
 
-  test("a leader whose node someone else deletes loses leadership; the next one leads", async (t) => {
+  test('a leader whose node someone else deletes loses leadership; the next one leads', async (t) => {
     newChroot();
     const [leaderClient, standbyClient, otherClient] = await Promise.all([connect(), connect(), connect()]);
     const leader = await within(campaign(elect(leaderClient, 'leader')).result, 5000, 'the leader');
@@ -216,8 +225,10 @@ describe('LeaderElection on a real ZooKeeper', () => {
     const lostAt = await within(lost, 2000, "the leader's signal to abort");
     assert.match(reasonOf(leader.signal), /deleted/);
     await within(standby.result, 2000, 'the standby to lead');
-    t.diagnostic(`deletion -> leader aborted: ${(lostAt - deletedAt).toFixed(1)} ms; ` +
-      `-> standby leads: ${settledAfter(standby, deletedAt).toFixed(1)} ms`);
+    t.diagnostic(
+      `deletion -> leader aborted: ${(lostAt - deletedAt).toFixed(1)} ms; ` +
+        `-> standby leads: ${settledAfter(standby, deletedAt).toFixed(1)} ms`,
+    );
     assert.equal(leaderClient.state, 'CONNECTED', 'leadership was lost, not the session');
     assert.deepEqual(await elect(otherClient, 'other').contenders(), ['standby']);
   });
@@ -302,8 +313,10 @@ describe('LeaderElection on a real ZooKeeper', () => {
     const sameSession = leaderClient.session.sessionId === leaderSession;
     const standby = campaign(elect(standbyClient, 'standby'));
     await within(standby.result, sessionTimeoutMs + 3000, 'the standby to lead past the old leader');
-    t.diagnostic(`freeze -> leader aborted: ${abortMs.toFixed(0)} ms; old leader back on the ` +
-      `${sameSession ? 'same' : 'a new'} session; standby led ${settledAfter(standby, recoveredAt).toFixed(0)} ms later`);
+    t.diagnostic(
+      `freeze -> leader aborted: ${abortMs.toFixed(0)} ms; old leader back on the ` +
+        `${sameSession ? 'same' : 'a new'} session; standby led ${settledAfter(standby, recoveredAt).toFixed(0)} ms later`,
+    );
     assert.equal(await standbyClient.exists(`${ELECTION}/${leader.node}`), undefined, "the old leader's node is still there");
     assert.deepEqual(await elect(standbyClient, 'x').contenders(), ['standby']);
   });
@@ -331,7 +344,10 @@ describe('LeaderElection on a real ZooKeeper', () => {
       message: 'the leader to reconnect',
     });
     t.diagnostic(`kill -9 + restart -> leader reconnected after ${(performance.now() - killedAt).toFixed(0)} ms`);
-    assert.deepEqual(changes.map((change) => change.state), ['SUSPENDED', 'CONNECTED']);
+    assert.deepEqual(
+      changes.map((change) => change.state),
+      ['SUSPENDED', 'CONNECTED'],
+    );
     assert.equal(reconnected.reconnected, true);
     assert.equal(leaderClient.session.sessionId, leaderSession);
     assert.equal(leader.signal.aborted, false, `leadership lost: ${leader.signal.aborted ? reasonOf(leader.signal) : ''}`);

@@ -51,7 +51,11 @@ describe('defineAction', () => {
   });
 
   const refusals: [string, unknown, RegExp][] = [
-    ['a bad name', { name: 'has spaces', timeoutSeconds: 1, run: () => 0 }, /invalid action "has spaces" definition: name must be .*got "has spaces"/],
+    [
+      'a bad name',
+      { name: 'has spaces', timeoutSeconds: 1, run: () => 0 },
+      /invalid action "has spaces" definition: name must be .*got "has spaces"/,
+    ],
     ['a name starting with punctuation', { name: '_x', timeoutSeconds: 1, run: () => 0 }, /name must be/],
     ['a name over 128 characters', { name: 'a'.repeat(129), timeoutSeconds: 1, run: () => 0 }, /name must be/],
     ['a missing name', { timeoutSeconds: 1, run: () => 0 }, /^invalid action definition: name must be .*got a value of type undefined/],
@@ -66,12 +70,15 @@ describe('defineAction', () => {
   ];
   for (const [what, spec, message] of refusals) {
     test(`refuses ${what}`, () => {
-      assert.throws(() => defineUnchecked(spec), (error: unknown) => {
-        assert.ok(error instanceof ActionDefinitionError);
-        assert.equal(error.code, 'invalid-action-definition');
-        assert.match(error.message, message);
-        return true;
-      });
+      assert.throws(
+        () => defineUnchecked(spec),
+        (error: unknown) => {
+          assert.ok(error instanceof ActionDefinitionError);
+          assert.equal(error.code, 'invalid-action-definition');
+          assert.match(error.message, message);
+          return true;
+        },
+      );
     });
   }
 
@@ -100,11 +107,14 @@ describe('parseJobPayload', () => {
     assert.equal(parseJobPayload(untyped, job()), undefined);
   });
   test('names the job and the action when the payload is refused', () => {
-    assert.throws(() => parseJobPayload(typed, job('{"n":"x"}')), (error: unknown) => {
-      assert.ok(error instanceof ActionPayloadError);
-      assert.match(error.message, /payload of job\/0+.* rejected by action typed: n must be a number/);
-      return true;
-    });
+    assert.throws(
+      () => parseJobPayload(typed, job('{"n":"x"}')),
+      (error: unknown) => {
+        assert.ok(error instanceof ActionPayloadError);
+        assert.match(error.message, /payload of job\/0+.* rejected by action typed: n must be a number/);
+        return true;
+      },
+    );
     assert.throws(() => parseJobPayload(typed, job('{n:')), /payload of job\/.* is not valid JSON/);
   });
 });
@@ -146,7 +156,10 @@ describe('loadActions', () => {
     const failures = failuresByFile(forward);
     assert.deepEqual([...failures.keys()], ['twin.ts', 'twin-too.ts']);
     for (const error of failures.values()) {
-      assert.match(error, /action "twin" is defined by more than one module \(.*actions-duplicate-a\/twin\.ts and .*actions-duplicate-b\/twin-too\.ts\); none of them was loaded/);
+      assert.match(
+        error,
+        /action "twin" is defined by more than one module \(.*actions-duplicate-a\/twin\.ts and .*actions-duplicate-b\/twin-too\.ts\); none of them was loaded/,
+      );
     }
   });
 
@@ -192,7 +205,10 @@ describe('loadActions', () => {
       const sub = await mkdtemp(path.join(scratch, 'hang-'));
       await writeFile(path.join(sub, 'hangs.mjs'), 'await new Promise(() => {});\nexport default 1;\n');
       const { failures } = await loadActions([sub], silentLogger, { importTimeoutMs: 200 });
-      assert.deepEqual(failuresByFile({ actions: new Map(), failures }), new Map([['hangs.mjs', 'import failed: import did not finish within 200 ms']]));
+      assert.deepEqual(
+        failuresByFile({ actions: new Map(), failures }),
+        new Map([['hangs.mjs', 'import failed: import did not finish within 200 ms']]),
+      );
     });
 
     test('refuses a path that is a file', async () => {

@@ -21,10 +21,15 @@ interface Run {
 
 function runExecutor(args: readonly string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', BIN, ...args],
+      { env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -51,13 +56,25 @@ describe('executor options', () => {
 
   const refusals: [string, Record<string, unknown>, RegExp][] = [
     ['no ZooKeeper', {}, /--zk-hosts is required/],
-    ['a bad connection string', { 'zk-hosts': 'localhost:notaport' }, /--zk-hosts "localhost:notaport" is not a ZooKeeper connection string/],
+    [
+      'a bad connection string',
+      { 'zk-hosts': 'localhost:notaport' },
+      /--zk-hosts "localhost:notaport" is not a ZooKeeper connection string/,
+    ],
     ['zero threads', { 'zk-hosts': 'h:1', threads: 0 }, /--threads must be an integer from 1 to 1024, got 0/],
     ['fractional threads', { 'zk-hosts': 'h:1', threads: 1.5 }, /--threads must be an integer/],
-    ['a negative shutdown timeout', { 'zk-hosts': 'h:1', 'shutdown-timeout': -1 }, /--shutdown-timeout must be a number from 0 to 86400, got -1/],
+    [
+      'a negative shutdown timeout',
+      { 'zk-hosts': 'h:1', 'shutdown-timeout': -1 },
+      /--shutdown-timeout must be a number from 0 to 86400, got -1/,
+    ],
     ['a key without its secret', { 'zk-hosts': 'h:1', 'api-key': 'k' }, /--api-key and --api-secret go together/],
     ['a bad name', { 'zk-hosts': 'h:1', name: 'has space' }, /--name must be/],
-    ['a bad compatibility', { 'zk-hosts': 'h:1', 'api-compatibility': 'v1' }, /--api-compatibility must be auto, engine or nuvla, got "v1"/],
+    [
+      'a bad compatibility',
+      { 'zk-hosts': 'h:1', 'api-compatibility': 'v1' },
+      /--api-compatibility must be auto, engine or nuvla, got "v1"/,
+    ],
     ['a relative queue path', { 'zk-hosts': 'h:1', 'queue-path': 'job' }, /--queue-path must be an absolute ZooKeeper path/],
   ];
   for (const [what, args, message] of refusals) {
@@ -69,12 +86,18 @@ describe('executor options', () => {
   test('reads the API key from a file, as JSON or as job-api prints it', async () => {
     assert.deepEqual(parseCredentialsFile('{"key":"k1","secret":"s1"}', 'f'), { key: 'k1', secret: 's1' });
     assert.deepEqual(parseCredentialsFile('key:    k2\nsecret: s2\nThe secret is not stored.\n', 'f'), { key: 'k2', secret: 's2' });
-    assert.throws(() => parseCredentialsFile('just-a-key', 'keys.txt'), /API key file keys.txt must hold "key: ..." and "secret: ..." lines, or JSON/);
+    assert.throws(
+      () => parseCredentialsFile('just-a-key', 'keys.txt'),
+      /API key file keys.txt must hold "key: ..." and "secret: ..." lines, or JSON/,
+    );
     const file = path.join(scratch, 'key.json');
     await writeFile(file, '{"key":"k3","secret":"s3"}');
     const options = await compileExecutorOptions({ 'zk-hosts': 'h:1', 'api-key-file': file });
     assert.deepEqual(options.api.credentials, { key: 'k3', secret: 's3' });
-    await assert.rejects(compileExecutorOptions({ 'zk-hosts': 'h:1', 'api-key-file': path.join(scratch, 'missing') }), /API key file .*missing cannot be read/);
+    await assert.rejects(
+      compileExecutorOptions({ 'zk-hosts': 'h:1', 'api-key-file': path.join(scratch, 'missing') }),
+      /API key file .*missing cannot be read/,
+    );
   });
 });
 
@@ -82,7 +105,8 @@ describe('job-executor command line', () => {
   test('--help lists the options', async () => {
     const run = await runExecutor(['--help']);
     assert.equal(run.code, 0);
-    for (const flag of ['--zk-hosts', '--threads', '--actions-dir', '--shutdown-timeout', '--session-timeout', '--api-key-file']) assert.ok(run.stdout.includes(flag), flag);
+    for (const flag of ['--zk-hosts', '--threads', '--actions-dir', '--shutdown-timeout', '--session-timeout', '--api-key-file'])
+      assert.ok(run.stdout.includes(flag), flag);
   });
 
   test('a bad flag is one clear line and exit code 2', async () => {
@@ -132,7 +156,10 @@ describe('broken action modules', () => {
     const executor = bed().spawnExecutor({ threads: 1, actionsDirs: [BROKEN_ACTIONS, TEST_ACTIONS] });
     await executor.waitForLine(/executor started/);
     for (const file of ['bad-name.ts', 'no-default-export.ts', 'syntax-error.mjs', 'throws-at-import.ts']) {
-      assert.ok(executor.lines.some((line) => line.includes('action module not loaded') && line.includes(`actions-broken/${file}`)), file);
+      assert.ok(
+        executor.lines.some((line) => line.includes('action module not loaded') && line.includes(`actions-broken/${file}`)),
+        file,
+      );
     }
     const survivor = await bed().createJob('survivor');
     const noop = await bed().createJob('noop');

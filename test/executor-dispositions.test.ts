@@ -28,21 +28,74 @@ const known = (name: string): boolean => name === 'noop';
 describe('decide: one answer for every case of a taken job', () => {
   const cases: [string, Parameters<typeof decide>[0], Partial<ReturnType<typeof decide>>][] = [
     ['no document', { lookup: { found: false }, knownAction: known, ownerAlive: undefined }, { kind: 'consume', reason: 'not-found' }],
-    ['SUCCESS', { lookup: { found: true, job: job({ state: 'SUCCESS' }) }, knownAction: known, ownerAlive: undefined }, { kind: 'consume', reason: 'final' }],
-    ['CANCELED', { lookup: { found: true, job: job({ state: 'CANCELED' }) }, knownAction: known, ownerAlive: undefined }, { kind: 'consume', reason: 'final' }],
-    ['a newer schema', { lookup: { found: true, job: job({ version: 3 }) }, knownAction: known, ownerAlive: undefined }, { kind: 'release', reason: 'newer-schema' }],
-    ['an unknown action', { lookup: { found: true, job: job({ action: 'nope' }) }, knownAction: known, ownerAlive: undefined }, { kind: 'fail', reason: 'unknown-action', returnCode: RETURN_CODES.unknownAction }],
-    ['QUEUED', { lookup: { found: true, job: job() }, knownAction: known, ownerAlive: undefined }, { kind: 'claim', attempt: 1, previousOwner: undefined }],
-    ['QUEUED after an attempt', { lookup: { found: true, job: job({ attempt: 2 }) }, knownAction: known, ownerAlive: undefined }, { kind: 'claim', attempt: 3 }],
-    ['RUNNING on a live owner', { lookup: { found: true, job: job({ state: 'RUNNING', executor: 'a@0000000000000001', attempt: 1 }) }, knownAction: known, ownerAlive: true }, { kind: 'consume', reason: 'owned-elsewhere' }],
-    ['RUNNING on a live owner, with an action unknown here', { lookup: { found: true, job: job({ state: 'RUNNING', action: 'nope', executor: 'a@0000000000000001' }) }, knownAction: known, ownerAlive: true }, { kind: 'consume', reason: 'owned-elsewhere' }],
-    ['RUNNING on a dead owner', { lookup: { found: true, job: job({ state: 'RUNNING', executor: 'a@0000000000000001', attempt: 1 }) }, knownAction: known, ownerAlive: false }, { kind: 'claim', attempt: 2, previousOwner: 'a@0000000000000001' }],
-    ['RUNNING with no owner (Nuvla)', { lookup: { found: true, job: job({ state: 'RUNNING' }) }, knownAction: known, ownerAlive: undefined }, { kind: 'claim', attempt: 1, previousOwner: undefined }],
+    [
+      'SUCCESS',
+      { lookup: { found: true, job: job({ state: 'SUCCESS' }) }, knownAction: known, ownerAlive: undefined },
+      { kind: 'consume', reason: 'final' },
+    ],
+    [
+      'CANCELED',
+      { lookup: { found: true, job: job({ state: 'CANCELED' }) }, knownAction: known, ownerAlive: undefined },
+      { kind: 'consume', reason: 'final' },
+    ],
+    [
+      'a newer schema',
+      { lookup: { found: true, job: job({ version: 3 }) }, knownAction: known, ownerAlive: undefined },
+      { kind: 'release', reason: 'newer-schema' },
+    ],
+    [
+      'an unknown action',
+      { lookup: { found: true, job: job({ action: 'nope' }) }, knownAction: known, ownerAlive: undefined },
+      { kind: 'fail', reason: 'unknown-action', returnCode: RETURN_CODES.unknownAction },
+    ],
+    [
+      'QUEUED',
+      { lookup: { found: true, job: job() }, knownAction: known, ownerAlive: undefined },
+      { kind: 'claim', attempt: 1, previousOwner: undefined },
+    ],
+    [
+      'QUEUED after an attempt',
+      { lookup: { found: true, job: job({ attempt: 2 }) }, knownAction: known, ownerAlive: undefined },
+      { kind: 'claim', attempt: 3 },
+    ],
+    [
+      'RUNNING on a live owner',
+      {
+        lookup: { found: true, job: job({ state: 'RUNNING', executor: 'a@0000000000000001', attempt: 1 }) },
+        knownAction: known,
+        ownerAlive: true,
+      },
+      { kind: 'consume', reason: 'owned-elsewhere' },
+    ],
+    [
+      'RUNNING on a live owner, with an action unknown here',
+      {
+        lookup: { found: true, job: job({ state: 'RUNNING', action: 'nope', executor: 'a@0000000000000001' }) },
+        knownAction: known,
+        ownerAlive: true,
+      },
+      { kind: 'consume', reason: 'owned-elsewhere' },
+    ],
+    [
+      'RUNNING on a dead owner',
+      {
+        lookup: { found: true, job: job({ state: 'RUNNING', executor: 'a@0000000000000001', attempt: 1 }) },
+        knownAction: known,
+        ownerAlive: false,
+      },
+      { kind: 'claim', attempt: 2, previousOwner: 'a@0000000000000001' },
+    ],
+    [
+      'RUNNING with no owner (Nuvla)',
+      { lookup: { found: true, job: job({ state: 'RUNNING' }) }, knownAction: known, ownerAlive: undefined },
+      { kind: 'claim', attempt: 1, previousOwner: undefined },
+    ],
   ];
   for (const [what, facts, expected] of cases) {
     test(what, () => {
       const disposition = decide(facts);
-      for (const [key, value] of Object.entries(expected)) assert.deepEqual(Reflect.get(disposition, key), value, `${key} of ${JSON.stringify(disposition)}`);
+      for (const [key, value] of Object.entries(expected))
+        assert.deepEqual(Reflect.get(disposition, key), value, `${key} of ${JSON.stringify(disposition)}`);
     });
   }
 });
@@ -91,7 +144,12 @@ describe('job-executor carries each disposition out', () => {
 
   test('a RUNNING job whose owner is alive is not run again; one whose owner is dead is, as a new attempt', async () => {
     const registry = new ExecutorRegistry(bed().zkClient, bed().queuePath);
-    await registry.register(bed().zkClient.session, 'live-owner', { host: 'elsewhere', pid: 1, threads: 1, started: new Date().toISOString() });
+    await registry.register(bed().zkClient.session, 'live-owner', {
+      host: 'elsewhere',
+      pid: 1,
+      threads: 1,
+      started: new Date().toISOString(),
+    });
     const liveOwner = `live-owner@${bed().zkClient.session.sessionId}`;
     const owned = (await bed().client.create({ action: 'noop' })).id;
     await bed().client.edit(owned, { state: 'RUNNING', executor: liveOwner, attempt: 1 });

@@ -5,7 +5,12 @@ import { FaultInjector } from './fixtures/api-server-faults.js';
 import { useExecutorTestbed } from './fixtures/executor-testbed.js';
 
 const faults = new FaultInjector();
-const bed = useExecutorTestbed({ api: { hooks: [faults.hook] }, beforeReset: () => { faults.clear(); } });
+const bed = useExecutorTestbed({
+  api: { hooks: [faults.hook] },
+  beforeReset: () => {
+    faults.clear();
+  },
+});
 
 describe('a dead executor', () => {
   test('kill -9 mid-job: another executor re-runs it after the session timeout, and it ends final once', async () => {
@@ -33,14 +38,20 @@ describe('a dead executor', () => {
   test('frozen past its session timeout: its action is aborted on resume and its late writes are refused', async () => {
     const frozen = bed().spawnExecutor({ threads: 1, name: 'frozen', sessionTimeoutSeconds: 2 });
     const id = await bed().createJob('sleep', { payload: { ms: 6000 } });
-    const firstRun = await waitFor(async () => {
-      const { job } = await bed().client.get(id);
-      return job.progress > 0 ? job : undefined;
-    }, { message: 'progress from the first executor' });
+    const firstRun = await waitFor(
+      async () => {
+        const { job } = await bed().client.get(id);
+        return job.progress > 0 ? job : undefined;
+      },
+      { message: 'progress from the first executor' },
+    );
     frozen.signal('SIGSTOP');
     const second = bed().spawnExecutor({ threads: 1, name: 'thawed-out' });
     try {
-      await waitFor(async () => (await bed().client.get(id)).job.executor?.startsWith('thawed-out@'), { timeoutMs: 20_000, message: 'the second executor to re-run the job' });
+      await waitFor(async () => (await bed().client.get(id)).job.executor?.startsWith('thawed-out@'), {
+        timeoutMs: 20_000,
+        message: 'the second executor to re-run the job',
+      });
     } finally {
       frozen.signal('SIGCONT');
     }
@@ -50,7 +61,10 @@ describe('a dead executor', () => {
     assert.equal(done.state, 'SUCCESS');
     assert.equal(done.attempt, 2);
     assert.match(done.executor ?? '', /^thawed-out@/);
-    assert.ok(!frozen.lines.some((line) => line.includes('action finished') && line.includes(id)), 'the frozen executor recorded no result');
+    assert.ok(
+      !frozen.lines.some((line) => line.includes('action finished') && line.includes(id)),
+      'the frozen executor recorded no result',
+    );
     // With a new session, the thawed executor goes on serving.
     await second.kill();
     const later = await bed().createJob('noop', { payload: { message: 'after the thaw' } });
@@ -73,7 +87,10 @@ describe('the job API down', () => {
     await bed().api.restart();
     await executor.waitForLine(/job API reachable again/, 40_000);
     const jobs = await Promise.all(ids.map((id) => bed().waitForState(id, ['SUCCESS', 'FAILED'], 60_000)));
-    assert.deepEqual(jobs.map((job) => job.state), ids.map(() => 'SUCCESS'));
+    assert.deepEqual(
+      jobs.map((job) => job.state),
+      ids.map(() => 'SUCCESS'),
+    );
     await waitFor(async () => (await bed().queue.length()) === 0, { message: 'every entry consumed' });
   });
 
@@ -90,7 +107,10 @@ describe('the job API down', () => {
     // 2 slots over 6 s: a few write retries each with growing pauses, and one probe at a time.
     assert.ok(hits <= 30, `${hits} requests in 6 s while the API answered 503`);
     const jobs = await Promise.all(ids.map((id) => bed().waitForState(id, ['SUCCESS', 'FAILED'], 60_000)));
-    assert.deepEqual(jobs.map((job) => job.state), ids.map(() => 'SUCCESS'));
+    assert.deepEqual(
+      jobs.map((job) => job.state),
+      ids.map(() => 'SUCCESS'),
+    );
   });
 });
 
@@ -100,7 +120,11 @@ describe('a lost answer', () => {
     // The first job tells the executor which API this is; from then on it claims in one request.
     assert.equal((await bed().waitForState(await bed().createJob('noop'), ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
     // Its next request is the claim of the job below (sent as job operations, the executor's way of writing).
-    faults.inject({ kind: 'drop-reply', match: (request) => request.method === 'POST' && request.path === '/api/job/operations', times: 1 });
+    faults.inject({
+      kind: 'drop-reply',
+      match: (request) => request.method === 'POST' && request.path === '/api/job/operations',
+      times: 1,
+    });
     const id = await bed().createJob('noop', { payload: { message: 'claimed once' } });
     const done = await bed().waitForState(id, ['SUCCESS', 'FAILED'], 30_000);
     assert.equal(faults.hits, 1, 'the claim lost its answer');

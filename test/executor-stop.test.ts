@@ -29,7 +29,10 @@ describe('slots', () => {
     bed().spawnExecutor({ threads: 3 });
     const ids = await Promise.all(Array.from({ length: 12 }, () => bed().createJob('sleep', { payload: { ms: 300 } })));
     const jobs = await Promise.all(ids.map((id) => bed().waitForState(id, ['SUCCESS', 'FAILED'], 30_000)));
-    assert.deepEqual(jobs.map((job) => job.state), ids.map(() => 'SUCCESS'));
+    assert.deepEqual(
+      jobs.map((job) => job.state),
+      ids.map(() => 'SUCCESS'),
+    );
     assert.equal(maxOverlap(jobs), 3);
   });
 });
@@ -54,7 +57,9 @@ describe('timeouts and cancellation', () => {
     await waitFor(async () => (await bed().client.get(id)).job.progress > 0, { message: 'the action to report progress' });
     const canceledAt = Date.now();
     await bed().client.cancel(id);
-    const line = await executor.waitForLine(new RegExp(`action stopped: the job is no longer ours.*${id}|${id}.*action stopped: the job is no longer ours`));
+    const line = await executor.waitForLine(
+      new RegExp(`action stopped: the job is no longer ours.*${id}|${id}.*action stopped: the job is no longer ours`),
+    );
     assert.ok(Date.now() - canceledAt <= 2000 + 200, `noticed after ${Date.now() - canceledAt} ms`);
     assert.match(line, /"reason":"canceled"/);
     const job = (await bed().client.get(id)).job;
@@ -124,7 +129,9 @@ describe('SIGUSR1', () => {
     await waitFor(async () => (await bed().client.get(stuck)).job.progress === 5, { message: 'the spin to start' });
     await bed().waitForState(sleeping, ['RUNNING']);
     executor.signal('SIGUSR1');
-    const dump = await executor.waitForLine(new RegExp(`stack dump: job ${stuck} \\(spin\\) on slot \\d, running [\\d.]+ s, progress 5% \\(about to spin\\)`));
+    const dump = await executor.waitForLine(
+      new RegExp(`stack dump: job ${stuck} \\(spin\\) on slot \\d, running [\\d.]+ s, progress 5% \\(about to spin\\)`),
+    );
     const index = executor.lines.indexOf(dump);
     const stack = executor.lines.slice(index, index + 6).join('\n');
     assert.match(stack, /at spinForever \(.*spin\.ts:\d+:\d+\)[\s\S]*at stuckInALoop \(/);

@@ -37,7 +37,10 @@ interface Run {
 }
 
 function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => Run; exited: Promise<Run> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', BIN, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   running.add(child);
   let stdout = '';
   let stderr = '';
@@ -104,10 +107,17 @@ describe('job-api', () => {
       const port = await freePort();
       const server = start(['serve', ...databaseArgs, '--port', String(port)], env);
       const base = `http://127.0.0.1:${String(port)}`;
-      await waitFor(() => fetch(`${base}/api/job`).then((response) => response.status === 401, () => false), {
-        timeoutMs: 30_000,
-        message: `job-api listening (${server.output().stderr})`,
-      });
+      await waitFor(
+        () =>
+          fetch(`${base}/api/job`).then(
+            (response) => response.status === 401,
+            () => false,
+          ),
+        {
+          timeoutMs: 30_000,
+          message: `job-api listening (${server.output().stderr})`,
+        },
+      );
       const createdJob = await fetch(`${base}/api/job`, {
         method: 'POST',
         headers: { authorization: `Bearer ${key}:${secret}`, 'content-type': 'application/json' },

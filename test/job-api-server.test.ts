@@ -103,8 +103,12 @@ describe('JobApiServer', () => {
   it('refuses bad options in the words the command line has always used', async () => {
     await assert.rejects(compileJobApiServerOptions({ port: 70_000 }), { message: '--port must be 0-65535, got 70000' });
     await assert.rejects(compileJobApiServerOptions({ 'body-limit': 0 }), { message: '--body-limit must be a positive integer, got 0' });
-    await assert.rejects(compileJobApiServerOptions({ 'max-bulk-create': Number.NaN }), { message: '--max-bulk-create must be a positive integer, got NaN' });
-    await assert.rejects(compileJobApiServerOptions({ 'database-file': join(dir, 'nope') }), { message: /^database file .*nope cannot be read/ });
+    await assert.rejects(compileJobApiServerOptions({ 'max-bulk-create': Number.NaN }), {
+      message: '--max-bulk-create must be a positive integer, got NaN',
+    });
+    await assert.rejects(compileJobApiServerOptions({ 'database-file': join(dir, 'nope') }), {
+      message: /^database file .*nope cannot be read/,
+    });
     await assert.rejects(compileJobApiServerOptions({ 'metrics-host': '0.0.0.0' }), { message: '--metrics-host needs --metrics-port' });
     const defaults = await compileJobApiServerOptions({});
     assert.ok(Object.isFrozen(defaults));

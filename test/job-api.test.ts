@@ -27,9 +27,16 @@ interface Reply {
   headers: Headers;
 }
 
-async function call(method: string, path: string, options: { body?: unknown; raw?: string; key?: ApiKey | null; headers?: Record<string, string>; form?: Record<string, string> } = {}): Promise<Reply> {
+async function call(
+  method: string,
+  path: string,
+  options: { body?: unknown; raw?: string; key?: ApiKey | null; headers?: Record<string, string>; form?: Record<string, string> } = {},
+): Promise<Reply> {
   const key = options.key === undefined ? api.adminKey : options.key;
-  const headers: Record<string, string> = { ...(key === null ? {} : { authorization: `Bearer ${key.key}:${key.secret}` }), ...options.headers };
+  const headers: Record<string, string> = {
+    ...(key === null ? {} : { authorization: `Bearer ${key.key}:${key.secret}` }),
+    ...options.headers,
+  };
   let body: string | undefined;
   if (options.form !== undefined) {
     headers['content-type'] = 'application/x-www-form-urlencoded';
@@ -65,19 +72,27 @@ describe('access', () => {
   });
 
   test("Nuvla's cookie login", async () => {
-    const login = await call('POST', '/api/session', { key: null, body: { template: { href: 'session-template/api-key', key: executor.key, secret: executor.secret } } });
+    const login = await call('POST', '/api/session', {
+      key: null,
+      body: { template: { href: 'session-template/api-key', key: executor.key, secret: executor.secret } },
+    });
     assert.equal(login.status, 201);
     const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
     assert.match(cookie, /^com\.sixsq\.nuvla\.cookie=/);
     assert.equal((await call('GET', '/api/job', { key: null, headers: { cookie } })).status, 200);
-    const wrong = await call('POST', '/api/session', { key: null, body: { template: { href: 'session-template/api-key', key: executor.key, secret: 'wrong' } } });
+    const wrong = await call('POST', '/api/session', {
+      key: null,
+      body: { template: { href: 'session-template/api-key', key: executor.key, secret: 'wrong' } },
+    });
     assert.equal(wrong.status, 401);
   });
 });
 
 describe('jobs', () => {
   test('create, read with ETag and operations, Location', async () => {
-    const reply = await call('POST', '/api/job', { body: { action: 'dummy_test_action', 'target-resource': { href: 'nuvlabox/1' }, priority: 10 } });
+    const reply = await call('POST', '/api/job', {
+      body: { action: 'dummy_test_action', 'target-resource': { href: 'nuvlabox/1' }, priority: 10 },
+    });
     assert.equal(reply.status, 201);
     const id = String(reply.body['resource-id']);
     assert.match(id, /^job\/[0-9a-f-]{36}$/);
@@ -108,18 +123,28 @@ describe('jobs', () => {
     assert.equal(created.status, 201);
     assert.equal((created.body.resources as unknown[]).length, 50);
     const before = (await call('GET', `/api/job?filter=${encodeURIComponent("action='bulk_bad'")}&last=0`)).body.count;
-    const bad = await call('POST', '/api/job', { body: [{ action: 'bulk_bad' }, { action: 'bulk_bad', priority: 'high' }], headers: { bulk: 'yes' } });
+    const bad = await call('POST', '/api/job', {
+      body: [{ action: 'bulk_bad' }, { action: 'bulk_bad', priority: 'high' }],
+      headers: { bulk: 'yes' },
+    });
     assert.equal(bad.status, 400);
     assert.match(String(bad.body.message), /^job 1: "priority" must be an integer/);
     assert.equal((await call('GET', `/api/job?filter=${encodeURIComponent("action='bulk_bad'")}&last=0`)).body.count, before);
-    const tooMany = await call('POST', '/api/job', { body: Array.from({ length: 101 }, () => ({ action: 'x' })), headers: { bulk: 'yes' } });
+    const tooMany = await call('POST', '/api/job', {
+      body: Array.from({ length: 101 }, () => ({ action: 'x' })),
+      headers: { bulk: 'yes' },
+    });
     assert.equal(tooMany.status, 400);
     assert.match(String(tooMany.body.message), /at most 100 jobs/);
   });
 
   test('conditional edits: If-Match the revision, 412 when it moved', async () => {
     const id = await createJob();
-    const claimed = await call('PUT', path(id), { key: executor, body: { state: 'RUNNING', executor: 'exec-1' }, headers: { 'if-match': '"1"' } });
+    const claimed = await call('PUT', path(id), {
+      key: executor,
+      body: { state: 'RUNNING', executor: 'exec-1' },
+      headers: { 'if-match': '"1"' },
+    });
     assert.equal(claimed.status, 200);
     assert.equal(claimed.headers.get('etag'), '"2"');
     const late = await call('PUT', path(id), { key: executor, body: { state: 'SUCCESS' }, headers: { 'if-match': '"1"' } });
@@ -143,7 +168,10 @@ describe('jobs', () => {
 
   test('claim: a QUEUED job becomes RUNNING for the executor as its next attempt; anything else is a 409 carrying the job', async () => {
     const id = await createJob();
-    const claimed = await call('POST', `${path(id)}/claim`, { key: executor, body: { executor: 'node-1@0123456789abcdef', 'status-message': 'claimed by node-1' } });
+    const claimed = await call('POST', `${path(id)}/claim`, {
+      key: executor,
+      body: { executor: 'node-1@0123456789abcdef', 'status-message': 'claimed by node-1' },
+    });
     assert.equal(claimed.status, 200, JSON.stringify(claimed.body));
     assert.equal(claimed.body.state, 'RUNNING');
     assert.equal(claimed.body.executor, 'node-1@0123456789abcdef');
@@ -160,7 +188,10 @@ describe('jobs', () => {
     assert.equal(current.executor, 'node-1@0123456789abcdef');
     assert.equal(current.revision, claimed.body.revision);
 
-    assert.equal((await call('POST', `${path('job/00000000-0000-7000-8000-00000000beef')}/claim`, { key: executor, body: { executor: 'x' } })).status, 404);
+    assert.equal(
+      (await call('POST', `${path('job/00000000-0000-7000-8000-00000000beef')}/claim`, { key: executor, body: { executor: 'x' } })).status,
+      404,
+    );
     const queued = await createJob();
     assert.equal((await call('POST', `${path(queued)}/claim`, { key: viewer, body: { executor: 'x' } })).status, 403);
     const bad = await call('POST', `${path(queued)}/claim`, { key: executor, body: { executor: '', state: 'SUCCESS' } });
@@ -187,7 +218,10 @@ describe('jobs', () => {
     });
     assert.equal(reply.status, 200, JSON.stringify(reply.body));
     const results = reply.body.results as Record<string, unknown>[];
-    assert.deepEqual(results.map((result) => result.status), [200, 409, 200, 412, 404, 409]);
+    assert.deepEqual(
+      results.map((result) => result.status),
+      [200, 409, 200, 412, 404, 409],
+    );
     assert.equal((results[0]?.job as Record<string, unknown>).executor, 'node-1@0123456789abcdef');
     assert.equal((results[1]?.job as Record<string, unknown>).executor, 'node-1@0123456789abcdef', 'a refused claim carries the job');
     assert.equal((results[2]?.job as Record<string, unknown>).progress, 40);
@@ -202,7 +236,15 @@ describe('jobs', () => {
       [{}, /a body like \{"operations": \[\.\.\.\]\}/],
       [{ operations: [{ op: 'delete', id }] }, /operation 0: "op" must be "claim" or "edit"/],
       [{ operations: [{ op: 'claim', id: 'job/nope', executor: 'x' }] }, /operation 0: "id" must be a job id/],
-      [{ operations: [{ op: 'edit', id, changes: { progress: 5 } }, { op: 'edit', id, changes: { progress: 'lots' } }] }, /operation 1: "progress" must be an integer/],
+      [
+        {
+          operations: [
+            { op: 'edit', id, changes: { progress: 5 } },
+            { op: 'edit', id, changes: { progress: 'lots' } },
+          ],
+        },
+        /operation 1: "progress" must be an integer/,
+      ],
       [{ operations: [{ op: 'edit', id, 'if-match': 'x', changes: {} }] }, /"if-match" must be a job revision/],
       [{ operations: Array.from({ length: 101 }, () => ({ op: 'edit', id, changes: {} })) }, /at most 100 operations per request, got 101/],
     ];
@@ -226,7 +268,8 @@ describe('jobs', () => {
     const viaPut = await call('PUT', '/api/job', { form: { filter, first: '1', last: '2', aggregation: 'terms:state' } });
     assert.equal(viaPut.body.count, 4);
     assert.equal((viaPut.body.resources as unknown[]).length, 2);
-    const buckets = (viaPut.body.aggregations as Record<string, { buckets: { key: string; doc_count: number }[] }>)['terms:state']?.buckets ?? [];
+    const buckets =
+      (viaPut.body.aggregations as Record<string, { buckets: { key: string; doc_count: number }[] }>)['terms:state']?.buckets ?? [];
     assert.equal(buckets.find((bucket) => bucket.key === 'QUEUED')?.doc_count, 3);
     assert.equal(buckets.find((bucket) => bucket.key === 'CANCELED')?.doc_count, 1);
     const countOnly = await call('GET', `/api/job?filter=${encodeURIComponent(filter)}&last=0`);
@@ -274,16 +317,66 @@ describe('bad input gets a clear 4xx and changes nothing', () => {
 
   const cases: { name: string; send: () => Promise<Reply>; status: number; message: RegExp }[] = [
     { name: 'invalid JSON', send: () => call('PUT', path(id), { raw: '{"progress": ' }), status: 400, message: /invalid JSON body/ },
-    { name: 'unknown state', send: () => call('PUT', path(id), { body: { state: 'DONE' } }), status: 400, message: /"state" must be one of/ },
-    { name: 'wrong type', send: () => call('PUT', path(id), { body: { progress: 'half' } }), status: 400, message: /"progress" must be an integer/ },
-    { name: 'unknown field', send: () => call('PUT', path(id), { body: { colour: 'red' } }), status: 400, message: /unknown field "colour"/ },
-    { name: 'immutable field', send: () => call('PUT', path(id), { body: { action: 'other' } }), status: 400, message: /"action" cannot be changed/ },
-    { name: 'invalid transition', send: () => call('PUT', path(id), { body: { state: 'SUCCESS' } }), status: 409, message: /cannot go from QUEUED to SUCCESS/ },
-    { name: 'body over the limit', send: () => call('PUT', path(id), { body: { 'status-message': 'x'.repeat(300 * 1024) } }), status: 413, message: /./ },
-    { name: 'bad If-Match', send: () => call('PUT', path(id), { body: { progress: 1 }, headers: { 'if-match': 'yesterday' } }), status: 412, message: /If-Match must carry a job revision/ },
-    { name: 'filter syntax', send: () => call('GET', `/api/job?filter=${encodeURIComponent("state='QUEUED' and")}`), status: 400, message: /position 18: expected an attribute/ },
-    { name: 'unsupported operator', send: () => call('GET', `/api/job?filter=${encodeURIComponent("state~'Q'")}`), status: 400, message: /unsupported operator/ },
-    { name: 'unknown search parameter', send: () => call('GET', '/api/job?limit=5'), status: 400, message: /unknown search parameter "limit"/ },
+    {
+      name: 'unknown state',
+      send: () => call('PUT', path(id), { body: { state: 'DONE' } }),
+      status: 400,
+      message: /"state" must be one of/,
+    },
+    {
+      name: 'wrong type',
+      send: () => call('PUT', path(id), { body: { progress: 'half' } }),
+      status: 400,
+      message: /"progress" must be an integer/,
+    },
+    {
+      name: 'unknown field',
+      send: () => call('PUT', path(id), { body: { colour: 'red' } }),
+      status: 400,
+      message: /unknown field "colour"/,
+    },
+    {
+      name: 'immutable field',
+      send: () => call('PUT', path(id), { body: { action: 'other' } }),
+      status: 400,
+      message: /"action" cannot be changed/,
+    },
+    {
+      name: 'invalid transition',
+      send: () => call('PUT', path(id), { body: { state: 'SUCCESS' } }),
+      status: 409,
+      message: /cannot go from QUEUED to SUCCESS/,
+    },
+    {
+      name: 'body over the limit',
+      send: () => call('PUT', path(id), { body: { 'status-message': 'x'.repeat(300 * 1024) } }),
+      status: 413,
+      message: /./,
+    },
+    {
+      name: 'bad If-Match',
+      send: () => call('PUT', path(id), { body: { progress: 1 }, headers: { 'if-match': 'yesterday' } }),
+      status: 412,
+      message: /If-Match must carry a job revision/,
+    },
+    {
+      name: 'filter syntax',
+      send: () => call('GET', `/api/job?filter=${encodeURIComponent("state='QUEUED' and")}`),
+      status: 400,
+      message: /position 18: expected an attribute/,
+    },
+    {
+      name: 'unsupported operator',
+      send: () => call('GET', `/api/job?filter=${encodeURIComponent("state~'Q'")}`),
+      status: 400,
+      message: /unsupported operator/,
+    },
+    {
+      name: 'unknown search parameter',
+      send: () => call('GET', '/api/job?limit=5'),
+      status: 400,
+      message: /unknown search parameter "limit"/,
+    },
     {
       name: 'unsupported media type',
       send: async () => {

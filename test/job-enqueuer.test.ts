@@ -78,45 +78,51 @@ describe('JobEnqueuer', () => {
   it('writes the entries even when the announcement fails, and says so', async () => {
     const steps: string[] = [];
     const warnings: string[] = [];
-    const enqueuer = new JobEnqueuer({ queue: fakeQueue(steps), logger: warningsInto(warnings), publish: () => Promise.reject(new Error('API down')) });
+    const enqueuer = new JobEnqueuer({
+      queue: fakeQueue(steps),
+      logger: warningsInto(warnings),
+      publish: () => Promise.reject(new Error('API down')),
+    });
     assert.deepEqual(await enqueuer.enqueue(JOBS.slice(0, 1)), ['entry-0']);
     assert.deepEqual(steps, [`put ${JOBS[0].id}@5`]);
     assert.deepEqual(warnings, ['enqueued events not published (the jobs are enqueued)']);
   });
 
-  it('retries while ZooKeeper is out of reach, and rethrows any other failure unchanged', () => keptAlive(async () => {
-    const steps: string[] = [];
-    const warnings: string[] = [];
-    const away = fakeQueue(steps, [new ZkError('CONNECTION_LOSS', 'gone'), new ZkError('SESSION_EXPIRED', 'expired')]);
-    assert.deepEqual(await new JobEnqueuer({ queue: away, logger: warningsInto(warnings) }).enqueue(JOBS.slice(0, 1)), ['entry-0']);
-    assert.deepEqual(steps, ['put failed', 'put failed', `put ${JOBS[0].id}@5`]);
-    assert.deepEqual(warnings, ['enqueue failed, retrying', 'enqueue failed, retrying']);
+  it('retries while ZooKeeper is out of reach, and rethrows any other failure unchanged', () =>
+    keptAlive(async () => {
+      const steps: string[] = [];
+      const warnings: string[] = [];
+      const away = fakeQueue(steps, [new ZkError('CONNECTION_LOSS', 'gone'), new ZkError('SESSION_EXPIRED', 'expired')]);
+      assert.deepEqual(await new JobEnqueuer({ queue: away, logger: warningsInto(warnings) }).enqueue(JOBS.slice(0, 1)), ['entry-0']);
+      assert.deepEqual(steps, ['put failed', 'put failed', `put ${JOBS[0].id}@5`]);
+      assert.deepEqual(warnings, ['enqueue failed, retrying', 'enqueue failed, retrying']);
 
-    const refused = new ZkError('NO_AUTH', 'not allowed');
-    const refusing = fakeQueue([], [refused]);
-    await assert.rejects(new JobEnqueuer({ queue: refusing, logger: silentLogger }).enqueue(JOBS), (error) => error === refused);
-    assert.equal(refusing.calls, 1);
-  }));
+      const refused = new ZkError('NO_AUTH', 'not allowed');
+      const refusing = fakeQueue([], [refused]);
+      await assert.rejects(new JobEnqueuer({ queue: refusing, logger: silentLogger }).enqueue(JOBS), (error) => error === refused);
+      assert.equal(refusing.calls, 1);
+    }));
 
-  it('makes the first attempt whatever the signal, and an abort while waiting ends with the last ZooKeeper failure', () => keptAlive(async () => {
-    const aborted = AbortSignal.abort(new Error('stopping'));
-    const written = fakeQueue([]);
-    assert.deepEqual(await new JobEnqueuer({ queue: written, logger: silentLogger }).enqueue(JOBS.slice(0, 1), aborted), ['entry-0']);
-    const lost = new ZkError('CONNECTION_LOSS', 'gone');
-    const once = fakeQueue([], [lost]);
-    await assert.rejects(new JobEnqueuer({ queue: once, logger: silentLogger }).enqueue(JOBS, aborted), (error) => error === lost);
-    assert.equal(once.calls, 1, 'an aborted signal allows no retry');
+  it('makes the first attempt whatever the signal, and an abort while waiting ends with the last ZooKeeper failure', () =>
+    keptAlive(async () => {
+      const aborted = AbortSignal.abort(new Error('stopping'));
+      const written = fakeQueue([]);
+      assert.deepEqual(await new JobEnqueuer({ queue: written, logger: silentLogger }).enqueue(JOBS.slice(0, 1), aborted), ['entry-0']);
+      const lost = new ZkError('CONNECTION_LOSS', 'gone');
+      const once = fakeQueue([], [lost]);
+      await assert.rejects(new JobEnqueuer({ queue: once, logger: silentLogger }).enqueue(JOBS, aborted), (error) => error === lost);
+      assert.equal(once.calls, 1, 'an aborted signal allows no retry');
 
-    const controller = new AbortController();
-    const waiting = fakeQueue([], [new ZkError('CONNECTION_LOSS', 'first'), lost]);
-    const logger: Logger = {
-      ...silentLogger,
-      // Aborted as the second retry is announced, so the abort lands in its wait.
-      warn: () => {
-        if (waiting.calls === 2) controller.abort(new Error('stopping'));
-      },
-    };
-    await assert.rejects(new JobEnqueuer({ queue: waiting, logger }).enqueue(JOBS, controller.signal), (error) => error === lost);
-    assert.equal(waiting.calls, 2);
-  }));
+      const controller = new AbortController();
+      const waiting = fakeQueue([], [new ZkError('CONNECTION_LOSS', 'first'), lost]);
+      const logger: Logger = {
+        ...silentLogger,
+        // Aborted as the second retry is announced, so the abort lands in its wait.
+        warn: () => {
+          if (waiting.calls === 2) controller.abort(new Error('stopping'));
+        },
+      };
+      await assert.rejects(new JobEnqueuer({ queue: waiting, logger }).enqueue(JOBS, controller.signal), (error) => error === lost);
+      assert.equal(waiting.calls, 2);
+    }));
 });

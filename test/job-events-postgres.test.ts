@@ -16,7 +16,13 @@ let server: PostgresServer;
 const replicas: JobApiServer[] = [];
 
 async function startReplica(url: string): Promise<JobApiServer> {
-  const options = await compileJobApiServerOptions({ database: url, host: '127.0.0.1', port: 0, 'body-limit': 1 << 20, 'max-bulk-create': 1000 });
+  const options = await compileJobApiServerOptions({
+    database: url,
+    host: '127.0.0.1',
+    port: 0,
+    'body-limit': 1 << 20,
+    'max-bulk-create': 1000,
+  });
   return JobApiServer.start(options, silentLogger);
 }
 
@@ -51,9 +57,18 @@ test("a stream on one replica carries the events of the other replica's writes",
     await waitFor(() => seen.length >= 4, { timeoutMs: 10_000, message: "replica B's four events on replica A" });
     assert.deepEqual(
       seen.map((event) => [event.job, event.type]),
-      [[id, 'created'], [id, 'taken'], [id, 'started'], [id, 'finished']],
+      [
+        [id, 'created'],
+        [id, 'taken'],
+        [id, 'started'],
+        [id, 'finished'],
+      ],
     );
-    assert.deepEqual(seen.map((event) => event.seq), [1, 2, 3, 4], "numbered by replica A's hub");
+    assert.deepEqual(
+      seen.map((event) => event.seq),
+      [1, 2, 3, 4],
+      "numbered by replica A's hub",
+    );
   } finally {
     controller.abort();
     await reading.catch(() => undefined);

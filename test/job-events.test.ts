@@ -23,7 +23,10 @@ const recording: Logger = {
 const bed = useExecutorTestbed({ api: { logger: recording } });
 
 /** Collects a stream's events until `until` says it has enough (or the deadline passes). */
-function collect(client: JobApiClient, filter: { job?: string; action?: string }): { events: JobEvent[]; opened: Promise<void>; stop: () => void } {
+function collect(
+  client: JobApiClient,
+  filter: { job?: string; action?: string },
+): { events: JobEvent[]; opened: Promise<void>; stop: () => void } {
   const controller = new AbortController();
   const events: JobEvent[] = [];
   let markOpen = (): void => undefined;
@@ -40,7 +43,13 @@ function collect(client: JobApiClient, filter: { job?: string; action?: string }
     if (head.done !== true) events.push(head.value);
     for await (const event of stream) events.push(event);
   })().catch(() => undefined);
-  return { events, opened, stop: () => { controller.abort(); } };
+  return {
+    events,
+    opened,
+    stop: () => {
+      controller.abort();
+    },
+  };
 }
 
 const typesOf = (events: readonly JobEvent[]): JobEventType[] => events.map((event) => event.type);
@@ -92,7 +101,19 @@ describe('job lifecycle events', () => {
     stream.stop();
     assert.deepEqual(
       stream.events.map((event) => `${event.job === timedOut ? 'T' : event.job === cancelled ? 'C' : 'R'}:${event.type}`),
-      ['T:created', 'T:taken', 'T:started', 'T:timed-out', 'C:created', 'C:cancelled', 'R:created', 'R:taken', 'R:started', 'R:released', 'T:released'],
+      [
+        'T:created',
+        'T:taken',
+        'T:started',
+        'T:timed-out',
+        'C:created',
+        'C:cancelled',
+        'R:created',
+        'R:taken',
+        'R:started',
+        'R:released',
+        'T:released',
+      ],
     );
     assert.equal(stream.events.find((event) => event.type === 'timed-out')?.['return-code'], 124);
   });
@@ -119,7 +140,9 @@ describe('job lifecycle events', () => {
     await reader.cancel();
     assert.match(text, new RegExp(`id: ${String(first)}\\nevent: created\\ndata: \\{[^\\n]*"job":"${id}"`));
     assert.match(text, /event: cancelled/);
-    const bad = await fetch(`${api.baseUrl}/api/job/events?job=nope`, { headers: { authorization: `Bearer ${api.adminKey.key}:${api.adminKey.secret}` } });
+    const bad = await fetch(`${api.baseUrl}/api/job/events?job=nope`, {
+      headers: { authorization: `Bearer ${api.adminKey.key}:${api.adminKey.secret}` },
+    });
     assert.equal(bad.status, 400);
     assert.match(String(((await bad.json()) as { message?: unknown }).message), /"job" must be a job id/);
     const anonymous = await fetch(`${api.baseUrl}/api/job/events`);
@@ -130,7 +153,9 @@ describe('job lifecycle events', () => {
   it('accepts published enqueued events only, and an executor run shows the whole life in order', async () => {
     const { client, queue } = bed();
     await assert.rejects(
-      client.publishEvents([{ type: 'finished', at: new Date().toISOString(), job: 'job/01234567-89ab-7def-8123-456789abcdef', action: 'x', state: 'SUCCESS' }]),
+      client.publishEvents([
+        { type: 'finished', at: new Date().toISOString(), job: 'job/01234567-89ab-7def-8123-456789abcdef', action: 'x', state: 'SUCCESS' },
+      ]),
       /"finished" is derived by the API/,
     );
     bed().spawnExecutor();

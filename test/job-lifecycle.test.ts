@@ -40,13 +40,21 @@ describe('create', () => {
     rejects(() => parseJobCreate('nope'), 'bad-request', /must be a JSON object/);
     rejects(() => parseJobCreate({}), 'bad-request', /needs an "action"/);
     rejects(() => parseJobCreate({ action: 'a b' }), 'bad-request', /"action" must be a name/);
-    rejects(() => parseJobCreate({ action: 'x', priority: 1000 }), 'bad-request', /"priority" must be an integer from 0 to 999, got number 1000/);
+    rejects(
+      () => parseJobCreate({ action: 'x', priority: 1000 }),
+      'bad-request',
+      /"priority" must be an integer from 0 to 999, got number 1000/,
+    );
     rejects(() => parseJobCreate({ action: 'x', priority: '5' }), 'bad-request', /"priority" must be an integer.*got "5"/);
     rejects(() => parseJobCreate({ action: 'x', state: 'RUNNING' }), 'bad-request', /created QUEUED/);
     rejects(() => parseJobCreate({ action: 'x', id: 'job/1' }), 'bad-request', /"id" is set by the server/);
     rejects(() => parseJobCreate({ action: 'x', colour: 'red' }), 'bad-request', /unknown field "colour"/);
     rejects(() => parseJobCreate({ action: 'x', payload: '{not json' }), 'bad-request', /"payload" must be JSON text/);
-    rejects(() => parseJobCreate({ action: 'x', 'target-resource': 'nuvlabox/1' }), 'bad-request', /"target-resource" must be an object like \{"href"/);
+    rejects(
+      () => parseJobCreate({ action: 'x', 'target-resource': 'nuvlabox/1' }),
+      'bad-request',
+      /"target-resource" must be an object like \{"href"/,
+    );
     rejects(() => parseJobCreate({ action: 'x', 'execution-mode': 'fast' }), 'bad-request', /one of push, pull, mixed/);
     rejects(() => parseJobCreate({ action: 'x', expiry: 'tomorrow' }), 'bad-request', /"expiry" must be an ISO-8601 date/);
   });

@@ -156,10 +156,22 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
       const fresh = job({ 'idempotency-key': 'fresh' });
       const noKey1 = job();
       const noKey2 = job();
-      const batch = await store.createMany([fresh, job({ 'idempotency-key': 'same' }), noKey1, job({ 'idempotency-key': 'fresh' }), noKey2]);
+      const batch = await store.createMany([
+        fresh,
+        job({ 'idempotency-key': 'same' }),
+        noKey1,
+        job({ 'idempotency-key': 'fresh' }),
+        noKey2,
+      ]);
       assert.deepEqual(
         batch.map(({ job: { id }, created }) => [id, created]),
-        [[fresh.id, true], [original.job.id, false], [noKey1.id, true], [fresh.id, false], [noKey2.id, true]],
+        [
+          [fresh.id, true],
+          [original.job.id, false],
+          [noKey1.id, true],
+          [fresh.id, false],
+          [noKey2.id, true],
+        ],
       );
       assert.equal((await store.search({})).count, 4);
     });
@@ -187,7 +199,10 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
 
       const progressed = await store.update(created.id, bump({ progress: 50 }), 2);
       assert.equal(progressed.revision, 3);
-      await assert.rejects(store.update(created.id, bump({ progress: 60 }), 2), isApiError('precondition-failed', 'revision 3', 'expected revision 2'));
+      await assert.rejects(
+        store.update(created.id, bump({ progress: 60 }), 2),
+        isApiError('precondition-failed', 'revision 3', 'expected revision 2'),
+      );
       await assert.rejects(store.update('job/missing', bump(), 1), isApiError('not-found', 'job/missing'));
       await assert.rejects(
         store.update(created.id, () => {
@@ -196,7 +211,10 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
         isApiError('conflict', 'refused by the mutation'),
       );
       // A mutation that forgets the revision would let two If-Match writers both win.
-      await assert.rejects(store.update(created.id, (current) => ({ ...current, progress: 70 })), isApiError('internal'));
+      await assert.rejects(
+        store.update(created.id, (current) => ({ ...current, progress: 70 })),
+        isApiError('internal'),
+      );
       assert.deepEqual(await store.get(created.id), progressed);
       assert.deepEqual((await store.search({ filter: parseFilter('progress=50') })).jobs, [progressed]);
     });
@@ -273,7 +291,13 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
       // Scalars keep comparing as they are.
       assert.deepEqual(await find("tags='x' and action='start_deployment' and progress=0"), [a.id, b.id]);
       assert.equal(await store.deleteMatching(parseFilter("tags='urgent' or affected-resources/href='nuvlabox/1'")), 2);
-      assert.deepEqual(await store.countByState(parseFilter('nested-jobs!=null')), { QUEUED: 1, RUNNING: 0, SUCCESS: 0, FAILED: 0, CANCELED: 0 });
+      assert.deepEqual(await store.countByState(parseFilter('nested-jobs!=null')), {
+        QUEUED: 1,
+        RUNNING: 0,
+        SUCCESS: 0,
+        FAILED: 0,
+        CANCELED: 0,
+      });
     });
 
     test('missing values sort last in both stores and both directions, for columns and document attributes', async () => {
@@ -282,7 +306,11 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
       const withZero = job({ state: 'SUCCESS', 'return-code': 0, 'status-message': 'a' });
       await store.createMany([withCode, without, withZero]);
       const sorted = async (orderby: string): Promise<string[]> => ids((await store.search({ orderBy: parseOrderBy(orderby) })).jobs);
-      assert.deepEqual(await sorted('return-code:asc'), [withZero.id, withCode.id, without.id], 'missing last, as Elasticsearch sorts them');
+      assert.deepEqual(
+        await sorted('return-code:asc'),
+        [withZero.id, withCode.id, without.id],
+        'missing last, as Elasticsearch sorts them',
+      );
       assert.deepEqual(await sorted('return-code:desc'), [withCode.id, withZero.id, without.id]);
       assert.deepEqual(await sorted('status-message:asc'), [withZero.id, withCode.id, without.id]);
       assert.deepEqual(await sorted('status-message:desc'), [withCode.id, withZero.id, without.id]);

@@ -22,12 +22,27 @@ import { ZkError } from '../src/zk/errors.js';
 const NOW = Date.parse('2026-11-30T12:00:00.000Z');
 
 function event(type: JobEvent['type'], fields: Partial<JobEvent> = {}): JobEvent {
-  return { seq: 1, type, at: '2026-11-30T12:00:00.000Z', job: 'job/00000000-0000-7000-8000-000000000001', action: 'a', state: 'RUNNING', ...fields };
+  return {
+    seq: 1,
+    type,
+    at: '2026-11-30T12:00:00.000Z',
+    job: 'job/00000000-0000-7000-8000-000000000001',
+    action: 'a',
+    state: 'RUNNING',
+    ...fields,
+  };
 }
 
 describe('jobctl formatting', () => {
   test('durations and ages in the units that matter', () => {
-    assert.deepEqual([420, 12_345, 61_000, 192_000, 7_500_000, 2 * 86_400_000 + 3_600_000].map(formatDuration), ['0.4 s', '12 s', '1 m 1 s', '3 m 12 s', '2 h 5 m', '2 d 1 h']);
+    assert.deepEqual([420, 12_345, 61_000, 192_000, 7_500_000, 2 * 86_400_000 + 3_600_000].map(formatDuration), [
+      '0.4 s',
+      '12 s',
+      '1 m 1 s',
+      '3 m 12 s',
+      '2 h 5 m',
+      '2 d 1 h',
+    ]);
     assert.equal(formatAge('2026-11-30T11:57:00.000Z', NOW), '3 m ago');
     assert.equal(formatAge('2026-11-30T11:59:59.500Z', NOW), 'just now');
     assert.equal(formatAge('2026-11-30T12:00:05.000Z', NOW), 'in 5 s');
@@ -45,16 +60,36 @@ describe('jobctl formatting', () => {
   });
 
   test('tables align columns without trailing spaces and clip long values; fields align labels', () => {
-    const rows = [{ a: 'x', n: 5, m: 'short' }, { a: 'longer', n: 100, m: 'a message\nover two lines that is long' }];
+    const rows = [
+      { a: 'x', n: 5, m: 'short' },
+      { a: 'longer', n: 100, m: 'a message\nover two lines that is long' },
+    ];
     assert.deepEqual(
-      renderTable([{ header: 'A', value: (row) => row.a }, { header: 'N', value: (row) => String(row.n), align: 'right' }, { header: 'M', value: (row) => row.m, maxWidth: 20 }], rows),
+      renderTable(
+        [
+          { header: 'A', value: (row) => row.a },
+          { header: 'N', value: (row) => String(row.n), align: 'right' },
+          { header: 'M', value: (row) => row.m, maxWidth: 20 },
+        ],
+        rows,
+      ),
       ['A         N  M', 'x         5  short', 'longer  100  a message over two…'],
     );
-    assert.deepEqual(renderFields([['id', 'job/1'], ['owner', undefined], ['progress', '0%']]), ['id        job/1', 'progress  0%']);
+    assert.deepEqual(
+      renderFields([
+        ['id', 'job/1'],
+        ['owner', undefined],
+        ['progress', '0%'],
+      ]),
+      ['id        job/1', 'progress  0%'],
+    );
   });
 
   test('list options become one CIMI filter with quoted values', () => {
-    assert.equal(listFilter({ state: ['queued,Running'], action: "it's", filter: "created<'now-1h' or priority<5" }), "state=['QUEUED','RUNNING'] and action='it\\'s' and (created<'now-1h' or priority<5)");
+    assert.equal(
+      listFilter({ state: ['queued,Running'], action: "it's", filter: "created<'now-1h' or priority<5" }),
+      "state=['QUEUED','RUNNING'] and action='it\\'s' and (created<'now-1h' or priority<5)",
+    );
     assert.equal(listFilter({ filter: "action='x'" }), "action='x'");
     assert.equal(listFilter({}), undefined);
     assert.equal(quote('a\\b'), "'a\\\\b'");
@@ -64,7 +99,10 @@ describe('jobctl formatting', () => {
   test('job ids: job/<uuid> or a bare uuid, lowercased; anything else is a usage error', () => {
     assert.equal(parseJobId('0192F0C4-0000-7000-8000-00000000000A'), 'job/0192f0c4-0000-7000-8000-00000000000a');
     assert.equal(parseJobId('job/0192f0c4-0000-7000-8000-00000000000a'), 'job/0192f0c4-0000-7000-8000-00000000000a');
-    assert.throws(() => parseJobId('job/'), (error: unknown) => describeFailure(error, { apiUrl: '' }).exitCode === 2);
+    assert.throws(
+      () => parseJobId('job/'),
+      (error: unknown) => describeFailure(error, { apiUrl: '' }).exitCode === 2,
+    );
   });
 
   test('create --wait exits 0 on SUCCESS, with the return code on FAILED (1 if none or out of range), 130 on CANCELED', () => {
@@ -79,14 +117,31 @@ describe('jobctl formatting', () => {
   test('failures become one line with an exit code: usage 2, the rest 1', () => {
     const api = { apiUrl: 'http://api:8200' };
     assert.deepEqual(describeFailure(new OptionsError('--last must be'), api), { message: '--last must be', exitCode: 2 });
-    assert.deepEqual(describeFailure(new ApiError('bad-request', 'filter syntax error\nat 3'), api), { message: 'filter syntax error at 3', exitCode: 2 });
+    assert.deepEqual(describeFailure(new ApiError('bad-request', 'filter syntax error\nat 3'), api), {
+      message: 'filter syntax error at 3',
+      exitCode: 2,
+    });
     assert.equal(describeFailure(new ApiError('not-found', 'job/x not found'), api).exitCode, 1);
-    assert.match(describeFailure(new ApiError('unavailable', 'GET /api/job: the job API did not answer: ECONNREFUSED'), api).message, /^cannot reach the job API at http:\/\/api:8200: GET \/api\/job: ECONNREFUSED$/);
-    assert.deepEqual(describeFailure(new ZkError('NO_AUTH', 'not allowed'), api), { message: 'ZooKeeper NO_AUTH: not allowed', exitCode: 1 });
+    assert.match(
+      describeFailure(new ApiError('unavailable', 'GET /api/job: the job API did not answer: ECONNREFUSED'), api).message,
+      /^cannot reach the job API at http:\/\/api:8200: GET \/api\/job: ECONNREFUSED$/,
+    );
+    assert.deepEqual(describeFailure(new ZkError('NO_AUTH', 'not allowed'), api), {
+      message: 'ZooKeeper NO_AUTH: not allowed',
+      exitCode: 1,
+    });
   });
 
   test('events update what is known of a job; a new attempt restarts the rate', () => {
-    const job = { id: 'job/1', action: 'a', state: 'QUEUED' as const, priority: 1, progress: 0, created: '2026-11-30T11:00:00.000Z', started: '2026-11-30T11:00:01.000Z' };
+    const job = {
+      id: 'job/1',
+      action: 'a',
+      state: 'QUEUED' as const,
+      priority: 1,
+      progress: 0,
+      created: '2026-11-30T11:00:00.000Z',
+      started: '2026-11-30T11:00:01.000Z',
+    };
     const started = applyEvent(job, event('started', { executor: 'e@1', attempt: 2 }));
     assert.equal(started.state, 'RUNNING');
     assert.equal(started.started, '2026-11-30T12:00:00.000Z');
@@ -135,18 +190,30 @@ describe('jobctl event feed', () => {
   });
 
   test('a refused stream fails at once; a quiet one says idle; an abort ends it', async () => {
-    const refused = EventFeed.open(source([async function* () {
-      await Promise.resolve();
-      yield* [];
-      throw new ApiError('bad-request', '"action" must be an action name');
-    }]), {}, new AbortController().signal);
+    const refused = EventFeed.open(
+      source([
+        async function* () {
+          await Promise.resolve();
+          yield* [];
+          throw new ApiError('bad-request', '"action" must be an action name');
+        },
+      ]),
+      {},
+      new AbortController().signal,
+    );
     await assert.rejects(refused.next(1000), /"action" must be an action name/);
 
     const stop = new AbortController();
-    const quiet = EventFeed.open(source([async function* () {
-      await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
-      yield event('started');
-    }]), {}, stop.signal);
+    const quiet = EventFeed.open(
+      source([
+        async function* () {
+          await new Promise((resolve) => setTimeout(resolve, 60_000).unref());
+          yield event('started');
+        },
+      ]),
+      {},
+      stop.signal,
+    );
     assert.equal(await quiet.next(20), 'idle');
     stop.abort();
     assert.equal(await quiet.next(1000), 'ended');

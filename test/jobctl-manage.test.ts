@@ -38,7 +38,10 @@ describe('jobctl list and show', () => {
     assert.equal(table.code, 0, table.stderr);
     const lines = table.stdout.trimEnd().split('\n');
     assert.match(lines[0] ?? '', /^ID +ACTION +STATE +PRI +PROGRESS +RC +CREATED +TIME +MESSAGE$/);
-    assert.deepEqual(lines.slice(1, 4).map((line) => line.split(/ +/)[0]), [...alpha].reverse());
+    assert.deepEqual(
+      lines.slice(1, 4).map((line) => line.split(/ +/)[0]),
+      [...alpha].reverse(),
+    );
     assert.match(lines[3] ?? '', /^job\/\S+ +alpha +CANCELED +10 +100% +- +(just now|\d+ s ago) +\S+ s/);
     assert.equal(lines[4], '3 of 3 jobs');
 
@@ -80,7 +83,9 @@ describe('jobctl list and show', () => {
 
   test('every command answers --help with its usage; show --follow stops on Ctrl-C with 130', async () => {
     const commands = ['create', 'list', 'show', 'cancel', 'retry', 'delete', 'queue', 'leaders', 'events'];
-    const helps = await Promise.all([[], ...commands.map((command) => [command])].map((args) => runJobctl([...args, '--help'], { cwd: jobctl.scratch })));
+    const helps = await Promise.all(
+      [[], ...commands.map((command) => [command])].map((args) => runJobctl([...args, '--help'], { cwd: jobctl.scratch })),
+    );
     helps.forEach((help, index) => {
       assert.equal(help.code, 0, help.stderr);
       assert.match(help.stdout, index === 0 ? /^jobctl <command> \[options\]/ : new RegExp(`^jobctl ${commands[index - 1] ?? ''}`));
@@ -108,7 +113,10 @@ describe('jobctl list and show', () => {
 
     // Options from a JSON file: the URL and the key file, and --json.
     const config = path.join(dir, 'jobctl.json');
-    await writeFile(config, JSON.stringify({ 'api-url': bed().api.baseUrl, 'api-key-file': path.join(dir, '.local-stack', 'admin.key'), json: true }));
+    await writeFile(
+      config,
+      JSON.stringify({ 'api-url': bed().api.baseUrl, 'api-key-file': path.join(dir, '.local-stack', 'admin.key'), json: true }),
+    );
     const configured = await runJobctl(['show', id ?? '', '--config', config], { cwd: jobctl.scratch });
     assert.equal(configured.code, 0, configured.stderr);
     assert.equal(field(JSON.parse(configured.stdout), 'id'), id);
@@ -129,10 +137,13 @@ describe('jobctl retry and delete', () => {
     const retried = await jobctl.run(['retry', id]);
     assert.equal(retried.code, 0, retried.stderr);
     assert.match(retried.stdout, new RegExp(`^retried ${id}: QUEUED again, enqueued as entry-040-\\d{10}\\n$`));
-    const again = await waitFor(async () => {
-      const { job } = await bed().client.get(id);
-      return job.attempt === 2 && job.state === 'FAILED' ? job : undefined;
-    }, { message: 'the second attempt to end' });
+    const again = await waitFor(
+      async () => {
+        const { job } = await bed().client.get(id);
+        return job.attempt === 2 && job.state === 'FAILED' ? job : undefined;
+      },
+      { message: 'the second attempt to end' },
+    );
     assert.equal(again['return-code'], 2);
 
     const json = await jobctl.run(['retry', id, '--json']);
@@ -164,7 +175,10 @@ describe('jobctl retry and delete', () => {
     const unconfirmed = await jobctl.run(['delete', '--action', 'epsilon']);
     assert.equal(unconfirmed.code, 2);
     assert.ok(isOneLine(unconfirmed.stderr), unconfirmed.stderr);
-    assert.match(unconfirmed.stderr, /refusing to delete 3 jobs matching action='epsilon' \(3 QUEUED\) without a confirmation: stdin is not a terminal \(add --yes\)/);
+    assert.match(
+      unconfirmed.stderr,
+      /refusing to delete 3 jobs matching action='epsilon' \(3 QUEUED\) without a confirmation: stdin is not a terminal \(add --yes\)/,
+    );
     assert.equal(await bed().client.count("action='epsilon'"), 3);
 
     const declined = await jobctl.terminal(['delete', '--filter', "action='epsilon'"], { input: 'n\n' });
@@ -195,7 +209,12 @@ describe('jobctl when a server is unreachable', () => {
     const port = await freePort();
     const env = { JOBCTL_API_KEY: 'k', JOBCTL_API_SECRET: 's' };
     const down = `http://127.0.0.1:${String(port)}`;
-    const apiDown = [['list'], ['show', '0192f0c4-0000-7000-8000-000000000000'], ['events'], ['create', 'noop', '--zk-hosts', bed().zk.connectionString, '--queue-path', bed().queuePath]];
+    const apiDown = [
+      ['list'],
+      ['show', '0192f0c4-0000-7000-8000-000000000000'],
+      ['events'],
+      ['create', 'noop', '--zk-hosts', bed().zk.connectionString, '--queue-path', bed().queuePath],
+    ];
     const zkMissing = [['create', 'noop'], ['queue'], ['leaders']];
     const [downResults, missingResults, zkDown] = await Promise.all([
       Promise.all(apiDown.map((args) => runJobctl([...args, '--api-url', down], { cwd: jobctl.scratch, env }))),
@@ -208,7 +227,7 @@ describe('jobctl when a server is unreachable', () => {
       assert.ok(isOneLine(result.stderr), what);
       assert.match(result.stderr, new RegExp(`cannot reach the job API at ${down}: .*ECONNREFUSED`));
     });
-    assert.equal((await bed().queue.length()), 0, 'a job that could not be created is not enqueued');
+    assert.equal(await bed().queue.length(), 0, 'a job that could not be created is not enqueued');
 
     assert.equal(zkDown.code, 1);
     assert.ok(isOneLine(zkDown.stderr), zkDown.stderr);

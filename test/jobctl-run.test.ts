@@ -32,7 +32,18 @@ describe('jobctl create --wait', () => {
     assert.match(success.stdout, /started +RUNNING +by \S+ +attempt 1/);
     assert.equal((await bed().client.get(id)).job.state, 'SUCCESS');
 
-    const failed = await jobctl.run(['create', 'noop', '--payload', '{"returnCode": 3, "message": "three"}', '--priority', '5', '--target', 'volume/1', '--wait', '--json']);
+    const failed = await jobctl.run([
+      'create',
+      'noop',
+      '--payload',
+      '{"returnCode": 3, "message": "three"}',
+      '--priority',
+      '5',
+      '--target',
+      'volume/1',
+      '--wait',
+      '--json',
+    ]);
     assert.equal(failed.code, 3, failed.stderr);
     const lines = jsonLines(failed.stdout);
     const first = lines[0];
@@ -43,7 +54,10 @@ describe('jobctl create --wait', () => {
     assert.equal(field(last, 'state'), 'FAILED');
     assert.equal(field(last, 'return-code'), 3);
     assert.equal(field(last, 'status-message'), 'three');
-    assert.ok(lines.some((line) => field(line, 'type') === 'finished' && field(line, 'job') === field(first, 'id')), failed.stdout);
+    assert.ok(
+      lines.some((line) => field(line, 'type') === 'finished' && field(line, 'job') === field(first, 'id')),
+      failed.stdout,
+    );
   });
 
   test('a job canceled while it is waited for makes create --wait exit 130; cancel says so', async () => {
@@ -131,8 +145,13 @@ describe('jobctl events', () => {
     bed().spawnExecutor({ threads: 1 });
     const id = await bed().createJob('noop');
     await human.waitForLine(new RegExp(`finished +${id} +noop +SUCCESS +return code 0`));
-    await waitFor(() => json.stdoutLines.some((line) => line.includes('"finished"') && line.includes(id)), { message: 'the JSON finished event' });
-    assert.ok(human.stdoutLines.some((line) => new RegExp(`started +${id} +noop +RUNNING .*attempt 1`).test(line)), human.stdoutLines.join('\n'));
+    await waitFor(() => json.stdoutLines.some((line) => line.includes('"finished"') && line.includes(id)), {
+      message: 'the JSON finished event',
+    });
+    assert.ok(
+      human.stdoutLines.some((line) => new RegExp(`started +${id} +noop +RUNNING .*attempt 1`).test(line)),
+      human.stdoutLines.join('\n'),
+    );
 
     human.signal('SIGINT');
     json.signal('SIGINT');

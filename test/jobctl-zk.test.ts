@@ -36,7 +36,10 @@ describe('jobctl queue', () => {
     const human = await jobctl.run(['queue']);
     assert.equal(human.code, 0, human.stderr);
     const text = human.stdout;
-    assert.match(text, new RegExp(`^queue ${bed().queuePath}: 4 entries, 3 waiting, 1 taken; oldest waiting \\d+\\.\\d s \\(entry-050-\\d{10}\\)$`, 'm'));
+    assert.match(
+      text,
+      new RegExp(`^queue ${bed().queuePath}: 4 entries, 3 waiting, 1 taken; oldest waiting \\d+\\.\\d s \\(entry-050-\\d{10}\\)$`, 'm'),
+    );
     assert.match(text, /^PRIORITY +WAITING +TAKEN +OLDEST WAITING$/m);
     assert.match(text, /^050 +2 +0 +\d+\.\d s$/m);
     assert.match(text, /^100 +0 +1 +-$/m);
@@ -51,7 +54,14 @@ describe('jobctl queue', () => {
     assert.equal(field(field(report, 'oldestWaiting'), 'entry'), 'entry-050-0000000001');
     const priorities = field(report, 'priorities');
     assert.ok(Array.isArray(priorities));
-    assert.deepEqual(priorities.map((band) => [field(band, 'priority'), field(band, 'waiting'), field(band, 'taken')]), [[50, 2, 0], [100, 0, 1], [500, 1, 0]]);
+    assert.deepEqual(
+      priorities.map((band) => [field(band, 'priority'), field(band, 'waiting'), field(band, 'taken')]),
+      [
+        [50, 2, 0],
+        [100, 0, 1],
+        [500, 1, 0],
+      ],
+    );
     const taken = field(report, 'takenEntries');
     assert.ok(Array.isArray(taken) && taken.length === 1);
     assert.equal(field(taken[0], 'jobId'), running);
@@ -61,7 +71,7 @@ describe('jobctl queue', () => {
 });
 
 describe('jobctl leaders', () => {
-  test('shows each distribution\'s leader first, then its standbys', async () => {
+  test("shows each distribution's leader first, then its standbys", async () => {
     const none = await jobctl.run(['leaders']);
     assert.equal(none.code, 0, none.stderr);
     assert.equal(none.stdout, `no elections under ${bed().electionPath}\n`);
@@ -73,15 +83,25 @@ describe('jobctl leaders', () => {
     await waitFor(async () => (await election.contenders()).length === 2, { message: 'the second distributor to stand' });
     // A kazoo contender that gave no identifier.
     await bed().zkClient.mkdirp(`${bed().electionPath}/kazoo_side`);
-    await bed().zkClient.create(`${bed().electionPath}/kazoo_side/${randomUUID().replaceAll('-', '')}__lock__`, Buffer.alloc(0), 'ephemeral-sequential');
+    await bed().zkClient.create(
+      `${bed().electionPath}/kazoo_side/${randomUUID().replaceAll('-', '')}__lock__`,
+      Buffer.alloc(0),
+      'ephemeral-sequential',
+    );
 
     const human = await jobctl.run(['leaders']);
     assert.equal(human.code, 0, human.stderr);
-    assert.deepEqual(human.stdout.trimEnd().split('\n').map((line) => line.split(/ {2,}/)), [
-      ['DISTRIBUTION', 'LEADER', 'STANDBYS'],
-      ['hourly', 'dist-one', 'dist-two'],
-      ['kazoo_side', '(no identifier)', '-'],
-    ]);
+    assert.deepEqual(
+      human.stdout
+        .trimEnd()
+        .split('\n')
+        .map((line) => line.split(/ {2,}/)),
+      [
+        ['DISTRIBUTION', 'LEADER', 'STANDBYS'],
+        ['hourly', 'dist-one', 'dist-two'],
+        ['kazoo_side', '(no identifier)', '-'],
+      ],
+    );
 
     const json = await jobctl.run(['leaders', '--json']);
     assert.deepEqual(JSON.parse(json.stdout), {

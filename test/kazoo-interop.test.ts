@@ -55,7 +55,6 @@ function openQueue(client: ZkClient): LockingQueue {
   return queue;
 }
 
-
 interface Put {
   readonly id: string;
   readonly priority: number;
@@ -120,7 +119,10 @@ describe('LockingQueue with kazoo', () => {
   test('kazoo put -> our take/consume: every id once, priority then FIFO', async () => {
     const client = await connect();
     const entries = puts('py', 20);
-    const producer = startQueueScript('put', entries.map((entry) => `${entry.id}:${String(entry.priority)}`));
+    const producer = startQueueScript(
+      'put',
+      entries.map((entry) => `${entry.id}:${String(entry.priority)}`),
+    );
     await producer.finished();
     assert.equal(producer.all('put').length, entries.length);
 
@@ -133,7 +135,10 @@ describe('LockingQueue with kazoo', () => {
       assert.ok(await queue.holds(item), `holds ${item.name}`);
       await queue.consume(item);
     }
-    assert.deepEqual(taken.map((item) => item.jobId), queueOrder(entries));
+    assert.deepEqual(
+      taken.map((item) => item.jobId),
+      queueOrder(entries),
+    );
     assert.deepEqual(
       taken.map((item) => item.priority),
       entries.map((entry) => entry.priority).sort((a, b) => a - b),
@@ -150,7 +155,9 @@ describe('LockingQueue with kazoo', () => {
     const names: string[] = [];
     for (const entry of entries.slice(0, 6)) names.push(await queue.put(entry.id, entry.priority));
     // One request without a priority: kazoo's default, 100, must be what it sees.
-    const batch = entries.slice(6).map((entry) => (entry.priority === 100 ? { jobId: entry.id } : { jobId: entry.id, priority: entry.priority }));
+    const batch = entries
+      .slice(6)
+      .map((entry) => (entry.priority === 100 ? { jobId: entry.id } : { jobId: entry.id, priority: entry.priority }));
     names.push(...(await queue.putMany(batch)));
     assert.equal(names.length, entries.length);
     const ourLength = await queue.length();
@@ -160,8 +167,14 @@ describe('LockingQueue with kazoo', () => {
     await consumer.finished();
     assert.equal(consumer.all('length')[0]?.length, ourLength, "kazoo's len(queue) vs our length()");
     const got = consumer.all('got');
-    assert.deepEqual(got.map((event) => event.id), queueOrder(entries));
-    assert.deepEqual(got.map((event) => event.entry), [...names].sort());
+    assert.deepEqual(
+      got.map((event) => event.id),
+      queueOrder(entries),
+    );
+    assert.deepEqual(
+      got.map((event) => event.entry),
+      [...names].sort(),
+    );
     assertKazooGotCleanly(got);
     assert.equal(consumer.all('done')[0]?.length, 0);
     await assertQueueEmpty(client, queue);
@@ -240,9 +253,13 @@ class LeadershipLog {
     const interval: Interval = { who: election.identifier, start: Date.now(), end: undefined };
     this.#intervals.push(interval);
     if (leadership.signal.aborted) interval.end = interval.start;
-    leadership.signal.addEventListener('abort', () => {
-      interval.end = Date.now();
-    }, { once: true });
+    leadership.signal.addEventListener(
+      'abort',
+      () => {
+        interval.end = Date.now();
+      },
+      { once: true },
+    );
     return leadership;
   }
 
@@ -257,7 +274,11 @@ class LeadershipLog {
   assertOneLeaderAtATime(expectedOrder: readonly string[]): void {
     const intervals = [...this.#intervals].sort((a, b) => a.start - b.start);
     const shown = JSON.stringify(intervals);
-    assert.deepEqual(intervals.map((interval) => interval.who), expectedOrder, shown);
+    assert.deepEqual(
+      intervals.map((interval) => interval.who),
+      expectedOrder,
+      shown,
+    );
     intervals.slice(1).forEach((interval, i) => {
       const previous = intervals[i];
       assert.ok(previous?.end !== undefined && previous.end <= interval.start, `overlapping leaders: ${shown}`);
@@ -267,7 +288,13 @@ class LeadershipLog {
 
 function startContender(identifier: string, extra: readonly string[] = []): KazooProcess {
   return KazooProcess.start('kazoo_election.py', [
-    hosts(), ELECTION, identifier, '--session-timeout', String(KAZOO_SESSION_TIMEOUT_S), ...extra, ...DEADLINE,
+    hosts(),
+    ELECTION,
+    identifier,
+    '--session-timeout',
+    String(KAZOO_SESSION_TIMEOUT_S),
+    ...extra,
+    ...DEADLINE,
   ]);
 }
 
@@ -369,7 +396,7 @@ describe('LeaderElection with kazoo', () => {
     const takeoverMs = Date.now() - killedAt;
     // Its node stays until ZooKeeper expires the session: ours must not lead before.
     assert.ok(
-      takeoverMs >= KAZOO_SESSION_TIMEOUT_S * 1000 / 2 && takeoverMs <= KAZOO_SESSION_TIMEOUT_S * 1000 * 3,
+      takeoverMs >= (KAZOO_SESSION_TIMEOUT_S * 1000) / 2 && takeoverMs <= KAZOO_SESSION_TIMEOUT_S * 1000 * 3,
       `took over ${String(takeoverMs)} ms after the kill; kazoo's session timeout is ${String(KAZOO_SESSION_TIMEOUT_S)} s`,
     );
     t.diagnostic(`kill -9 -> ours leads: ${String(takeoverMs)} ms`);

@@ -105,7 +105,11 @@ function portAnswers(port: number): Promise<boolean> {
 }
 
 function exitedWithin(run: Run, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  return waitFor(() => run.child.exitCode !== null || run.child.signalCode !== null, { timeoutMs: ms, intervalMs: 100, message: `npm start (pid ${run.pid}) to exit; it printed:\n${run.stdout()}\n${run.stderr()}` }).then(() => run.exited);
+  return waitFor(() => run.child.exitCode !== null || run.child.signalCode !== null, {
+    timeoutMs: ms,
+    intervalMs: 100,
+    message: `npm start (pid ${run.pid}) to exit; it printed:\n${run.stdout()}\n${run.stderr()}`,
+  }).then(() => run.exited);
 }
 
 test('npm start runs the stack: a dummy_test_action job from the distributor succeeds, and Ctrl-C stops everything', async (t) => {
@@ -179,8 +183,13 @@ test('a taken --api-port is one clear line and a non-zero exit, with nothing lef
     const stack = npmStart(['--dir', dir, '--api-port', String(address.port)]);
     const exit = await exitedWithin(stack, 30_000);
     assert.notEqual(exit.code, 0);
-    const ours = stack.stderr().split('\n').filter((line) => line.startsWith('local-stack:'));
-    assert.deepEqual(ours, [`local-stack: port ${address.port} on 127.0.0.1 for the job API is in use; pass --api-port N for another port, or --api-port 0 for any free port`]);
+    const ours = stack
+      .stderr()
+      .split('\n')
+      .filter((line) => line.startsWith('local-stack:'));
+    assert.deepEqual(ours, [
+      `local-stack: port ${address.port} on 127.0.0.1 for the job API is in use; pass --api-port N for another port, or --api-port 0 for any free port`,
+    ]);
     assert.doesNotMatch(stack.stdout(), /starting/, 'nothing was started');
     assert.deepEqual(await processesMentioning(dir), [], 'no process names the state directory');
   } finally {
@@ -197,14 +206,26 @@ test('the API keys are made on the first run and reused on later ones while the 
     ] as const;
     const database = join(keysDir, 'jobs.sqlite');
     const first = await ensureKeyFiles(database, specs);
-    assert.deepEqual(first.map((key) => key.outcome), ['created', 'created']);
+    assert.deepEqual(
+      first.map((key) => key.outcome),
+      ['created', 'created'],
+    );
     const again = await ensureKeyFiles(database, specs);
-    assert.deepEqual(again.map((key) => key.outcome), ['reused', 'reused']);
-    assert.deepEqual(again.map((key) => key.credentials), first.map((key) => key.credentials));
+    assert.deepEqual(
+      again.map((key) => key.outcome),
+      ['reused', 'reused'],
+    );
+    assert.deepEqual(
+      again.map((key) => key.credentials),
+      first.map((key) => key.credentials),
+    );
     // A new database does not know the old keys: new ones replace them.
     for (const file of [database, `${database}-wal`, `${database}-shm`]) await rm(file, { force: true });
     const fresh = await ensureKeyFiles(database, specs);
-    assert.deepEqual(fresh.map((key) => key.outcome), ['replaced', 'replaced']);
+    assert.deepEqual(
+      fresh.map((key) => key.outcome),
+      ['replaced', 'replaced'],
+    );
     assert.notEqual(fresh[0]?.credentials.key, first[0]?.credentials.key);
     assert.equal((await stat(specs[0].file)).mode & 0o777, 0o600);
   } finally {

@@ -30,7 +30,9 @@ async function metricsUrl(daemon: DaemonProcess): Promise<string> {
   return url;
 }
 
-async function readyz(url: string): Promise<{ status: number; body: { ready: boolean; failed: string[]; checks: Record<string, string> } }> {
+async function readyz(
+  url: string,
+): Promise<{ status: number; body: { ready: boolean; failed: string[]; checks: Record<string, string> } }> {
   const response = await fetch(`${url}/readyz`);
   return { status: response.status, body: (await response.json()) as { ready: boolean; failed: string[]; checks: Record<string, string> } };
 }
@@ -39,7 +41,10 @@ async function readyz(url: string): Promise<{ status: number; body: { ready: boo
 function seriesOf(exposition: Exposition, name: string): Record<string, number> {
   return Object.fromEntries(
     samplesOf(exposition, name).map((sample) => [
-      Object.entries(sample.labels).sort(([a], [b]) => a.localeCompare(b)).map(([key, value]) => `${key}=${value}`).join(','),
+      Object.entries(sample.labels)
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([key, value]) => `${key}=${value}`)
+        .join(','),
       sample.value,
     ]),
   );
@@ -51,8 +56,14 @@ const DURATION = 'zkje_executor_job_duration_seconds';
 describe('metrics', () => {
   test('options: the metrics port is off by default, checked, and needs a port for a host', async () => {
     assert.equal((await compileExecutorOptions({ 'zk-hosts': 'h:1' })).metrics, undefined);
-    assert.deepEqual((await compileExecutorOptions({ 'zk-hosts': 'h:1', 'metrics-port': '9464' })).metrics, { host: '127.0.0.1', port: 9464 });
-    await assert.rejects(compileExecutorOptions({ 'zk-hosts': 'h:1', 'metrics-port': 70_000 }), /--metrics-port must be an integer from 0 to 65535, got 70000/);
+    assert.deepEqual((await compileExecutorOptions({ 'zk-hosts': 'h:1', 'metrics-port': '9464' })).metrics, {
+      host: '127.0.0.1',
+      port: 9464,
+    });
+    await assert.rejects(
+      compileExecutorOptions({ 'zk-hosts': 'h:1', 'metrics-port': 70_000 }),
+      /--metrics-port must be an integer from 0 to 65535, got 70000/,
+    );
     await assert.rejects(compileExecutorOptions({ 'zk-hosts': 'h:1', 'metrics-host': '0.0.0.0' }), /--metrics-host needs --metrics-port/);
   });
 
@@ -81,10 +92,13 @@ describe('metrics', () => {
     const timesOut = await bed().createJob('sleep', { payload: { ms: 30_000 }, timeout: 1 });
 
     // The queue gauges are read at most every 5 s: wait for a read that saw the three.
-    const busy = await waitFor(async () => {
-      const now = await scrape(`${url}/metrics`);
-      return valueOf(now, 'zkje_queue_entries', { state: 'waiting' }, -1) === 3 ? now : undefined;
-    }, { timeoutMs: 10_000, message: 'the queue gauges to show three waiting entries' });
+    const busy = await waitFor(
+      async () => {
+        const now = await scrape(`${url}/metrics`);
+        return valueOf(now, 'zkje_queue_entries', { state: 'waiting' }, -1) === 3 ? now : undefined;
+      },
+      { timeoutMs: 10_000, message: 'the queue gauges to show three waiting entries' },
+    );
     assert.equal(valueOf(busy, 'zkje_queue_entries', { state: 'taken' }), 1);
     const age = valueOf(busy, 'zkje_queue_oldest_entry_age_seconds', {}, -1);
     assert.ok(age >= 0 && age < 30, `oldest waiting entry age ${age} s`);
@@ -99,10 +113,16 @@ describe('metrics', () => {
       bed().waitForState(timesOut, ['FAILED']),
     ]);
     // A job's final state is written before its entry is consumed and its slot freed.
-    const after = await waitFor(async () => {
-      const now = await scrape(`${url}/metrics`);
-      return valueOf(now, 'zkje_executor_slots', { state: 'busy' }, -1) === 0 && Object.values(seriesOf(now, ENDED)).reduce((a, b) => a + b, 0) === 4 ? now : undefined;
-    }, { message: 'four ended jobs and a free slot' });
+    const after = await waitFor(
+      async () => {
+        const now = await scrape(`${url}/metrics`);
+        return valueOf(now, 'zkje_executor_slots', { state: 'busy' }, -1) === 0 &&
+          Object.values(seriesOf(now, ENDED)).reduce((a, b) => a + b, 0) === 4
+          ? now
+          : undefined;
+      },
+      { message: 'four ended jobs and a free slot' },
+    );
 
     assert.deepEqual(seriesOf(after, 'zkje_executor_jobs_taken_total'), { 'action=noop': 2, 'action=sleep': 2 });
     assert.deepEqual(seriesOf(after, ENDED), {
@@ -111,7 +131,12 @@ describe('metrics', () => {
       'action=noop,outcome=failed': 1,
       'action=sleep,outcome=timed_out': 1,
     });
-    for (const [action, outcome] of [['sleep', 'cancelled'], ['noop', 'succeeded'], ['noop', 'failed'], ['sleep', 'timed_out']] as const) {
+    for (const [action, outcome] of [
+      ['sleep', 'cancelled'],
+      ['noop', 'succeeded'],
+      ['noop', 'failed'],
+      ['sleep', 'timed_out'],
+    ] as const) {
       const labels = { action, outcome };
       assert.equal(valueOf(after, `${DURATION}_count`, labels), 1, `one ${action} ${outcome} duration`);
       assert.equal(valueOf(after, `${DURATION}_bucket`, { ...labels, le: '+Inf' }), 1);
@@ -131,10 +156,13 @@ describe('metrics', () => {
     const later = (await client.create({ action: 'noop' })).id;
     await api.stop();
     await queue.put(later, 100);
-    const down = await waitFor(async () => {
-      const answer = await readyz(url);
-      return answer.status === 503 ? answer : undefined;
-    }, { message: '/readyz to answer 503 with the API down' });
+    const down = await waitFor(
+      async () => {
+        const answer = await readyz(url);
+        return answer.status === 503 ? answer : undefined;
+      },
+      { message: '/readyz to answer 503 with the API down' },
+    );
     assert.deepEqual(down.body.failed, ['api']);
     assert.equal(down.body.checks.zookeeper, 'ok');
     const whileDown = await scrape(`${url}/metrics`);
@@ -158,10 +186,13 @@ describe('metrics', () => {
     await standby.waitForLine(/distribution campaigning/);
     const [leaderUrl, standbyUrl] = await Promise.all([metricsUrl(leader), metricsUrl(standby)]);
 
-    const leading = await waitFor(async () => {
-      const now = await scrape(`${leaderUrl}/metrics`);
-      return valueOf(now, 'zkje_distributor_ticks_total', { distribution: 'ticker', result: 'done' }) >= 2 ? now : undefined;
-    }, { message: 'two ticks done by the leader' });
+    const leading = await waitFor(
+      async () => {
+        const now = await scrape(`${leaderUrl}/metrics`);
+        return valueOf(now, 'zkje_distributor_ticks_total', { distribution: 'ticker', result: 'done' }) >= 2 ? now : undefined;
+      },
+      { message: 'two ticks done by the leader' },
+    );
     const done = valueOf(leading, 'zkje_distributor_ticks_total', { distribution: 'ticker', result: 'done' });
     assert.equal(valueOf(leading, 'zkje_distributor_leader', { distribution: 'ticker' }, -1), 1);
     // Every tick of `ticker` creates one job for each of its three targets.
@@ -181,10 +212,13 @@ describe('metrics', () => {
     // The leader resigns on SIGTERM: the standby's gauge and counters take over.
     leader.signal('SIGTERM');
     assert.equal((await leader.exited).code, 0);
-    const tookOver = await waitFor(async () => {
-      const now = await scrape(`${standbyUrl}/metrics`);
-      return valueOf(now, 'zkje_distributor_ticks_total', { distribution: 'ticker', result: 'done' }) >= 1 ? now : undefined;
-    }, { message: 'the standby to lead and tick' });
+    const tookOver = await waitFor(
+      async () => {
+        const now = await scrape(`${standbyUrl}/metrics`);
+        return valueOf(now, 'zkje_distributor_ticks_total', { distribution: 'ticker', result: 'done' }) >= 1 ? now : undefined;
+      },
+      { message: 'the standby to lead and tick' },
+    );
     assert.equal(valueOf(tookOver, 'zkje_distributor_leader', { distribution: 'ticker' }), 1);
     assert.equal(valueOf(tookOver, 'zkje_distributor_jobs_total', { distribution: 'ticker', result: 'created' }) % 3, 0);
   });
@@ -196,7 +230,14 @@ describe('metrics', () => {
     try {
       const database = path.join(dir, 'jobs.sqlite');
       // The secret is printed once, on stdout.
-      const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', JOB_API_BIN, 'create-admin-key', '--database', database]);
+      const { stdout } = await execFileAsync(process.execPath, [
+        '--import',
+        'tsx',
+        JOB_API_BIN,
+        'create-admin-key',
+        '--database',
+        database,
+      ]);
       const keyId = /^\s*key:\s+(\S+)/m.exec(stdout)?.[1];
       const secret = /^\s*secret:\s+(\S+)/m.exec(stdout)?.[1];
       assert.ok(keyId !== undefined && secret !== undefined, `a key and its secret in: ${stdout}`);
@@ -214,10 +255,13 @@ describe('metrics', () => {
       await client.get(first.id);
       await assert.rejects(client.get('job/00000000-0000-7000-8000-000000000000'));
 
-      const after = await waitFor(async () => {
-        const now = await scrape(`${url}/metrics`);
-        return valueOf(now, 'zkje_api_jobs', { state: 'QUEUED' }, -1) === 2 ? now : undefined;
-      }, { message: 'the jobs gauge to count two QUEUED jobs' });
+      const after = await waitFor(
+        async () => {
+          const now = await scrape(`${url}/metrics`);
+          return valueOf(now, 'zkje_api_jobs', { state: 'QUEUED' }, -1) === 2 ? now : undefined;
+        },
+        { message: 'the jobs gauge to count two QUEUED jobs' },
+      );
       assert.equal(valueOf(after, 'zkje_api_requests_total', { method: 'POST', route: '/api/job', status: '201' }), 2);
       assert.equal(valueOf(after, 'zkje_api_requests_total', { method: 'GET', route: '/api/job/:uuid', status: '200' }), 1);
       assert.equal(valueOf(after, 'zkje_api_requests_total', { method: 'GET', route: '/api/job/:uuid', status: '404' }), 1);
@@ -225,11 +269,18 @@ describe('metrics', () => {
       assert.equal(valueOf(after, 'zkje_api_request_duration_seconds_count', { method: 'POST', route: '/api/job' }), 2);
       assert.ok(valueOf(after, 'zkje_api_request_duration_seconds_sum', { method: 'POST', route: '/api/job' }) > 0);
       assert.equal(valueOf(after, 'zkje_api_jobs', { state: 'SUCCESS' }, -1), 0);
-      assert.ok(samplesOf(after, 'zkje_api_requests_total').every((sample) => !sample.labels.route?.includes(first.id.slice(4))), 'no job id in a label');
+      assert.ok(
+        samplesOf(after, 'zkje_api_requests_total').every((sample) => !sample.labels.route?.includes(first.id.slice(4))),
+        'no job id in a label',
+      );
       assert.deepEqual((await readyz(url)).body, { ready: true, failed: [], checks: { store: 'ok' } });
 
       const port = new URL(url).port;
-      const clash = spawnDaemon(JOB_API_BIN, ['serve', '--database', path.join(dir, 'other.sqlite'), '--port', '0', '--metrics-port', port], {});
+      const clash = spawnDaemon(
+        JOB_API_BIN,
+        ['serve', '--database', path.join(dir, 'other.sqlite'), '--port', '0', '--metrics-port', port],
+        {},
+      );
       daemons.push(clash);
       assert.notEqual((await clash.exited).code, 0);
       assert.equal(clash.lines.at(-1), `job-api: metrics port 127.0.0.1:${port} is already in use`);

@@ -86,7 +86,9 @@ describe('captureThreadStacks', () => {
     const worker = await startWorker(t, SPIN);
     const { threadId } = worker;
     let exited = false;
-    worker.once('exit', () => { exited = true; });
+    worker.once('exit', () => {
+      exited = true;
+    });
 
     const first = await captureOne(threadId, RUNNING_TIMEOUT_MS);
     assertSpinning(first.stack, threadId);

@@ -34,10 +34,20 @@ const one = (units: Map<string, string[]>, key: string): string => {
   return values[0] ?? '';
 };
 
-const HARDENING = ['NoNewPrivileges=yes', 'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'PrivateDevices=yes', 'RestrictSUIDSGID=yes'];
+const HARDENING = [
+  'NoNewPrivileges=yes',
+  'ProtectSystem=strict',
+  'ProtectHome=yes',
+  'PrivateTmp=yes',
+  'PrivateDevices=yes',
+  'RestrictSUIDSGID=yes',
+];
 
 describe('systemd units', () => {
-  for (const [unit, name] of [['job-executor.service', 'job-executor'], ['job-api.service', 'job-api']] as const) {
+  for (const [unit, name] of [
+    ['job-executor.service', 'job-executor'],
+    ['job-api.service', 'job-api'],
+  ] as const) {
     test(`${unit} passes systemd-analyze verify and runs as a dedicated, confined user`, async () => {
       const result = await verify(unit);
       assert.equal(result.code, 0, result.output);
@@ -83,7 +93,10 @@ describe('systemd units', () => {
   test('the executor unit waits longer than the executor takes to stop, and signals it alone', async () => {
     const units = await directives('job-executor.service');
     const stopSeconds = Number(one(units, 'TimeoutStopSec'));
-    assert.ok(stopSeconds > EXECUTOR_DEFAULTS.shutdownTimeoutSeconds + EXECUTOR_DEFAULTS.killGraceSeconds + 10, `TimeoutStopSec=${String(stopSeconds)}`);
+    assert.ok(
+      stopSeconds > EXECUTOR_DEFAULTS.shutdownTimeoutSeconds + EXECUTOR_DEFAULTS.killGraceSeconds + 10,
+      `TimeoutStopSec=${String(stopSeconds)}`,
+    );
     assert.equal(one(units, 'KillMode'), 'mixed');
   });
 });

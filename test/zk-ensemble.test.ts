@@ -111,7 +111,12 @@ describe('ZooKeeper ensemble faults', () => {
       stop.abort();
     });
     const slots = Array.from({ length: SLOTS }, () => consumerLoop(consumer, ledger, stop.signal));
-    const producing = produce(producerClient, producer, jobIds, { batchSize: PUT_BATCH, maxBacklog: MAX_BACKLOG, ledger, signal: stop.signal });
+    const producing = produce(producerClient, producer, jobIds, {
+      batchSize: PUT_BATCH,
+      maxBacklog: MAX_BACKLOG,
+      ledger,
+      signal: stop.signal,
+    });
     // A failing slot or producer must end the run now, not after the deadline of the waits below.
     const runFailure = Promise.all([Promise.all(slots), producing]).then(() => undefined);
 
@@ -138,7 +143,12 @@ describe('ZooKeeper ensemble faults', () => {
       const producerReport = await producing;
       await Promise.race([
         runFailure,
-        waitFor(async () => (await consumer.length()) === 0, { timeoutMs: 120_000, intervalMs: 100, message: 'an empty queue', signal: stop.signal }),
+        waitFor(async () => (await consumer.length()) === 0, {
+          timeoutMs: 120_000,
+          intervalMs: 100,
+          message: 'an empty queue',
+          signal: stop.signal,
+        }),
       ]);
       stop.abort();
       await Promise.all(slots);
@@ -157,10 +167,19 @@ describe('ZooKeeper ensemble faults', () => {
       assert.deepEqual(duplicated, [], 'jobs consumed more than once');
       assert.deepEqual(lost, [], 'jobs never consumed');
       assert.equal(ledger.confirmed.size, JOBS);
-      assert.deepEqual(ledger.overlaps, [], `entries held by two live slots at once\n${ledger.overlaps.map((o) => ledger.explain(o.split(' ')[0] ?? '')).join('\n')}`);
+      assert.deepEqual(
+        ledger.overlaps,
+        [],
+        `entries held by two live slots at once\n${ledger.overlaps.map((o) => ledger.explain(o.split(' ')[0] ?? '')).join('\n')}`,
+      );
       assert.deepEqual(await consumerClient.getChildren(consumer.paths.entries), []);
       const orphans = await consumerClient.getChildren(consumer.paths.taken);
-      const owners = await Promise.all(orphans.map(async (name) => `${ledger.explain(name)} [owner ${String((await consumerClient.exists(`${consumer.paths.taken}/${name}`))?.ephemeralOwner)}]`));
+      const owners = await Promise.all(
+        orphans.map(
+          async (name) =>
+            `${ledger.explain(name)} [owner ${String((await consumerClient.exists(`${consumer.paths.taken}/${name}`))?.ephemeralOwner)}]`,
+        ),
+      );
       assert.deepEqual(orphans, [], `taken nodes left behind (consumer session ${consumerClient.session.sessionId})\n${owners.join('\n')}`);
       assert.equal(consumer.heldCount, 0);
 
@@ -233,16 +252,23 @@ describe('ZooKeeper ensemble faults', () => {
     assert.equal((await observer.exists('/owned'))?.ephemeralOwner, sessionId);
     assert.equal(client.state, 'CONNECTED');
     assert.equal(client.session.sessionId, sessionId);
-    assert.deepEqual(states.changes.filter((c) => c.state === 'LOST'), []);
+    assert.deepEqual(
+      states.changes.filter((c) => c.state === 'LOST'),
+      [],
+    );
 
     faults.unfreeze(frozen);
     await waitHealthy(theEnsemble());
     // The thawed member serves again and has caught up with what happened while it was frozen.
     const onThawed = await connect(chroot, frozen.connectionString);
-    await waitFor(async () => (await onThawed.exists('/owned'))?.ephemeralOwner === sessionId, { message: 'the thawed member to see /owned' });
+    await waitFor(async () => (await onThawed.exists('/owned'))?.ephemeralOwner === sessionId, {
+      message: 'the thawed member to see /owned',
+    });
     await onThawed.create('/after-thaw', Buffer.from('y'));
     // Another member may not have applied that write yet when asked: ZooKeeper orders a client's own reads only.
-    await waitFor(async () => (await client.exists('/after-thaw')) !== undefined, { message: 'the write through the thawed member to reach the others' });
+    await waitFor(async () => (await client.exists('/after-thaw')) !== undefined, {
+      message: 'the write through the thawed member to reach the others',
+    });
 
     t.diagnostic(
       `connected to follower ${String(frozen.id)} after ${attempts} attempt(s); reconnected to member ${String(movedTo.id)} ` +

@@ -42,7 +42,10 @@ function recordStates(client: ZkClient): ClientStateChange[] {
 describe('connection string', () => {
   test('parses servers and chroot', () => {
     const parsed = parseConnectionString('a:1, b:2/x/y/');
-    assert.deepEqual(parsed.servers, [{ host: 'a', port: 1 }, { host: 'b', port: 2 }]);
+    assert.deepEqual(parsed.servers, [
+      { host: 'a', port: 1 },
+      { host: 'b', port: 2 },
+    ]);
     assert.equal(parsed.chroot, '/x/y');
     assert.equal(parsed.hosts, 'a:1,b:2');
     assert.equal(parseConnectionString('zk').servers[0]?.port, 2181);
@@ -56,7 +59,10 @@ describe('connection string', () => {
   });
 
   test('bad options are refused before connecting', async () => {
-    await assert.rejects(ZkClient.connect({ connectionString: server.connectionString, sessionTimeoutMs: 10 }), /session timeout must be an integer >= 1000/);
+    await assert.rejects(
+      ZkClient.connect({ connectionString: server.connectionString, sessionTimeoutMs: 10 }),
+      /session timeout must be an integer >= 1000/,
+    );
     await assert.rejects(ZkClient.connect({ connectionString: server.connectionString, acl: 'creator-all' }), /needs digest credentials/);
   });
 });
@@ -122,10 +128,16 @@ describe('errors', () => {
   test('are typed with the server code and path', async () => {
     const root = uniqueRoot();
     await admin.mkdirp(root);
-    await assert.rejects(admin.create(root), (error: unknown) => isZkError(error, 'NODE_EXISTS') && error.zkCode === -110 && error.path === root);
+    await assert.rejects(
+      admin.create(root),
+      (error: unknown) => isZkError(error, 'NODE_EXISTS') && error.zkCode === -110 && error.path === root,
+    );
     await assert.rejects(admin.getData(`${root}/none`), (error: unknown) => isZkError(error, 'NO_NODE') && !error.retryable);
     await assert.rejects(
-      admin.multi([{ op: 'create', path: `${root}/a` }, { op: 'remove', path: `${root}/missing` }]),
+      admin.multi([
+        { op: 'create', path: `${root}/a` },
+        { op: 'remove', path: `${root}/missing` },
+      ]),
       (error: unknown) => isZkError(error, 'NO_NODE') && error.failedOp === 1 && error.path === `${root}/missing`,
     );
     assert.equal(await admin.exists(`${root}/a`), undefined, 'a failed transaction changes nothing');
@@ -157,7 +169,10 @@ describe('digest auth', () => {
       auth: { scheme: 'digest', credentials: 'engine:s3cret' },
       acl: 'creator-all',
     });
-    const stranger = await ZkClient.connect({ connectionString: server.connectionString, auth: { scheme: 'digest', credentials: 'other:pw' } });
+    const stranger = await ZkClient.connect({
+      connectionString: server.connectionString,
+      auth: { scheme: 'digest', credentials: 'other:pw' },
+    });
     try {
       await owner.create(root, Buffer.from('private'));
       assert.equal((await owner.getData(root)).data.toString(), 'private');
@@ -185,7 +200,10 @@ describe('session states', () => {
       await server.restart();
       await waitFor(() => client.state === 'CONNECTED', { timeoutMs: 8000, message: 'client reconnected' });
       assert.equal(client.session.sessionId, sessionId);
-      assert.deepEqual(states.map((change) => change.state), ['SUSPENDED', 'CONNECTED']);
+      assert.deepEqual(
+        states.map((change) => change.state),
+        ['SUSPENDED', 'CONNECTED'],
+      );
       assert.equal(states[1]?.reconnected, true);
       assert.ok((await client.exists(`${root}/mine`)) !== undefined, 'the ephemeral node survived');
     } finally {
@@ -213,7 +231,10 @@ describe('session states', () => {
       server.unfreeze();
       await waitFor(() => client.state === 'CONNECTED', { timeoutMs: 10_000, message: 'new session' });
       assert.notEqual(client.session.sessionId, oldSession.sessionId);
-      assert.deepEqual(states.map((change) => change.state), ['SUSPENDED', 'LOST', 'CONNECTING', 'CONNECTED']);
+      assert.deepEqual(
+        states.map((change) => change.state),
+        ['SUSPENDED', 'LOST', 'CONNECTING', 'CONNECTED'],
+      );
       assert.ok(oldSession.isEnded);
       // The entry is free again once the server has expired the old session.
       const again = await queue.take(AbortSignal.timeout(10_000));

@@ -40,7 +40,11 @@ export async function openBackends(database: string): Promise<Backends> {
     const postgres = isPostgresUrl(database);
     const location = postgres ? database : resolve(database);
     if (!postgres) await mkdir(dirname(location), { recursive: true });
-    const jobs = await releasers.open('job store', () => (postgres ? openPostgresStore(location) : openSqliteStore(location)), (store) => store.close());
+    const jobs = await releasers.open(
+      'job store',
+      () => (postgres ? openPostgresStore(location) : openSqliteStore(location)),
+      (store) => store.close(),
+    );
     const credentials = await releasers.open(
       'credential store',
       () => (postgres ? openPostgresCredentialStore(location) : openSqliteCredentialStore(location)),

@@ -37,8 +37,14 @@ export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults:
     .option('api-key-file', { type: 'string', describe: 'file with the API key: JSON {key, secret} or "key: ..." and "secret: ..." lines' })
     .option('api-compatibility', { choices: ['auto', 'engine', 'nuvla'], describe: 'job API flavour (default auto: detected)' })
     .option('api-timeout', { type: 'number', describe: `seconds per API request (default ${defaults.apiTimeoutSeconds})` })
-    .option('session-timeout', { type: 'number', describe: `ZooKeeper session timeout in seconds (default ${defaults.sessionTimeoutSeconds})` })
-    .option('connect-timeout', { type: 'number', describe: `seconds to wait for ZooKeeper at start (default ${defaults.connectTimeoutSeconds})` })
+    .option('session-timeout', {
+      type: 'number',
+      describe: `ZooKeeper session timeout in seconds (default ${defaults.sessionTimeoutSeconds})`,
+    })
+    .option('connect-timeout', {
+      type: 'number',
+      describe: `seconds to wait for ZooKeeper at start (default ${defaults.connectTimeoutSeconds})`,
+    })
     .option('queue-path', { type: 'string', describe: `ZooKeeper queue root (default ${DEFAULT_QUEUE_PATH})` })
     .option('log-level', { choices: LOG_LEVELS, describe: 'error, warn, info (default) or debug' })
     .option('log-file', { type: 'string', describe: 'also log to this file (rotated at 10 MB, 5 kept)' })

@@ -76,11 +76,22 @@ await yargs(hideBin(process.argv))
     'run the REST server',
     (argv) =>
       common(argv)
-        .option('host', { type: 'string', default: JOB_API_DEFAULTS.host, describe: 'address to listen on (loopback unless told otherwise)' })
+        .option('host', {
+          type: 'string',
+          default: JOB_API_DEFAULTS.host,
+          describe: 'address to listen on (loopback unless told otherwise)',
+        })
         .option('port', { type: 'number', default: JOB_API_DEFAULTS.port, describe: 'port to listen on' })
-        .option('body-limit', { type: 'number', default: JOB_API_DEFAULTS.bodyLimitBytes, describe: 'largest request body in bytes (413 beyond)' })
+        .option('body-limit', {
+          type: 'number',
+          default: JOB_API_DEFAULTS.bodyLimitBytes,
+          describe: 'largest request body in bytes (413 beyond)',
+        })
         .option('max-bulk-create', { type: 'number', default: JOB_API_DEFAULTS.maxBulkCreate, describe: 'most jobs in one bulk create' })
-        .option('metrics-port', { type: 'number', describe: 'serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)' })
+        .option('metrics-port', {
+          type: 'number',
+          describe: 'serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)',
+        })
         .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` }),
     (args) => serve(args),
   )

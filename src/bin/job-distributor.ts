@@ -22,16 +22,24 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_DISTRIBU
   .usage(
     '$0 <distribution...> --zk-hosts H:P[,H:P][/chroot] [--api-url URL] ...\n' +
       '$0 --all --zk-hosts H:P ...\n\n' +
-      'Creates the jobs of each named distribution on its schedule, when this process leads that distribution\'s election.',
+      "Creates the jobs of each named distribution on its schedule, when this process leads that distribution's election.",
   )
   .command('$0 [names..]', false, (argv) => argv.positional('names', { type: 'string', array: true, describe: 'distributions to run' }))
   .env('JOB_DISTRIBUTOR')
   .config('config', 'JSON file with any of these options')
   .option('all', { type: 'boolean', describe: 'run every distribution enabled by default (dummy_test_action is not)' })
-  .option('distributors-dir', { type: 'string', array: true, describe: `extra folder of drop-in distribution modules, besides ${BUNDLED_DISTRIBUTORS_DIR}; repeatable` })
-  .option('schedule', { type: 'string', array: true, describe: 'override a schedule: <name>=<15s|5m|1h|1d|cron expression[@zone]>; repeatable' })
+  .option('distributors-dir', {
+    type: 'string',
+    array: true,
+    describe: `extra folder of drop-in distribution modules, besides ${BUNDLED_DISTRIBUTORS_DIR}; repeatable`,
+  })
+  .option('schedule', {
+    type: 'string',
+    array: true,
+    describe: 'override a schedule: <name>=<15s|5m|1h|1d|cron expression[@zone]>; repeatable',
+  })
   .option('election-path', { type: 'string', describe: `ZooKeeper parent of the elections (default ${DISTRIBUTOR_DEFAULTS.electionPath})` })
-  .option('name', { type: 'string', describe: 'this process\'s identifier in the elections (default <host>-<pid>)' })
+  .option('name', { type: 'string', describe: "this process's identifier in the elections (default <host>-<pid>)" })
   .strict()
   .help()
   .version(false)
@@ -41,10 +49,19 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_DISTRIBU
   .parseAsync();
 
 const options = await compileDistributorOptions(args).catch((error: unknown) => fail(messageOf(error)));
-const logger = createWinstonLogger({ level: options.logLevel, file: options.logFile, defaultMeta: { daemon: 'job-distributor', distributor: options.name } });
+const logger = createWinstonLogger({
+  level: options.logLevel,
+  file: options.logFile,
+  defaultMeta: { daemon: 'job-distributor', distributor: options.name },
+});
 
 // prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
-const metrics = options.metrics === undefined ? undefined : await import('../metrics/distributor-metrics.js').then(async ({ DistributorMetrics }) => new DistributorMetrics((await import('../metrics/registry.js')).createDaemonRegistry()));
+const metrics =
+  options.metrics === undefined
+    ? undefined
+    : await import('../metrics/distributor-metrics.js').then(
+        async ({ DistributorMetrics }) => new DistributorMetrics((await import('../metrics/registry.js')).createDaemonRegistry()),
+      );
 // What the daemon holds, released last-opened-first on SIGTERM/SIGINT or when its start fails.
 const releasers = new Releasers();
 const endpoint = await serveMetrics(options.metrics, metrics, logger, fail);

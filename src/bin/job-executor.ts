@@ -21,11 +21,24 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
   .env('JOB_EXECUTOR')
   .config('config', 'JSON file with any of these options')
   .option('threads', { type: 'number', describe: `jobs run at once, each in its own worker thread (default ${EXECUTOR_DEFAULTS.threads})` })
-  .option('actions-dir', { type: 'string', array: true, describe: `folder of drop-in action modules; repeatable (default ${BUNDLED_ACTIONS_DIR})` })
-  .option('shutdown-timeout', { type: 'number', describe: `seconds running jobs get to finish on SIGTERM (default ${EXECUTOR_DEFAULTS.shutdownTimeoutSeconds})` })
-  .option('kill-grace', { type: 'number', describe: `seconds between an action's abort signal and killing its thread (default ${EXECUTOR_DEFAULTS.killGraceSeconds})` })
-  .option('cancel-poll', { type: 'number', describe: `seconds between checks for canceled running jobs (default ${EXECUTOR_DEFAULTS.cancelPollSeconds})` })
-  .option('name', { type: 'string', describe: 'this executor\'s name, unique among live executors (default <host>-<pid>)' })
+  .option('actions-dir', {
+    type: 'string',
+    array: true,
+    describe: `folder of drop-in action modules; repeatable (default ${BUNDLED_ACTIONS_DIR})`,
+  })
+  .option('shutdown-timeout', {
+    type: 'number',
+    describe: `seconds running jobs get to finish on SIGTERM (default ${EXECUTOR_DEFAULTS.shutdownTimeoutSeconds})`,
+  })
+  .option('kill-grace', {
+    type: 'number',
+    describe: `seconds between an action's abort signal and killing its thread (default ${EXECUTOR_DEFAULTS.killGraceSeconds})`,
+  })
+  .option('cancel-poll', {
+    type: 'number',
+    describe: `seconds between checks for canceled running jobs (default ${EXECUTOR_DEFAULTS.cancelPollSeconds})`,
+  })
+  .option('name', { type: 'string', describe: "this executor's name, unique among live executors (default <host>-<pid>)" })
   .strict()
   .help()
   .version(false)
@@ -35,10 +48,19 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
   .parseAsync();
 
 const options = await compileExecutorOptions(args).catch((error: unknown) => fail(messageOf(error)));
-const logger = createWinstonLogger({ level: options.logLevel, file: options.logFile, defaultMeta: { daemon: 'job-executor', executor: options.name } });
+const logger = createWinstonLogger({
+  level: options.logLevel,
+  file: options.logFile,
+  defaultMeta: { daemon: 'job-executor', executor: options.name },
+});
 
 // prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
-const metrics = options.metrics === undefined ? undefined : await import('../metrics/executor-metrics.js').then(async ({ ExecutorMetrics }) => new ExecutorMetrics((await import('../metrics/registry.js')).createDaemonRegistry(), logger));
+const metrics =
+  options.metrics === undefined
+    ? undefined
+    : await import('../metrics/executor-metrics.js').then(
+        async ({ ExecutorMetrics }) => new ExecutorMetrics((await import('../metrics/registry.js')).createDaemonRegistry(), logger),
+      );
 // What the daemon holds, released last-opened-first on SIGTERM/SIGINT or when its start fails.
 const releasers = new Releasers();
 const endpoint = await serveMetrics(options.metrics, metrics, logger, fail);

@@ -50,9 +50,15 @@ function withGlobalOptions(argv: Argv): Argv {
     .option('zk-hosts', { type: 'string', describe: 'ZooKeeper H:P[,H:P][/chroot]; needed by create, retry, queue and leaders' })
     .option('queue-path', { type: 'string', describe: `the queue's root znode (default ${JOBCTL_DEFAULTS.queuePath})` })
     .option('election-path', { type: 'string', describe: `parent of the elections (default ${JOBCTL_DEFAULTS.electionPath})` })
-    .option('connect-timeout', { type: 'number', describe: `seconds to wait for ZooKeeper (default ${JOBCTL_DEFAULTS.connectTimeoutSeconds})` })
+    .option('connect-timeout', {
+      type: 'number',
+      describe: `seconds to wait for ZooKeeper (default ${JOBCTL_DEFAULTS.connectTimeoutSeconds})`,
+    })
     .option('json', { type: 'boolean', describe: 'JSON only on stdout: one document, or JSON lines for streams' })
-    .group(['api-url', 'api-key-file', 'api-key', 'api-secret', 'api-timeout', 'zk-hosts', 'queue-path', 'election-path', 'connect-timeout'], 'Connection:');
+    .group(
+      ['api-url', 'api-key-file', 'api-key', 'api-secret', 'api-timeout', 'zk-hosts', 'queue-path', 'election-path', 'connect-timeout'],
+      'Connection:',
+    );
 }
 
 let chosen: JobctlCommand | undefined;
@@ -75,7 +81,7 @@ const args = await parser
   .wrap(Math.min(120, process.stdout.columns || 100))
   .epilog(
     'Exit codes: 0 ok; 1 failure (API or ZooKeeper unreachable, job not found, change refused); 2 usage (bad option, id or filter); ' +
-      '130 interrupted. create --wait exits with the job\'s: 0 SUCCESS, its return code when FAILED (1 if none), 130 CANCELED.',
+      "130 interrupted. create --wait exits with the job's: 0 SUCCESS, its return code when FAILED (1 if none), 130 CANCELED.",
   )
   .fail((message: string | undefined, error: Error | undefined) => {
     fail(`${error === undefined ? (message ?? 'bad arguments') : error.message} (jobctl --help for usage)`, EXIT.usage);

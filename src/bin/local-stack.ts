@@ -93,28 +93,47 @@ await yargs(hideBin(process.argv))
     'run the local stack',
     (argv) =>
       argv
-        .option('dir', { type: 'string', describe: `state directory: database, ZooKeeper data, API keys, logs (default ${LOCAL_STACK_DEFAULTS.dir}/ here)` })
-        .option('api-port', { type: 'number', describe: `the job API's port; 0 for any free port (default ${LOCAL_STACK_DEFAULTS.apiPort})` })
-        .option('zk-port', { type: 'number', describe: `ZooKeeper's port; 0 for any free port (default ${LOCAL_STACK_DEFAULTS.preferredZkPort} when free, else any)` })
-        .option('threads', { type: 'number', describe: `the executor's threads: jobs run at once (default ${LOCAL_STACK_DEFAULTS.threads})` })
-        .option('distribution', { type: 'string', array: true, describe: 'another distribution to run, e.g. dummy_test_action; repeatable' })
-        .option('shutdown-timeout', { type: 'number', describe: `seconds running jobs get to finish at Ctrl-C (default ${LOCAL_STACK_DEFAULTS.shutdownTimeoutSeconds})` })
-        .option('log-level', { choices: LOG_LEVELS, describe: 'the daemons\' log level: error, warn, info (default) or debug' }),
+        .option('dir', {
+          type: 'string',
+          describe: `state directory: database, ZooKeeper data, API keys, logs (default ${LOCAL_STACK_DEFAULTS.dir}/ here)`,
+        })
+        .option('api-port', {
+          type: 'number',
+          describe: `the job API's port; 0 for any free port (default ${LOCAL_STACK_DEFAULTS.apiPort})`,
+        })
+        .option('zk-port', {
+          type: 'number',
+          describe: `ZooKeeper's port; 0 for any free port (default ${LOCAL_STACK_DEFAULTS.preferredZkPort} when free, else any)`,
+        })
+        .option('threads', {
+          type: 'number',
+          describe: `the executor's threads: jobs run at once (default ${LOCAL_STACK_DEFAULTS.threads})`,
+        })
+        .option('distribution', {
+          type: 'string',
+          array: true,
+          describe: 'another distribution to run, e.g. dummy_test_action; repeatable',
+        })
+        .option('shutdown-timeout', {
+          type: 'number',
+          describe: `seconds running jobs get to finish at Ctrl-C (default ${LOCAL_STACK_DEFAULTS.shutdownTimeoutSeconds})`,
+        })
+        .option('log-level', { choices: LOG_LEVELS, describe: "the daemons' log level: error, warn, info (default) or debug" }),
     (args) => runStack(args),
   )
   .command(
     'zookeeper-keeper',
     false,
-    (argv) =>
-      argv
-        .option('data-dir', { type: 'string', demandOption: true })
-        .option('port', { type: 'number', demandOption: true }),
+    (argv) => argv.option('data-dir', { type: 'string', demandOption: true }).option('port', { type: 'number', demandOption: true }),
     (args) => runKeeper(args),
   )
   .strict()
   .help()
   .version(false)
   .fail((message: string | undefined, error: Error | undefined) => {
-    fail(`${error === undefined ? (message ?? 'bad arguments') : error.message}\nRun local-stack --help (or npm start -- --help) for usage.`, 2);
+    fail(
+      `${error === undefined ? (message ?? 'bad arguments') : error.message}\nRun local-stack --help (or npm start -- --help) for usage.`,
+      2,
+    );
   })
   .parseAsync();

@@ -88,7 +88,8 @@ export function readZkHosts(args: OptionArgs): string {
 /** An absolute ZooKeeper path without a trailing slash (the root itself only where `allowRoot`). */
 export function readZkPath(args: OptionArgs, key: string, fallback: string, allowRoot = false): string {
   const value = readString(args, key) ?? fallback;
-  if (!/^\/[^/](.*[^/])?$/.test(value) && !(allowRoot && value === '/')) fail(`--${key} must be an absolute ZooKeeper path, got ${JSON.stringify(value)}`);
+  if (!/^\/[^/](.*[^/])?$/.test(value) && !(allowRoot && value === '/'))
+    fail(`--${key} must be an absolute ZooKeeper path, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -149,8 +150,11 @@ async function readCredentials(args: OptionArgs): Promise<ApiCredentials | undef
   const key = readString(args, 'api-key');
   const secret = readString(args, 'api-secret');
   if (file !== undefined) {
-    if (key !== undefined || secret !== undefined) fail('give the API key either with --api-key-file or with --api-key and --api-secret, not both');
-    const text = await readFile(file, 'utf8').catch((error: unknown) => fail(`API key file ${file} cannot be read: ${toError(error).message}`));
+    if (key !== undefined || secret !== undefined)
+      fail('give the API key either with --api-key-file or with --api-key and --api-secret, not both');
+    const text = await readFile(file, 'utf8').catch((error: unknown) =>
+      fail(`API key file ${file} cannot be read: ${toError(error).message}`),
+    );
     return parseCredentialsFile(text, file);
   }
   if ((key === undefined) !== (secret === undefined)) fail('--api-key and --api-secret go together (or use --api-key-file)');

@@ -142,23 +142,37 @@ export class DistributionRunner {
     const following = this.schedule.next(tick);
     let attempts = 0;
     try {
-      await retrying(async (attempt) => {
-        attempts = attempt;
-        await this.#attempt(tick, attempt, following, signal, why);
-      }, {
-        delays: TICK_RETRY_DELAYS,
-        signal,
-        // Retried only while the retry would start before the following tick is due.
-        retryIf: (_error, next) => Date.now() + next.waitMs < following.getTime(),
-        onRetry: (error, next) => {
-          this.#events.onTickFailed?.(name, tick, error, true);
-          this.#logger.warn('tick failed; retrying', { distribution: name, tick: tick.toISOString(), attempt: next.retry, retryInMs: next.waitMs, error });
+      await retrying(
+        async (attempt) => {
+          attempts = attempt;
+          await this.#attempt(tick, attempt, following, signal, why);
         },
-      });
+        {
+          delays: TICK_RETRY_DELAYS,
+          signal,
+          // Retried only while the retry would start before the following tick is due.
+          retryIf: (_error, next) => Date.now() + next.waitMs < following.getTime(),
+          onRetry: (error, next) => {
+            this.#events.onTickFailed?.(name, tick, error, true);
+            this.#logger.warn('tick failed; retrying', {
+              distribution: name,
+              tick: tick.toISOString(),
+              attempt: next.retry,
+              retryInMs: next.waitMs,
+              error,
+            });
+          },
+        },
+      );
     } catch (error) {
       if (signal.aborted) throw error;
       this.#events.onTickFailed?.(name, tick, error, false);
-      this.#logger.error('tick abandoned: it kept failing until the next one was due', { distribution: name, tick: tick.toISOString(), attempt: attempts, error });
+      this.#logger.error('tick abandoned: it kept failing until the next one was due', {
+        distribution: name,
+        tick: tick.toISOString(),
+        attempt: attempts,
+        error,
+      });
     }
   }
 
@@ -172,7 +186,10 @@ export class DistributionRunner {
     this.#lastTick = { tick: tick.toISOString(), finished: new Date().toISOString(), ...outcome };
     this.#events.onTick?.(name, tick, outcome, Date.now() - started);
     if (Date.now() > following.getTime()) {
-      this.#logger.warn('tick outlasted the schedule; the ticks due meanwhile are skipped', { distribution: name, tick: tick.toISOString() });
+      this.#logger.warn('tick outlasted the schedule; the ticks due meanwhile are skipped', {
+        distribution: name,
+        tick: tick.toISOString(),
+      });
     }
   }
 

@@ -31,7 +31,10 @@ export class DistributorStartError extends Error {
 }
 
 /** The distributions this process runs: the named ones, plus with `all` every one enabled by default. */
-export function selectDistributions(loaded: LoadedDistributions, options: Pick<DistributorOptions, 'names' | 'all' | 'schedules'>): DistributionDefinition[] {
+export function selectDistributions(
+  loaded: LoadedDistributions,
+  options: Pick<DistributorOptions, 'names' | 'all' | 'schedules'>,
+): DistributionDefinition[] {
   const available = loaded.definitions;
   const missing = options.names.filter((name) => !available.has(name));
   if (missing.length > 0) {
@@ -91,7 +94,12 @@ export class Distributor {
         );
         const client = await releasers.open(
           'ZooKeeper session',
-          ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, logger }),
+          ZkClient.connect({
+            connectionString: options.zkHosts,
+            sessionTimeoutMs: options.sessionTimeoutMs,
+            connectTimeoutMs: options.connectTimeoutMs,
+            logger,
+          }),
           (opened) => opened.close(),
         );
         const queue = new LockingQueue(client, { path: options.queuePath, logger });
@@ -107,14 +115,19 @@ export class Distributor {
           submitter: new JobSubmitter(api, enqueuer, logger),
           useIdempotencyKeys: async () => {
             if ((await api.detectCompatibility()) !== 'nuvla') return true;
-            if (!warnedNoKeys) logger.warn("Nuvla's job API has no idempotency keys: only the election keeps a tick from creating its jobs twice");
+            if (!warnedNoKeys)
+              logger.warn("Nuvla's job API has no idempotency keys: only the election keeps a tick from creating its jobs twice");
             warnedNoKeys = true;
             return false;
           },
         };
         const runners = definitions.map((definition) => {
           const schedule = compileSchedule(options.schedules.get(definition.name) ?? definition.schedule);
-          const election = new LeaderElection(client, { path: `${options.electionPath}/${definition.name}`, identifier: options.name, logger });
+          const election = new LeaderElection(client, {
+            path: `${options.electionPath}/${definition.name}`,
+            identifier: options.name,
+            logger,
+          });
           return new DistributionRunner(definition, schedule, election, services, logger, events);
         });
         const distributor = new Distributor(runners, logger, client, releasers);

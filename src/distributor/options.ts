@@ -66,7 +66,8 @@ export const DISTRIBUTOR_DEFAULTS = Object.freeze({
 function namesOf(args: OptionArgs): string[] {
   const names = readStrings(args, 'names', 'a distribution name') ?? [];
   for (const name of names) {
-    if (!DISTRIBUTION_NAME.test(name)) fail(`distribution name ${JSON.stringify(name)} must be letters, digits, _ . - starting with a letter or digit`);
+    if (!DISTRIBUTION_NAME.test(name))
+      fail(`distribution name ${JSON.stringify(name)} must be letters, digits, _ . - starting with a letter or digit`);
   }
   return [...new Set(names)];
 }
@@ -78,7 +79,9 @@ function schedulesOf(args: OptionArgs): Map<string, ScheduleSpec> {
     const equals = text.indexOf('=');
     const name = text.slice(0, equals).trim();
     if (equals < 1 || !DISTRIBUTION_NAME.test(name)) {
-      fail(`--schedule must be <distribution>=<schedule>, e.g. queue_reconciler=30s or cleanup_jobs="0 3 * * *", got ${JSON.stringify(text)}`);
+      fail(
+        `--schedule must be <distribution>=<schedule>, e.g. queue_reconciler=30s or cleanup_jobs="0 3 * * *", got ${JSON.stringify(text)}`,
+      );
     }
     const spec = parseScheduleText(text.slice(equals + 1));
     const problems = scheduleProblems(spec);
@@ -94,7 +97,8 @@ export async function compileDistributorOptions(args: OptionArgs): Promise<Distr
   const all = args.all === true || args.all === 'true';
   if (names.length === 0 && !all) fail('name the distributions to run (e.g. job-distributor cleanup_jobs), or give --all');
   const name = readString(args, 'name') ?? defaultExecutorName();
-  if (!EXECUTOR_NAME.test(name)) fail(`--name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${JSON.stringify(name)}`);
+  if (!EXECUTOR_NAME.test(name))
+    fail(`--name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${JSON.stringify(name)}`);
   return Object.freeze({
     names: Object.freeze(names),
     all,

@@ -78,14 +78,24 @@ export class JobEnqueuer {
   async enqueue(jobs: readonly EnqueueRequest[], signal?: AbortSignal): Promise<string[]> {
     if (jobs.length === 0) return [];
     await this.#announce(jobs);
-    return this.#put(jobs.map((job) => ({ jobId: job.id, priority: job.priority })), signal);
+    return this.#put(
+      jobs.map((job) => ({ jobId: job.id, priority: job.priority })),
+      signal,
+    );
   }
 
   async #announce(jobs: readonly EnqueueRequest[]): Promise<void> {
     const { publish, logger, now } = this.#options;
     if (publish === undefined) return;
     const at = new Date(now()).toISOString();
-    const events = jobs.map((job): PublishedJobEvent => ({ type: 'enqueued', at, job: job.id, action: job.action, state: 'QUEUED', priority: job.priority }));
+    const events = jobs.map((job): PublishedJobEvent => ({
+      type: 'enqueued',
+      at,
+      job: job.id,
+      action: job.action,
+      state: 'QUEUED',
+      priority: job.priority,
+    }));
     try {
       await publish(events);
     } catch (error) {

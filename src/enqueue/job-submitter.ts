@@ -58,13 +58,18 @@ export class JobSubmitter {
   async #enqueue(jobs: readonly NewJob[], created: readonly Created[], signal: AbortSignal | undefined): Promise<SubmittedJob[]> {
     const fresh = created.flatMap((result, index): EnqueueRequest[] => {
       const job = jobs[index];
-      return result.created && job !== undefined ? [{ id: result.id, priority: job.priority ?? DEFAULT_JOB_PRIORITY, action: job.action }] : [];
+      return result.created && job !== undefined
+        ? [{ id: result.id, priority: job.priority ?? DEFAULT_JOB_PRIORITY, action: job.action }]
+        : [];
     });
     try {
       await this.#enqueuer.enqueue(fresh, signal);
     } catch (error) {
       // Rethrown as it is: a caller tells ZooKeeper's failures (persisted, not enqueued) from the API's.
-      this.#logger.error('jobs persisted but not enqueued; the queue reconciler will enqueue them', { jobs: fresh.map((job) => job.id), error });
+      this.#logger.error('jobs persisted but not enqueued; the queue reconciler will enqueue them', {
+        jobs: fresh.map((job) => job.id),
+        error,
+      });
       throw error;
     }
     return created.map((result) => ({ ...result, enqueued: result.created }));

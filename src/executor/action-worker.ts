@@ -46,19 +46,26 @@ const api = new LazyJobApi(async () => {
 });
 
 function jobLogger(runId: number): Logger {
-  const send = (level: LogLevel) => (message: string, meta?: Record<string, unknown>): void => {
-    let safeMeta: Record<string, unknown> | undefined;
-    try {
-      // Structured clone refuses functions and the like; an action's odd log field must not fail its job.
-      safeMeta = meta === undefined ? undefined : (JSON.parse(JSON.stringify(meta, errorJsonReplacer)) as Record<string, unknown>);
-    } catch {
-      safeMeta = { meta: 'unserialisable log fields' };
-    }
-    post({ type: 'log', runId, level, message: typeof message === 'string' ? message : JSON.stringify(message), ...(safeMeta === undefined ? {} : { meta: safeMeta }) });
-  };
+  const send =
+    (level: LogLevel) =>
+    (message: string, meta?: Record<string, unknown>): void => {
+      let safeMeta: Record<string, unknown> | undefined;
+      try {
+        // Structured clone refuses functions and the like; an action's odd log field must not fail its job.
+        safeMeta = meta === undefined ? undefined : (JSON.parse(JSON.stringify(meta, errorJsonReplacer)) as Record<string, unknown>);
+      } catch {
+        safeMeta = { meta: 'unserialisable log fields' };
+      }
+      post({
+        type: 'log',
+        runId,
+        level,
+        message: typeof message === 'string' ? message : JSON.stringify(message),
+        ...(safeMeta === undefined ? {} : { meta: safeMeta }),
+      });
+    };
   return { error: send('error'), warn: send('warn'), info: send('info'), debug: send('debug') };
 }
-
 
 function progressReporter(runId: number): (percent: number, message?: string) => void {
   let lastSent = 0;
@@ -83,7 +90,8 @@ function progressReporter(runId: number): (percent: number, message?: string) =>
 
 /** What `run` returned, checked: plain-JS actions can return anything. */
 /** The job document keeps return codes as 32-bit signed integers. */
-const isReturnCode = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= -2_147_483_648 && (value as number) <= 2_147_483_647;
+const isReturnCode = (value: unknown): value is number =>
+  Number.isInteger(value) && (value as number) >= -2_147_483_648 && (value as number) <= 2_147_483_647;
 
 export function outcomeOfResult(value: unknown): RunOutcome {
   if (value === undefined || value === null) return { kind: 'returned', returnCode: 0 };
@@ -94,7 +102,11 @@ export function outcomeOfResult(value: unknown): RunOutcome {
   if (typeof value === 'object' && !Array.isArray(value)) {
     const { returnCode = 0, message } = value as Record<string, unknown>;
     if (!isReturnCode(returnCode)) {
-      return { kind: 'threw', message: `the action returned a returnCode of ${JSON.stringify(returnCode)}, which is not a 32-bit integer`, payload: false };
+      return {
+        kind: 'threw',
+        message: `the action returned a returnCode of ${JSON.stringify(returnCode)}, which is not a 32-bit integer`,
+        payload: false,
+      };
     }
     if (message === undefined || typeof message === 'string') {
       return { kind: 'returned', returnCode, ...(message === undefined ? {} : { message }) };
@@ -126,7 +138,12 @@ async function run(request: RunRequest): Promise<void> {
     outcome = outcomeOfResult(await result);
   } catch (error) {
     const failure = toError(error);
-    outcome = { kind: 'threw', message: failure.message, payload: failure instanceof ActionPayloadError, ...(failure.stack === undefined ? {} : { stack: failure.stack }) };
+    outcome = {
+      kind: 'threw',
+      message: failure.message,
+      payload: failure instanceof ActionPayloadError,
+      ...(failure.stack === undefined ? {} : { stack: failure.stack }),
+    };
   } finally {
     running.delete(request.runId);
   }

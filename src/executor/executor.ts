@@ -58,7 +58,15 @@ export class Executor {
   #stopped: Promise<void> | undefined;
 
   /** `releasers` already holds the API client and the session; what is made here joins them as it is made. */
-  private constructor(options: ExecutorOptions, logger: Logger, actions: LoadedActions, client: ZkClient, api: JobApiClient, observer: JobObserver | undefined, releasers: Releasers) {
+  private constructor(
+    options: ExecutorOptions,
+    logger: Logger,
+    actions: LoadedActions,
+    client: ZkClient,
+    api: JobApiClient,
+    observer: JobObserver | undefined,
+    releasers: Releasers,
+  ) {
     this.options = options;
     this.#releasers = releasers;
     this.actions = actions;
@@ -72,12 +80,13 @@ export class Executor {
     });
     releasers.add('queue', () => this.#queue.close());
     this.#gate = new ApiGate({
-      probe: () => api.get(PROBE_JOB).then(
-        () => undefined,
-        (error: unknown) => {
-          if (!(error instanceof ApiError && error.code === 'not-found')) throw error;
-        },
-      ),
+      probe: () =>
+        api.get(PROBE_JOB).then(
+          () => undefined,
+          (error: unknown) => {
+            if (!(error instanceof ApiError && error.code === 'not-found')) throw error;
+          },
+        ),
       logger,
       backoff: { baseDelayMs: 500, maxDelayMs: 30_000 },
     });
@@ -92,7 +101,12 @@ export class Executor {
       actions: actions.actions,
       name: options.name,
       logger,
-      timings: { killGraceMs: options.killGraceMs, progressIntervalMs: options.progressIntervalMs, notFoundAttempts: 2, notFoundRetryMs: 2000 },
+      timings: {
+        killGraceMs: options.killGraceMs,
+        progressIntervalMs: options.progressIntervalMs,
+        notFoundAttempts: 2,
+        notFoundRetryMs: 2000,
+      },
       giveUp: this.#giveUp.signal,
       ...(observer === undefined ? {} : { observer }),
     });
@@ -102,9 +116,12 @@ export class Executor {
       await Promise.all(this.#slots.map((slot) => slot.close()));
     });
     releasers.add('job watch', () => this.#watch.stop());
-    releasers.add('ZooKeeper listener', client.onStateChange((change) => {
-      this.#onZooKeeper(change);
-    }));
+    releasers.add(
+      'ZooKeeper listener',
+      client.onStateChange((change) => {
+        this.#onZooKeeper(change);
+      }),
+    );
     // Stopped first: no probe of the job API once stopping has begun.
     releasers.add('job API gate', () => {
       this.#gate.stop();
@@ -114,7 +131,8 @@ export class Executor {
   /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs; `observer` is told what becomes of each. */
   static async start(options: ExecutorOptions, logger: Logger, observer?: JobObserver): Promise<Executor> {
     const actions = await loadActions(options.actionsDirs, logger);
-    if (actions.actions.size === 0) logger.warn('no action is loaded: every job this executor takes will fail as unknown', { actionsDirs: options.actionsDirs });
+    if (actions.actions.size === 0)
+      logger.warn('no action is loaded: every job this executor takes will fail as unknown', { actionsDirs: options.actionsDirs });
     const releasers = new Releasers();
     const executor = await startOrRelease(
       releasers,
@@ -135,7 +153,12 @@ export class Executor {
         );
         const client = await releasers.open(
           'ZooKeeper session',
-          ZkClient.connect({ connectionString: options.zkHosts, sessionTimeoutMs: options.sessionTimeoutMs, connectTimeoutMs: options.connectTimeoutMs, logger }),
+          ZkClient.connect({
+            connectionString: options.zkHosts,
+            sessionTimeoutMs: options.sessionTimeoutMs,
+            connectTimeoutMs: options.connectTimeoutMs,
+            logger,
+          }),
           (session) => session.close(),
         );
         const started = new Executor(options, logger, actions, client, api, observer, releasers);
@@ -209,7 +232,10 @@ export class Executor {
     for (const job of running) {
       const stack = stacks.get(job.threadId);
       const elapsedSeconds = Math.round((now - job.startedAt) / 100) / 10;
-      const progress = job.progress === undefined ? 'no progress reported' : `progress ${job.progress.percent}%${job.progress.message === undefined ? '' : ` (${job.progress.message})`}`;
+      const progress =
+        job.progress === undefined
+          ? 'no progress reported'
+          : `progress ${job.progress.percent}%${job.progress.message === undefined ? '' : ` (${job.progress.message})`}`;
       this.#logger.warn(
         `stack dump: job ${job.jobId} (${job.action}) on slot ${job.slot}, running ${elapsedSeconds} s, ${progress}\n${stack === undefined ? '(no stack)' : formatStack(stack)}`,
         { jobId: job.jobId, action: job.action, slot: job.slot, attempt: job.attempt, elapsedSeconds, progress: job.progress },
@@ -295,12 +321,23 @@ export class Executor {
     this.#stopTaking.abort();
     const drained = Promise.all(this.#loops).then(() => true);
     const waitOver = AbortSignal.any([AbortSignal.timeout(this.options.shutdownTimeoutMs), this.#skipWait.signal]);
-    const finished = await Promise.race([drained, new Promise<false>((resolve) => {
-      waitOver.addEventListener('abort', () => { resolve(false); }, { once: true });
-    })]);
+    const finished = await Promise.race([
+      drained,
+      new Promise<false>((resolve) => {
+        waitOver.addEventListener(
+          'abort',
+          () => {
+            resolve(false);
+          },
+          { once: true },
+        );
+      }),
+    ]);
     if (!finished) {
       const left = this.#runner.running();
-      this.#logger.warn('running jobs did not finish in time: stopping them and putting them back in the queue', { jobs: left.map((job) => job.jobId) });
+      this.#logger.warn('running jobs did not finish in time: stopping them and putting them back in the queue', {
+        jobs: left.map((job) => job.jobId),
+      });
       this.#runner.stopAll('shutdown', 'the executor is stopping');
       const giveUp = setTimeout(() => {
         this.#giveUp.abort(new Error('the executor stopped before this write succeeded'));

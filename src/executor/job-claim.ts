@@ -54,34 +54,65 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
   for (let round = 1; round <= CLAIM_ATTEMPTS; round++) {
     const first = await firstLook(item, owner, deps);
     if ('unreachable' in first) {
-      return { exit: releaseEntry(log, skipped('api_unreachable'), line('warn', 'job API unreachable: entry released', { error: first.unreachable })) };
+      return {
+        exit: releaseEntry(
+          log,
+          skipped('api_unreachable'),
+          line('warn', 'job API unreachable: entry released', { error: first.unreachable }),
+        ),
+      };
     }
-    if ('claimed' in first) return { claimed: claimedJob(item, first.claimed, owner, first.claimed.attempt ?? 1, withFields(log, { action: first.claimed.action }), deps) };
+    if ('claimed' in first)
+      return {
+        claimed: claimedJob(
+          item,
+          first.claimed,
+          owner,
+          first.claimed.attempt ?? 1,
+          withFields(log, { action: first.claimed.action }),
+          deps,
+        ),
+      };
     const lookup = first;
     const jobLog = lookup.found ? withFields(log, { action: lookup.job.action }) : log;
     if (lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor === owner && !deps.isRunning(lookup.job.id)) {
       // Our own claim, whose answer was lost on the way back.
       return { claimed: claimedJob(item, lookup.job, owner, lookup.job.attempt ?? 1, jobLog, deps) };
     }
-    const ownerAlive = lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor !== undefined
-      ? await deps.registry.isAlive(lookup.job.executor)
-      : undefined;
+    const ownerAlive =
+      lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor !== undefined
+        ? await deps.registry.isAlive(lookup.job.executor)
+        : undefined;
     const disposition = decide({ lookup, knownAction: (name) => deps.actions.has(name), ownerAlive });
     if (disposition.kind === 'consume') {
       const { reason, detail } = disposition;
-      return { exit: consumeEntry(jobLog, skipped(skipReasonOf(reason)), line('info', 'nothing to run: entry consumed', { reason, detail })) };
+      return {
+        exit: consumeEntry(jobLog, skipped(skipReasonOf(reason)), line('info', 'nothing to run: entry consumed', { reason, detail })),
+      };
     }
     if (disposition.kind === 'release') {
       const { reason, detail } = disposition;
-      return { exit: releaseEntry(jobLog, skipped(skipReasonOf(reason)), line('warn', 'job left for another executor: entry released', { reason, detail })) };
+      return {
+        exit: releaseEntry(
+          jobLog,
+          skipped(skipReasonOf(reason)),
+          line('warn', 'job left for another executor: entry released', { reason, detail }),
+        ),
+      };
     }
-    if (!lookup.found) throw new Error(`job ${item.jobId}: a document that does not exist cannot be ${disposition.kind === 'fail' ? 'failed' : 'claimed'}`);
+    if (!lookup.found)
+      throw new Error(`job ${item.jobId}: a document that does not exist cannot be ${disposition.kind === 'fail' ? 'failed' : 'claimed'}`);
     const { job } = lookup;
-    const owned = ownJob(item, job, owner, disposition.kind === 'claim' ? disposition.attempt : job.attempt ?? 0, jobLog, deps);
+    const owned = ownJob(item, job, owner, disposition.kind === 'claim' ? disposition.attempt : (job.attempt ?? 0), jobLog, deps);
     try {
-      if (disposition.kind === 'fail') return { exit: await failBeforeRun(item, owned, disposition.returnCode, disposition.detail, jobLog, deps) };
-      const claimed = await owned.write({ state: 'RUNNING', executor: owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail }, deps.giveUp);
-      if (disposition.previousOwner !== undefined) jobLog.warn('job re-run', { detail: disposition.detail, previousOwner: disposition.previousOwner });
+      if (disposition.kind === 'fail')
+        return { exit: await failBeforeRun(item, owned, disposition.returnCode, disposition.detail, jobLog, deps) };
+      const claimed = await owned.write(
+        { state: 'RUNNING', executor: owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail },
+        deps.giveUp,
+      );
+      if (disposition.previousOwner !== undefined)
+        jobLog.warn('job re-run', { detail: disposition.detail, previousOwner: disposition.previousOwner });
       return { claimed: { job: claimed, owned, log: jobLog } };
     } catch (error) {
       if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
@@ -91,7 +122,13 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
       throw error;
     }
   }
-  return { exit: releaseEntry(log, skipped('contended'), line('warn', 'job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS })) };
+  return {
+    exit: releaseEntry(
+      log,
+      skipped('contended'),
+      line('warn', 'job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS }),
+    ),
+  };
 }
 
 /** A job this executor claimed through the API's `claim`, or whose claim's answer was lost. */
@@ -110,7 +147,11 @@ function ownJob(item: QueueItem, job: JobDocument, owner: string, attempt: numbe
  * anything else comes back as it is, to be decided on. With Nuvla's API (or before the API's flavour
  * is known), a plain read.
  */
-async function firstLook(item: QueueItem, owner: string, deps: ClaimDeps): Promise<{ readonly claimed: JobDocument } | JobLookup | Unreachable> {
+async function firstLook(
+  item: QueueItem,
+  owner: string,
+  deps: ClaimDeps,
+): Promise<{ readonly claimed: JobDocument } | JobLookup | Unreachable> {
   if (deps.api.compatibility !== 'engine') return lookUp(item, false, deps);
   try {
     const result = await deps.writes.claim(item.jobId, owner, `claimed by ${owner}`);
@@ -144,13 +185,16 @@ async function lookUp(item: QueueItem, patient: boolean, deps: ClaimDeps): Promi
     return (await api.get(item.jobId)).job;
   };
   try {
-    const job = await retrying(patient ? () => untilReachable(gate, read, AbortSignal.any([item.lost, giveUp])) : reportingUnreachable(gate, read), {
-      delays: fixedDelays(timings.notFoundRetryMs),
-      signal: item.lost,
-      abortOnlyCutsWaits: true,
-      // Nuvla's API server enqueues before it persists: the document may appear a moment later.
-      retryIf: (error) => isNotFound(error) && reads < timings.notFoundAttempts,
-    });
+    const job = await retrying(
+      patient ? () => untilReachable(gate, read, AbortSignal.any([item.lost, giveUp])) : reportingUnreachable(gate, read),
+      {
+        delays: fixedDelays(timings.notFoundRetryMs),
+        signal: item.lost,
+        abortOnlyCutsWaits: true,
+        // Nuvla's API server enqueues before it persists: the document may appear a moment later.
+        retryIf: (error) => isNotFound(error) && reads < timings.notFoundAttempts,
+      },
+    );
     return { found: true, job };
   } catch (error) {
     if (isRetryable(error)) return { unreachable: toError(error) };

@@ -96,11 +96,14 @@ async function requeue(job: OwnedJob, why: string, log: Logger, giveUp: AbortSig
     await job.write({ state: 'QUEUED', executor: null, progress: 0, 'status-message': `${why}; put back in the queue` }, giveUp);
     return releaseEntry(log, ended('released'), line('info', 'job put back in the queue', { why }));
   } catch (error) {
-    if (error instanceof OwnershipLostError && error.reason !== 'session-lost') return consumeEntry(log, ended(outcomeOfLoss(error.reason)));
+    if (error instanceof OwnershipLostError && error.reason !== 'session-lost')
+      return consumeEntry(log, ended(outcomeOfLoss(error.reason)));
     return releaseEntry(
       log,
       ended('released'),
-      line('warn', 'job could not be set back to QUEUED; its entry is released and the next executor re-runs it', { error: toError(error) }),
+      line('warn', 'job could not be set back to QUEUED; its entry is released and the next executor re-runs it', {
+        error: toError(error),
+      }),
     );
   }
 }

@@ -129,7 +129,14 @@ class RunStopper {
   }
 }
 
-async function execute(item: QueueItem, slot: SlotThreads, job: JobDocument, owned: OwnedJob, log: Logger, deps: RunDeps): Promise<JobExit> {
+async function execute(
+  item: QueueItem,
+  slot: SlotThreads,
+  job: JobDocument,
+  owned: OwnedJob,
+  log: Logger,
+  deps: RunDeps,
+): Promise<JobExit> {
   const loaded = deps.actions.get(job.action);
   if (loaded === undefined) throw new Error(`action ${job.action} vanished`);
   const timeoutSeconds = job.timeout ?? loaded.definition.timeoutSeconds;
@@ -178,16 +185,28 @@ async function execute(item: QueueItem, slot: SlotThreads, job: JobDocument, own
   return finish(owned, result, stopper.stopped, Date.now() - startedAt, log, deps);
 }
 
-async function finish(owned: OwnedJob, result: ThreadResult, stopped: Stopped | undefined, elapsedMs: number, log: Logger, deps: RunDeps): Promise<JobExit> {
+async function finish(
+  owned: OwnedJob,
+  result: ThreadResult,
+  stopped: Stopped | undefined,
+  elapsedMs: number,
+  log: Logger,
+  deps: RunDeps,
+): Promise<JobExit> {
   if (stopped?.reason === 'session-lost') throw new OwnershipLostError('session-lost', stopped.detail);
   if (stopped !== undefined && stopped.reason !== 'timeout' && stopped.reason !== 'shutdown') {
     return consumeEntry(
       log,
       ended(outcomeOfLoss(stopped.reason)),
-      line('info', 'action stopped: the job is no longer ours, entry consumed', { reason: stopped.reason, detail: stopped.detail, elapsedMs }),
+      line('info', 'action stopped: the job is no longer ours, entry consumed', {
+        reason: stopped.reason,
+        detail: stopped.detail,
+        elapsedMs,
+      }),
     );
   }
-  if (stopped?.reason === 'shutdown') return requeueJob(log, owned, `executor ${deps.name} stopped before the job finished (${stopped.detail})`);
+  if (stopped?.reason === 'shutdown')
+    return requeueJob(log, owned, `executor ${deps.name} stopped before the job finished (${stopped.detail})`);
   const changes = finalChanges(result, stopped);
   const level = changes.state === 'SUCCESS' ? 'info' : 'warn';
   log[level]('action finished', { state: changes.state, returnCode: changes['return-code'], elapsedMs });
@@ -195,10 +214,19 @@ async function finish(owned: OwnedJob, result: ThreadResult, stopped: Stopped | 
     await owned.write(changes, deps.giveUp);
   } catch (error) {
     if (error instanceof OwnershipLostError && error.reason !== 'session-lost') {
-      return consumeEntry(log, ended(outcomeOfLoss(error.reason)), line('info', 'result not recorded: the job is no longer ours, entry consumed', { detail: error.message }));
+      return consumeEntry(
+        log,
+        ended(outcomeOfLoss(error.reason)),
+        line('info', 'result not recorded: the job is no longer ours, entry consumed', { detail: error.message }),
+      );
     }
     // Kept in the log whatever happens next: the job's document may not say how this run ended.
-    log.error('the result could not be recorded', { state: changes.state, returnCode: changes['return-code'], statusMessage: changes['status-message'], error: toError(error) });
+    log.error('the result could not be recorded', {
+      state: changes.state,
+      returnCode: changes['return-code'],
+      statusMessage: changes['status-message'],
+      error: toError(error),
+    });
     if (deps.giveUp.aborted || error instanceof OwnershipLostError) throw error;
     // The API refused this result itself (a 4xx or a persistent 500): record at least that the run ended.
     const refused = `the action ended (${changes.state ?? '?'}, return code ${String(changes['return-code'])}) but its result was refused by the job API: ${messageOf(error)}`;

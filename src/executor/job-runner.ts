@@ -99,7 +99,11 @@ export class JobRunner {
   /** The exit of a job whose handling failed; `owned` when this executor had claimed it. */
   #failed(error: unknown, owned: OwnedJob | undefined, log: Logger): JobExit {
     if (error instanceof OwnershipLostError && error.reason === 'session-lost') {
-      return leaveEntry(log, ended('lost'), line('warn', 'ZooKeeper session lost: the job is left to the executor that takes its entry next', { error }));
+      return leaveEntry(
+        log,
+        ended('lost'),
+        line('warn', 'ZooKeeper session lost: the job is left to the executor that takes its entry next', { error }),
+      );
     }
     const failure = line('error', 'job handling failed; its entry goes back to the queue', { error: toError(error) });
     // A job this executor claimed must not be released as RUNNING on a live owner: whoever took the

@@ -71,7 +71,8 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
   const zkHosts = readZkHosts(args);
   const queuePath = readZkPath(args, 'queue-path', EXECUTOR_DEFAULTS.queuePath, true);
   const name = readString(args, 'name') ?? defaultExecutorName();
-  if (!EXECUTOR_NAME.test(name)) fail(`--name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${JSON.stringify(name)}`);
+  if (!EXECUTOR_NAME.test(name))
+    fail(`--name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${JSON.stringify(name)}`);
   const logLevel = readLogLevel(args);
   return Object.freeze({
     zkHosts,

@@ -122,7 +122,8 @@ export class OwnedJob {
         signal: AbortSignal.any([lost, give]),
         abortOnlyCutsWaits: true,
         // A 500 may be a passing database fault; retrying a conditional write is safe, but not forever.
-        retryIf: (error) => isRetryable(error) || (error instanceof ApiError && error.code === 'internal' && edits.count <= INTERNAL_RETRIES),
+        retryIf: (error) =>
+          isRetryable(error) || (error instanceof ApiError && error.code === 'internal' && edits.count <= INTERNAL_RETRIES),
         onRetry: (error) => {
           logger.debug('job write failed, retrying', { error: toError(error), retry: edits.count });
         },

@@ -45,14 +45,22 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OU
   // The event loop runs timers before I/O: after a stall of the main thread, the worker's answer may be waiting
   // unread when the timer fires. Deciding in the check phase, after that I/O, lets an answer that came in time win.
   const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(() => { immediate = setImmediate(resolve, TIMED_OUT); }, ms);
+    timer = setTimeout(() => {
+      immediate = setImmediate(resolve, TIMED_OUT);
+    }, ms);
   });
-  return Promise.race([promise, timeout]).finally(() => { clearTimeout(timer); clearImmediate(immediate); });
+  return Promise.race([promise, timeout]).finally(() => {
+    clearTimeout(timer);
+    clearImmediate(immediate);
+  });
 }
 
 function post(session: Session, method: string, params: object): Promise<void> {
   return new Promise((resolve, reject) => {
-    session.post(method, params, (error) => { if (error === null) resolve(); else reject(error); });
+    session.post(method, params, (error) => {
+      if (error === null) resolve();
+      else reject(error);
+    });
   });
 }
 
@@ -67,7 +75,10 @@ function frameOf(value: unknown, scriptUrls: ReadonlyMap<string, string>): Stack
   return { functionName: value.functionName, url, line: lineNumber + 1, column: columnNumber + 1 };
 }
 
-interface Settle<T> { resolve(value: T): void; reject(error: Error): void }
+interface Settle<T> {
+  resolve(value: T): void;
+  reject(error: Error): void;
+}
 
 /** The inspector session into one worker: numbered calls, their replies, and the events we wait for. */
 class WorkerChannel {
@@ -80,15 +91,25 @@ class WorkerChannel {
   /** The first pause's frames; rejects if the worker exits or the event is malformed. */
   readonly firstPause: Promise<readonly StackFrame[]>;
 
-  constructor(private readonly session: Session, readonly sessionId: string, readonly threadId: number) {
-    this.firstPause = new Promise((resolve, reject) => { this.settlePause = { resolve, reject }; });
+  constructor(
+    private readonly session: Session,
+    readonly sessionId: string,
+    readonly threadId: number,
+  ) {
+    this.firstPause = new Promise((resolve, reject) => {
+      this.settlePause = { resolve, reject };
+    });
     // Only awaited once the pause was asked for; an exit before that must not be an unhandled rejection.
     this.firstPause.catch(() => undefined);
   }
 
   // Methods, not getters: these change while a caller awaits, which narrowing of a property would hide.
-  hasExited(): boolean { return this.exitedWith !== undefined; }
-  isPaused(): boolean { return this.paused; }
+  hasExited(): boolean {
+    return this.exitedWith !== undefined;
+  }
+  isPaused(): boolean {
+    return this.paused;
+  }
 
   call(method: string, params: object = {}): Promise<undefined> {
     if (this.exitedWith !== undefined) return Promise.reject(this.exitedWith);
@@ -166,7 +187,13 @@ async function captureOne(channel: WorkerChannel, timeoutMs: number): Promise<Th
     if (frames !== TIMED_OUT) stack = { threadId, state: 'running', frames };
     // With no JS on its stack, V8 only schedules the pause for the thread's next JS call (a timer, a message).
     else if (progress.pauseAnswered) stack = { threadId, state: 'idle', frames: [] };
-    else stack = { threadId, state: 'unavailable', frames: [], error: `the thread did not answer the inspector within ${timeoutMs} ms (blocked outside JavaScript, as in a synchronous child process or native call, or starved of CPU)` };
+    else
+      stack = {
+        threadId,
+        state: 'unavailable',
+        frames: [],
+        error: `the thread did not answer the inspector within ${timeoutMs} ms (blocked outside JavaScript, as in a synchronous child process or native call, or starved of CPU)`,
+      };
   } catch (error) {
     stack = { threadId, state: 'unavailable', frames: [], error: messageOf(error) };
   }
@@ -177,17 +204,28 @@ async function captureOne(channel: WorkerChannel, timeoutMs: number): Promise<Th
   // pause, without waiting for replies it cannot send yet.
   const release = async (): Promise<string | undefined> => {
     if (channel.isPaused()) await channel.call('Debugger.resume').catch(() => undefined);
-    return channel.call('Debugger.disable').then(() => undefined, (error: unknown) => messageOf(error));
+    return channel.call('Debugger.disable').then(
+      () => undefined,
+      (error: unknown) => messageOf(error),
+    );
   };
   const released = release();
   if (!progress.pauseAnswered) return stack;
   const problem = await within(released, timeoutMs);
   if (problem === undefined || channel.hasExited()) return stack;
-  return withProblem(stack, `Debugger.disable failed, the thread may stay paused: ${problem === TIMED_OUT ? `no answer within ${timeoutMs} ms` : problem}`);
+  return withProblem(
+    stack,
+    `Debugger.disable failed, the thread may stay paused: ${problem === TIMED_OUT ? `no answer within ${timeoutMs} ms` : problem}`,
+  );
 }
 
 /** Routes the main-thread session's notifications; makes a channel for each wanted worker as it attaches. */
-function routeNotification(notification: unknown, wanted: ReadonlySet<number>, channels: Map<string, WorkerChannel>, session: Session): void {
+function routeNotification(
+  notification: unknown,
+  wanted: ReadonlySet<number>,
+  channels: Map<string, WorkerChannel>,
+  session: Session,
+): void {
   if (!isFields(notification) || !isFields(notification.params)) return;
   const { params } = notification;
   const { sessionId } = params;
@@ -214,7 +252,8 @@ function routeNotification(notification: unknown, wanted: ReadonlySet<number>, c
 /** Stacks of the given worker threads (by Worker#threadId), captured in parallel; threads not found are 'unavailable'. Never throws for a thread's failure; leaves no debugger enabled and the session disconnected. */
 export async function captureThreadStacks(threadIds: readonly number[], options: CaptureOptions = {}): Promise<Map<number, ThreadStack>> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new RangeError(`timeoutMs must be a positive number of milliseconds, got ${timeoutMs}`);
   const wanted = new Set(threadIds);
   const unavailable = (threadId: number, error: string): ThreadStack => ({ threadId, state: 'unavailable', frames: [], error });
   const result = (stacks: readonly ThreadStack[]): Map<number, ThreadStack> => new Map(stacks.map((s) => [s.threadId, s]));
@@ -222,7 +261,9 @@ export async function captureThreadStacks(threadIds: readonly number[], options:
 
   const session = new Session();
   const channels = new Map<string, WorkerChannel>(); // by NodeWorker sessionId
-  session.on('inspectorNotification', (notification: unknown) => { routeNotification(notification, wanted, channels, session); });
+  session.on('inspectorNotification', (notification: unknown) => {
+    routeNotification(notification, wanted, channels, session);
+  });
   try {
     session.connect();
   } catch (error) {
@@ -232,20 +273,25 @@ export async function captureThreadStacks(threadIds: readonly number[], options:
   try {
     // Every existing worker is attached (and announced) by the time this returns; later ones are not asked for.
     await post(session, 'NodeWorker.enable', { waitForDebuggerOnStart: false });
-    stacks = await Promise.all([...wanted].map(async (threadId) => {
-      const channel = [...channels.values()].find((c) => c.threadId === threadId);
-      if (channel === undefined) return unavailable(threadId, 'no such worker thread (it exited, or is not a child of this thread)');
-      const stack = await captureOne(channel, timeoutMs);
-      if (channel.hasExited()) return stack;
-      return post(session, 'NodeWorker.detach', { sessionId: channel.sessionId }).then(
-        () => stack,
-        (error: unknown) => withProblem(stack, `NodeWorker.detach: ${messageOf(error)}`),
-      );
-    }));
+    stacks = await Promise.all(
+      [...wanted].map(async (threadId) => {
+        const channel = [...channels.values()].find((c) => c.threadId === threadId);
+        if (channel === undefined) return unavailable(threadId, 'no such worker thread (it exited, or is not a child of this thread)');
+        const stack = await captureOne(channel, timeoutMs);
+        if (channel.hasExited()) return stack;
+        return post(session, 'NodeWorker.detach', { sessionId: channel.sessionId }).then(
+          () => stack,
+          (error: unknown) => withProblem(stack, `NodeWorker.detach: ${messageOf(error)}`),
+        );
+      }),
+    );
   } catch (error) {
     stacks = [...wanted].map((threadId) => unavailable(threadId, `the inspector refused NodeWorker.enable: ${messageOf(error)}`));
   }
-  const disabled = await post(session, 'NodeWorker.disable', {}).then(() => undefined, (error: unknown) => messageOf(error));
+  const disabled = await post(session, 'NodeWorker.disable', {}).then(
+    () => undefined,
+    (error: unknown) => messageOf(error),
+  );
   // Disconnecting ends every worker session still attached, so a failed detach or disable leaves nothing behind.
   session.disconnect();
   if (disabled !== undefined) stacks = stacks.map((stack) => withProblem(stack, `NodeWorker.disable: ${disabled}`));

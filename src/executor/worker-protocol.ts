@@ -44,7 +44,13 @@ export type RunOutcome =
 
 export type FromWorker =
   | { readonly type: 'progress'; readonly runId: number; readonly percent: number; readonly message?: string }
-  | { readonly type: 'log'; readonly runId: number; readonly level: LogLevel; readonly message: string; readonly meta?: Record<string, unknown> }
+  | {
+      readonly type: 'log';
+      readonly runId: number;
+      readonly level: LogLevel;
+      readonly message: string;
+      readonly meta?: Record<string, unknown>;
+    }
   | { readonly type: 'done'; readonly runId: number; readonly outcome: RunOutcome };
 
 const optionalString = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';

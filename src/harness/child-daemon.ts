@@ -88,7 +88,8 @@ function compile(options: ChildDaemonOptions): CompiledOptions {
   const args = Object.freeze([...(options.args ?? [])]);
   const stdout = options.stdout ?? 'ignore';
   const stderr = options.stderr ?? 'collect';
-  if ((stdout === 'log' || stderr === 'log') && options.logFile === undefined) throw new Error(`${options.name}: an output goes to 'log' but no logFile is given`);
+  if ((stdout === 'log' || stderr === 'log') && options.logFile === undefined)
+    throw new Error(`${options.name}: an output goes to 'log' but no logFile is given`);
   return Object.freeze({
     name: options.name,
     command: options.command,
@@ -98,7 +99,10 @@ function compile(options: ChildDaemonOptions): CompiledOptions {
     input: options.input,
     stdout,
     stderr,
-    logFile: options.logFile === undefined ? undefined : Object.freeze({ path: options.logFile.path, header: options.logFile.header ?? [options.command, ...args].join(' ') }),
+    logFile:
+      options.logFile === undefined
+        ? undefined
+        : Object.freeze({ path: options.logFile.path, header: options.logFile.header ?? [options.command, ...args].join(' ') }),
     onMessage: options.onMessage,
     detached: options.detached ?? false,
     parentDeathSignal: options.parentDeathSignal,
@@ -149,9 +153,18 @@ function launch(options: CompiledOptions): Launched {
   const log = options.logFile === undefined ? undefined : openLog(options.logFile);
   try {
     const [file, ...args] = commandLine(options);
-    const stdio: StdioEntry[] = [options.input === undefined ? 'ignore' : 'pipe', stdioOf(options.stdout, log?.fd), stdioOf(options.stderr, log?.fd)];
+    const stdio: StdioEntry[] = [
+      options.input === undefined ? 'ignore' : 'pipe',
+      stdioOf(options.stdout, log?.fd),
+      stdioOf(options.stderr, log?.fd),
+    ];
     if (options.onMessage !== undefined) stdio.push('ipc');
-    const child = spawn(file, args, { env: options.env, stdio, detached: options.detached, ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
+    const child = spawn(file, args, {
+      env: options.env,
+      stdio,
+      detached: options.detached,
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
     return { child, logOffset: log?.offset };
   } finally {
     if (log !== undefined) closeSync(log.fd);
@@ -326,7 +339,13 @@ export class ChildDaemon {
   }
 }
 
-function outputOf(name: string, pid: number, stream: 'stdout' | 'stderr', choice: OutputChoice, readable: ChildProcess['stdout']): OutputLines {
+function outputOf(
+  name: string,
+  pid: number,
+  stream: 'stdout' | 'stderr',
+  choice: OutputChoice,
+  readable: ChildProcess['stdout'],
+): OutputLines {
   const label = `${name} (pid ${String(pid)}) ${stream}`;
   const collect = collectOptionsOf(choice);
   if (collect === undefined || readable === null) return OutputLines.notCollected(label);

@@ -10,12 +10,7 @@ const DEFAULT_TIMEOUT_MS = 2000;
  * Rejects when the answer is not complete within `timeoutMs`: a frozen (SIGSTOP) server still
  * accepts TCP connections through the kernel, so only a deadline detects it.
  */
-export function fourLetterWord(
-  host: string,
-  port: number,
-  cmd: string,
-  timeoutMs = DEFAULT_TIMEOUT_MS,
-): Promise<string> {
+export function fourLetterWord(host: string, port: number, cmd: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
   if (!/^[a-z]{4}$/.test(cmd)) {
     return Promise.reject(new Error(`not a four-letter word: ${JSON.stringify(cmd)}`));
   }

@@ -123,7 +123,8 @@ export class OutputLines {
   waitForLine(pattern: RegExp, timeoutMs = WAIT_DEFAULT_MS): Promise<string> {
     const found = this.lines.find((line) => pattern.test(line));
     if (found !== undefined) return Promise.resolve(found);
-    if (this.#ended) return Promise.reject(this.#waitError(pattern, this.#collected ? 'it ended without it' : 'this output is not collected'));
+    if (this.#ended)
+      return Promise.reject(this.#waitError(pattern, this.#collected ? 'it ended without it' : 'this output is not collected'));
     return new Promise((resolve, reject) => {
       const onLine = (line: string): void => {
         if (!pattern.test(line)) return;
@@ -149,7 +150,9 @@ export class OutputLines {
   }
 
   #waitError(pattern: RegExp, why: string): Error {
-    return new Error(`waiting for ${this.name} to print ${String(pattern)}: ${why}; its last lines:\n${this.tail(QUOTED_LINES).join('\n')}`);
+    return new Error(
+      `waiting for ${this.name} to print ${String(pattern)}: ${why}; its last lines:\n${this.tail(QUOTED_LINES).join('\n')}`,
+    );
   }
 
   #addLine(line: string): void {

@@ -24,8 +24,7 @@ async function locate(): Promise<string> {
   await ensureDebianPackage({
     packageName: POSTGRES_PACKAGE,
     product: 'PostgreSQL',
-    missing: async () =>
-      (await findPostgresBinDir()) === undefined ? `no ${POSTGRES_LIB_DIR}/<major>/bin/postgres` : undefined,
+    missing: async () => ((await findPostgresBinDir()) === undefined ? `no ${POSTGRES_LIB_DIR}/<major>/bin/postgres` : undefined),
   });
   const binDir = await findPostgresBinDir();
   if (binDir === undefined) throw new Error(`PostgreSQL vanished from ${POSTGRES_LIB_DIR} right after it was found`);

@@ -81,7 +81,8 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
 async function runAsPrefix(dir: string): Promise<string[]> {
   const deathSignal = existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'KILL'] : [];
   if (process.getuid?.() !== 0) return deathSignal;
-  if (deathSignal.length === 0) throw new Error(`running PostgreSQL as root needs ${SETPRIV} (Debian's util-linux) to drop to ${POSTGRES_OS_USER}`);
+  if (deathSignal.length === 0)
+    throw new Error(`running PostgreSQL as root needs ${SETPRIV} (Debian's util-linux) to drop to ${POSTGRES_OS_USER}`);
   const [uid, gid] = await Promise.all([idOf('-u'), idOf('-g')]);
   // initdb creates the data directory inside, and the server its socket: both as postgres.
   await chown(dir, uid, gid);
@@ -193,10 +194,7 @@ async function withClient<T>(url: string, use: (client: Client) => Promise<T>): 
   }
 }
 
-function handle(
-  server: ServerRun,
-  facts: { url: string; port: number; dir: string; dataDir: string; logFile: string },
-): PostgresServer {
+function handle(server: ServerRun, facts: { url: string; port: number; dir: string; dataDir: string; logFile: string }): PostgresServer {
   let stopping: Promise<void> | undefined;
   return {
     url: facts.url,

@@ -21,10 +21,7 @@ type Outcome<T> = { readonly settled: true; readonly value: T } | { readonly set
  * starting fail on the way to success. The last such error is reported if the deadline passes. A
  * condition that hangs is cut off by the deadline too, so a caller never waits longer than `timeoutMs`.
  */
-export async function waitFor<T>(
-  condition: () => T | Promise<T>,
-  options: WaitForOptions = {},
-): Promise<Truthy<T>> {
+export async function waitFor<T>(condition: () => T | Promise<T>, options: WaitForOptions = {}): Promise<Truthy<T>> {
   const { timeoutMs = 10_000, intervalMs = 50, message = 'a condition', signal } = options;
   const deadline = Date.now() + timeoutMs;
   let attempts = 0;
@@ -34,11 +31,7 @@ export async function waitFor<T>(
     signal?.throwIfAborted();
     attempts += 1;
     try {
-      const outcome = await settleWithin(
-        Promise.resolve().then(condition),
-        deadline - Date.now(),
-        signal,
-      );
+      const outcome = await settleWithin(Promise.resolve().then(condition), deadline - Date.now(), signal);
       if (outcome.settled && isTruthy(outcome.value)) return outcome.value;
     } catch (error) {
       if (signal?.aborted === true) throw abortReason(signal);
@@ -50,10 +43,7 @@ export async function waitFor<T>(
   }
 
   const detail = lastError === undefined ? '' : `; last error: ${describeError(lastError)}`;
-  throw new Error(
-    `Timed out after ${timeoutMs} ms (${attempts} attempts) waiting for ${message}${detail}`,
-    { cause: lastError },
-  );
+  throw new Error(`Timed out after ${timeoutMs} ms (${attempts} attempts) waiting for ${message}${detail}`, { cause: lastError });
 }
 
 function isTruthy<T>(value: T): value is Truthy<T> {
@@ -67,10 +57,13 @@ function settleWithin<T>(work: Promise<T>, ms: number, signal: AbortSignal | und
       cleanUp();
       if (signal !== undefined) reject(abortReason(signal));
     };
-    const timer = setTimeout(() => {
-      cleanUp();
-      resolve({ settled: false });
-    }, Math.max(0, ms));
+    const timer = setTimeout(
+      () => {
+        cleanUp();
+        resolve({ settled: false });
+      },
+      Math.max(0, ms),
+    );
     function cleanUp(): void {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);

@@ -4,13 +4,7 @@ import { join } from 'node:path';
 import { freePorts } from './free-port.js';
 import { waitFor } from './wait-for.js';
 import { ensureZooKeeperInstalled } from './zookeeper-install.js';
-import {
-  createTempDir,
-  ZOOKEEPER_DEFAULTS,
-  ZooKeeperProcess,
-  type ZooKeeperNode,
-  type ZooKeeperNodeConfig,
-} from './zookeeper-process.js';
+import { createTempDir, ZOOKEEPER_DEFAULTS, ZooKeeperProcess, type ZooKeeperNode, type ZooKeeperNodeConfig } from './zookeeper-process.js';
 
 /** An ensemble member; `restart()` returns once it is back in the quorum (leader or follower). */
 export interface ZooKeeperMember extends ZooKeeperNode {

@@ -49,4 +49,3 @@ export async function startZooKeeper(options: StartZooKeeperOptions = {}): Promi
   }
   return server;
 }
-

@@ -41,7 +41,10 @@ export const retryCommand: JobctlCommand = {
       // Announced on the event stream, then enqueued, as every enqueue is.
       [entry] = await enqueuerFor(ctx, api, queue).enqueue([job], ctx.signal);
     } catch (error) {
-      throw failure(`${job.id} is QUEUED again but was not enqueued (${toError(error).message}); the queue reconciler will enqueue it`, error);
+      throw failure(
+        `${job.id} is QUEUED again but was not enqueued (${toError(error).message}); the queue reconciler will enqueue it`,
+        error,
+      );
     }
     if (entry === undefined) throw failure(`${job.id} is QUEUED again but ZooKeeper answered its enqueue without an entry`);
     if (ctx.options.json) ctx.out.json(job);
@@ -60,10 +63,11 @@ export const deleteCommand: JobctlCommand = {
       .option('state', { type: 'string', array: true, describe: 'with or instead of --filter: only jobs in these states' })
       .option('action', { type: 'string', describe: 'with or instead of --filter: only jobs of this action' })
       .option('yes', { alias: 'y', type: 'boolean', describe: 'do not ask for confirmation (needed without a terminal)' })
-      .example("$0 delete --state FAILED --filter \"created<'now-7d'\"", 'failed jobs older than a week'),
+      .example('$0 delete --state FAILED --filter "created<\'now-7d\'"', 'failed jobs older than a week'),
   async run(ctx, args) {
     const filter = listFilter(args);
-    if (args.id !== undefined && filter !== undefined) throw usageError('give a job id or a filter (--filter, --state, --action), not both');
+    if (args.id !== undefined && filter !== undefined)
+      throw usageError('give a job id or a filter (--filter, --state, --action), not both');
     if (args.id !== undefined) return deleteOne(ctx, parseJobId(args.id));
     if (filter === undefined) throw usageError('give a job id, or --filter, --state or --action to delete many');
     return deleteMatching(ctx, filter, args.yes === true);
@@ -86,7 +90,9 @@ async function deleteMatching(ctx: CommandContext, filter: string, yes: boolean)
     else ctx.out.line(`no jobs match ${filter}: nothing deleted`);
     return EXIT.ok;
   }
-  const breakdown = JOB_STATES.filter((state) => counts[state] > 0).map((state) => `${counts[state]} ${state}`).join(', ');
+  const breakdown = JOB_STATES.filter((state) => counts[state] > 0)
+    .map((state) => `${counts[state]} ${state}`)
+    .join(', ');
   const what = `${total} job${total === 1 ? '' : 's'} matching ${filter} (${breakdown})`;
   if (!yes) {
     const answer = await ctx.out.confirm(`delete ${what}?`, ctx.signal);

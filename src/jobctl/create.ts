@@ -28,11 +28,15 @@ export const createCommand: JobctlCommand = {
     argv
       .positional('action', { type: 'string', describe: 'the action the job runs' })
       .option('target', { type: 'string', describe: 'the resource the job acts on (target-resource href)' })
-      .option('priority', { type: 'number', describe: '0-999, lower runs first (default: the API\'s, 999)' })
-      .option('payload', { type: 'string', describe: 'the action\'s arguments: JSON text, or @FILE to read it from a file' })
-      .option('timeout', { type: 'number', describe: 'seconds the job may run (default: the action\'s own)' })
-      .option('wait', { alias: 'w', type: 'boolean', describe: 'follow the job to its end; exit 0 on SUCCESS, its return code on FAILED (1 if none), 130 on CANCELED' })
-      .example("$0 create dummy_test_action --payload '{\"seconds\": 3}' --wait", 'run a job and wait for it')
+      .option('priority', { type: 'number', describe: "0-999, lower runs first (default: the API's, 999)" })
+      .option('payload', { type: 'string', describe: "the action's arguments: JSON text, or @FILE to read it from a file" })
+      .option('timeout', { type: 'number', describe: "seconds the job may run (default: the action's own)" })
+      .option('wait', {
+        alias: 'w',
+        type: 'boolean',
+        describe: 'follow the job to its end; exit 0 on SUCCESS, its return code on FAILED (1 if none), 130 on CANCELED',
+      })
+      .example('$0 create dummy_test_action --payload \'{"seconds": 3}\' --wait', 'run a job and wait for it')
       .example('$0 create command --payload @job.json --priority 50', 'the payload from a file'),
   async run(ctx, args) {
     const job = await newJobFrom(args, process.cwd());
@@ -45,7 +49,10 @@ export const createCommand: JobctlCommand = {
     try {
       await feed?.opened(STREAM_OPEN_WAIT_MS);
       const submitted = await submitOne(ctx, api, queue, job);
-      if (!ctx.options.json) ctx.out.line(`created ${submitted.id} (${job.action}, priority ${job.priority ?? DEFAULT_JOB_PRIORITY})${submitted.enqueued ? ', enqueued' : ''}`);
+      if (!ctx.options.json)
+        ctx.out.line(
+          `created ${submitted.id} (${job.action}, priority ${job.priority ?? DEFAULT_JOB_PRIORITY})${submitted.enqueued ? ', enqueued' : ''}`,
+        );
       else if (!wait) ctx.out.json(submitted);
       if (feed === undefined) return EXIT.ok;
       const final = await followJob(api, feed, submitted.id, followView(ctx, { details: false }));

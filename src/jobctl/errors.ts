@@ -47,7 +47,8 @@ export function describeFailure(error: unknown, context: FailureContext): Failur
   if (error instanceof JobctlError) return { message: oneLine(error.message), exitCode: error.exitCode };
   if (error instanceof OptionsError) return { message: oneLine(error.message), exitCode: EXIT.usage };
   // The client checks the URL it is given; the user gave it as --api-url.
-  if (error instanceof ClientOptionsError) return { message: oneLine(error.message.replace('"baseUrl"', '--api-url')), exitCode: EXIT.usage };
+  if (error instanceof ClientOptionsError)
+    return { message: oneLine(error.message.replace('"baseUrl"', '--api-url')), exitCode: EXIT.usage };
   if (error instanceof ApiError) return apiFailure(error, context);
   if (error instanceof ZkError) {
     const message = oneLine(error.message);
@@ -64,11 +65,17 @@ function apiFailure(error: ApiError, context: FailureContext): FailureLine {
       // The request as the user wrote it (an id, a filter, a field) is wrong: theirs to fix.
       return { message, exitCode: EXIT.usage };
     case 'unauthorized':
-      return { message: `the job API at ${context.apiUrl} refused the credentials: ${message} (give --api-key-file, or --api-key and --api-secret)`, exitCode: EXIT.failure };
+      return {
+        message: `the job API at ${context.apiUrl} refused the credentials: ${message} (give --api-key-file, or --api-key and --api-secret)`,
+        exitCode: EXIT.failure,
+      };
     case 'forbidden':
       return { message: `the API key may not do this: ${message}`, exitCode: EXIT.failure };
     case 'unavailable':
-      return { message: `cannot reach the job API at ${context.apiUrl}: ${message.replace(': the job API did not answer', '')}`, exitCode: EXIT.failure };
+      return {
+        message: `cannot reach the job API at ${context.apiUrl}: ${message.replace(': the job API did not answer', '')}`,
+        exitCode: EXIT.failure,
+      };
     default:
       return { message, exitCode: EXIT.failure };
   }

@@ -95,7 +95,13 @@ export class EventFeed {
     let worked = false;
     while (!signal.aborted) {
       try {
-        for await (const event of source.events({ ...filter, signal, onOpen: () => { this.#markOpen(); } })) {
+        for await (const event of source.events({
+          ...filter,
+          signal,
+          onOpen: () => {
+            this.#markOpen();
+          },
+        })) {
           reopened = false;
           worked = true;
           this.#push({ kind: 'event', event });

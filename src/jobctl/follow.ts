@@ -30,7 +30,13 @@ export interface FollowView {
 }
 
 /** The final document, or undefined when the feed ended first (Ctrl-C). */
-export async function followJob(reader: JobReader, feed: EventFeed, id: string, view: FollowView, idleMs: number = FOLLOW_IDLE_MS): Promise<JobDocument | undefined> {
+export async function followJob(
+  reader: JobReader,
+  feed: EventFeed,
+  id: string,
+  view: FollowView,
+  idleMs: number = FOLLOW_IDLE_MS,
+): Promise<JobDocument | undefined> {
   let read = (await reader.get(id)).job;
   view.read(read);
   let current: JobSummary = read;

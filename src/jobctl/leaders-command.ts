@@ -18,7 +18,7 @@ export interface DistributionLeaders {
 
 export const leadersCommand: JobctlCommand = {
   command: 'leaders',
-  describe: 'each distribution\'s leader and standbys, from the elections in ZooKeeper (needs --zk-hosts)',
+  describe: "each distribution's leader and standbys, from the elections in ZooKeeper (needs --zk-hosts)",
   builder: (argv) => argv,
   async run(ctx) {
     const zk = await ctx.zk('read the elections (jobctl leaders)');

@@ -21,11 +21,15 @@ export const listCommand: JobctlCommand = {
   describe: 'the most recent jobs, newest first',
   builder: (argv) =>
     argv
-      .option('state', { type: 'string', array: true, describe: `only jobs in these states (${JOB_STATES.join(', ')}); repeat or separate with commas` })
+      .option('state', {
+        type: 'string',
+        array: true,
+        describe: `only jobs in these states (${JOB_STATES.join(', ')}); repeat or separate with commas`,
+      })
       .option('action', { type: 'string', describe: 'only jobs of this action' })
-      .option('filter', { type: 'string', describe: "a CIMI filter, e.g. \"created<'now-1h' and priority<100\"" })
+      .option('filter', { type: 'string', describe: 'a CIMI filter, e.g. "created<\'now-1h\' and priority<100"' })
       .option('last', { type: 'number', describe: `how many jobs (default ${DEFAULT_LAST})` })
-      .example("$0 list --state FAILED --last 5", 'the five most recent failed jobs')
+      .example('$0 list --state FAILED --last 5', 'the five most recent failed jobs')
       .example("$0 list --filter \"action='cleanup_jobs' and created>'now-1d'\" --json", 'as JSON'),
   async run(ctx, args) {
     const filter = listFilter(args);

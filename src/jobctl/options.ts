@@ -77,7 +77,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export function parseJobId(text: unknown): string {
   const value = typeof text === 'string' ? text.trim() : '';
   const uuid = value.startsWith('job/') ? value.slice(4) : value;
-  if (!UUID.test(uuid)) throw usageError(`${JSON.stringify(typeof text === 'string' ? text : String(text))} is not a job id: expected job/<uuid> or <uuid>`);
+  if (!UUID.test(uuid))
+    throw usageError(`${JSON.stringify(typeof text === 'string' ? text : String(text))} is not a job id: expected job/<uuid> or <uuid>`);
   return `job/${uuid.toLowerCase()}`;
 }
 

@@ -33,7 +33,12 @@ export function estimate(progress: number, startedMs: number | undefined, nowMs:
 
 /** `2.9 %/s, about 14 s left` */
 export function describeEstimate(value: ProgressEstimate): string {
-  const rate = value.ratePerSecond >= 10 ? value.ratePerSecond.toFixed(0) : value.ratePerSecond >= 0.1 ? value.ratePerSecond.toFixed(1) : value.ratePerSecond.toPrecision(2);
+  const rate =
+    value.ratePerSecond >= 10
+      ? value.ratePerSecond.toFixed(0)
+      : value.ratePerSecond >= 0.1
+        ? value.ratePerSecond.toFixed(1)
+        : value.ratePerSecond.toPrecision(2);
   return `${rate} %/s, about ${formatDuration(value.remainingMs)} left`;
 }
 

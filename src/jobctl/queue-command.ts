@@ -19,8 +19,13 @@ export const queueCommand: JobctlCommand = {
 };
 
 export function renderQueueReport(report: QueueReport): string[] {
-  const oldest = report.oldestWaiting === null ? '' : `; oldest waiting ${formatDuration(report.oldestWaiting.ageSeconds * 1000)} (${report.oldestWaiting.entry})`;
-  const lines = [`queue ${report.path}: ${plural(report.entries, 'entry', 'entries')}, ${report.waiting} waiting, ${report.taken} taken${oldest}`];
+  const oldest =
+    report.oldestWaiting === null
+      ? ''
+      : `; oldest waiting ${formatDuration(report.oldestWaiting.ageSeconds * 1000)} (${report.oldestWaiting.entry})`;
+  const lines = [
+    `queue ${report.path}: ${plural(report.entries, 'entry', 'entries')}, ${report.waiting} waiting, ${report.taken} taken${oldest}`,
+  ];
   if (report.priorities.length > 0) {
     lines.push(
       '',
@@ -29,7 +34,10 @@ export function renderQueueReport(report: QueueReport): string[] {
           { header: 'PRIORITY', value: (band) => String(band.priority).padStart(3, '0') },
           { header: 'WAITING', value: (band) => String(band.waiting), align: 'right' },
           { header: 'TAKEN', value: (band) => String(band.taken), align: 'right' },
-          { header: 'OLDEST WAITING', value: (band) => (band.oldestWaiting === null ? '-' : formatDuration(band.oldestWaiting.ageSeconds * 1000)) },
+          {
+            header: 'OLDEST WAITING',
+            value: (band) => (band.oldestWaiting === null ? '-' : formatDuration(band.oldestWaiting.ageSeconds * 1000)),
+          },
         ],
         report.priorities,
       ),
@@ -50,7 +58,9 @@ export function renderQueueReport(report: QueueReport): string[] {
       ),
     );
   }
-  const executors = report.executors.map((executor) => (executor.threads === null ? executor.name : `${executor.name} (${plural(executor.threads, 'thread', 'threads')})`));
+  const executors = report.executors.map((executor) =>
+    executor.threads === null ? executor.name : `${executor.name} (${plural(executor.threads, 'thread', 'threads')})`,
+  );
   lines.push('', executors.length === 0 ? 'no live executors' : `live executors: ${executors.join(', ')}`);
   return lines;
 }

@@ -77,7 +77,9 @@ export async function readQueueReport(zk: ZkClient, root: string, now: number): 
     pid: executor.info?.pid ?? null,
     threads: executor.info?.threads ?? null,
   }));
-  const byConsumer = new Map(executors.flatMap((executor) => (executor.consumerId === null ? [] : [[executor.consumerId, executor.name] as const])));
+  const byConsumer = new Map(
+    executors.flatMap((executor) => (executor.consumerId === null ? [] : [[executor.consumerId, executor.name] as const])),
+  );
 
   const bands = new Map<number, { waiting: Entry[]; taken: number }>();
   for (const entry of entries) {
@@ -100,11 +102,20 @@ export async function readQueueReport(zk: ZkClient, root: string, now: number): 
     .map((band) => band.oldestWaiting)
     .filter((entry): entry is WaitingEntry => entry !== null)
     .reduce<WaitingEntry | null>((oldest, entry) => (oldest === null || entry.created < oldest.created ? entry : oldest), null);
-  const takenEntries = (await Promise.all(entries.filter((entry) => takenSet.has(entry.name)).map((entry) => readTaken(zk, paths, entry, byConsumer, now)))).filter(
-    (entry): entry is TakenEntry => entry !== undefined,
-  );
+  const takenEntries = (
+    await Promise.all(entries.filter((entry) => takenSet.has(entry.name)).map((entry) => readTaken(zk, paths, entry, byConsumer, now)))
+  ).filter((entry): entry is TakenEntry => entry !== undefined);
   const taken = priorities.reduce((sum, band) => sum + band.taken, 0);
-  return { path: root, entries: entries.length, waiting: entries.length - taken, taken, oldestWaiting, priorities, takenEntries, executors };
+  return {
+    path: root,
+    entries: entries.length,
+    waiting: entries.length - taken,
+    taken,
+    oldestWaiting,
+    priorities,
+    takenEntries,
+    executors,
+  };
 }
 
 async function childrenOf(zk: ZkClient, path: string): Promise<string[]> {

@@ -34,11 +34,26 @@ function daemonEnv(): NodeJS.ProcessEnv {
 function nodeDaemon(name: string, bin: string, args: readonly string[], paths: StatePaths, stopGraceMs: number, ipc = false): DaemonSpec {
   const entry = entryPoint(bin);
   if (!existsSync(entry.file)) throw new Error(`${bin} is not built (${entry.file} is missing); run npm run build`);
-  return { name, command: entry.command, args: [...entry.args, ...args], env: daemonEnv(), logFile: logFileOf(paths, name), stopGraceMs, ipc };
+  return {
+    name,
+    command: entry.command,
+    args: [...entry.args, ...args],
+    env: daemonEnv(),
+    logFile: logFileOf(paths, name),
+    stopGraceMs,
+    ipc,
+  };
 }
 
 export function keeperSpec(paths: StatePaths, port: number): DaemonSpec {
-  return nodeDaemon('zookeeper-keeper', 'local-stack', ['zookeeper-keeper', '--data-dir', paths.zookeeperData, '--port', String(port)], paths, KEEPER_GRACE_MS, true);
+  return nodeDaemon(
+    'zookeeper-keeper',
+    'local-stack',
+    ['zookeeper-keeper', '--data-dir', paths.zookeeperData, '--port', String(port)],
+    paths,
+    KEEPER_GRACE_MS,
+    true,
+  );
 }
 
 export function apiSpec(paths: StatePaths, host: string, port: number, options: LocalStackOptions): DaemonSpec {
@@ -56,13 +71,20 @@ export interface ClientDaemonContext {
 export function executorSpec(context: ClientDaemonContext, name: string): DaemonSpec {
   const { paths, options } = context;
   const args = [
-    '--zk-hosts', context.zkHosts,
-    '--api-url', context.apiUrl,
-    '--api-key-file', paths.executorKey,
-    '--threads', String(options.threads),
-    '--shutdown-timeout', String(options.shutdownTimeoutMs / 1000),
-    '--name', name,
-    '--log-level', options.logLevel,
+    '--zk-hosts',
+    context.zkHosts,
+    '--api-url',
+    context.apiUrl,
+    '--api-key-file',
+    paths.executorKey,
+    '--threads',
+    String(options.threads),
+    '--shutdown-timeout',
+    String(options.shutdownTimeoutMs / 1000),
+    '--name',
+    name,
+    '--log-level',
+    options.logLevel,
   ];
   return nodeDaemon('job-executor', 'job-executor', args, paths, options.shutdownTimeoutMs + EXECUTOR_EXTRA_GRACE_MS);
 }
@@ -72,11 +94,16 @@ export function distributorSpec(context: ClientDaemonContext, name: string): Dae
   const args = [
     ...options.distributions,
     '--all',
-    '--zk-hosts', context.zkHosts,
-    '--api-url', context.apiUrl,
-    '--api-key-file', paths.executorKey,
-    '--name', name,
-    '--log-level', options.logLevel,
+    '--zk-hosts',
+    context.zkHosts,
+    '--api-url',
+    context.apiUrl,
+    '--api-key-file',
+    paths.executorKey,
+    '--name',
+    name,
+    '--log-level',
+    options.logLevel,
   ];
   return nodeDaemon('job-distributor', 'job-distributor', args, paths, DISTRIBUTOR_GRACE_MS);
 }

@@ -74,7 +74,9 @@ async function ensureKey(store: CredentialStore, spec: KeyFileSpec): Promise<Key
 /** One result per spec, in order. The job API need not run: the keys are written to its database file. */
 export async function ensureKeyFiles(database: string, specs: readonly KeyFileSpec[]): Promise<KeyFileResult[]> {
   const store = await openSqliteCredentialStore(database).catch((error: unknown) => {
-    throw new Error(`the database ${database} cannot be opened: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(`the database ${database} cannot be opened: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   });
   try {
     const results: KeyFileResult[] = [];

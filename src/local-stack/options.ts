@@ -91,7 +91,8 @@ function distributionsOf(raw: unknown): string[] {
 /** `cwd` resolves a relative --dir: the directory the user ran the command in. */
 export function compileLocalStackOptions(args: LocalStackArgs, cwd: string): LocalStackOptions {
   const logLevel = stringOf(args, 'log-level') ?? LOCAL_STACK_DEFAULTS.logLevel;
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${show(logLevel)}`);
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel))
+    fail(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${show(logLevel)}`);
   return Object.freeze({
     dir: path.resolve(cwd, stringOf(args, 'dir') ?? LOCAL_STACK_DEFAULTS.dir),
     apiPort: integerOf(args, 'api-port', 0, 65_535) ?? LOCAL_STACK_DEFAULTS.apiPort,

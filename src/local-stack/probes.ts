@@ -17,7 +17,13 @@ function portProblem(port: number): Promise<string | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
     server.once('error', (error: NodeJS.ErrnoException) => {
-      resolve(error.code === 'EADDRINUSE' ? 'is in use' : error.code === 'EACCES' ? 'needs root (below 1024)' : `cannot be used (${error.message})`);
+      resolve(
+        error.code === 'EADDRINUSE'
+          ? 'is in use'
+          : error.code === 'EACCES'
+            ? 'needs root (below 1024)'
+            : `cannot be used (${error.message})`,
+      );
     });
     server.listen({ host: LOOPBACK, port, exclusive: true }, () => {
       server.close(() => {
@@ -39,7 +45,9 @@ export async function requirePort(port: number, choice: PortChoice): Promise<num
   if (port === 0) return freePort();
   const problem = await portProblem(port);
   if (problem === undefined) return port;
-  throw new Error(`port ${port} on ${LOOPBACK} for ${choice.purpose} ${problem}; pass ${choice.option} N for another port, or ${choice.option} 0 for any free port`);
+  throw new Error(
+    `port ${port} on ${LOOPBACK} for ${choice.purpose} ${problem}; pass ${choice.option} N for another port, or ${choice.option} 0 for any free port`,
+  );
 }
 
 /** `preferred` when it is free, else any free port. */
@@ -93,7 +101,12 @@ export async function waitForContender(connectionString: string, root: string, i
     return false;
   };
   try {
-    await waitFor(standing, { timeoutMs: options.timeoutMs, intervalMs: PROBE_INTERVAL_MS, signal: options.signal, message: `${identifier} in an election under ${root}` });
+    await waitFor(standing, {
+      timeoutMs: options.timeoutMs,
+      intervalMs: PROBE_INTERVAL_MS,
+      signal: options.signal,
+      message: `${identifier} in an election under ${root}`,
+    });
   } finally {
     await client.close();
   }

@@ -134,8 +134,12 @@ export class LocalStack {
     const paths = this.#paths;
     const signal = this.#stopRequest.signal;
     const apiPort = await requirePort(options.apiPort, { option: '--api-port', purpose: 'the job API' });
-    const zkPort = options.zkPort === undefined ? await preferPort(LOCAL_STACK_DEFAULTS.preferredZkPort) : await requirePort(options.zkPort, { option: '--zk-port', purpose: 'ZooKeeper' });
-    if (!(await pathExists(ZOOKEEPER_JAR)) && process.getuid?.() === 0) this.#output.info("installing Debian's zookeeper package (once)...");
+    const zkPort =
+      options.zkPort === undefined
+        ? await preferPort(LOCAL_STACK_DEFAULTS.preferredZkPort)
+        : await requirePort(options.zkPort, { option: '--zk-port', purpose: 'ZooKeeper' });
+    if (!(await pathExists(ZOOKEEPER_JAR)) && process.getuid?.() === 0)
+      this.#output.info("installing Debian's zookeeper package (once)...");
     await ensureZooKeeperInstalled();
     const keys = await ensureKeyFiles(paths.database, [
       { file: paths.adminKey, role: 'admin', description: 'local stack: the user and the executor' },
@@ -143,14 +147,16 @@ export class LocalStack {
     ]);
     for (const key of keys) {
       if (key.outcome === 'created') this.#output.info(`created API key ${key.credentials.key} in ${key.file}`);
-      if (key.outcome === 'replaced') this.#output.info(`${key.file} held a key the database does not know: replaced it with ${key.credentials.key}`);
+      if (key.outcome === 'replaced')
+        this.#output.info(`${key.file} held a key the database does not know: replaced it with ${key.credentials.key}`);
     }
     signal.throwIfAborted();
 
     this.#output.info('starting ZooKeeper...');
     const keeper = await this.#spawn(keeperSpec(paths, zkPort));
     const report = await this.#within(keeper.daemon.message(parseKeeperReport), KEEPER_READY_MS, 'ZooKeeper to start');
-    if (report.type === 'failed') throw new Error(`ZooKeeper did not start: ${report.message.split('\n')[0] ?? ''} (see ${keeper.daemon.logFile})`);
+    if (report.type === 'failed')
+      throw new Error(`ZooKeeper did not start: ${report.message.split('\n')[0] ?? ''} (see ${keeper.daemon.logFile})`);
     const zkHosts = report.connectionString;
     this.#replace(keeper, { label: 'ZooKeeper', detail: zkHosts, pids: [report.pid, keeper.daemon.pid], logFile: report.logFile });
 
@@ -181,7 +187,15 @@ export class LocalStack {
     });
     this.#output.info(
       formatSummary(
-        { dir: paths.dir, database: paths.database, apiUrl, zkHosts, adminKeyFile: paths.adminKey, supervisorPid: process.pid, daemons: this.#started.map(({ summary }) => summary) },
+        {
+          dir: paths.dir,
+          database: paths.database,
+          apiUrl,
+          zkHosts,
+          adminKeyFile: paths.adminKey,
+          supervisorPid: process.pid,
+          daemons: this.#started.map(({ summary }) => summary),
+        },
         this.#cwd,
       ),
     );
@@ -210,7 +224,11 @@ export class LocalStack {
       work,
       new Promise<never>((_, reject) => {
         const onAbort = (): void => {
-          reject(this.#stopRequest.signal.aborted ? new Error('stop requested') : new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`));
+          reject(
+            this.#stopRequest.signal.aborted
+              ? new Error('stop requested')
+              : new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`),
+          );
         };
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
@@ -222,7 +240,14 @@ export class LocalStack {
     const signal = this.#stopRequest.signal;
     return new Promise((resolve) => {
       if (signal.aborted) resolve();
-      else signal.addEventListener('abort', () => { resolve(); }, { once: true });
+      else
+        signal.addEventListener(
+          'abort',
+          () => {
+            resolve();
+          },
+          { once: true },
+        );
     });
   }
 
@@ -232,7 +257,9 @@ export class LocalStack {
     if (this.#stopRequest.signal.aborted) return;
     this.#failed = true;
     this.#deathReport = daemon.logTail(LOG_TAIL_LINES).then((tail) => {
-      this.#output.error(`local-stack: ${daemon.name} (pid ${daemon.pid}) ${describeExit(status)} unexpectedly; stopping the stack.\n--- last lines of ${daemon.logFile} ---\n${tail}`);
+      this.#output.error(
+        `local-stack: ${daemon.name} (pid ${daemon.pid}) ${describeExit(status)} unexpectedly; stopping the stack.\n--- last lines of ${daemon.logFile} ---\n${tail}`,
+      );
     });
     this.#stopRequest.abort(new Error(`${daemon.name} exited`));
   }
@@ -256,6 +283,8 @@ export class LocalStack {
     if (status.code === 0 || this.#interrupts >= 3) return;
     this.#failed = true;
     const tail = await daemon.logTail(LOG_TAIL_LINES);
-    this.#output.error(`local-stack: ${daemon.name} (pid ${daemon.pid}) ${describeExit(status)} while stopping\n--- last lines of ${daemon.logFile} ---\n${tail}`);
+    this.#output.error(
+      `local-stack: ${daemon.name} (pid ${daemon.pid}) ${describeExit(status)} while stopping\n--- last lines of ${daemon.logFile} ---\n${tail}`,
+    );
   }
 }

@@ -65,11 +65,15 @@ export async function prepareStateDir(paths: StatePaths): Promise<void> {
     await mkdir(paths.zookeeperData, { recursive: true });
     await access(paths.dir, constants.W_OK);
     // The directory holds API secrets: kept out of version control when it sits inside a checkout.
-    await writeFile(path.join(paths.dir, '.gitignore'), '# Made by the local stack: its state, API secrets included.\n*\n', { flag: 'wx' }).catch((error: unknown) => {
+    await writeFile(path.join(paths.dir, '.gitignore'), '# Made by the local stack: its state, API secrets included.\n*\n', {
+      flag: 'wx',
+    }).catch((error: unknown) => {
       if (!(error instanceof Error && 'code' in error && error.code === 'EEXIST')) throw error;
     });
   } catch (error) {
-    throw new Error(`the state directory ${paths.dir} cannot be written (${describeFsError(error)}); choose another with --dir`, { cause: error });
+    throw new Error(`the state directory ${paths.dir} cannot be written (${describeFsError(error)}); choose another with --dir`, {
+      cause: error,
+    });
   }
 }
 
@@ -99,7 +103,14 @@ async function isLocalStack(pid: number): Promise<boolean> {
  * one ZooKeeper data directory; a run file left by a stack that died is taken over.
  */
 export async function claimStateDir(paths: StatePaths): Promise<void> {
-  const claim: RunRecord = { pid: process.pid, started: new Date().toISOString(), apiUrl: '', zkHosts: '', adminKeyFile: paths.adminKey, pids: {} };
+  const claim: RunRecord = {
+    pid: process.pid,
+    started: new Date().toISOString(),
+    apiUrl: '',
+    zkHosts: '',
+    adminKeyFile: paths.adminKey,
+    pids: {},
+  };
   for (let attempt = 0; ; attempt += 1) {
     try {
       // Exclusive create: of two stacks started at once on one directory, exactly one gets it.

@@ -43,7 +43,8 @@ export function formatSummary(summary: StackSummary, cwd: string): string {
   const lines = [
     `Local stack running (supervisor pid ${summary.supervisorPid}); state in ${shown(summary.dir, cwd)}/`,
     ...summary.daemons.map(
-      (daemon) => `  ${daemon.label.padEnd(width)}  ${daemon.detail.padEnd(detailWidth)}  pid ${daemon.pids.join(', ')}  log ${shown(daemon.logFile, cwd)}`,
+      (daemon) =>
+        `  ${daemon.label.padEnd(width)}  ${daemon.detail.padEnd(detailWidth)}  pid ${daemon.pids.join(', ')}  log ${shown(daemon.logFile, cwd)}`,
     ),
     `  database ${shown(summary.database, cwd)}; admin API key ${shown(summary.adminKeyFile, cwd)} (key: and secret: lines, mode 600)`,
     'Create a job and follow it to its end (jobctl --help for the rest: list, show --follow, queue, leaders, events):',

@@ -16,7 +16,12 @@ export type KeeperReport =
   | { readonly type: 'failed'; readonly message: string };
 
 export function parseKeeperReport(message: Record<string, unknown>): KeeperReport | undefined {
-  if (message.type === 'ready' && typeof message.pid === 'number' && typeof message.connectionString === 'string' && typeof message.logFile === 'string') {
+  if (
+    message.type === 'ready' &&
+    typeof message.pid === 'number' &&
+    typeof message.connectionString === 'string' &&
+    typeof message.logFile === 'string'
+  ) {
     return { type: 'ready', pid: message.pid, connectionString: message.connectionString, logFile: message.logFile };
   }
   if (message.type === 'failed' && typeof message.message === 'string') return { type: 'failed', message: message.message };

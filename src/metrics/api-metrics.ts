@@ -40,7 +40,7 @@ export class ApiMetrics implements RequestObserver {
     });
     this.#latency = new Histogram({
       name: `${METRIC_PREFIX}api_request_duration_seconds`,
-      help: 'From a request\'s arrival to its response, by method and route pattern (an event stream counts when it ends)',
+      help: "From a request's arrival to its response, by method and route pattern (an event stream counts when it ends)",
       labelNames: ['method', 'route'],
       buckets: LATENCY_BUCKETS,
       registers,

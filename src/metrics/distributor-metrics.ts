@@ -34,7 +34,7 @@ export class DistributorMetrics {
     const registers = [registry];
     const leader = new Gauge({
       name: `${METRIC_PREFIX}distributor_leader`,
-      help: '1 while this process leads the distribution\'s election (and runs its ticks), else 0',
+      help: "1 while this process leads the distribution's election (and runs its ticks), else 0",
       labelNames: ['distribution'],
       registers,
     });

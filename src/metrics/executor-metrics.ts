@@ -52,7 +52,7 @@ export class ExecutorMetrics implements JobObserver {
     });
     this.#durations = new Histogram({
       name: `${METRIC_PREFIX}executor_job_duration_seconds`,
-      help: 'From taking a job on to its outcome: the action\'s run and the result\'s write',
+      help: "From taking a job on to its outcome: the action's run and the result's write",
       labelNames: ['action', 'outcome'],
       buckets: DURATION_BUCKETS,
       registers,
@@ -65,7 +65,7 @@ export class ExecutorMetrics implements JobObserver {
     });
     const slots = new Gauge({
       name: `${METRIC_PREFIX}executor_slots`,
-      help: 'The executor\'s --threads slots: busy (holding a queue entry) or free',
+      help: "The executor's --threads slots: busy (holding a queue entry) or free",
       labelNames: ['state'],
       registers,
       collect: () => {

@@ -79,7 +79,8 @@ function listen(server: Server, host: string, port: number): Promise<void> {
     const onError = (error: NodeJS.ErrnoException): void => {
       const where = `${host}:${port}`;
       if (error.code === 'EADDRINUSE') reject(new MetricsPortError(`metrics port ${where} is already in use`, { cause: error }));
-      else if (error.code === 'EACCES') reject(new MetricsPortError(`metrics port ${where} may not be opened by this user`, { cause: error }));
+      else if (error.code === 'EACCES')
+        reject(new MetricsPortError(`metrics port ${where} may not be opened by this user`, { cause: error }));
       else reject(new MetricsPortError(`metrics port ${where} cannot be opened: ${error.message}`, { cause: error }));
     };
     server.once('error', onError);

@@ -36,7 +36,10 @@ export const QUEUE_STATS_TTL_MS = 5000;
 const READ_TIMEOUT_MS = 3000;
 
 export async function readQueueStats(client: ZkClient, paths: QueuePaths): Promise<QueueStats> {
-  const [entries, takenNames] = await Promise.all([client.getChildren(paths.entries).catch(noNodeAsEmpty), client.getChildren(paths.taken).catch(noNodeAsEmpty)]);
+  const [entries, takenNames] = await Promise.all([
+    client.getChildren(paths.entries).catch(noNodeAsEmpty),
+    client.getChildren(paths.taken).catch(noNodeAsEmpty),
+  ]);
   const taken = new Set(takenNames);
   let oldest: { name: string; sequence: number } | undefined;
   let waiting = 0;
@@ -58,7 +61,12 @@ function noNodeAsEmpty(error: unknown): string[] {
 }
 
 /** Registers `zkje_queue_entries{state}` and `zkje_queue_oldest_entry_age_seconds`, read from `source()` once it has one. */
-export function registerQueueMetrics(registry: Registry, source: () => QueueSource | undefined, logger: Logger, ttlMs = QUEUE_STATS_TTL_MS): void {
+export function registerQueueMetrics(
+  registry: Registry,
+  source: () => QueueSource | undefined,
+  logger: Logger,
+  ttlMs = QUEUE_STATS_TTL_MS,
+): void {
   const stats = cachedRead(async () => {
     const current = source();
     if (current === undefined || current.zookeeper.state !== 'CONNECTED') return undefined;

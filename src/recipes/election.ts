@@ -165,14 +165,13 @@ export class LeaderElection {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       session.signal.addEventListener('abort', onLost, { once: true });
-      session.exists(path, () => {
-        stop();
-      }).then(
-        (stat) => {
+      session
+        .exists(path, () => {
+          stop();
+        })
+        .then((stat) => {
           if (stat === undefined) stop();
-        },
-        stop,
-      );
+        }, stop);
     });
   }
 

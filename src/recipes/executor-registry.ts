@@ -40,7 +40,10 @@ export function parseOwner(owner: string): { name: string; sessionId: string } |
 
 /** `<host>-<pid>` made fit for a znode name. */
 export function defaultExecutorName(): string {
-  const host = hostname().replace(/[^A-Za-z0-9_.:-]/g, '_').replace(/^[^A-Za-z0-9]+/, '') || 'host';
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9_.:-]/g, '_')
+      .replace(/^[^A-Za-z0-9]+/, '') || 'host';
   return `${host}-${process.pid}`;
 }
 

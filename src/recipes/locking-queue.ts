@@ -291,7 +291,10 @@ export class LockingQueue {
     let data = await reading;
     if (data instanceof Error && isZkError(data) && data.retryable) {
       // The connection dropped under the read (and maybe the create): read again on the same session.
-      data = await session.getData(entryPath).then(({ data: again }) => again, (error: unknown) => toError(error));
+      data = await session.getData(entryPath).then(
+        ({ data: again }) => again,
+        (error: unknown) => toError(error),
+      );
     }
     if (data instanceof Error) {
       await session.remove(takenPath).catch(() => undefined);

@@ -5,7 +5,14 @@
  * that loaded them measured 16.6 MB instead of 8.5 MB (Node 20, 16 threads, the built engine). The
  * bundled actions import from here for that reason; the names are the same as the full entry's.
  */
-export { defineAction, type ActionContext, type ActionDefinition, type ActionOutcome, type ActionResult, type ActionSpec } from './action.js';
+export {
+  defineAction,
+  type ActionContext,
+  type ActionDefinition,
+  type ActionOutcome,
+  type ActionResult,
+  type ActionSpec,
+} from './action.js';
 export { ActionPayloadError } from './action-payload.js';
 export { describeValue } from './describe-value.js';
 export type { JobApi } from '../api/client/job-api.js';

@@ -80,9 +80,7 @@ export function actionSpecProblems(spec: unknown): string[] {
   const problems: string[] = [];
   const { name, timeoutSeconds, description, parsePayload, run } = fields;
   if (typeof name !== 'string' || !ACTION_NAME_PATTERN.test(name)) {
-    problems.push(
-      `name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describeValue(name)}`,
-    );
+    problems.push(`name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describeValue(name)}`);
   }
   if (typeof timeoutSeconds !== 'number' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
     problems.push(`timeoutSeconds must be a positive number of seconds, got ${describeValue(timeoutSeconds)}`);

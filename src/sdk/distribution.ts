@@ -83,7 +83,8 @@ export function distributionSpecProblems(spec: unknown): string[] {
   if (typeof name !== 'string' || !DISTRIBUTION_NAME.test(name)) {
     problems.push(`name must be 1-128 characters of letters, digits, _ . - starting with a letter or digit, got ${describeValue(name)}`);
   }
-  if (description !== undefined && typeof description !== 'string') problems.push(`description must be a string when given, got ${describeValue(description)}`);
+  if (description !== undefined && typeof description !== 'string')
+    problems.push(`description must be a string when given, got ${describeValue(description)}`);
   problems.push(...scheduleProblems(schedule));
   if (enabledByDefault !== undefined && typeof enabledByDefault !== 'boolean') {
     problems.push(`enabledByDefault must be true or false when given, got ${describeValue(enabledByDefault)}`);

@@ -33,7 +33,8 @@ export function jobSpecProblems(spec: unknown): string[] {
   const { action, target, priority, payload, timeoutSeconds, tags } = fields;
   const problems: string[] = [];
   if (typeof action !== 'string' || !ACTION_NAME.test(action)) problems.push(`action must be an action name, got ${describeValue(action)}`);
-  if (target !== undefined && (typeof target !== 'string' || target.trim() === '')) problems.push(`target must be a resource href, got ${describeValue(target)}`);
+  if (target !== undefined && (typeof target !== 'string' || target.trim() === ''))
+    problems.push(`target must be a resource href, got ${describeValue(target)}`);
   if (priority !== undefined && (typeof priority !== 'number' || !Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY)) {
     problems.push(`priority must be an integer from 0 to ${MAX_PRIORITY}, got ${describeValue(priority)}`);
   }
@@ -45,10 +46,19 @@ export function jobSpecProblems(spec: unknown): string[] {
       problems.push(`payload cannot be serialised as JSON: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
-  if (timeoutSeconds !== undefined && (typeof timeoutSeconds !== 'number' || !Number.isInteger(timeoutSeconds) || timeoutSeconds < 1 || timeoutSeconds > MAX_JOB_TIMEOUT_SECONDS)) {
-    problems.push(`timeoutSeconds must be a whole number of seconds from 1 to ${MAX_JOB_TIMEOUT_SECONDS}, got ${describeValue(timeoutSeconds)}`);
+  if (
+    timeoutSeconds !== undefined &&
+    (typeof timeoutSeconds !== 'number' ||
+      !Number.isInteger(timeoutSeconds) ||
+      timeoutSeconds < 1 ||
+      timeoutSeconds > MAX_JOB_TIMEOUT_SECONDS)
+  ) {
+    problems.push(
+      `timeoutSeconds must be a whole number of seconds from 1 to ${MAX_JOB_TIMEOUT_SECONDS}, got ${describeValue(timeoutSeconds)}`,
+    );
   }
-  if (tags !== undefined && (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string'))) problems.push('tags must be a list of strings');
+  if (tags !== undefined && (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')))
+    problems.push('tags must be a list of strings');
   const unknown = unknownFieldsProblem(fields, JOB_SPEC_FIELDS);
   if (unknown !== undefined) problems.push(unknown);
   return problems;

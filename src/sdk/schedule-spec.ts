@@ -9,8 +9,7 @@ import { describeValue } from './describe-value.js';
 
 export type ScheduleSpec =
   /** `timezone` is UTC when absent, never the machine's zone: every distributor must compute the same ticks. */
-  | { readonly cron: string; readonly timezone?: string }
-  | { readonly everySeconds: number };
+  { readonly cron: string; readonly timezone?: string } | { readonly everySeconds: number };
 
 export const DEFAULT_TIME_ZONE = 'UTC';
 
@@ -28,7 +27,9 @@ export function scheduleProblems(spec: unknown): string[] {
     const { everySeconds } = fields;
     const problems: string[] = [];
     if (typeof everySeconds !== 'number' || !Number.isInteger(everySeconds) || everySeconds < 1 || everySeconds > MAX_INTERVAL_SECONDS) {
-      problems.push(`schedule.everySeconds must be a whole number of seconds from 1 to ${MAX_INTERVAL_SECONDS}, got ${describeValue(everySeconds)}`);
+      problems.push(
+        `schedule.everySeconds must be a whole number of seconds from 1 to ${MAX_INTERVAL_SECONDS}, got ${describeValue(everySeconds)}`,
+      );
     }
     const extra = keys.filter((key) => key !== 'everySeconds');
     if (extra.length > 0) problems.push(`schedule { everySeconds } takes no other field, got ${extra.join(', ')}`);
@@ -46,7 +47,8 @@ export function scheduleProblems(spec: unknown): string[] {
 }
 
 function cronProblems(expression: unknown): string[] {
-  if (typeof expression !== 'string' || expression.trim() === '') return [`schedule.cron must be a cron expression, got ${describeValue(expression)}`];
+  if (typeof expression !== 'string' || expression.trim() === '')
+    return [`schedule.cron must be a cron expression, got ${describeValue(expression)}`];
   const validation = cron.validateDetailed(expression);
   if (validation.valid) return [];
   const details = validation.errors.map((error) => `${error.field}: ${error.message}`).join(', ');

@@ -85,7 +85,10 @@ async function moduleFilesIn(dir: string, noun: string, logger: Logger): Promise
       continue;
     }
     // stat, not the dirent, so a symlinked module counts and a directory named `x.js` does not.
-    const isFile = await stat(file).then((s) => s.isFile(), () => false);
+    const isFile = await stat(file).then(
+      (s) => s.isFile(),
+      () => false,
+    );
     if (isFile) files.push(file);
     else logger.debug('not a regular file, skipped', { file });
   }
@@ -174,7 +177,10 @@ export async function loadDropIns<T>(
     // Picking the first or last would make the running code depend on directory order; refuse both.
     const where = loaded.map((l) => l.file).join(' and ');
     for (const { file } of loaded) {
-      failures.push({ file, error: `${kind.noun} ${JSON.stringify(name)} is defined by more than one module (${where}); none of them was loaded` });
+      failures.push({
+        file,
+        error: `${kind.noun} ${JSON.stringify(name)} is defined by more than one module (${where}); none of them was loaded`,
+      });
     }
   }
   failures.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));

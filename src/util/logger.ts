@@ -19,11 +19,20 @@ export const silentLogger: Logger = Object.freeze({ error: ignore, warn: ignore,
 
 /** A logger that adds `fields` to every record (a job's id and action, a slot number). */
 export function withFields(logger: Logger, fields: Record<string, unknown>): Logger {
-  const merge = (meta: Record<string, unknown> | undefined): Record<string, unknown> => (meta === undefined ? fields : { ...fields, ...meta });
+  const merge = (meta: Record<string, unknown> | undefined): Record<string, unknown> =>
+    meta === undefined ? fields : { ...fields, ...meta };
   return {
-    error: (message, meta) => { logger.error(message, merge(meta)); },
-    warn: (message, meta) => { logger.warn(message, merge(meta)); },
-    info: (message, meta) => { logger.info(message, merge(meta)); },
-    debug: (message, meta) => { logger.debug(message, merge(meta)); },
+    error: (message, meta) => {
+      logger.error(message, merge(meta));
+    },
+    warn: (message, meta) => {
+      logger.warn(message, merge(meta));
+    },
+    info: (message, meta) => {
+      logger.info(message, merge(meta));
+    },
+    debug: (message, meta) => {
+      logger.debug(message, merge(meta));
+    },
   };
 }

@@ -52,7 +52,8 @@ export class Releasers {
         failures.push(new Error(`${entry.what}: ${cause.message}`, { cause }));
       }
     }
-    if (failures.length > 0) throw new ReleaseError(failures, `released with problems: ${failures.map((failure) => failure.message).join('; ')}`);
+    if (failures.length > 0)
+      throw new ReleaseError(failures, `released with problems: ${failures.map((failure) => failure.message).join('; ')}`);
   }
 }
 

@@ -26,9 +26,7 @@ export function createWinstonLogger(options: LoggerOptions): Logger & { close():
   });
   // winston types its transports as interfaces over TransportStream rather than subclasses.
   /* eslint-disable @typescript-eslint/no-unsafe-class-instance-assignment */
-  const transports: winston.transport[] = [
-    new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] }),
-  ];
+  const transports: winston.transport[] = [new winston.transports.Console({ stderrLevels: [...LOG_LEVELS] })];
   if (options.file !== undefined) {
     transports.push(new winston.transports.File({ filename: options.file, maxsize: 10 * 1024 * 1024, maxFiles: 5, tailable: true }));
   }

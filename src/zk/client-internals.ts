@@ -44,13 +44,7 @@ interface ConnectionManagerShape {
 }
 
 function isConnectionManager(value: unknown): value is ConnectionManagerShape {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'state' in value &&
-    'setState' in value &&
-    typeof value.setState === 'function'
-  );
+  return typeof value === 'object' && value !== null && 'state' in value && 'setState' in value && typeof value.setState === 'function';
 }
 
 export function connectionInternals(client: Client): ConnectionInternals {
@@ -80,10 +74,7 @@ interface ExceptionModuleShape {
 
 function isExceptionModule(value: unknown): value is ExceptionModuleShape {
   return (
-    (typeof value === 'function' || typeof value === 'object') &&
-    value !== null &&
-    'create' in value &&
-    typeof value.create === 'function'
+    (typeof value === 'function' || typeof value === 'object') && value !== null && 'create' in value && typeof value.create === 'function'
   );
 }
 

@@ -111,7 +111,11 @@ export class ZkClient {
   static async #ensureChroot(options: ResolvedOptions): Promise<void> {
     const chroot = options.parsed.chroot;
     if (chroot === undefined) return;
-    const bootstrap = new ZkClient({ ...options, connectionString: options.parsed.hosts, parsed: { ...options.parsed, chroot: undefined } });
+    const bootstrap = new ZkClient({
+      ...options,
+      connectionString: options.parsed.hosts,
+      parsed: { ...options.parsed, chroot: undefined },
+    });
     try {
       await bootstrap.waitForConnected(AbortSignal.timeout(options.connectTimeoutMs));
       await bootstrap.mkdirp(chroot);

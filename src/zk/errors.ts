@@ -42,12 +42,7 @@ export const ZK_ERROR_CODES = {
 export type ZkServerErrorName = keyof typeof ZK_ERROR_CODES;
 
 /** Failures raised by this layer itself rather than by the server. */
-export type ZkLocalErrorName =
-  | 'UNKNOWN_CODE'
-  | 'SESSION_LOST'
-  | 'CLOSED'
-  | 'CONNECT_TIMEOUT'
-  | 'BAD_DATA';
+export type ZkLocalErrorName = 'UNKNOWN_CODE' | 'SESSION_LOST' | 'CLOSED' | 'CONNECT_TIMEOUT' | 'BAD_DATA';
 
 export type ZkErrorName = ZkServerErrorName | ZkLocalErrorName;
 

@@ -70,9 +70,7 @@ export class ZkSession {
     setMaxListeners(0, this.#ended.signal);
     this.#options = options;
     this.#acl =
-      options.acl === 'creator-all'
-        ? [new ACL(Permission.ALL, new Id('auth', ''))]
-        : [new ACL(Permission.ALL, new Id('world', 'anyone'))];
+      options.acl === 'creator-all' ? [new ACL(Permission.ALL, new Id('auth', ''))] : [new ACL(Permission.ALL, new Id('world', 'anyone'))];
     this.#client = createClient(options.connectionString, {
       sessionTimeout: options.sessionTimeoutMs,
       spinDelay: Math.min(1000, Math.max(50, Math.floor(options.sessionTimeoutMs / 10))),
@@ -269,7 +267,10 @@ export class ZkSession {
           done(withFailedOp(error, results, ops), []);
           return;
         }
-        done(null, ops.map((op, index) => toMultiResult(op, Array.isArray(results) ? (results[index] as unknown) : undefined)));
+        done(
+          null,
+          ops.map((op, index) => toMultiResult(op, Array.isArray(results) ? (results[index] as unknown) : undefined)),
+        );
       });
     });
   }
@@ -346,7 +347,8 @@ export class ZkSession {
 function withFailedOp(error: unknown, results: unknown, ops: readonly MultiOp[]): unknown {
   if (!Array.isArray(results)) return error;
   const index = results.findIndex(
-    (result: unknown) => typeof result === 'object' && result !== null && Reflect.get(result, 'err') !== 0 && Reflect.get(result, 'err') !== undefined,
+    (result: unknown) =>
+      typeof result === 'object' && result !== null && Reflect.get(result, 'err') !== 0 && Reflect.get(result, 'err') !== undefined,
   );
   const op = ops[index];
   if (op === undefined) return error;

@@ -35,9 +35,7 @@ export type MultiOp =
   | { readonly op: 'set'; readonly path: string; readonly data: Buffer; readonly version?: number }
   | { readonly op: 'check'; readonly path: string; readonly version: number };
 
-export type MultiResult =
-  | { readonly op: 'create'; readonly path: string }
-  | { readonly op: 'remove' | 'set' | 'check' };
+export type MultiResult = { readonly op: 'create'; readonly path: string } | { readonly op: 'remove' | 'set' | 'check' };
 
 export interface DigestAuth {
   readonly scheme: 'digest';

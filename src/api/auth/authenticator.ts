@@ -117,9 +117,7 @@ export class Authenticator {
   private async fromSession(token: string): Promise<Principal> {
     const check = checkSession(token, await this.store.signingSecret(), this.now());
     if (!check.valid) {
-      throw unauthorized(
-        check.reason === 'expired' ? `session expired: ${LOG_IN_AGAIN}` : `invalid session cookie: ${LOG_IN_AGAIN}`,
-      );
+      throw unauthorized(check.reason === 'expired' ? `session expired: ${LOG_IN_AGAIN}` : `invalid session cookie: ${LOG_IN_AGAIN}`);
     }
     // The token is signed but stateless: this is what makes revoking a key end its sessions.
     const role = await this.store.lookup(check.principal.credentialId);

@@ -4,13 +4,7 @@
  * row operations.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type {
-  CredentialInfo,
-  CredentialStore,
-  CredentialStoreOptions,
-  NewCredential,
-  VerifiedCredential,
-} from './credential-store.js';
+import type { CredentialInfo, CredentialStore, CredentialStoreOptions, NewCredential, VerifiedCredential } from './credential-store.js';
 import { generateApiKey, hashSecret, isApiKey, isRole, verifySecret, type Role } from './credentials.js';
 
 export interface StoredCredential {

@@ -41,10 +41,7 @@ export interface PostgresCredentialStoreOptions extends CredentialStoreOptions {
   readonly poolSize?: number;
 }
 
-export async function openPostgresCredentialStore(
-  url: string,
-  options: PostgresCredentialStoreOptions = {},
-): Promise<CredentialStore> {
+export async function openPostgresCredentialStore(url: string, options: PostgresCredentialStoreOptions = {}): Promise<CredentialStore> {
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 4, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // An idle connection that breaks (server restart) is reported here and would otherwise crash the
   // process; the pool drops it, and the next query opens a new one or fails on its own.
@@ -80,10 +77,13 @@ function postgresBackend(pool: pg.Pool): CredentialBackend {
   };
   return {
     insert: async (row) => {
-      await pool.query(
-        'INSERT INTO credentials (key, role, secret_hash, description, created) VALUES ($1, $2, $3, $4, $5)',
-        [row.key, row.role, row.secretHash, row.description ?? null, row.created],
-      );
+      await pool.query('INSERT INTO credentials (key, role, secret_hash, description, created) VALUES ($1, $2, $3, $4, $5)', [
+        row.key,
+        row.role,
+        row.secretHash,
+        row.description ?? null,
+        row.created,
+      ]);
     },
     find: async (key) => {
       const [row] = await rows('SELECT role, secret_hash FROM credentials WHERE key = $1', [key]);

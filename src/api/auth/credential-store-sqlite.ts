@@ -5,14 +5,7 @@
 import Database from 'better-sqlite3';
 import { toError } from '../../util/errors.js';
 import type { CredentialStore, CredentialStoreOptions } from './credential-store.js';
-import {
-  countColumn,
-  credentialStoreOver,
-  infoOfRow,
-  roleColumn,
-  textColumn,
-  type CredentialBackend,
-} from './credential-store-core.js';
+import { countColumn, credentialStoreOver, infoOfRow, roleColumn, textColumn, type CredentialBackend } from './credential-store-core.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS credentials (
@@ -49,9 +42,7 @@ export function openSqliteCredentialStore(path: string, options: CredentialStore
 }
 
 function sqliteBackend(db: Database.Database): CredentialBackend {
-  const insert = db.prepare(
-    'INSERT INTO credentials (key, role, secret_hash, description, created) VALUES (?, ?, ?, ?, ?)',
-  );
+  const insert = db.prepare('INSERT INTO credentials (key, role, secret_hash, description, created) VALUES (?, ?, ?, ?, ?)');
   const find = db.prepare('SELECT role, secret_hash FROM credentials WHERE key = ?');
   const list = db.prepare('SELECT key, role, description, created FROM credentials ORDER BY created, key');
   const remove = db.prepare('DELETE FROM credentials WHERE key = ?');

@@ -20,12 +20,7 @@ export type SessionCheck =
   | { readonly valid: true; readonly principal: Principal; readonly expires: Date }
   | { readonly valid: false; readonly reason: 'malformed' | 'bad-signature' | 'expired' };
 
-export function issueSession(
-  principal: Principal,
-  signingSecret: Buffer,
-  now: Date,
-  ttlMs: number = DEFAULT_SESSION_TTL_MS,
-): string {
+export function issueSession(principal: Principal, signingSecret: Buffer, now: Date, ttlMs: number = DEFAULT_SESSION_TTL_MS): string {
   checkSecret(signingSecret);
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new Error(`a session lifetime must be a positive integer of ms, got ${ttlMs}`);
   const payload = Buffer.from(

@@ -3,8 +3,7 @@
  * resolved to `toISOString()` text, the form the stores keep dates in, so they compare as text.
  */
 
-const ISO_DATE =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
 const DATE_MATH = /^now((?:[+-]\d+[yMwdhHms])*)$/;
 const DATE_MATH_STEP = /([+-])(\d+)([yMwdhHms])/g;
 const UNIT_MS: Readonly<Record<string, number>> = {
@@ -24,9 +23,7 @@ const UNIT_MS: Readonly<Record<string, number>> = {
 export function resolveDate(text: string, now: Date): string | undefined {
   const math = DATE_MATH.exec(text);
   const time = math === null ? parseIso(text) : applyDateMath(now.getTime(), math[1] ?? '');
-  return time === undefined || !Number.isFinite(time) || Math.abs(time) > 8.64e15
-    ? undefined
-    : new Date(time).toISOString();
+  return time === undefined || !Number.isFinite(time) || Math.abs(time) > 8.64e15 ? undefined : new Date(time).toISOString();
 }
 
 function applyDateMath(start: number, steps: string): number {

@@ -207,10 +207,9 @@ export function parseSelect(text: string | undefined): string[] | undefined {
 function checkAttribute(name: string, parameter: 'orderby' | 'select', text: string): string[] {
   if (name === '') throw badRequest(`${parameter} has an empty attribute name`, { [parameter]: text });
   if (!ATTRIBUTE.test(name)) {
-    throw badRequest(
-      `${parameter} attribute '${name}' is not a name of letters, digits, '-' and '_' with '/' between nested names`,
-      { [parameter]: text },
-    );
+    throw badRequest(`${parameter} attribute '${name}' is not a name of letters, digits, '-' and '_' with '/' between nested names`, {
+      [parameter]: text,
+    });
   }
   return name.split('/');
 }

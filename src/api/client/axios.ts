@@ -9,7 +9,11 @@ import type { AxiosStatic } from 'axios';
 const loaded: unknown = createRequire(import.meta.url)('axios');
 
 function isAxios(value: unknown): value is AxiosStatic {
-  return typeof value === 'function' && typeof (value as Partial<AxiosStatic>).create === 'function' && typeof (value as Partial<AxiosStatic>).isAxiosError === 'function';
+  return (
+    typeof value === 'function' &&
+    typeof (value as Partial<AxiosStatic>).create === 'function' &&
+    typeof (value as Partial<AxiosStatic>).isAxiosError === 'function'
+  );
 }
 
 if (!isAxios(loaded)) throw new Error('the axios package did not load as expected (no create or isAxiosError)');

@@ -12,7 +12,6 @@ import { axios } from './axios.js';
 import { API_ERROR_STATUS, ApiError, type ApiErrorCode } from '../errors.js';
 import { isRecord } from '../../util/is-record.js';
 
-
 export interface CallContext {
   readonly method: string;
   readonly path: string;
@@ -87,11 +86,7 @@ export function errorFromNetwork(error: unknown, context: CallContext, options: 
     });
   }
   const timedOut = code === 'ETIMEDOUT' || code === 'ECONNABORTED';
-  const reason = timedOut
-    ? `no complete answer within ${options.timeoutMs} ms`
-    : error instanceof Error
-      ? error.message
-      : String(error);
+  const reason = timedOut ? `no complete answer within ${options.timeoutMs} ms` : error instanceof Error ? error.message : String(error);
   return new ApiError('unavailable', `${where}: the job API did not answer: ${reason}`, {
     cause: error,
     details: {
@@ -133,4 +128,3 @@ function messageOf(status: number, body: unknown, context: CallContext): string 
   }
   return `HTTP ${status} from ${context.method} ${context.path}`;
 }
-

@@ -42,16 +42,18 @@ export async function* followEvents(
   if (options.job !== undefined) query.job = options.job;
   if (options.action !== undefined) query.action = options.action;
   // The stream authenticates with the key itself: a streaming request cannot be replayed after a login.
-  const headers: Record<string, string> = credentials === undefined ? {} : { authorization: `Bearer ${credentials.key}:${credentials.secret}` };
+  const headers: Record<string, string> =
+    credentials === undefined ? {} : { authorization: `Bearer ${credentials.key}:${credentials.secret}` };
   let lastSeq: number | undefined;
-  for (let failures = 0; !signal.aborted; ) {
+  for (let failures = 0; !signal.aborted;) {
     let failure: ApiError;
     try {
       const opened = await http.openStream(
         { path: EVENTS_PATH, query, headers: lastSeq === undefined ? headers : { ...headers, 'last-event-id': String(lastSeq) } },
         signal,
       );
-      if ('response' in opened) throw errorFromResponse(opened.response.status, opened.response.body, { method: 'GET', path: EVENTS_PATH, attempts: 1 });
+      if ('response' in opened)
+        throw errorFromResponse(opened.response.status, opened.response.body, { method: 'GET', path: EVENTS_PATH, attempts: 1 });
       failures = 0;
       options.onOpen?.();
       try {
@@ -70,7 +72,8 @@ export async function* followEvents(
       failure = new ApiError('unavailable', 'the job event stream was closed by the server');
     } catch (error) {
       if (isAborted(signal)) return;
-      if (!(error instanceof ApiError) || error.code === 'unauthorized' || error.code === 'forbidden' || error.code === 'bad-request') throw error;
+      if (!(error instanceof ApiError) || error.code === 'unauthorized' || error.code === 'forbidden' || error.code === 'bad-request')
+        throw error;
       failure = error;
     }
     failures += 1;

@@ -49,7 +49,12 @@ export class HttpTransport {
     setMaxListeners(0, this.#closing.signal);
     // keepAlive reuses connections; Node also drops an idle one a second before the server's
     // advertised Keep-Alive timeout, so a request is not sent on a socket the server is closing.
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: Math.min(64, options.maxSockets), timeout: 60_000 };
+    const agentOptions = {
+      keepAlive: true,
+      maxSockets: options.maxSockets,
+      maxFreeSockets: Math.min(64, options.maxSockets),
+      timeout: 60_000,
+    };
     const httpAgent = new http.Agent(agentOptions);
     const httpsAgent = new https.Agent(agentOptions);
     this.#agents = [httpAgent, httpsAgent];
@@ -107,10 +112,14 @@ export class HttpTransport {
         retryAfter: headerText(response.headers['retry-after']),
       };
     } catch (error) {
-      throw errorFromNetwork(error, { method: request.method, path: request.path }, {
-        timeoutMs: this.#options.timeoutMs,
-        closed: this.closed,
-      });
+      throw errorFromNetwork(
+        error,
+        { method: request.method, path: request.path },
+        {
+          timeoutMs: this.#options.timeoutMs,
+          closed: this.closed,
+        },
+      );
     }
   }
 
@@ -119,7 +128,10 @@ export class HttpTransport {
    * it through `signal` (or by destroying the stream). A status other than 200 comes back with its
    * body read and parsed, as `send` gives it.
    */
-  async openStream(request: Omit<HttpRequest, 'method' | 'body'>, signal: AbortSignal): Promise<{ readonly stream: Readable } | { readonly response: HttpResponse }> {
+  async openStream(
+    request: Omit<HttpRequest, 'method' | 'body'>,
+    signal: AbortSignal,
+  ): Promise<{ readonly stream: Readable } | { readonly response: HttpResponse }> {
     const query = request.query === undefined ? '' : new URLSearchParams(request.query).toString();
     const url = `${this.#options.baseUrl}${request.path}${query === '' ? '' : `?${query}`}`;
     try {

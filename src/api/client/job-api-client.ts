@@ -71,7 +71,9 @@ export class JobApiClient implements JobApi {
 
   /** Finds out now which API this is (one probe request at most, ever). */
   detectCompatibility(): Promise<ServerFlavour> {
-    return this.#detector.resolve(async () => (await this.#call({ method: 'GET', path: PROBE_PATH, idempotent: true, retryOn500: true })).response);
+    return this.#detector.resolve(
+      async () => (await this.#call({ method: 'GET', path: PROBE_PATH, idempotent: true, retryOn500: true })).response,
+    );
   }
 
   /** Logs in with the client's API key now; calls also log in by themselves when they need to. */
@@ -137,7 +139,13 @@ export class JobApiClient implements JobApi {
       }
     }
     const headers = ifRevision === undefined ? undefined : { 'if-match': revisionOf(ifRevision) };
-    const result = await this.#call({ method: 'PUT', path, body: { json: changes }, idempotent: ifRevision === undefined, ...(headers === undefined ? {} : { headers }) });
+    const result = await this.#call({
+      method: 'PUT',
+      path,
+      body: { json: changes },
+      idempotent: ifRevision === undefined,
+      ...(headers === undefined ? {} : { headers }),
+    });
     if (result.response.status === 409 && result.afterAmbiguousAttempt) {
       // The replay of an edit whose reply was lost: 409 if that edit made the job final. If the job
       // now holds exactly what was asked, the edit did happen.
@@ -152,7 +160,9 @@ export class JobApiClient implements JobApi {
 
   search<K extends JobField>(query: SelectQuery<K>): Promise<SearchResult<Pick<JobDocument, K | 'id'>>>;
   search(query?: SearchQuery): Promise<SearchResult<JobDocument>>;
-  async search<K extends JobField>(query: SearchQuery | SelectQuery<K> = {}): Promise<SearchResult<JobDocument | Pick<JobDocument, K | 'id'>>> {
+  async search<K extends JobField>(
+    query: SearchQuery | SelectQuery<K> = {},
+  ): Promise<SearchResult<JobDocument | Pick<JobDocument, K | 'id'>>> {
     const result = await this.#search(searchForm(query));
     const { count, resources } = parseCollection(result);
     const select = 'select' in query ? query.select : undefined;
@@ -243,7 +253,13 @@ export class JobApiClient implements JobApi {
   /** Deletes every job the (mandatory) filter matches; returns how many. */
   async deleteMatching(filter: string): Promise<number> {
     if (typeof filter !== 'string' || filter.trim() === '') throw refused('deleteMatching needs a non-empty filter');
-    const result = await this.#call({ method: 'DELETE', path: '/api/job', headers: { bulk: 'yes' }, body: { form: { filter } }, idempotent: true });
+    const result = await this.#call({
+      method: 'DELETE',
+      path: '/api/job',
+      headers: { bulk: 'yes' },
+      body: { form: { filter } },
+      idempotent: true,
+    });
     return parseDeletedCount(ok(result, 'DELETE', '/api/job', [200]));
   }
 
@@ -254,7 +270,10 @@ export class JobApiClient implements JobApi {
   }
 
   #call(call: Call): Promise<CallResult> {
-    if (this.#http.closed) return Promise.reject(new ApiError('unavailable', `${call.method} ${call.path}: the job API client is closed`, { details: { retryable: false } }));
+    if (this.#http.closed)
+      return Promise.reject(
+        new ApiError('unavailable', `${call.method} ${call.path}: the job API client is closed`, { details: { retryable: false } }),
+      );
     return this.#requester.call(call);
   }
 

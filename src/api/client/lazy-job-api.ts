@@ -44,7 +44,9 @@ export class LazyJobApi implements JobApi {
 
   search<K extends JobField>(query: SelectQuery<K>): Promise<SearchResult<Pick<JobDocument, K | 'id'>>>;
   search(query?: SearchQuery): Promise<SearchResult<JobDocument>>;
-  async search<K extends JobField>(query: SearchQuery | SelectQuery<K> = {}): Promise<SearchResult<JobDocument | Pick<JobDocument, K | 'id'>>> {
+  async search<K extends JobField>(
+    query: SearchQuery | SelectQuery<K> = {},
+  ): Promise<SearchResult<JobDocument | Pick<JobDocument, K | 'id'>>> {
     const api = await this.#api();
     return 'select' in query ? api.search(query) : api.search(query);
   }

@@ -23,8 +23,18 @@ export function operationsBody(requests: readonly JobOperationRequest[]): { oper
   return {
     operations: requests.map((request) =>
       request.op === 'claim'
-        ? { op: 'claim', id: request.id, executor: request.executor, ...(request.statusMessage === undefined ? {} : { 'status-message': request.statusMessage }) }
-        : { op: 'edit', id: request.id, changes: request.changes, ...(request.ifRevision === undefined ? {} : { 'if-match': request.ifRevision }) },
+        ? {
+            op: 'claim',
+            id: request.id,
+            executor: request.executor,
+            ...(request.statusMessage === undefined ? {} : { 'status-message': request.statusMessage }),
+          }
+        : {
+            op: 'edit',
+            id: request.id,
+            changes: request.changes,
+            ...(request.ifRevision === undefined ? {} : { 'if-match': request.ifRevision }),
+          },
     ),
   };
 }
@@ -32,7 +42,10 @@ export function operationsBody(requests: readonly JobOperationRequest[]): { oper
 export function parseOperationResults(body: unknown, expected: number, parseJob: (value: unknown) => JobDocument): JobOperationResult[] {
   const results = isRecord(body) ? body.results : undefined;
   if (!Array.isArray(results) || results.length !== expected) {
-    throw new ApiError('internal', `job operations answered ${Array.isArray(results) ? `${String(results.length)} results` : 'no result list'} for ${String(expected)} operations`);
+    throw new ApiError(
+      'internal',
+      `job operations answered ${Array.isArray(results) ? `${String(results.length)} results` : 'no result list'} for ${String(expected)} operations`,
+    );
   }
   return results.map((item: unknown): JobOperationResult => {
     if (!isRecord(item) || typeof item.status !== 'number') throw new ApiError('internal', 'a job operation result has no status');

@@ -125,7 +125,8 @@ function credentialsOf(value: unknown): ApiCredentials | undefined {
   if (value === undefined) return undefined;
   if (!isRecord(value)) throw new ClientOptionsError(`"credentials" must be { key, secret }, got ${describe(value)}`);
   const { key, secret } = value;
-  if (typeof key !== 'string' || key === '') throw new ClientOptionsError(`"credentials.key" must be a non-empty string, got ${describe(key)}`);
+  if (typeof key !== 'string' || key === '')
+    throw new ClientOptionsError(`"credentials.key" must be a non-empty string, got ${describe(key)}`);
   // The secret is never echoed, even a malformed one.
   if (typeof secret !== 'string' || secret === '') throw new ClientOptionsError('"credentials.secret" must be a non-empty string');
   return { key, secret };

@@ -25,11 +25,15 @@ type Check<T> = (value: unknown) => T | undefined;
 
 const text: Check<string> = (value) => (typeof value === 'string' ? value : undefined);
 const date: Check<string> = (value) => (typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? value : undefined);
-const int = (min: number, max: number): Check<number> => (value) =>
-  typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : undefined;
+const int =
+  (min: number, max: number): Check<number> =>
+  (value) =>
+    typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max ? value : undefined;
 const nonNegative: Check<number> = (value) => (typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined);
-const oneOf = <T extends string>(allowed: readonly T[]): Check<T> => (value) =>
-  typeof value === 'string' && (allowed as readonly string[]).includes(value) ? (value as T) : undefined;
+const oneOf =
+  <T extends string>(allowed: readonly T[]): Check<T> =>
+  (value) =>
+    typeof value === 'string' && (allowed as readonly string[]).includes(value) ? (value as T) : undefined;
 const link: Check<ResourceLink> = (value) => (isRecord(value) && typeof value.href === 'string' ? { href: value.href } : undefined);
 const links: Check<ResourceLink[]> = (value) => {
   if (!Array.isArray(value)) return undefined;
@@ -48,7 +52,11 @@ interface FieldRule<T> {
 
 /** One rule per field of JobDocument: the mapped type makes a missing or mistyped rule a compile error. */
 const RULES: { readonly [K in JobField]-?: FieldRule<Exclude<JobDocument[K], undefined>> } = {
-  id: { check: (value) => (typeof value === 'string' && /^job\/\S+$/.test(value) ? value : undefined), expected: 'a job id job/<uuid>', required: true },
+  id: {
+    check: (value) => (typeof value === 'string' && /^job\/\S+$/.test(value) ? value : undefined),
+    expected: 'a job id job/<uuid>',
+    required: true,
+  },
   'resource-type': { check: (value) => (value === 'job' ? value : undefined), expected: '"job"', required: true },
   created: { check: date, expected: 'an ISO-8601 date', required: true },
   updated: { check: date, expected: 'an ISO-8601 date', required: true },
@@ -87,7 +95,11 @@ export function isJobField(name: string): name is JobField {
 /** A whole job document, as GET /api/job/<uuid> and edits answer. */
 export function parseJob(value: unknown, options: ParseJobOptions = { revision: 'required' }): JobDocument {
   const fields = documentFields(value);
-  const parsed = pick(fields, JOB_FIELDS, (field) => RULES[field].required === true && !(field === 'revision' && options.revision === 'optional'));
+  const parsed = pick(
+    fields,
+    JOB_FIELDS,
+    (field) => RULES[field].required === true && !(field === 'revision' && options.revision === 'optional'),
+  );
   parsed.revision ??= NO_REVISION;
   // Every field was checked against its rule above, whose type is the field's type in JobDocument.
   return parsed as unknown as JobDocument;
@@ -110,7 +122,11 @@ function documentFields(value: unknown): Record<string, unknown> {
   return value;
 }
 
-function pick(fields: Record<string, unknown>, wanted: readonly JobField[], isRequired: (field: JobField) => boolean): Partial<Record<JobField, unknown>> {
+function pick(
+  fields: Record<string, unknown>,
+  wanted: readonly JobField[],
+  isRequired: (field: JobField) => boolean,
+): Partial<Record<JobField, unknown>> {
   const id = typeof fields.id === 'string' ? fields.id : undefined;
   const parsed: Partial<Record<JobField, unknown>> = {};
   for (const field of wanted) {

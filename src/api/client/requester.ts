@@ -75,7 +75,11 @@ export class Requester {
       if (authenticated && !reloggedIn && this.#sessionRefused(response.status)) {
         // Once: a second refusal right after a fresh login is about the key, not the session.
         reloggedIn = true;
-        this.logger.info('job API session no longer accepted; logging in again', { method: call.method, path: call.path, status: response.status });
+        this.logger.info('job API session no longer accepted; logging in again', {
+          method: call.method,
+          path: call.path,
+          status: response.status,
+        });
         await this.#login(generation);
         continue;
       }
@@ -145,7 +149,14 @@ export class Requester {
 
   async #backOff(call: Call, retry: number, reason: string, retryAfter: string | undefined): Promise<void> {
     const delayMs = backoffDelayMs(retry, this.retry, retryAfter);
-    this.logger.debug('job API call failed; retrying', { method: call.method, path: call.path, retry, of: this.retry.retries, delayMs, reason });
+    this.logger.debug('job API call failed; retrying', {
+      method: call.method,
+      path: call.path,
+      retry,
+      of: this.retry.retries,
+      delayMs,
+      reason,
+    });
     try {
       // A call waiting to retry is work in progress: a CLI awaiting it must not exit meanwhile.
       await delay(delayMs, this.http.signal, { keepProcessAlive: true });

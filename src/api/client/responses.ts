@@ -29,7 +29,8 @@ function createdOf(body: unknown, createdByStatus: boolean | undefined, what: st
   if (!isRecord(body)) throw malformed(`${what} answered without a JSON object`, body);
   const id = body['resource-id'];
   if (typeof id !== 'string' || !id.startsWith('job/')) throw malformed(`${what} answered without a "resource-id" job/<uuid>`, body);
-  const created = typeof body.created === 'boolean' ? body.created : typeof body.status === 'number' ? body.status === 201 : createdByStatus;
+  const created =
+    typeof body.created === 'boolean' ? body.created : typeof body.status === 'number' ? body.status === 201 : createdByStatus;
   if (created === undefined) throw malformed(`${what} answered without saying whether the job was created`, body);
   return { id, created };
 }

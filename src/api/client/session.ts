@@ -40,7 +40,8 @@ export class SessionCookie {
       const parsed = parseSetCookie(header, now);
       if (parsed === undefined) continue;
       this.#pair = parsed.pair;
-      this.#renewAt = parsed.expiresAt === undefined ? undefined : parsed.expiresAt - Math.min(EXPIRY_MARGIN_MS, (parsed.expiresAt - now) / 10);
+      this.#renewAt =
+        parsed.expiresAt === undefined ? undefined : parsed.expiresAt - Math.min(EXPIRY_MARGIN_MS, (parsed.expiresAt - now) / 10);
       this.#generation += 1;
       return true;
     }

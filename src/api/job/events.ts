@@ -10,7 +10,17 @@
 import { isRecord } from '../../util/is-record.js';
 import { JOB_STATES, type JobState } from './document.js';
 
-export const JOB_EVENT_TYPES = ['created', 'enqueued', 'taken', 'started', 'progress', 'finished', 'timed-out', 'cancelled', 'released'] as const;
+export const JOB_EVENT_TYPES = [
+  'created',
+  'enqueued',
+  'taken',
+  'started',
+  'progress',
+  'finished',
+  'timed-out',
+  'cancelled',
+  'released',
+] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
 /** The three ways a job ends; each carries the duration and return code. */

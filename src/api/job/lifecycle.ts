@@ -103,11 +103,22 @@ export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDo
  */
 export function claimJob(current: JobDocument, claim: JobClaim, now: Date): JobDocument {
   if (current.state !== 'QUEUED' || current.version > JOB_SCHEMA_VERSION) {
-    const why = current.state !== 'QUEUED' ? `it is ${current.state}` : `its schema version ${current.version} is newer than ${JOB_SCHEMA_VERSION}`;
+    const why =
+      current.state !== 'QUEUED' ? `it is ${current.state}` : `its schema version ${current.version} is newer than ${JOB_SCHEMA_VERSION}`;
     throw conflict(`job ${current.id} cannot be claimed: ${why}`, { job: current });
   }
   const message = claim['status-message'];
-  return applyEdit(current, { immutable: {}, state: 'RUNNING', executor: claim.executor, progress: 0, ...(message === undefined ? {} : { 'status-message': message }) }, now);
+  return applyEdit(
+    current,
+    {
+      immutable: {},
+      state: 'RUNNING',
+      executor: claim.executor,
+      progress: 0,
+      ...(message === undefined ? {} : { 'status-message': message }),
+    },
+    now,
+  );
 }
 
 /** The `cancel` operation: QUEUED or RUNNING to CANCELED. */
@@ -125,11 +136,21 @@ export function cancelJob(current: JobDocument, now: Date, reason = 'canceled'):
  */
 export function retryJob(current: JobDocument, now: Date, reason = 'retried'): JobDocument {
   if (!isFinal(current.state)) {
-    throw conflict(`job ${current.id} is ${current.state}: only a final job (SUCCESS, FAILED, CANCELED) can be retried`, { state: current.state });
+    throw conflict(`job ${current.id} is ${current.state}: only a final job (SUCCESS, FAILED, CANCELED) can be retried`, {
+      state: current.state,
+    });
   }
   const { 'return-code': _code, duration: _duration, started: _started, executor: _executor, ...rest } = current;
   const timestamp = now.toISOString();
-  return { ...rest, state: 'QUEUED', progress: 0, 'status-message': reason, 'time-of-status-change': timestamp, updated: timestamp, revision: current.revision + 1 };
+  return {
+    ...rest,
+    state: 'QUEUED',
+    progress: 0,
+    'status-message': reason,
+    'time-of-status-change': timestamp,
+    updated: timestamp,
+    revision: current.revision + 1,
+  };
 }
 
 function stamp(current: JobDocument, next: JobDocument, now: Date): JobDocument {

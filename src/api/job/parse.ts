@@ -4,13 +4,7 @@
  * listed so an edit that re-sends a whole document is not refused for them.
  */
 import { badRequest } from '../errors.js';
-import {
-  EXECUTION_MODES,
-  JOB_STATES,
-  type JobDocument,
-  type JobState,
-  type ResourceLink,
-} from './document.js';
+import { EXECUTION_MODES, JOB_STATES, type JobDocument, type JobState, type ResourceLink } from './document.js';
 
 /** What a client may give on create: the document's own fields, all but `action` optional. */
 export type JobCreate = Pick<JobDocument, 'action'> &
@@ -181,19 +175,35 @@ function compact<T extends object>(value: AllFields<T>): T {
 }
 
 const CREATE_FIELDS = new Set([
-  'action', 'target-resource', 'affected-resources', 'priority', 'execution-mode', 'expiry', 'payload',
-  'parent-job', 'nested-jobs', 'tags', 'acl', 'timeout', 'idempotency-key', 'status-message', 'state', 'progress',
+  'action',
+  'target-resource',
+  'affected-resources',
+  'priority',
+  'execution-mode',
+  'expiry',
+  'payload',
+  'parent-job',
+  'nested-jobs',
+  'tags',
+  'acl',
+  'timeout',
+  'idempotency-key',
+  'status-message',
+  'state',
+  'progress',
   'resource-type',
 ]);
 
 export function parseJobCreate(body: unknown): JobCreate {
   const fields = asObject(body, 'job');
   for (const key of Object.keys(fields)) {
-    if (SERVER_OWNED_FIELDS.has(key) && key !== 'resource-type') throw badRequest(`"${key}" is set by the server and cannot be given on create`);
+    if (SERVER_OWNED_FIELDS.has(key) && key !== 'resource-type')
+      throw badRequest(`"${key}" is set by the server and cannot be given on create`);
   }
   rejectUnknown(fields, CREATE_FIELDS, 'job');
   if (fields['resource-type'] !== undefined && fields['resource-type'] !== 'job') throw badRequest('"resource-type" must be "job"');
-  if (fields.state !== undefined && fields.state !== 'QUEUED') throw badRequest(`a job is created QUEUED; "state" ${describe(fields.state)} is not allowed`);
+  if (fields.state !== undefined && fields.state !== 'QUEUED')
+    throw badRequest(`a job is created QUEUED; "state" ${describe(fields.state)} is not allowed`);
   if (fields.progress !== undefined && fields.progress !== 0) throw badRequest('a job is created with "progress" 0');
   const action = text(fields, 'action', { pattern: ACTION_NAME, hint: 'must be a name of letters, digits, _ . : -' });
   if (action === undefined) throw badRequest('job needs an "action"');
@@ -219,8 +229,21 @@ export function parseJobCreate(body: unknown): JobCreate {
 }
 
 const EDIT_FIELDS = new Set([
-  'state', 'progress', 'status-message', 'return-code', 'affected-resources', 'priority', 'expiry', 'nested-jobs',
-  'tags', 'acl', 'executor', 'attempt', 'timeout', ...IMMUTABLE_FIELDS, ...SERVER_OWNED_FIELDS,
+  'state',
+  'progress',
+  'status-message',
+  'return-code',
+  'affected-resources',
+  'priority',
+  'expiry',
+  'nested-jobs',
+  'tags',
+  'acl',
+  'executor',
+  'attempt',
+  'timeout',
+  ...IMMUTABLE_FIELDS,
+  ...SERVER_OWNED_FIELDS,
 ]);
 
 export function parseJobEdit(body: unknown): JobEdit {
@@ -264,7 +287,8 @@ export function parseJobClaim(body: unknown): JobClaim {
   const fields = asObject(body, 'job claim');
   rejectUnknown(fields, CLAIM_FIELDS, 'job claim');
   const { executor } = fields;
-  if (typeof executor !== 'string' || executor.trim() === '') throw badRequest(`"executor" must name the claiming executor, got ${describe(executor)}`);
+  if (typeof executor !== 'string' || executor.trim() === '')
+    throw badRequest(`"executor" must name the claiming executor, got ${describe(executor)}`);
   return compact<JobClaim>({ executor, 'status-message': text(fields, 'status-message') });
 }
 
@@ -272,7 +296,8 @@ function assertJsonText(payload: string): void {
   try {
     JSON.parse(payload);
   } catch (error) {
-    throw badRequest(`"payload" must be JSON text (Nuvla stores action arguments as a JSON string): ${error instanceof Error ? error.message : 'invalid'}`);
+    throw badRequest(
+      `"payload" must be JSON text (Nuvla stores action arguments as a JSON string): ${error instanceof Error ? error.message : 'invalid'}`,
+    );
   }
 }
-

@@ -76,6 +76,7 @@ function errorResponse(error: FastifyError): { status: number; body: Record<stri
   const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
   if (status >= 500) return { status, body: { status, code: 'internal', message: 'internal error; see the server log' } };
   const code = codeOfStatus(status);
-  const message = error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? `invalid JSON body: ${error.message}` : error.message;
+  const message =
+    error.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError ? `invalid JSON body: ${error.message}` : error.message;
   return { status, body: { status, code, message } };
 }

@@ -62,7 +62,11 @@ export class JobEventHub {
    * Calls `listener` with the kept events after `afterSeq` (if given) that match, then with each new
    * one; `onClose` runs when the hub closes. Returns the unsubscribe function.
    */
-  subscribe(filter: EventFilter, listener: EventListener, options: { readonly afterSeq?: number; readonly onClose?: () => void } = {}): () => void {
+  subscribe(
+    filter: EventFilter,
+    listener: EventListener,
+    options: { readonly afterSeq?: number; readonly onClose?: () => void } = {},
+  ): () => void {
     const { afterSeq, onClose } = options;
     if (afterSeq !== undefined) {
       const oldest = Math.max(afterSeq + 1, this.#seq - this.#historySize + 1, 1);

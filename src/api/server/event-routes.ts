@@ -61,7 +61,10 @@ function parsePublished(body: unknown, maxEvents: number): PublishedJobEvent[] {
     const event = parseJobEvent(item, { seqRequired: false });
     if (event === undefined) throw badRequest(`event ${String(index)} is not a job event (type, at, job, action, state)`, { index });
     if (!PUBLISHABLE.has(event.type)) {
-      throw badRequest(`event ${String(index)}: "${event.type}" is derived by the API from the job's changes; only ${[...PUBLISHABLE].join(', ')} may be published`, { index });
+      throw badRequest(
+        `event ${String(index)}: "${event.type}" is derived by the API from the job's changes; only ${[...PUBLISHABLE].join(', ')} may be published`,
+        { index },
+      );
     }
     const { seq: _seq, ...published } = event;
     return published;

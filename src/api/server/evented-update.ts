@@ -7,7 +7,13 @@ import { changeEvents } from '../job/transition-events.js';
 import type { JobMutation, JobStore } from '../store/job-store.js';
 import type { JobEventHub } from './event-hub.js';
 
-export async function updateWithEvents(store: JobStore, hub: JobEventHub, id: string, mutate: JobMutation, expectedRevision?: number): Promise<JobDocument> {
+export async function updateWithEvents(
+  store: JobStore,
+  hub: JobEventHub,
+  id: string,
+  mutate: JobMutation,
+  expectedRevision?: number,
+): Promise<JobDocument> {
   let before: JobDocument | undefined;
   const after = await store.update(
     id,

@@ -60,9 +60,13 @@ export class JobApiServer {
   static async start(options: JobApiServerOptions, logger: Logger, parts: JobApiServerParts = {}): Promise<JobApiServer> {
     const server = new JobApiServer(options, logger);
     try {
-      server.#serving = await startOrRelease(server.#releasers, (releasers) => server.#open(releasers, parts), (error) => {
-        logger.error('releasing what a failed start had opened failed', { error });
-      });
+      server.#serving = await startOrRelease(
+        server.#releasers,
+        (releasers) => server.#open(releasers, parts),
+        (error) => {
+          logger.error('releasing what a failed start had opened failed', { error });
+        },
+      );
     } catch (error) {
       server.#state = 'STOPPED';
       throw error;
@@ -123,7 +127,10 @@ export class JobApiServer {
     const metrics =
       options.metrics === undefined
         ? undefined
-        : await import('../../metrics/api-metrics.js').then(async ({ ApiMetrics }) => new ApiMetrics((await import('../../metrics/registry.js')).createDaemonRegistry(), stores.jobs, logger));
+        : await import('../../metrics/api-metrics.js').then(
+            async ({ ApiMetrics }) =>
+              new ApiMetrics((await import('../../metrics/registry.js')).createDaemonRegistry(), stores.jobs, logger),
+          );
     if (options.metrics !== undefined && metrics !== undefined) {
       // On its own port, so /metrics is never public where the API is; closed after the API, so a
       // scraper sees the drain to its end.

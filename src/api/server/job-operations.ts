@@ -63,7 +63,8 @@ export function parseJobOperations(body: unknown, maxOperations: number): JobOpe
 }
 
 function run(store: JobStore, events: JobEventHub, operation: JobOperation, now: () => Date): Promise<JobDocument> {
-  if (operation.op === 'claim') return updateWithEvents(store, events, operation.id, (current) => claimJob(current, operation.claim, now()));
+  if (operation.op === 'claim')
+    return updateWithEvents(store, events, operation.id, (current) => claimJob(current, operation.claim, now()));
   return updateWithEvents(store, events, operation.id, (current) => applyEdit(current, operation.edit, now()), operation.ifRevision);
 }
 

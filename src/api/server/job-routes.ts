@@ -14,15 +14,7 @@ import { requirePermission, type AccessControl } from './access.js';
 import { parseCollectionQuery } from './search-params.js';
 import type { JobEventHub } from './event-hub.js';
 import { updateWithEvents } from './evented-update.js';
-import {
-  collectionBody,
-  createdBody,
-  locationOf,
-  operationBody,
-  selectFields,
-  stateAggregation,
-  withOperations,
-} from './nuvla-shapes.js';
+import { collectionBody, createdBody, locationOf, operationBody, selectFields, stateAggregation, withOperations } from './nuvla-shapes.js';
 
 export interface JobRoutesOptions {
   readonly store: JobStore;
@@ -71,8 +63,13 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   const search = async (request: FastifyRequest, params: unknown): Promise<Record<string, unknown>> => {
     await requirePermission(access, request, 'read');
     const query = parseCollectionQuery(params);
-    const result = query.countOnly ? { count: (await store.search({ ...query.search, first: 1, last: 1 })).count, jobs: [] } : await store.search(query.search);
-    const body = collectionBody(result.count, result.jobs.map((job) => selectFields(job, query.select)));
+    const result = query.countOnly
+      ? { count: (await store.search({ ...query.search, first: 1, last: 1 })).count, jobs: [] }
+      : await store.search(query.search);
+    const body = collectionBody(
+      result.count,
+      result.jobs.map((job) => selectFields(job, query.select)),
+    );
     if (query.countByState) body.aggregations = stateAggregation(await store.countByState(query.search.filter));
     return body;
   };
@@ -124,7 +121,13 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   app.post('/api/job/:uuid/cancel', async (request, reply) => {
     const principal = await requirePermission(access, request, 'write');
     const id = jobIdOf(request);
-    const job = await updateWithEvents(store, events, id, (current) => cancelJob(current, now(), `canceled by ${principal.credentialId}`), ifMatch(request));
+    const job = await updateWithEvents(
+      store,
+      events,
+      id,
+      (current) => cancelJob(current, now(), `canceled by ${principal.credentialId}`),
+      ifMatch(request),
+    );
     return reply.header('etag', etagOf(job)).send(operationBody(200, job, 'canceled'));
   });
 
@@ -133,7 +136,13 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   app.post('/api/job/:uuid/retry', async (request, reply) => {
     const principal = await requirePermission(access, request, 'write');
     const id = jobIdOf(request);
-    const job = await updateWithEvents(store, events, id, (current) => retryJob(current, now(), `retried by ${principal.credentialId}`), ifMatch(request));
+    const job = await updateWithEvents(
+      store,
+      events,
+      id,
+      (current) => retryJob(current, now(), `retried by ${principal.credentialId}`),
+      ifMatch(request),
+    );
     return reply.header('etag', etagOf(job)).send(withOperations(job));
   });
 }
@@ -178,4 +187,3 @@ function textParam(source: unknown, key: string): string | undefined {
   const value: unknown = Reflect.get(source, key);
   return typeof value === 'string' ? value : undefined;
 }
-

@@ -41,7 +41,9 @@ export async function readDatabase(args: OptionArgs): Promise<string> {
   if (typeof flag === 'string' && flag !== '') return flag;
   const file = args['database-file'];
   if (typeof file === 'string' && file !== '') {
-    const text = await readFile(file, 'utf8').catch((error: unknown) => fail(`database file ${file} cannot be read: ${toError(error).message}`));
+    const text = await readFile(file, 'utf8').catch((error: unknown) =>
+      fail(`database file ${file} cannot be read: ${toError(error).message}`),
+    );
     const url = text.trim();
     if (url === '') fail(`database file ${file} is empty`);
     return url;
@@ -57,13 +59,15 @@ function shown(value: unknown): string {
 /** A count of at least one; yargs has already turned a non-number into NaN, shown as such. */
 function readPositiveInteger(args: OptionArgs, key: string, fallback: number): number {
   const value = args[key] ?? fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) return fail(`--${key} must be a positive integer, got ${shown(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    return fail(`--${key} must be a positive integer, got ${shown(value)}`);
   return value;
 }
 
 function readPort(args: OptionArgs): number {
   const value = args.port ?? JOB_API_DEFAULTS.port;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) return fail(`--port must be 0-65535, got ${shown(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535)
+    return fail(`--port must be 0-65535, got ${shown(value)}`);
   return value;
 }
 

@@ -60,9 +60,7 @@ const NOT_NULL: ReadonlySet<string> = new Set(['id', 'state', 'action', 'priorit
 
 /** What the filter compiler reads from columns; any other attribute it reads from the document. */
 export const FILTER_COLUMNS: Readonly<Record<string, ColumnSpec>> = Object.freeze(
-  Object.fromEntries(
-    INDEXED_COLUMNS.map(({ attribute, column, type }) => [attribute, { column, type, nullable: !NOT_NULL.has(column) }]),
-  ),
+  Object.fromEntries(INDEXED_COLUMNS.map(({ attribute, column, type }) => [attribute, { column, type, nullable: !NOT_NULL.has(column) }])),
 );
 
 /** Indexed columns then the document, in the order both stores list their columns. */

@@ -60,8 +60,7 @@ const MIGRATIONS: readonly (readonly string[])[] = [
   ],
 ];
 
-const placeholders = (from: number, count: number): string =>
-  Array.from({ length: count }, (_, index) => `$${from + index}`).join(', ');
+const placeholders = (from: number, count: number): string => Array.from({ length: count }, (_, index) => `$${from + index}`).join(', ');
 
 // Named statements are prepared once per pooled connection, then only bound and executed.
 const INSERT = {
@@ -128,9 +127,7 @@ class PostgresJobStore implements JobStore {
   migrate(): Promise<void> {
     return this.#transaction(async (client) => {
       await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK_KEY]);
-      await client.query(
-        'CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL PRIMARY KEY, applied text NOT NULL)',
-      );
+      await client.query('CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL PRIMARY KEY, applied text NOT NULL)');
       const current = countOf(field(await one(client, 'SELECT coalesce(max(version), 0) AS v FROM schema_version'), 'v'));
       if (current > MIGRATIONS.length) {
         throw new Error(

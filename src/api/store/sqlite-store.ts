@@ -157,7 +157,7 @@ class SqliteJobStore implements JobStore {
   }
 
   createMany(jobs: readonly JobDocument[]): Promise<CreateResult[]> {
-    return promised(() => jobs.length === 0 ? [] : this.#createMany(jobs));
+    return promised(() => (jobs.length === 0 ? [] : this.#createMany(jobs)));
   }
 
   get(id: string): Promise<JobDocument | undefined> {
@@ -284,11 +284,7 @@ class SqliteJobStore implements JobStore {
     const count = countOf(field(this.#statement(`SELECT count(*) AS n FROM ${JOBS_TABLE}${where.sql}`).get(...where.params), 'n'));
     if (limit === 0 || offset >= count) return { count, jobs: [] };
     const order = compileOrderBy(orderOf(search), options);
-    const rows = this.#statement(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ? OFFSET ?`).all(
-      ...where.params,
-      limit,
-      offset,
-    );
+    const rows = this.#statement(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ? OFFSET ?`).all(...where.params, limit, offset);
     return { count, jobs: rows.map(documentOfRow) };
   }
 

@@ -40,10 +40,11 @@ export function compileOptions(dialect: CompileOptions['dialect']): CompileOptio
  */
 export function applyMutation(current: JobDocument, mutate: JobMutation, expectedRevision: number | undefined): JobDocument {
   if (expectedRevision !== undefined && current.revision !== expectedRevision) {
-    throw preconditionFailed(
-      `${current.id} is at revision ${current.revision}, not at the expected revision ${expectedRevision}`,
-      { id: current.id, expectedRevision, actualRevision: current.revision },
-    );
+    throw preconditionFailed(`${current.id} is at revision ${current.revision}, not at the expected revision ${expectedRevision}`, {
+      id: current.id,
+      expectedRevision,
+      actualRevision: current.revision,
+    });
   }
   const next = mutate(current);
   // Either would corrupt the store quietly: a changed id would overwrite the wrong row's columns,
