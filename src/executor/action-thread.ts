@@ -1,8 +1,9 @@
 /**
  * One worker thread that runs actions for one executor slot, one job at a time, and is reused for
- * the slot's next job (a thread costs tens of milliseconds to start). It can be asked to abort the
- * running action (the action's AbortSignal) or be terminated, which stops even code that never yields;
- * a terminated or crashed thread is not reused.
+ * the slot's next job (a thread costs tens of milliseconds to start). Each run is a ThreadRun: the
+ * run's own way to abort its action (the action's AbortSignal) or to terminate the thread, which stops
+ * even code that never yields; both do nothing once that run has ended, so a late stop of one job can
+ * never reach the job the thread runs next. A terminated or crashed thread is not reused.
  */
 import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -16,6 +17,19 @@ export type ThreadResult = RunOutcome | { readonly kind: 'killed' } | { readonly
 export interface RunHooks {
   onProgress(percent: number, message: string | undefined): void;
   onLog(level: LogLevel, message: string, meta: Record<string, unknown> | undefined): void;
+}
+
+/** One run of an action in the thread, from the executor's side. */
+export interface ThreadRun {
+  /** What the action returned or threw, or how its thread ended; never rejects. */
+  readonly result: Promise<ThreadResult>;
+  /** Fires this run's AbortSignal with `reason`; nothing once this run has ended. */
+  abort(reason: string): void;
+  /**
+   * Terminates the thread while it still runs this run (the run ends 'killed'); nothing once this
+   * run has ended, whatever the thread runs by then.
+   */
+  terminate(): Promise<void>;
 }
 
 interface CurrentRun {
@@ -77,29 +91,40 @@ export class ActionThread {
     return this.#current !== undefined;
   }
 
-  run(file: string, job: JobDocument, hooks: RunHooks): Promise<ThreadResult> {
-    if (!this.usable) return Promise.resolve({ kind: 'crashed', message: this.#dead ?? 'the thread is being terminated' });
+  /** Starts the action of `job`; only one run at a time. */
+  run(file: string, job: JobDocument, hooks: RunHooks): ThreadRun {
+    if (!this.usable) return endedRun({ kind: 'crashed', message: this.#dead ?? 'the thread is being terminated' });
     if (this.#current !== undefined) throw new Error(`thread ${this.#name} is already running a job`);
     const runId = this.#nextRunId++;
-    return new Promise((resolve) => {
+    const result = new Promise<ThreadResult>((resolve) => {
       this.#current = { runId, hooks, settle: resolve };
-      this.#worker.ref();
-      this.#send({ type: 'run', runId, file, job });
     });
+    this.#worker.ref();
+    this.#send({ type: 'run', runId, file, job });
+    return {
+      result,
+      abort: (reason) => {
+        if (this.#isCurrent(runId) && this.usable) this.#send({ type: 'abort', runId, reason });
+      },
+      terminate: async () => {
+        if (this.#isCurrent(runId)) await this.terminate();
+      },
+    };
   }
 
-  /** Fires the running action's AbortSignal with this reason. */
-  abort(reason: string): void {
-    const current = this.#current;
-    if (current !== undefined && this.usable) this.#send({ type: 'abort', runId: current.runId, reason });
-  }
-
-  /** Stops the thread whatever it runs; a running job ends 'killed'. */
+  /**
+   * Stops the thread whatever it runs; a running job ends 'killed'. For the slot, which owns the
+   * thread; a job's run terminates it only through its ThreadRun.
+   */
   async terminate(): Promise<void> {
     if (this.#dead !== undefined) return;
     this.#terminating = true;
     this.#settle({ kind: 'killed' });
     await this.#worker.terminate();
+  }
+
+  #isCurrent(runId: number): boolean {
+    return this.#current?.runId === runId;
   }
 
   #send(message: ToWorker): void {
@@ -128,4 +153,13 @@ export class ActionThread {
     this.#dead = reason;
     this.#settle(this.#terminating ? { kind: 'killed' } : { kind: 'crashed', message: reason });
   }
+}
+
+/** A run that ended before it began (the thread was already dead): nothing to abort or terminate. */
+function endedRun(result: ThreadResult): ThreadRun {
+  return {
+    result: Promise.resolve(result),
+    abort: () => undefined,
+    terminate: () => Promise.resolve(),
+  };
 }
