@@ -1,6 +1,6 @@
 /**
  * How a job id enters the queue, whoever asks: a distribution's tick (through the submitter), the
- * queue reconciler, `jobctl create` and `retry`, and the job API server. Each job is first announced
+ * queue reconciler, `jobctl create` and `retry`. Each job is first announced
  * as `enqueued` on the job event stream, then its entry is written to ZooKeeper, retried with back-off
  * while ZooKeeper is only unreachable.
  *
