@@ -53,7 +53,7 @@ export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults:
 }
 
 /** SIGTERM and SIGINT call `stop` (every time: a daemon may treat a second one as "hurry"); the log is closed after. */
-export function stopOnSignals(stop: () => Promise<void>, logger: Logger & { close(): void }): void {
+function stopOnSignals(stop: () => Promise<void>, logger: Logger & { close(): void }): void {
   const onSignal = (signal: NodeJS.Signals): void => {
     logger.info('signal received', { signal });
     void stop().then(

@@ -31,11 +31,6 @@ export class Releasers {
     return resource;
   }
 
-  /** How many closers are still to run. */
-  get size(): number {
-    return this.#stack.length;
-  }
-
   /** Runs every closer, last first. Idempotent: a second call gets the first call's promise. */
   releaseAll(): Promise<void> {
     this.#released ??= this.#releaseAll();
