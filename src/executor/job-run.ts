@@ -20,6 +20,7 @@ import { OwnershipLostError, type OwnedJob } from './owned-job.js';
 import { ProgressWriter } from './progress-writer.js';
 import { finalChanges, type StopReason, type Stopped } from './run-outcome.js';
 import { RunStopper } from './run-stopper.js';
+import { awaitFreshLease } from './lease-gate.js';
 
 export interface SlotThreads {
   readonly index: number;
@@ -100,6 +101,9 @@ async function execute(
   const loaded = deps.actions.get(job.action);
   if (loaded === undefined) throw new Error(`action ${job.action} vanished`);
   const timeoutSeconds = job.timeout ?? loaded.definition.timeoutSeconds;
+  // The last step before the action: a claim made on a session gone quiet (or just before a SIGSTOP)
+  // must not start it (docs/contracts.md, invariant 2).
+  await awaitFreshLease(item, log);
   const thread = slot.thread();
   const stopper = new RunStopper(deps.timings.killGraceMs, log);
   const stop = (reason: StopReason, detail: string): void => {

@@ -42,6 +42,11 @@ export class SessionLease {
     this.#onExpired = onExpired;
   }
 
+  /** Send time (monotonic ms) of the last answered request; undefined until one was answered. */
+  get renewedAt(): number | undefined {
+    return this.#confirmedSendAt;
+  }
+
   /** When the lease ends (monotonic ms); undefined until a request was answered. */
   get expiresAt(): number | undefined {
     if (this.#confirmedSendAt === undefined) return undefined;

@@ -53,6 +53,8 @@ const NO_SESSION = '0000000000000000';
 export interface LeaseView {
   /** When the lease ends, in monotonic ms (`performance.now()`); undefined until a request was answered. */
   readonly expiresAt: number | undefined;
+  /** Send time (monotonic ms) of the last request the server answered; undefined until one was. */
+  readonly renewedAt: number | undefined;
   /** How long the lease still runs; 0 once it has ended or before it was ever confirmed. */
   remainingMs(now?: number): number;
 }
