@@ -20,7 +20,7 @@ import { OwnershipLostError, type OwnedJob } from './owned-job.js';
 import { ProgressWriter } from './progress-writer.js';
 import { finalChanges, type StopReason, type Stopped } from './run-outcome.js';
 import { RunStopper } from './run-stopper.js';
-import { awaitFreshLease } from './lease-gate.js';
+import { awaitFreshLease, leaseIsOver, shareLeaseDeadline } from './lease-gate.js';
 
 export interface SlotThreads {
   readonly index: number;
@@ -128,20 +128,30 @@ async function execute(
     stop,
   });
   log.info('action started', { timeoutSeconds });
+  const leaseDeadline = shareLeaseDeadline(item);
   let result: ThreadResult;
   try {
-    const run = thread.run(loaded.file, job, {
-      onProgress: (percent, message) => {
-        progress.report(percent, message);
+    const run = thread.run(
+      loaded.file,
+      job,
+      {
+        onProgress: (percent, message) => {
+          progress.report(percent, message);
+        },
+        onLog: (level, message, meta) => {
+          log[level](message, meta);
+        },
       },
-      onLog: (level, message, meta) => {
-        log[level](message, meta);
-      },
-    });
+      leaseDeadline.buffer,
+    );
     stopper.started(run);
     result = await run.result;
   } finally {
+    leaseDeadline.stop();
     clearTimeout(timeout);
+    // The thread may have stopped the action on its lease before this thread's own timer ended the
+    // session: the run then ended for the session, not for what the action reported.
+    if (leaseIsOver(item)) onSessionLost();
     // First: what is noticed from here on (the progress writer's close() may report a refused write)
     // must not reach the thread, which will run the slot's next job.
     stopper.ended();

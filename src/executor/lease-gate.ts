@@ -9,6 +9,7 @@ import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { OwnershipLostError } from './owned-job.js';
+import { hrtimeMs } from './worker-protocol.js';
 
 /** How often a waiting start looks at the lease again, and how often a running action's deadline is moved on. */
 const LEASE_POLL_MS = 50;
@@ -50,4 +51,39 @@ export async function awaitFreshLease(item: QueueItem, log: Logger): Promise<voi
       throw Object.assign(lost, { cause: toError(error) });
     }
   }
+}
+
+/** The end of a run's lease shared with its thread (worker-protocol.ts, RunRequest.leaseDeadline). */
+export interface SharedLeaseDeadline {
+  readonly buffer: SharedArrayBuffer;
+  /** Stops moving the deadline on (the run has ended). */
+  stop(): void;
+}
+
+/**
+ * Shares the lease of the session holding `item` with the action's thread, moved on every
+ * LEASE_POLL_MS while the main thread runs. Each value written is a lease end computed from an
+ * answered request, never an estimate; a stalled main thread merely stops moving it on, and the
+ * thread then stops the action when it passes.
+ */
+export function shareLeaseDeadline(item: QueueItem): SharedLeaseDeadline {
+  const buffer = new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT);
+  const deadline = new Float64Array(buffer);
+  const update = (): void => {
+    deadline[0] = hrtimeMs() + item.session.lease.remainingMs();
+  };
+  update();
+  const timer = setInterval(update, LEASE_POLL_MS);
+  timer.unref();
+  return {
+    buffer,
+    stop: () => {
+      clearInterval(timer);
+    },
+  };
+}
+
+/** Whether the session holding `item` may have been expired by the server already (its lease is over). */
+export function leaseIsOver(item: QueueItem): boolean {
+  return item.lost.aborted || item.session.lease.remainingMs() === 0;
 }
