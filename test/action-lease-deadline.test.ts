@@ -78,7 +78,10 @@ describe("an action's lease deadline", () => {
       const last = (await linesOf(file)).at(-1);
       if (last === undefined) assert.fail('the action wrote nothing');
       assert.equal(last.what, 'end');
-      assert.ok(last.at < stalledAt + 700, `the action ended ${String(last.at - stalledAt)} ms into a 1500 ms stall, its deadline at 200 ms`);
+      assert.ok(
+        last.at < stalledAt + 700,
+        `the action ended ${String(last.at - stalledAt)} ms into a 1500 ms stall, its deadline at 200 ms`,
+      );
     } finally {
       await thread.terminate();
       await rm(file, { force: true });

@@ -47,7 +47,10 @@ export async function awaitFreshLease(item: QueueItem, log: Logger): Promise<voi
     try {
       await delay(LEASE_POLL_MS, item.lost);
     } catch (error) {
-      const lost = new OwnershipLostError('session-lost', `the ZooKeeper session holding ${item.jobId} ended before the action could start`);
+      const lost = new OwnershipLostError(
+        'session-lost',
+        `the ZooKeeper session holding ${item.jobId} ended before the action could start`,
+      );
       throw Object.assign(lost, { cause: toError(error) });
     }
   }
