@@ -270,7 +270,8 @@ export class ZkClient {
   /**
    * Once cut off for a whole session timeout the server has expired the session (it times out from
    * the last message it heard, which is earlier still), so declare it lost rather than let recipes act
-   * on ephemeral nodes that are gone.
+   * on ephemeral nodes that are gone. The session's lease (session-lease.ts) ends it earlier whenever
+   * a request was ever answered; this remains for a session suspended before any was.
    */
   #startSuspendedTimer(session: ZkSession): void {
     this.#clearSuspendedTimer();
