@@ -91,8 +91,11 @@ export class ActionThread {
     return this.#current !== undefined;
   }
 
-  /** Starts the action of `job`; only one run at a time. */
-  run(file: string, job: JobDocument, hooks: RunHooks): ThreadRun {
+  /**
+   * Starts the action of `job`; only one run at a time. With `leaseDeadline` (worker-protocol.ts) the
+   * thread aborts the action itself once that deadline passes.
+   */
+  run(file: string, job: JobDocument, hooks: RunHooks, leaseDeadline?: SharedArrayBuffer): ThreadRun {
     if (!this.usable) return endedRun({ kind: 'crashed', message: this.#dead ?? 'the thread is being terminated' });
     if (this.#current !== undefined) throw new Error(`thread ${this.#name} is already running a job`);
     const runId = this.#nextRunId++;
@@ -100,7 +103,7 @@ export class ActionThread {
       this.#current = { runId, hooks, settle: resolve };
     });
     this.#worker.ref();
-    this.#send({ type: 'run', runId, file, job });
+    this.#send({ type: 'run', runId, file, job, ...(leaseDeadline === undefined ? {} : { leaseDeadline }) });
     return {
       result,
       abort: (reason) => {

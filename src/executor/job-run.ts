@@ -20,6 +20,7 @@ import { OwnershipLostError, type OwnedJob } from './owned-job.js';
 import { ProgressWriter } from './progress-writer.js';
 import { finalChanges, type StopReason, type Stopped } from './run-outcome.js';
 import { RunStopper } from './run-stopper.js';
+import { awaitFreshLease, leaseIsOver, shareLeaseDeadline } from './lease-gate.js';
 
 export interface SlotThreads {
   readonly index: number;
@@ -100,6 +101,9 @@ async function execute(
   const loaded = deps.actions.get(job.action);
   if (loaded === undefined) throw new Error(`action ${job.action} vanished`);
   const timeoutSeconds = job.timeout ?? loaded.definition.timeoutSeconds;
+  // The last step before the action: a claim made on a session gone quiet (or just before a SIGSTOP)
+  // must not start it (docs/contracts.md, invariant 2).
+  await awaitFreshLease(item, log);
   const thread = slot.thread();
   const stopper = new RunStopper(deps.timings.killGraceMs, log);
   const stop = (reason: StopReason, detail: string): void => {
@@ -124,20 +128,30 @@ async function execute(
     stop,
   });
   log.info('action started', { timeoutSeconds });
+  const leaseDeadline = shareLeaseDeadline(item);
   let result: ThreadResult;
   try {
-    const run = thread.run(loaded.file, job, {
-      onProgress: (percent, message) => {
-        progress.report(percent, message);
+    const run = thread.run(
+      loaded.file,
+      job,
+      {
+        onProgress: (percent, message) => {
+          progress.report(percent, message);
+        },
+        onLog: (level, message, meta) => {
+          log[level](message, meta);
+        },
       },
-      onLog: (level, message, meta) => {
-        log[level](message, meta);
-      },
-    });
+      leaseDeadline.buffer,
+    );
     stopper.started(run);
     result = await run.result;
   } finally {
+    leaseDeadline.stop();
     clearTimeout(timeout);
+    // The thread may have stopped the action on its lease before this thread's own timer ended the
+    // session: the run then ended for the session, not for what the action reported.
+    if (leaseIsOver(item)) onSessionLost();
     // First: what is noticed from here on (the progress writer's close() may report a refused write)
     // must not reach the thread, which will run the slot's next job.
     stopper.ended();

@@ -28,6 +28,11 @@ export interface RunRequest {
   /** The action module's absolute path, as the loader found it. */
   readonly file: string;
   readonly job: JobDocument;
+  /**
+   * One float64: the end of the job's ZooKeeper session lease in hrtimeMs(), which the executor moves
+   * on while the lease is renewed. Shared memory, so a stalled executor cannot extend it.
+   */
+  readonly leaseDeadline?: SharedArrayBuffer;
 }
 
 export interface AbortRequest {
@@ -52,6 +57,14 @@ export type FromWorker =
       readonly meta?: Record<string, unknown>;
     }
   | { readonly type: 'done'; readonly runId: number; readonly outcome: RunOutcome };
+
+/**
+ * Milliseconds on the process's monotonic clock (uv_hrtime), the same in every thread of the process,
+ * unlike performance.now(), whose origin is each thread's start.
+ */
+export function hrtimeMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
 
 const optionalString = (value: unknown): value is string | undefined => value === undefined || typeof value === 'string';
 
@@ -92,7 +105,14 @@ export function parseToWorker(value: unknown): ToWorker | undefined {
   const runId = value.runId as number;
   if (value.type === 'run' && typeof value.file === 'string' && isRecord(value.job) && typeof value.job.id === 'string') {
     // The job was parsed by the executor's API client before it was sent; structured clone keeps it intact.
-    return { type: 'run', runId, file: value.file, job: value.job as unknown as JobDocument };
+    const leaseDeadline = value.leaseDeadline instanceof SharedArrayBuffer ? value.leaseDeadline : undefined;
+    return {
+      type: 'run',
+      runId,
+      file: value.file,
+      job: value.job as unknown as JobDocument,
+      ...(leaseDeadline === undefined ? {} : { leaseDeadline }),
+    };
   }
   if (value.type === 'abort' && typeof value.reason === 'string') return { type: 'abort', runId, reason: value.reason };
   return undefined;

@@ -5,8 +5,9 @@
  *                           -> SUSPENDED -> LOST -> CONNECTING -> CONNECTED (a new session)
  *   any -> CLOSED
  * SUSPENDED means the connection dropped but the session may still live; LOST means it is over (the
- * server expired it, or we were cut off longer than its timeout, after which it must be assumed dead)
- * and its ephemeral nodes are gone. After LOST a fresh session is built: node-zookeeper-client cannot
+ * server expired it, or its lease ran out: no request answered for the session timeout less a margin,
+ * after which the server may expire it at any moment, session-lease.ts) and its ephemeral nodes are
+ * gone or about to go. After LOST a fresh session is built: node-zookeeper-client cannot
  * be reused after expiry.
  */
 import { ZkError } from './errors.js';
@@ -269,7 +270,8 @@ export class ZkClient {
   /**
    * Once cut off for a whole session timeout the server has expired the session (it times out from
    * the last message it heard, which is earlier still), so declare it lost rather than let recipes act
-   * on ephemeral nodes that are gone.
+   * on ephemeral nodes that are gone. The session's lease (session-lease.ts) ends it earlier whenever
+   * a request was ever answered; this remains for a session suspended before any was.
    */
   #startSuspendedTimer(session: ZkSession): void {
     this.#clearSuspendedTimer();

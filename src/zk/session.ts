@@ -10,6 +10,7 @@ import { setInterval as everyInterval } from 'node:timers';
 import { ZkError, toZkError } from './errors.js';
 import { batchSocketWrites, connectionInternals, tolerateUnknownErrorCodes, type ConnectionInternals } from './client-internals.js';
 import { liveness, type LivenessTimings } from './liveness.js';
+import { SessionLease, leaseMarginMs, monotonicNow } from './session-lease.js';
 import { toNodeStat, toWatchEvent } from './stat.js';
 import {
   CREATE_MODE_NUMBER,
@@ -48,6 +49,16 @@ interface PendingOperation {
 
 const NO_SESSION = '0000000000000000';
 
+/** What holders of the session's items may ask of its lease (session-lease.ts). */
+export interface LeaseView {
+  /** When the lease ends, in monotonic ms (`performance.now()`); undefined until a request was answered. */
+  readonly expiresAt: number | undefined;
+  /** Send time (monotonic ms) of the last request the server answered; undefined until one was. */
+  readonly renewedAt: number | undefined;
+  /** How long the lease still runs; 0 once it has ended or before it was ever confirmed. */
+  remainingMs(now?: number): number;
+}
+
 export class ZkSession {
   readonly #client: Client;
   readonly #internals: ConnectionInternals;
@@ -59,6 +70,7 @@ export class ZkSession {
   /** One adapter per watcher, so re-registering the same watcher does not stack listeners in the client. */
   readonly #adaptedWatchers = new WeakMap<Watcher, (event: unknown) => void>();
   readonly #ticker: NodeJS.Timeout;
+  readonly #lease: SessionLease;
   #everConnected = false;
   #connected = false;
   #closing = false;
@@ -77,6 +89,20 @@ export class ZkSession {
       retries: 0,
     });
     this.#internals = connectionInternals(this.#client);
+    // Ends the session before the server can expire it, so its holders stop acting as owners while the
+    // server still counts them as such (docs/contracts.md, invariant 2).
+    this.#lease = new SessionLease(
+      () => this.negotiatedTimeoutMs,
+      () => {
+        const timeoutMs = this.negotiatedTimeoutMs;
+        this.end(
+          new ZkError(
+            'SESSION_LOST',
+            `ZooKeeper session ${this.sessionId} unconfirmed for its lease (session timeout ${String(timeoutMs)} ms less a ${String(leaseMarginMs(timeoutMs))} ms margin): the server may expire it`,
+          ),
+        );
+      },
+    );
     if (options.auth !== undefined) {
       this.#client.addAuthInfo(options.auth.scheme, Buffer.from(options.auth.credentials));
     }
@@ -106,6 +132,11 @@ export class ZkSession {
   /** Aborted when the session is over; its reason is the ZkError that ended it. */
   get signal(): AbortSignal {
     return this.#ended.signal;
+  }
+
+  /** Until when this process may act on what the session holds (session-lease.ts). */
+  get lease(): LeaseView {
+    return this.#lease;
   }
 
   get isEnded(): boolean {
@@ -143,6 +174,7 @@ export class ZkSession {
     const wasConnected = this.#connected;
     this.#connected = false;
     clearInterval(this.#ticker);
+    this.#lease.end();
     this.#ended.abort(reason);
     for (const operation of this.#pending) operation.reject(reason);
     this.#pending.clear();
@@ -292,10 +324,15 @@ export class ZkSession {
     return new Promise<T>((resolve, reject) => {
       const pending: PendingOperation = { reject };
       this.#pending.add(pending);
+      // Taken before the request is handed to the client, so never later than it reaches the wire.
+      const sentAt = monotonicNow();
       start((error, value) => {
         if (!this.#pending.delete(pending)) return;
         if (error !== null && error !== undefined) reject(toZkError(error, operation, path));
-        else resolve(value);
+        else {
+          this.#lease.confirm(sentAt);
+          resolve(value);
+        }
       });
     });
   }
