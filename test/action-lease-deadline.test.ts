@@ -16,6 +16,7 @@ import { hrtimeMs, type WorkerSettings } from '../src/executor/worker-protocol.j
 import { waitFor } from '../src/harness/wait-for.js';
 
 const ACTION = fileURLToPath(new URL('./fixtures/executor-actions/side-effects.ts', import.meta.url));
+const STALLED_ACTION = fileURLToPath(new URL('./fixtures/executor-actions/stalled-thread.ts', import.meta.url));
 
 // The side-effects action never calls the job API.
 const SETTINGS: WorkerSettings = {
@@ -100,6 +101,26 @@ describe("an action's lease deadline", () => {
     } finally {
       await thread.terminate();
       await rm(file, { force: true });
+    }
+  });
+
+  test('passed while the thread itself was held (SIGSTOP, then SIGCONT): the signal reads aborted before any timer runs', async () => {
+    // Found by `npm run chaos`: after SIGCONT, an action's own timer could fire before the thread's
+    // periodic lease check, so it saw its signal not aborted and had an effect while another executor
+    // already ran the job. The signal must tell the truth whenever it is read.
+    const buffer = new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT);
+    const deadline = new Float64Array(buffer);
+    deadline[0] = hrtimeMs() + 60_000;
+    const thread = new ActionThread(SETTINGS, 'lease-deadline-test');
+    try {
+      const job = { ...jobOf({ stallMs: 3000 }), action: 'stalled-thread' };
+      const run = thread.run(STALLED_ACTION, job, IGNORE_HOOKS, buffer);
+      // The deadline passes while the action holds its thread: no periodic check can run meanwhile.
+      deadline[0] = hrtimeMs() + 1500;
+      const result = await run.result;
+      assert.deepEqual(result, { kind: 'returned', returnCode: 0, message: 'aborted=true' });
+    } finally {
+      await thread.terminate();
     }
   });
 });
