@@ -10,7 +10,8 @@ import type { Logger, LogLevel } from '../util/logger.js';
 import type { ActionContext, ActionDefinition, ActionOutcome } from '../sdk/action.js';
 import { ActionPayloadError, parseJobPayload } from '../sdk/action-payload.js';
 import { loadActionModule } from './action-loader.js';
-import { hrtimeMs, parseToWorker, parseWorkerSettings, type FromWorker, type RunOutcome, type RunRequest } from './worker-protocol.js';
+import { bindSignalToLease } from './lease-signal.js';
+import { parseToWorker, parseWorkerSettings, type FromWorker, type RunOutcome, type RunRequest } from './worker-protocol.js';
 
 const port = parentPort;
 if (port === null) throw new Error('action-worker must run in a worker thread');
@@ -119,35 +120,12 @@ export function outcomeOfResult(value: unknown): RunOutcome {
   };
 }
 
-/** How often a running action's lease deadline is looked at. */
-const LEASE_CHECK_MS = 25;
-
-/**
- * Aborts the run once its lease deadline has passed, checked on this thread's own clock, so that an
- * executor whose main thread is stalled or was stopped cannot keep the action going past the moment
- * the server may expire its session (docs/contracts.md, invariant 2). Returns the stop of the check.
- */
-function enforceLeaseDeadline(request: RunRequest, controller: AbortController): () => void {
-  if (request.leaseDeadline === undefined) return () => undefined;
-  const deadline = new Float64Array(request.leaseDeadline);
-  const check = (): void => {
-    const at = deadline[0] ?? 0;
-    if (controller.signal.aborted || hrtimeMs() < at) return;
-    const reason = 'the ZooKeeper session lease holding the job ran out: it may be run elsewhere';
-    jobLogger(request.runId).warn('aborting the action in its thread: its lease ran out', { overdueMs: Math.round(hrtimeMs() - at) });
-    controller.abort(new Error(reason));
-  };
-  check();
-  const timer = setInterval(check, LEASE_CHECK_MS);
-  return () => {
-    clearInterval(timer);
-  };
-}
-
 async function run(request: RunRequest): Promise<void> {
   const controller = new AbortController();
   running.set(request.runId, controller);
-  const stopLeaseCheck = enforceLeaseDeadline(request, controller);
+  const stopLeaseCheck = bindSignalToLease(controller, request.leaseDeadline, (overdueMs) => {
+    jobLogger(request.runId).warn('aborting the action in its thread: its lease ran out', { overdueMs });
+  });
   let outcome: RunOutcome;
   try {
     // An action never starts on a lease already over (the executor was stalled after posting the run).
