@@ -36,6 +36,8 @@ export const SKIP_REASONS = [
   'final',
   /** RUNNING on another live executor (a duplicate entry). */
   'owned_elsewhere',
+  /** Being handled by another slot of this executor (a duplicate entry). */
+  'duplicate',
   /** A newer schema version: left for a newer executor. */
   'newer_schema',
   /** The job API could not be reached: released. */

@@ -12,7 +12,18 @@ import { withFields, type Logger } from '../util/logger.js';
 import type { LoadedAction } from './action-loader.js';
 import type { ApiGate } from './api-gate.js';
 import { claimJob, type ClaimDeps } from './job-claim.js';
-import { applyExit, ended, leaveEntry, line, releaseEntry, requeueJob, type ExitDeps, type JobExit } from './job-exit.js';
+import {
+  applyExit,
+  consumeEntry,
+  ended,
+  leaveEntry,
+  line,
+  releaseEntry,
+  requeueJob,
+  skipped,
+  type ExitDeps,
+  type JobExit,
+} from './job-exit.js';
 import { JobTally, type JobObserver } from './job-observer.js';
 import { runClaimed, type ActiveRun, type ClaimedJob, type RunDeps, type RunningJob, type SlotThreads } from './job-run.js';
 import type { JobWatch } from './job-watch.js';
@@ -52,6 +63,8 @@ export interface RunnerDeps {
 export class JobRunner {
   readonly #deps: RunnerDeps;
   readonly #active = new Map<number, ActiveRun>();
+  /** Jobs a slot of this executor is handling, from the take to the entry's exit. */
+  readonly #inHand = new Set<string>();
   readonly #claimDeps: ClaimDeps;
   readonly #runDeps: RunDeps;
   readonly #exitDeps: ExitDeps;
@@ -76,7 +89,24 @@ export class JobRunner {
   /** Never rejects: every failure ends in a log line and the entry consumed, released, or left to its session. */
   async process(item: QueueItem, slot: SlotThreads): Promise<void> {
     const log = withFields(this.#deps.logger, { jobId: item.jobId, entry: item.name, slot: slot.index });
-    await applyExit(item, await this.#handle(item, slot, log), this.#exitDeps);
+    if (this.#inHand.has(item.jobId)) {
+      // A second entry of a job another slot here holds: every claim of this executor carries the
+      // same owner, so the API cannot tell the two slots apart. The other slot keeps its own entry
+      // until the job is done with, so this one can go.
+      const detail = 'another slot of this executor is handling the job (a duplicate entry)';
+      await applyExit(
+        item,
+        consumeEntry(log, skipped('duplicate'), line('info', 'nothing to run: entry consumed', { detail })),
+        this.#exitDeps,
+      );
+      return;
+    }
+    this.#inHand.add(item.jobId);
+    try {
+      await applyExit(item, await this.#handle(item, slot, log), this.#exitDeps);
+    } finally {
+      this.#inHand.delete(item.jobId);
+    }
   }
 
   /** The job's exit; a failure in the claim phase or in the run phase becomes one too. */
