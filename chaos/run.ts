@@ -4,6 +4,7 @@
  * judge it. Everything the run wrote (daemon logs, side effects, faults, the verdict) stays in its
  * directory when it fails, or when asked.
  */
+import { setMaxListeners } from 'node:events';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -106,6 +107,8 @@ async function exercise(cluster: ChaosCluster, options: ChaosOptions, context: R
     const faults: FaultRecord[] = [];
     const faultLog = join(dir, 'faults.log');
     const stop = new AbortController();
+    // Every submit in flight and every fault lane waits on it.
+    setMaxListeners(100, stop.signal);
     const ticker = setInterval(() => {
       options.progress(`  ${String(faults.length)} faults, ${String(workload.figures.submitted)} jobs submitted`);
     }, 15_000);

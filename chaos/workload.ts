@@ -5,6 +5,7 @@
  * (mostly 0.1-0.8 s, 5 % of 4-9 s); and an operator cancelling some jobs and retrying some final
  * ones. Errors while the API or ZooKeeper are away are counted and the work goes on.
  */
+import pLimit from 'p-limit';
 import type { JobApiClient } from '../src/api/client/index.js';
 import type { NewJob } from '../src/api/client/inputs.js';
 import type { JobEnqueuer } from '../src/enqueue/job-enqueuer.js';
@@ -34,6 +35,8 @@ export interface WorkloadFigures {
 
 const CHAOS_ACTION = 'chaos_work';
 const SHORT_TIMEOUT_SECONDS = 2;
+/** Submits in flight at once; beyond twice that, batches are dropped (the backlog would only grow). */
+const PRODUCERS = 8;
 
 export class Workload implements WorkloadRecord {
   readonly cancelled = new Set<string>();
@@ -66,18 +69,36 @@ export class Workload implements WorkloadRecord {
 
   async #produce(signal: AbortSignal): Promise<void> {
     const { random, rate } = this.#options;
+    // Producers do not wait for each other: a slow create (the API or ZooKeeper away) must not hold
+    // the rate down, as it would not in a fleet.
+    const limit = pLimit(PRODUCERS);
+    const submits: Promise<void>[] = [];
     // Batches of 1-3 jobs (2 on average), so a batch every 2/rate s on average.
     while (await pause(random.between(0, 4000 / rate), signal)) {
       const jobs = Array.from({ length: random.integer(1, 3) }, () => this.#newJob());
-      try {
-        const created = random.chance(0.1) ? await this.#createOnly(jobs) : await this.#options.submitter.submit(jobs, signal);
-        this.#submitted += created.length;
-        for (const { id } of created) {
-          if (random.chance(0.04)) this.#pendingCancels.push({ id, at: Date.now() + random.between(200, 6000) });
-        }
-      } catch {
-        this.#errors++;
-      }
+      const leftForReconciler = random.chance(0.1);
+      const cancelDraws = jobs.map(() => (random.chance(0.04) ? random.between(200, 6000) : undefined));
+      if (limit.pendingCount > PRODUCERS) continue;
+      submits.push(limit(() => this.#submit(jobs, leftForReconciler, cancelDraws, signal)));
+    }
+    await Promise.all(submits);
+  }
+
+  async #submit(
+    jobs: readonly NewJob[],
+    leftForReconciler: boolean,
+    cancelDraws: readonly (number | undefined)[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    try {
+      const created = leftForReconciler ? await this.#createOnly(jobs) : await this.#options.submitter.submit(jobs, signal);
+      this.#submitted += created.length;
+      created.forEach(({ id }, index) => {
+        const after = cancelDraws[index];
+        if (after !== undefined) this.#pendingCancels.push({ id, at: Date.now() + after });
+      });
+    } catch {
+      this.#errors++;
     }
   }
 
