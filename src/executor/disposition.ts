@@ -24,6 +24,11 @@ export interface DispositionFacts {
   readonly knownAction: (name: string) => boolean;
   /** For a RUNNING job with a recorded owner: whether that owner is a live executor session. */
   readonly ownerAlive: boolean | undefined;
+  /**
+   * For a RUNNING job: a live session, not one of this engine's executors, holding another entry of
+   * the job (a kazoo consumer such as Nuvla's executor), described for the log.
+   */
+  readonly foreignHolder?: string | undefined;
 }
 
 export type Disposition =
@@ -56,6 +61,10 @@ export function decide(facts: DispositionFacts): Disposition {
   if (job.state === 'RUNNING' && facts.ownerAlive === true) {
     // A duplicate entry: the live owner holds its own entry and will finish the job.
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING on live executor ${job.executor ?? '?'}` };
+  }
+  if (job.state === 'RUNNING' && facts.foreignHolder !== undefined) {
+    // Whatever wrote the job's owner: the process holding its other entry runs it (docs/contracts.md §5).
+    return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING under ${facts.foreignHolder}` };
   }
   if (!facts.knownAction(job.action)) return { kind: 'fail', reason: 'unknown-action', ...unknownAction(job.action) };
   const attempt = (job.attempt ?? 0) + 1;

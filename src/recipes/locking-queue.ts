@@ -16,6 +16,7 @@ import type { ZkSession } from '../zk/session.js';
 import type { Logger } from '../util/logger.js';
 import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
+import { findForeignHolder, type ForeignHolder } from './entry-holders.js';
 import { QueueListing, type ListingTimings } from './queue-listing.js';
 import { QueueMembers } from './queue-members.js';
 import {
@@ -252,6 +253,11 @@ export class LockingQueue {
       if (isZkError(error, 'NO_NODE')) return false;
       throw error;
     }
+  }
+
+  /** A live holder, outside this engine's consumers, of another entry of `item`'s job (entry-holders.ts). */
+  foreignHolder(item: QueueItem): Promise<ForeignHolder | undefined> {
+    return findForeignHolder(this.#client, this.paths, item.jobId, item.name);
   }
 
   /**
