@@ -69,7 +69,7 @@ describe('entries that are not a job id', () => {
     const metricsLine = await executor.waitForLine(/metrics listening/);
     const url = /"url":"(http:\/\/[^"]+)"/.exec(metricsLine)?.[1];
     assert.ok(url !== undefined);
-    assert.equal(valueOf(await scrape(url), 'zkje_executor_entries_rejected_total'), bad.length);
+    assert.equal(valueOf(await scrape(`${url}/metrics`), 'zkje_executor_entries_rejected_total'), bad.length);
 
     const human = await jobctl.run(['queue']);
     assert.equal(human.code, 0, human.stderr);

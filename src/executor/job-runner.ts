@@ -12,7 +12,8 @@ import { withFields, type Logger } from '../util/logger.js';
 import type { LoadedAction } from './action-loader.js';
 import type { ApiGate } from './api-gate.js';
 import { claimJob, type ClaimDeps } from './job-claim.js';
-import { applyExit, ended, leaveEntry, line, releaseEntry, requeueJob, type ExitDeps, type JobExit } from './job-exit.js';
+import { describeEntryData, parseEntryData } from '../recipes/queue-layout.js';
+import { applyExit, ended, leaveEntry, line, rejectEntry, releaseEntry, requeueJob, type ExitDeps, type JobExit } from './job-exit.js';
 import { JobTally, type JobObserver } from './job-observer.js';
 import { runClaimed, type ActiveRun, type ClaimedJob, type RunDeps, type RunningJob, type SlotThreads } from './job-run.js';
 import type { JobWatch } from './job-watch.js';
@@ -73,9 +74,19 @@ export class JobRunner {
     for (const run of this.#active.values()) run.stop(reason, detail);
   }
 
-  /** Never rejects: every failure ends in a log line and the entry consumed, released, or left to its session. */
+  /** Never rejects: every failure ends in a log line and the entry consumed, released, rejected, or left to its session. */
   async process(item: QueueItem, slot: SlotThreads): Promise<void> {
-    const log = withFields(this.#deps.logger, { jobId: item.jobId, entry: item.name, slot: slot.index });
+    const entry = parseEntryData(item.data);
+    if ('problem' in entry) {
+      // Released, it would come straight back here, for ever: settle it once instead.
+      const log = withFields(this.#deps.logger, { entry: item.name, slot: slot.index });
+      const rejection = line('error', `entry rejected, ${entry.problem}; moved to ${this.#deps.queue.paths.rejected}/${item.name}`, {
+        data: describeEntryData(item.data),
+      });
+      await applyExit(item, rejectEntry(log, rejection), this.#exitDeps);
+      return;
+    }
+    const log = withFields(this.#deps.logger, { jobId: entry.jobId, entry: item.name, slot: slot.index });
     await applyExit(item, await this.#handle(item, slot, log), this.#exitDeps);
   }
 
