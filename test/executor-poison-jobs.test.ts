@@ -1,0 +1,75 @@
+/**
+ * A poison job, whose action takes its executor down with it (SIGKILL of the process), must not be
+ * re-run for ever: once its runs ended without a result `max-attempts` times (the job's field, else
+ * the executor's `--max-attempts`), the executor that takes it next fails it instead of running it.
+ */
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import { waitFor } from '../src/harness/wait-for.js';
+import { TEST_ACTIONS, useExecutorTestbed, type ExecutorProcess, type ExecutorSpawnOptions } from './fixtures/executor-testbed.js';
+
+const POISON_ACTIONS = fileURLToPath(new URL('./fixtures/actions-poison', import.meta.url));
+
+describe('a poison job', () => {
+  const bed = useExecutorTestbed();
+
+  function spawn(extraArgs: readonly string[] = []): ExecutorProcess {
+    const options: ExecutorSpawnOptions = { threads: 1, sessionTimeoutSeconds: 2, actionsDirs: [TEST_ACTIONS, POISON_ACTIONS], extraArgs };
+    return bed().spawnExecutor(options);
+  }
+
+  /** Starts executors one after the other, as a supervisor restarts them, until `deaths` of them died running the job. */
+  async function dieRunning(id: string, deaths: number, extraArgs: readonly string[]): Promise<void> {
+    for (let attempt = 1; attempt <= deaths; attempt++) {
+      const executor = spawn(extraArgs);
+      const exit = await executor.exited;
+      assert.equal(exit.signal, 'SIGKILL', `executor ${String(attempt)} died by the action`);
+      const { job } = await bed().client.get(id);
+      assert.equal(job.state, 'RUNNING');
+      assert.equal(job.attempt, attempt);
+    }
+  }
+
+  async function assertFailedWithoutRunning(id: string, attempts: number, extraArgs: readonly string[]): Promise<void> {
+    const executor = spawn(extraArgs);
+    const failed = await bed().waitForState(id, ['FAILED'], 30_000);
+    assert.equal(failed.attempt, attempts, 'no further attempt was started');
+    assert.equal(failed['return-code'], 1);
+    assert.match(
+      failed['status-message'] ?? '',
+      new RegExp(`^gave up after ${String(attempts)} attempts?, max-attempts ${String(attempts)}: none ended with a result .*executor .* died while running it`),
+    );
+    await waitFor(async () => (await bed().queue.length()) === 0, { message: 'the entry consumed' });
+    assert.equal(executor.lines.filter((line) => line.includes('action started')).length, 0, 'the action was not started again');
+    // Still alive, and it takes other work.
+    const other = await bed().createJob('noop');
+    assert.equal((await bed().waitForState(other, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+  }
+
+  test('ends FAILED after 5 runs (the default) that ended without a result, and is never picked again', async () => {
+    const id = await bed().createJob('kill_own_process');
+    await dieRunning(id, 5, []);
+    await assertFailedWithoutRunning(id, 5, []);
+  });
+
+  test("the job's max-attempts field overrides the executor's default", async () => {
+    const id = (await bed().client.create({ action: 'kill_own_process', 'max-attempts': 1 })).id;
+    await bed().queue.put(id);
+    await dieRunning(id, 1, []);
+    await assertFailedWithoutRunning(id, 1, []);
+  });
+
+  test("--max-attempts sets the executor's default", async () => {
+    const id = await bed().createJob('kill_own_process');
+    await dieRunning(id, 2, ['--max-attempts', '2']);
+    await assertFailedWithoutRunning(id, 2, ['--max-attempts', '2']);
+  });
+
+  test('--max-attempts must be a positive integer, named when it is not', async () => {
+    const executor = spawn(['--max-attempts', '0']);
+    const exit = await executor.exited;
+    assert.equal(exit.code, 2);
+    assert.ok(executor.lines.some((line) => /--max-attempts must be an integer from 1/.test(line)), executor.lines.join('\n'));
+  });
+});
