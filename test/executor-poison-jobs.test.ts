@@ -1,7 +1,8 @@
 /**
  * A poison job, whose action takes its executor down with it (SIGKILL of the process), must not be
  * re-run for ever: once its runs ended without a result `max-attempts` times (the job's field, else
- * the executor's `--max-attempts`), the executor that takes it next fails it instead of running it.
+ * its action's `maxAttempts`, else the executor's `--max-attempts`), the executor that takes it next
+ * fails it instead of running it.
  */
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +39,9 @@ describe('a poison job', () => {
     assert.equal(failed['return-code'], 1);
     assert.match(
       failed['status-message'] ?? '',
-      new RegExp(`^gave up after ${String(attempts)} attempts?, max-attempts ${String(attempts)}: none ended with a result .*executor .* died while running it`),
+      new RegExp(
+        `^gave up after ${String(attempts)} attempts?, max-attempts ${String(attempts)}: none ended with a result .*executor .* died while running it`,
+      ),
     );
     await waitFor(async () => (await bed().queue.length()) === 0, { message: 'the entry consumed' });
     assert.equal(executor.lines.filter((line) => line.includes('action started')).length, 0, 'the action was not started again');
@@ -60,6 +63,12 @@ describe('a poison job', () => {
     await assertFailedWithoutRunning(id, 1, []);
   });
 
+  test("the action's maxAttempts overrides the executor's default", async () => {
+    const id = await bed().createJob('kill_own_process_once');
+    await dieRunning(id, 1, []);
+    await assertFailedWithoutRunning(id, 1, []);
+  });
+
   test("--max-attempts sets the executor's default", async () => {
     const id = await bed().createJob('kill_own_process');
     await dieRunning(id, 2, ['--max-attempts', '2']);
@@ -70,6 +79,9 @@ describe('a poison job', () => {
     const executor = spawn(['--max-attempts', '0']);
     const exit = await executor.exited;
     assert.equal(exit.code, 2);
-    assert.ok(executor.lines.some((line) => /--max-attempts must be an integer from 1/.test(line)), executor.lines.join('\n'));
+    assert.ok(
+      executor.lines.some((line) => /--max-attempts must be an integer from 1/.test(line)),
+      executor.lines.join('\n'),
+    );
   });
 });

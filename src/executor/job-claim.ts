@@ -31,6 +31,8 @@ export interface ClaimDeps {
   readonly actions: ReadonlyMap<string, LoadedAction>;
   /** This executor's registered name. */
   readonly name: string;
+  /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
+  readonly maxAttempts: number;
   /** A missing document is looked up this many times, this far apart. */
   readonly timings: { readonly notFoundAttempts: number; readonly notFoundRetryMs: number };
   readonly giveUp: AbortSignal;
@@ -84,7 +86,11 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
     const ownerAlive = running && lookup.job.executor !== undefined ? await deps.registry.isAlive(lookup.job.executor) : undefined;
     // Only when no executor of ours owns it: a kazoo consumer never registers, it only holds its entry.
     const foreignHolder = running && ownerAlive !== true ? await foreignHolderOf(item, deps) : undefined;
-    const disposition = decide({ lookup, knownAction: (name) => deps.actions.has(name), ownerAlive, foreignHolder });
+    // The job's own field, else its action's default, else this executor's --max-attempts.
+    const maxAttempts = lookup.found
+      ? (lookup.job['max-attempts'] ?? deps.actions.get(lookup.job.action)?.definition.maxAttempts ?? deps.maxAttempts)
+      : deps.maxAttempts;
+    const disposition = decide({ lookup, knownAction: (name) => deps.actions.has(name), ownerAlive, foreignHolder, maxAttempts });
     if (disposition.kind === 'consume') {
       const { reason, detail } = disposition;
       return {

@@ -42,6 +42,8 @@ export interface RunnerDeps {
   readonly actions: ReadonlyMap<string, LoadedAction>;
   /** This executor's registered name. */
   readonly name: string;
+  /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
+  readonly maxAttempts: number;
   readonly logger: Logger;
   readonly timings: RunnerTimings;
   /** Aborted when the executor stops waiting for writes (the end of a shutdown). */
