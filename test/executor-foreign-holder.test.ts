@@ -5,9 +5,39 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
+import { decide } from '../src/executor/disposition.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { useExecutorTestbed } from './fixtures/executor-testbed.js';
 import { KazooProcess, killKazooProcesses } from './fixtures/kazoo-process.js';
+
+describe('decide: a foreign holder', () => {
+  const job = {
+    id: 'job/00000000-0000-7000-8000-000000000001',
+    'resource-type': 'job',
+    created: '2026-01-01T00:00:00.000Z',
+    updated: '2026-01-01T00:00:00.000Z',
+    state: 'RUNNING',
+    action: 'noop',
+    progress: 0,
+    priority: 100,
+    version: 2,
+    revision: 3,
+    executor: 'nuvla-executor-7f3a',
+    attempt: 1,
+  } as const;
+  const knownAction = (name: string): boolean => name === 'noop';
+
+  test('a RUNNING job another live session holds is owned elsewhere, whatever its executor field says', () => {
+    const disposition = decide({ lookup: { found: true, job }, knownAction, ownerAlive: false, foreignHolder: 'queue consumer abc' });
+    assert.equal(disposition.kind, 'consume');
+    assert.equal(Reflect.get(disposition, 'reason'), 'owned-elsewhere');
+    assert.match(Reflect.get(disposition, 'detail'), /RUNNING under queue consumer abc/);
+  });
+
+  test('without a holder it runs again', () => {
+    assert.equal(decide({ lookup: { found: true, job }, knownAction, ownerAlive: false }).kind, 'claim');
+  });
+});
 
 describe('a job held by a kazoo consumer', () => {
   const bed = useExecutorTestbed();

@@ -7,10 +7,57 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
+import type { JobDocument } from '../src/api/job/document.js';
+import { decide } from '../src/executor/disposition.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { TEST_ACTIONS, useExecutorTestbed, type ExecutorProcess, type ExecutorSpawnOptions } from './fixtures/executor-testbed.js';
 
 const POISON_ACTIONS = fileURLToPath(new URL('./fixtures/actions-poison', import.meta.url));
+
+function runningJob(fields: Partial<JobDocument>): JobDocument {
+  return {
+    id: 'job/00000000-0000-7000-8000-000000000001',
+    'resource-type': 'job',
+    created: '2026-01-01T00:00:00.000Z',
+    updated: '2026-01-01T00:00:00.000Z',
+    state: 'RUNNING',
+    action: 'noop',
+    progress: 0,
+    priority: 100,
+    version: 2,
+    revision: 3,
+    ...fields,
+  };
+}
+
+describe('decide: attempts that ended without a result', () => {
+  const facts = (job: JobDocument, maxAttempts: number, ownerAlive: boolean | undefined) =>
+    ({ lookup: { found: true, job }, knownAction: (name: string) => name === 'noop', ownerAlive, maxAttempts }) as const;
+
+  test('below the cap, a job whose owner died runs again as the next attempt', () => {
+    const disposition = decide(facts(runningJob({ executor: 'a@0000000000000001', attempt: 2 }), 3, false));
+    assert.equal(disposition.kind, 'claim');
+    assert.equal(Reflect.get(disposition, 'attempt'), 3);
+  });
+
+  test('at the cap, it fails, naming the attempts and the dead owner', () => {
+    const disposition = decide(facts(runningJob({ executor: 'a@0000000000000001', attempt: 3 }), 3, false));
+    assert.equal(disposition.kind, 'fail');
+    assert.equal(Reflect.get(disposition, 'reason'), 'attempts-exhausted');
+    assert.match(Reflect.get(disposition, 'detail'), /^gave up after 3 attempts, max-attempts 3: .*executor a@0000000000000001 died/);
+  });
+
+  test('at the cap with no recorded owner (Nuvla), it fails too', () => {
+    const disposition = decide(facts(runningJob({ attempt: 1 }), 1, undefined));
+    assert.equal(disposition.kind, 'fail');
+    assert.match(Reflect.get(disposition, 'detail'), /^gave up after 1 attempt, max-attempts 1: .*no recorded owner/);
+  });
+
+  test('a live owner, or a QUEUED job, is never failed by the cap', () => {
+    assert.equal(decide(facts(runningJob({ executor: 'a@0000000000000001', attempt: 9 }), 3, true)).kind, 'consume');
+    assert.equal(decide(facts(runningJob({ state: 'QUEUED', attempt: 9 }), 3, undefined)).kind, 'claim');
+  });
+});
 
 describe('a poison job', () => {
   const bed = useExecutorTestbed();
