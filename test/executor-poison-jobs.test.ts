@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import type { JobDocument } from '../src/api/job/document.js';
 import { decide } from '../src/executor/disposition.js';
 import { waitFor } from '../src/harness/wait-for.js';
+import { useJobctl } from './fixtures/jobctl-stack.js';
 import { TEST_ACTIONS, useExecutorTestbed, type ExecutorProcess, type ExecutorSpawnOptions } from './fixtures/executor-testbed.js';
 
 const POISON_ACTIONS = fileURLToPath(new URL('./fixtures/actions-poison', import.meta.url));
@@ -61,6 +62,7 @@ describe('decide: attempts that ended without a result', () => {
 
 describe('a poison job', () => {
   const bed = useExecutorTestbed();
+  const jobctl = useJobctl(bed);
 
   function spawn(extraArgs: readonly string[] = []): ExecutorProcess {
     const options: ExecutorSpawnOptions = { threads: 1, sessionTimeoutSeconds: 2, actionsDirs: [TEST_ACTIONS, POISON_ACTIONS], extraArgs };
@@ -120,6 +122,16 @@ describe('a poison job', () => {
     const id = await bed().createJob('kill_own_process');
     await dieRunning(id, 2, ['--max-attempts', '2']);
     await assertFailedWithoutRunning(id, 2, ['--max-attempts', '2']);
+  });
+
+  test('jobctl create --max-attempts sets the field, and names a bad value', async () => {
+    const created = await jobctl.run(['create', 'noop', '--max-attempts', '3', '--json']);
+    assert.equal(created.code, 0, created.stderr);
+    const { id } = JSON.parse(created.stdout) as { readonly id: string };
+    assert.equal((await bed().client.get(id)).job['max-attempts'], 3);
+    const bad = await jobctl.run(['create', 'noop', '--max-attempts', '0']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--max-attempts must be an integer from 1 to 1000, got 0/);
   });
 
   test('--max-attempts must be a positive integer, named when it is not', async () => {
