@@ -131,4 +131,19 @@ describe('entries that are not a job id', () => {
       await queue.close();
     }
   });
+
+  test('a rejected node of the same name, left by an earlier incarnation of the queue, is replaced', async () => {
+    const queue = new LockingQueue(bed().zkClient, { path: bed().queuePath });
+    try {
+      const name = await queue.put('not a job id, again');
+      await bed().zkClient.mkdirp(`${bed().queuePath}/rejected`);
+      await bed().zkClient.create(`${bed().queuePath}/rejected/${name}`, Buffer.from('stale'), 'persistent');
+      await queue.reject(await queue.take(AbortSignal.timeout(5000)));
+      assert.equal((await bed().zkClient.getData(`${bed().queuePath}/rejected/${name}`)).data.toString(), 'not a job id, again');
+      assert.deepEqual(await children(`${bed().queuePath}/entries`), []);
+      assert.deepEqual(await children(`${bed().queuePath}/taken`), []);
+    } finally {
+      await queue.close();
+    }
+  });
 });

@@ -202,7 +202,14 @@ export class LockingQueue {
   async reject(item: QueueItem): Promise<void> {
     this.#assertHeld(item, 'reject');
     await item.session.mkdirp(this.paths.rejected);
-    await this.#settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
+    try {
+      await this.#settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
+    } catch (error) {
+      if (!isZkError(error, 'NODE_EXISTS')) throw error;
+      // Left by an earlier incarnation of the queue, whose sequence numbers this one repeats.
+      await item.session.remove(`${this.paths.rejected}/${item.name}`).catch(() => undefined);
+      await this.#settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
+    }
     try {
       await trimRejected(item.session, this.paths, this.#rejectedLimit);
     } catch (error) {
