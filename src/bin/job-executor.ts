@@ -34,6 +34,10 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
     type: 'number',
     describe: `seconds between an action's abort signal and killing its thread (default ${EXECUTOR_DEFAULTS.killGraceSeconds})`,
   })
+  .option('max-attempts', {
+    type: 'number',
+    describe: `attempts of a job that may end without a result (its executor died) before it is failed instead of run again, unless the job's max-attempts field says otherwise (default ${EXECUTOR_DEFAULTS.maxAttempts})`,
+  })
   .option('cancel-poll', {
     type: 'number',
     describe: `seconds between checks for canceled running jobs (default ${EXECUTOR_DEFAULTS.cancelPollSeconds})`,

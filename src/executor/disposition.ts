@@ -24,6 +24,13 @@ export interface DispositionFacts {
   readonly knownAction: (name: string) => boolean;
   /** For a RUNNING job with a recorded owner: whether that owner is a live executor session. */
   readonly ownerAlive: boolean | undefined;
+  /**
+   * For a RUNNING job: a live session, not one of this engine's executors, holding another entry of
+   * the job (a kazoo consumer such as Nuvla's executor), described for the log.
+   */
+  readonly foreignHolder?: string | undefined;
+  /** Attempts that may end without a result before the job is failed (the job's field, else the executor's); none: no cap. */
+  readonly maxAttempts?: number;
 }
 
 export type Disposition =
@@ -32,7 +39,12 @@ export type Disposition =
   /** Another engine version must run it. */
   | { readonly kind: 'release'; readonly reason: 'newer-schema'; readonly detail: string }
   /** Cannot run here, ever: make it FAILED, then consume. */
-  | { readonly kind: 'fail'; readonly reason: 'unknown-action'; readonly detail: string; readonly returnCode: number }
+  | {
+      readonly kind: 'fail';
+      readonly reason: 'unknown-action' | 'attempts-exhausted';
+      readonly detail: string;
+      readonly returnCode: number;
+    }
   /** Run it: claim it as `attempt`. */
   | { readonly kind: 'claim'; readonly attempt: number; readonly previousOwner: string | undefined; readonly detail: string };
 
@@ -57,10 +69,28 @@ export function decide(facts: DispositionFacts): Disposition {
     // A duplicate entry: the live owner holds its own entry and will finish the job.
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING on live executor ${job.executor ?? '?'}` };
   }
+  if (job.state === 'RUNNING' && facts.foreignHolder !== undefined) {
+    // Whatever wrote the job's owner: the process holding its other entry runs it (docs/contracts.md §5).
+    return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING under ${facts.foreignHolder}` };
+  }
   if (!facts.knownAction(job.action)) return { kind: 'fail', reason: 'unknown-action', ...unknownAction(job.action) };
   const attempt = (job.attempt ?? 0) + 1;
   if (job.state === 'RUNNING') {
     const owner = job.executor;
+    // Found RUNNING with nobody alive to run it: its last attempt ended without a result. A job that
+    // kills whatever runs it (a poison job) would otherwise take down one executor after the other.
+    const ended = job.attempt ?? 0;
+    if (facts.maxAttempts !== undefined && ended >= facts.maxAttempts) {
+      const cause = owner === undefined ? 'it was left RUNNING with no recorded owner' : `executor ${owner} died while running it`;
+      return {
+        kind: 'fail',
+        reason: 'attempts-exhausted',
+        returnCode: RETURN_CODES.actionError,
+        detail:
+          `gave up after ${String(ended)} ${ended === 1 ? 'attempt' : 'attempts'}, max-attempts ${String(facts.maxAttempts)}: ` +
+          `none ended with a result (the last: ${cause}); not run again`,
+      };
+    }
     return {
       kind: 'claim',
       attempt,

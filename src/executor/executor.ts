@@ -100,6 +100,7 @@ export class Executor {
       watch: this.#watch,
       actions: actions.actions,
       name: options.name,
+      maxAttempts: options.maxAttempts,
       logger,
       timings: {
         killGraceMs: options.killGraceMs,

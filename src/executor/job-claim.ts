@@ -7,7 +7,7 @@ import { ApiError } from '../api/errors.js';
 import { isRetryable, mayHaveBeenApplied } from '../api/client/errors.js';
 import type { JobApiClient } from '../api/client/index.js';
 import type { JobDocument } from '../api/job/document.js';
-import type { QueueItem } from '../recipes/locking-queue.js';
+import type { LockingQueue, QueueItem } from '../recipes/locking-queue.js';
 import { ownerOf, type ExecutorRegistry } from '../recipes/executor-registry.js';
 import { toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
@@ -26,10 +26,13 @@ export interface ClaimDeps {
   readonly api: JobApiClient;
   readonly writes: JobWrites;
   readonly registry: ExecutorRegistry;
+  readonly queue: Pick<LockingQueue, 'foreignHolder'>;
   readonly gate: ApiGate;
   readonly actions: ReadonlyMap<string, LoadedAction>;
   /** This executor's registered name. */
   readonly name: string;
+  /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
+  readonly maxAttempts: number;
   /** A missing document is looked up this many times, this far apart. */
   readonly timings: { readonly notFoundAttempts: number; readonly notFoundRetryMs: number };
   readonly giveUp: AbortSignal;
@@ -79,11 +82,15 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
       // Our own claim, whose answer was lost on the way back.
       return { claimed: claimedJob(item, lookup.job, owner, lookup.job.attempt ?? 1, jobLog, deps) };
     }
-    const ownerAlive =
-      lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor !== undefined
-        ? await deps.registry.isAlive(lookup.job.executor)
-        : undefined;
-    const disposition = decide({ lookup, knownAction: (name) => deps.actions.has(name), ownerAlive });
+    const running = lookup.found && lookup.job.state === 'RUNNING';
+    const ownerAlive = running && lookup.job.executor !== undefined ? await deps.registry.isAlive(lookup.job.executor) : undefined;
+    // Only when no executor of ours owns it: a kazoo consumer never registers, it only holds its entry.
+    const foreignHolder = running && ownerAlive !== true ? await foreignHolderOf(item, deps) : undefined;
+    // The job's own field, else its action's default, else this executor's --max-attempts.
+    const maxAttempts = lookup.found
+      ? (lookup.job['max-attempts'] ?? deps.actions.get(lookup.job.action)?.definition.maxAttempts ?? deps.maxAttempts)
+      : deps.maxAttempts;
+    const disposition = decide({ lookup, knownAction: (name) => deps.actions.has(name), ownerAlive, foreignHolder, maxAttempts });
     if (disposition.kind === 'consume') {
       const { reason, detail } = disposition;
       return {
@@ -129,6 +136,14 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
       line('warn', 'job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS }),
     ),
   };
+}
+
+/** Who else holds an entry of the job, for the log; undefined when nobody outside our executors does. */
+async function foreignHolderOf(item: QueueItem, deps: ClaimDeps): Promise<string | undefined> {
+  const holder = await deps.queue.foreignHolder(item);
+  return holder === undefined
+    ? undefined
+    : `queue consumer ${holder.consumerId} (session ${holder.sessionId}), which holds its entry ${holder.entry}`;
 }
 
 /** A job this executor claimed through the API's `claim`, or whose claim's answer was lost. */

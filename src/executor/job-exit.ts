@@ -35,7 +35,7 @@ interface ExitBase {
 }
 
 export type JobExit =
-  | (ExitBase & { readonly entry: 'consume' | 'release' | 'leave'; readonly count: ExitCount })
+  | (ExitBase & { readonly entry: 'consume' | 'release' | 'leave' | 'reject'; readonly count: ExitCount })
   /** A claimed job handed back: QUEUED again (its status message says why), then its entry released. */
   | (ExitBase & { readonly entry: 'requeue'; readonly job: OwnedJob; readonly why: string });
 
@@ -66,12 +66,17 @@ export function leaveEntry(log: Logger, count: ExitCount, exitLine: ExitLine): J
   return { entry: 'leave', count, log, line: exitLine };
 }
 
+/** The entry is not a job id: settled once, moved under the queue's rejected/ with its bytes. */
+export function rejectEntry(log: Logger, exitLine: ExitLine): JobExit {
+  return { entry: 'reject', count: skipped('not_a_job_id'), log, line: exitLine };
+}
+
 export function requeueJob(log: Logger, job: OwnedJob, why: string, exitLine?: ExitLine): JobExit {
   return { entry: 'requeue', job, why, log, ...(exitLine === undefined ? {} : { line: exitLine }) };
 }
 
 export interface ExitDeps {
-  readonly queue: Pick<LockingQueue, 'consume' | 'release'>;
+  readonly queue: Pick<LockingQueue, 'consume' | 'release' | 'reject'>;
   readonly tally: JobTally<QueueItem>;
   /** Aborted when the executor stops waiting for writes (the end of a shutdown). */
   readonly giveUp: AbortSignal;
@@ -88,6 +93,7 @@ export async function applyExit(item: QueueItem, exit: JobExit, deps: ExitDeps):
   count(item, exit.count, deps.tally);
   if (exit.entry === 'consume') await consume(item, log, deps);
   else if (exit.entry === 'release') await release(item, log, deps);
+  else if (exit.entry === 'reject') await reject(item, log, deps);
 }
 
 /** The exit of a requeue once the QUEUED write is answered (or given up). */
@@ -126,6 +132,14 @@ async function consume(item: QueueItem, log: Logger, deps: ExitDeps): Promise<vo
     await deps.queue.consume(item);
   } catch (error) {
     log.warn('entry could not be consumed; it returns to the queue with the session', { error: toError(error) });
+  }
+}
+
+async function reject(item: QueueItem, log: Logger, deps: ExitDeps): Promise<void> {
+  try {
+    await deps.queue.reject(item);
+  } catch (error) {
+    log.warn('entry could not be moved to rejected/; it returns to the queue with the session', { error: toError(error) });
   }
 }
 

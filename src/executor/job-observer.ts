@@ -46,6 +46,8 @@ export const SKIP_REASONS = [
   'contended',
   /** Handling it failed before it was claimed: released. */
   'error',
+  /** Its data is not a job id: moved under the queue's rejected/ (also counted in entries_rejected_total). */
+  'not_a_job_id',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 

@@ -12,12 +12,14 @@ import { withFields, type Logger } from '../util/logger.js';
 import type { LoadedAction } from './action-loader.js';
 import type { ApiGate } from './api-gate.js';
 import { claimJob, type ClaimDeps } from './job-claim.js';
+import { describeEntryData, parseEntryData } from '../recipes/queue-layout.js';
 import {
   applyExit,
   consumeEntry,
   ended,
   leaveEntry,
   line,
+  rejectEntry,
   releaseEntry,
   requeueJob,
   skipped,
@@ -52,6 +54,8 @@ export interface RunnerDeps {
   readonly actions: ReadonlyMap<string, LoadedAction>;
   /** This executor's registered name. */
   readonly name: string;
+  /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
+  readonly maxAttempts: number;
   readonly logger: Logger;
   readonly timings: RunnerTimings;
   /** Aborted when the executor stops waiting for writes (the end of a shutdown). */
@@ -86,10 +90,20 @@ export class JobRunner {
     for (const run of this.#active.values()) run.stop(reason, detail);
   }
 
-  /** Never rejects: every failure ends in a log line and the entry consumed, released, or left to its session. */
+  /** Never rejects: every failure ends in a log line and the entry consumed, released, rejected, or left to its session. */
   async process(item: QueueItem, slot: SlotThreads): Promise<void> {
-    const log = withFields(this.#deps.logger, { jobId: item.jobId, entry: item.name, slot: slot.index });
-    if (this.#inHand.has(item.jobId)) {
+    const entry = parseEntryData(item.data);
+    if ('problem' in entry) {
+      // Released, it would come straight back here, for ever: settle it once instead.
+      const log = withFields(this.#deps.logger, { entry: item.name, slot: slot.index });
+      const rejection = line('error', `entry rejected, ${entry.problem}; moved to ${this.#deps.queue.paths.rejected}/${item.name}`, {
+        data: describeEntryData(item.data),
+      });
+      await applyExit(item, rejectEntry(log, rejection), this.#exitDeps);
+      return;
+    }
+    const log = withFields(this.#deps.logger, { jobId: entry.jobId, entry: item.name, slot: slot.index });
+    if (this.#inHand.has(entry.jobId)) {
       // A second entry of a job another slot here holds: every claim of this executor carries the
       // same owner, so the API cannot tell the two slots apart. The other slot keeps its own entry
       // until the job is done with, so this one can go.
@@ -101,11 +115,11 @@ export class JobRunner {
       );
       return;
     }
-    this.#inHand.add(item.jobId);
+    this.#inHand.add(entry.jobId);
     try {
       await applyExit(item, await this.#handle(item, slot, log), this.#exitDeps);
     } finally {
-      this.#inHand.delete(item.jobId);
+      this.#inHand.delete(entry.jobId);
     }
   }
 

@@ -23,6 +23,7 @@ import {
   type OptionArgs,
 } from '../cli/option-readers.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
+import { MAX_ATTEMPTS_LIMIT } from '../api/job/document.js';
 import type { LogLevel } from '../util/logger.js';
 
 /** The top-level actions/ folder of this package (dist/actions once built). */
@@ -40,6 +41,8 @@ export interface ExecutorOptions {
   readonly shutdownTimeoutMs: number;
   /** From an action's abort signal to terminating its thread. */
   readonly killGraceMs: number;
+  /** Attempts that may end without a result before a job is failed, unless the job or its action says. */
+  readonly maxAttempts: number;
   readonly name: string;
   readonly api: ApiOptions;
   /** How often running jobs are checked for cancellation. */
@@ -61,6 +64,7 @@ export const EXECUTOR_DEFAULTS = Object.freeze({
   threads: 4,
   shutdownTimeoutSeconds: 120,
   killGraceSeconds: 5,
+  maxAttempts: 5,
   apiTimeoutSeconds: 30,
   cancelPollSeconds: 1,
   progressIntervalMs: 1000,
@@ -83,6 +87,7 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     actionsDirs: Object.freeze(readDirectories(args, 'actions-dir') ?? [BUNDLED_ACTIONS_DIR]),
     shutdownTimeoutMs: readSeconds(args, 'shutdown-timeout', EXECUTOR_DEFAULTS.shutdownTimeoutSeconds, 0, 86_400),
     killGraceMs: readSeconds(args, 'kill-grace', EXECUTOR_DEFAULTS.killGraceSeconds, 0, 3600),
+    maxAttempts: readNumber(args, 'max-attempts', EXECUTOR_DEFAULTS.maxAttempts, 1, MAX_ATTEMPTS_LIMIT, true),
     name,
     api: await readApiOptions(args, EXECUTOR_DEFAULTS.apiTimeoutSeconds),
     cancelPollMs: readSeconds(args, 'cancel-poll', EXECUTOR_DEFAULTS.cancelPollSeconds, 0.05, 60),

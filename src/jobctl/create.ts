@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { NewJob } from '../api/client/inputs.js';
 import type { JobApiClient } from '../api/client/index.js';
-import { DEFAULT_JOB_PRIORITY, type JobDocument } from '../api/job/document.js';
+import { DEFAULT_JOB_PRIORITY, MAX_ATTEMPTS_LIMIT, type JobDocument } from '../api/job/document.js';
 import { readNumber, readString, type OptionArgs } from '../cli/option-readers.js';
 import { JobSubmitter, type SubmittedJob } from '../enqueue/job-submitter.js';
 import type { LockingQueue } from '../recipes/locking-queue.js';
@@ -31,6 +31,11 @@ export const createCommand: JobctlCommand = {
       .option('priority', { type: 'number', describe: "0-999, lower runs first (default: the API's, 999)" })
       .option('payload', { type: 'string', describe: "the action's arguments: JSON text, or @FILE to read it from a file" })
       .option('timeout', { type: 'number', describe: "seconds the job may run (default: the action's own)" })
+      .option('max-attempts', {
+        type: 'number',
+        describe:
+          "1-1000: attempts that may end without a result (their executor died) before the job is failed (default: the action's, else the executor's)",
+      })
       .option('wait', {
         alias: 'w',
         type: 'boolean',
@@ -86,12 +91,14 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
   const payload = await readPayload(readString(args, 'payload'), cwd);
   const priority = args.priority === undefined ? undefined : readNumber(args, 'priority', 0, 0, 999, true);
   const timeout = args.timeout === undefined ? undefined : readNumber(args, 'timeout', 0, 1, 31 * 24 * 3600, true);
+  const maxAttempts = args['max-attempts'] === undefined ? undefined : readNumber(args, 'max-attempts', 1, 1, MAX_ATTEMPTS_LIMIT, true);
   return {
     action,
     ...(target === undefined ? {} : { 'target-resource': { href: target } }),
     ...(payload === undefined ? {} : { payload }),
     ...(priority === undefined ? {} : { priority }),
     ...(timeout === undefined ? {} : { timeout }),
+    ...(maxAttempts === undefined ? {} : { 'max-attempts': maxAttempts }),
   };
 }
 

@@ -1,15 +1,37 @@
-/** `jobctl queue`: the ZooKeeper queue's depth per priority, its taken entries and by whom, its oldest wait. */
+/**
+ * `jobctl queue`: the ZooKeeper queue's depth per priority, its taken entries and by whom, its oldest
+ * wait, and the entries rejected as not a job id. `jobctl queue remove <entry>` deletes one entry by
+ * name: waiting or rejected, or taken with --force.
+ */
+import { EntryRemovalError, removeEntry } from '../recipes/entry-removal.js';
+import { describeEntryData, queuePaths } from '../recipes/queue-layout.js';
+import type { RejectedEntry } from '../recipes/rejected-entries.js';
 import type { JobctlCommand } from './command.js';
-import { EXIT } from './errors.js';
+import type { CommandContext } from './context.js';
+import { EXIT, failure, usageError } from './errors.js';
 import { readQueueReport, type QueueReport } from './queue-report.js';
 import { renderTable } from './table.js';
 import { formatDuration } from './time-format.js';
 
+/** Rejected entries shown in the human view; --json has them all. */
+const REJECTED_SHOWN = 20;
+
 export const queueCommand: JobctlCommand = {
-  command: 'queue',
-  describe: 'the queue in ZooKeeper: entries per priority, taken entries and by whom, oldest waiting (needs --zk-hosts)',
-  builder: (argv) => argv,
-  async run(ctx) {
+  command: 'queue [verb] [entry]',
+  describe:
+    'the queue in ZooKeeper: entries per priority, taken entries and by whom, oldest waiting, rejected entries; ' +
+    '"queue remove <entry>" deletes one entry (needs --zk-hosts)',
+  builder: (argv) =>
+    argv
+      .positional('verb', { type: 'string', choices: ['remove'], describe: 'remove: delete the entry named next' })
+      .positional('entry', { type: 'string', describe: 'an entry name, entry-PPP-SSSSSSSSSS (as jobctl queue shows it)' })
+      .option('force', { type: 'boolean', describe: 'with remove: also remove an entry a consumer holds (its job may be running)' })
+      .example('$0 queue remove entry-100-0000000042', 'delete a waiting or rejected entry'),
+  async run(ctx, args) {
+    if (args.verb === 'remove') return remove(ctx, args.entry, args.force === true);
+    if (args.verb !== undefined)
+      throw usageError(`unknown queue command ${JSON.stringify(args.verb)}: jobctl queue, or jobctl queue remove <entry>`);
+    if (args.force !== undefined) throw usageError('--force goes with jobctl queue remove <entry>');
     const zk = await ctx.zk('read the queue (jobctl queue)');
     const report = await readQueueReport(zk, ctx.options.zk.queuePath, ctx.now());
     if (ctx.options.json) ctx.out.json(report);
@@ -17,6 +39,31 @@ export const queueCommand: JobctlCommand = {
     return EXIT.ok;
   },
 };
+
+async function remove(ctx: CommandContext, entry: unknown, force: boolean): Promise<number> {
+  if (typeof entry !== 'string' || entry === '') throw usageError('jobctl queue remove needs an entry name, e.g. entry-100-0000000042');
+  const zk = await ctx.zk('remove a queue entry (jobctl queue remove)');
+  let result;
+  try {
+    result = await removeEntry(zk, queuePaths(ctx.options.zk.queuePath), entry, force);
+  } catch (error) {
+    if (error instanceof EntryRemovalError) throw error.code === 'bad-name' ? usageError(error.message) : failure(error.message);
+    throw error;
+  }
+  const data = describeEntryData(result.data);
+  if (ctx.options.json) {
+    ctx.out.json({ entry, removed: result.removed, ...data, ...(result.removed === 'entry' ? { takenBy: result.takenBy ?? null } : {}) });
+  } else {
+    const what = result.removed === 'rejected' ? 'rejected entry' : 'entry';
+    const held = result.removed === 'entry' && result.takenBy !== undefined ? `, taken by consumer ${result.takenBy}` : '';
+    ctx.out.line(`removed ${what} ${entry} (${showData(data)}${held})`);
+  }
+  return EXIT.ok;
+}
+
+function showData(data: { readonly text: string | null; readonly hex: string }): string {
+  return data.text === null ? `hex ${data.hex}` : JSON.stringify(data.text);
+}
 
 export function renderQueueReport(report: QueueReport): string[] {
   const oldest =
@@ -58,11 +105,30 @@ export function renderQueueReport(report: QueueReport): string[] {
       ),
     );
   }
+  if (report.rejected.length > 0) lines.push('', ...renderRejected(report.rejected));
   const executors = report.executors.map((executor) =>
     executor.threads === null ? executor.name : `${executor.name} (${plural(executor.threads, 'thread', 'threads')})`,
   );
   lines.push('', executors.length === 0 ? 'no live executors' : `live executors: ${executors.join(', ')}`);
   return lines;
+}
+
+/** The newest rejected entries, oldest of them first, with what to do about them. */
+function renderRejected(rejected: readonly RejectedEntry[]): string[] {
+  const shown = rejected.slice(-REJECTED_SHOWN);
+  const more = rejected.length > shown.length ? ` (the newest ${shown.length} shown; --json has all)` : '';
+  return [
+    `rejected entries (not a job id): ${rejected.length}${more}`,
+    ...renderTable(
+      [
+        { header: 'REJECTED ENTRY', value: (entry) => entry.entry },
+        { header: 'DATA', value: (entry) => showData(entry) },
+        { header: 'SIZE', value: (entry) => `${entry.bytes} B`, align: 'right' },
+      ],
+      shown,
+    ),
+    'jobctl queue remove <entry> deletes one once looked at',
+  ];
 }
 
 function plural(count: number, one: string, many: string): string {

@@ -6,6 +6,7 @@
  */
 import { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { parseEntryName, queuePaths } from '../recipes/queue-layout.js';
+import { listRejected, type RejectedEntry } from '../recipes/rejected-entries.js';
 import type { ZkClient } from '../zk/client.js';
 import { isZkError } from '../zk/errors.js';
 
@@ -50,6 +51,8 @@ export interface QueueReport {
   readonly priorities: PriorityBand[];
   readonly takenEntries: TakenEntry[];
   readonly executors: LiveExecutor[];
+  /** Entries that were not a job id, kept under `<queue>/rejected`, oldest first. */
+  readonly rejected: RejectedEntry[];
 }
 
 interface Entry {
@@ -60,10 +63,11 @@ interface Entry {
 
 export async function readQueueReport(zk: ZkClient, root: string, now: number): Promise<QueueReport> {
   const paths = queuePaths(root);
-  const [entryNames, takenNames, registered] = await Promise.all([
+  const [entryNames, takenNames, registered, rejected] = await Promise.all([
     childrenOf(zk, paths.entries),
     childrenOf(zk, paths.taken),
     new ExecutorRegistry(zk, root).list(),
+    listRejected(zk, paths),
   ]);
   const entries = entryNames.flatMap((name): Entry[] => {
     const parsed = parseEntryName(name);
@@ -115,6 +119,7 @@ export async function readQueueReport(zk: ZkClient, root: string, now: number): 
     priorities,
     takenEntries,
     executors,
+    rejected,
   };
 }
 

@@ -33,6 +33,7 @@ export class ExecutorMetrics implements JobObserver {
   readonly #ended: Counter<'action' | 'outcome'>;
   readonly #durations: Histogram<'action' | 'outcome'>;
   readonly #skipped: Counter<'reason'>;
+  readonly #rejected: Counter;
   #source: ExecutorSource | undefined;
 
   constructor(registry: Registry, logger: Logger) {
@@ -61,6 +62,11 @@ export class ExecutorMetrics implements JobObserver {
       name: `${METRIC_PREFIX}executor_entries_skipped_total`,
       help: 'Queue entries consumed or released without running their job, by reason',
       labelNames: ['reason'],
+      registers,
+    });
+    this.#rejected = new Counter({
+      name: `${METRIC_PREFIX}executor_entries_rejected_total`,
+      help: "Queue entries whose data is not a job id, moved under the queue's rejected/ node (jobctl queue lists them)",
       registers,
     });
     const slots = new Gauge({
@@ -116,5 +122,7 @@ export class ExecutorMetrics implements JobObserver {
 
   skipped(reason: SkipReason): void {
     this.#skipped.inc({ reason });
+    // Its own series too: an alert on garbage in the queue should not depend on a label value.
+    if (reason === 'not_a_job_id') this.#rejected.inc();
   }
 }

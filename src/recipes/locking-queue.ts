@@ -13,10 +13,13 @@ import { setMaxListeners } from 'node:events';
 import { ZkError, isZkError } from '../zk/errors.js';
 import type { ClientStateChange, ZkClient } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
+import type { MultiOp } from '../zk/types.js';
 import type { Logger } from '../util/logger.js';
 import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
+import { findForeignHolder, type ForeignHolder } from './entry-holders.js';
 import { QueueListing, type ListingTimings } from './queue-listing.js';
+import { REJECTED_LIMIT, rejectOps, trimRejected } from './rejected-entries.js';
 import { QueueMembers } from './queue-members.js';
 import {
   DEFAULT_PRIORITY,
@@ -31,7 +34,10 @@ import {
 export interface QueueItem {
   /** Entry name, `entry-PPP-SSSSSSSSSS`. */
   readonly name: string;
+  /** The entry's data read as UTF-8; check `data` with parseEntryData before trusting it as a job id. */
   readonly jobId: string;
+  /** The entry's bytes as the producer put them. */
+  readonly data: Buffer;
   readonly priority: number;
   /** The session holding the taken node. */
   readonly session: ZkSession;
@@ -52,6 +58,8 @@ export interface LockingQueueOptions {
   readonly consumerId?: string;
   readonly logger?: Logger;
   readonly listing?: ListingTimings;
+  /** How many rejected entries `<queue>/rejected` keeps (rejected-entries.ts); 1,000 by default. */
+  readonly rejectedLimit?: number;
 }
 
 /** One transaction carries at most this many creates; well under ZooKeeper's 1 MB request limit. */
@@ -69,6 +77,7 @@ export class LockingQueue {
   readonly #members: QueueMembers;
   readonly #unsubscribe: () => void;
   readonly #closed = new AbortController();
+  readonly #rejectedLimit: number;
   #structureReady: ZkSession | undefined;
 
   constructor(client: ZkClient, options: LockingQueueOptions = {}) {
@@ -79,6 +88,10 @@ export class LockingQueue {
       throw new Error(`queue consumer id must be 32 lowercase hex characters, got "${this.consumerId}"`);
     }
     this.#logger = options.logger ?? client.logger;
+    this.#rejectedLimit = options.rejectedLimit ?? REJECTED_LIMIT;
+    if (!Number.isInteger(this.#rejectedLimit) || this.#rejectedLimit < 1) {
+      throw new RangeError(`rejectedLimit must be a positive integer, got ${String(this.#rejectedLimit)}`);
+    }
     this.#listing = new QueueListing(this.paths, this.#inProcess, this.#logger, options.listing);
     this.#members = new QueueMembers(this.paths.consumers, this.consumerId, this.#logger, (partition) => {
       this.#listing.setPartition(partition);
@@ -175,19 +188,47 @@ export class LockingQueue {
    * session holding the item is lost (the entry is then someone else's to take).
    */
   async consume(item: QueueItem): Promise<void> {
-    this.#assertHeld(item, 'consume');
+    await this.#settle(item, 'consume', [
+      { op: 'remove', path: `${this.paths.entries}/${item.name}` },
+      { op: 'remove', path: `${this.paths.taken}/${item.name}` },
+    ]);
+  }
+
+  /**
+   * Settles an entry that is not a job id: moved under `<queue>/rejected` with its bytes, in the
+   * transaction that consumes it, then the oldest rejected entries beyond the limit are deleted.
+   * Fails like consume().
+   */
+  async reject(item: QueueItem): Promise<void> {
+    this.#assertHeld(item, 'reject');
+    await item.session.mkdirp(this.paths.rejected);
+    try {
+      await this.#settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
+    } catch (error) {
+      if (!isZkError(error, 'NODE_EXISTS')) throw error;
+      // Left by an earlier incarnation of the queue, whose sequence numbers this one repeats.
+      await item.session.remove(`${this.paths.rejected}/${item.name}`).catch(() => undefined);
+      await this.#settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
+    }
+    try {
+      await trimRejected(item.session, this.paths, this.#rejectedLimit);
+    } catch (error) {
+      // The entry is settled; the next rejection trims again.
+      this.#logger.warn('rejected entries could not be trimmed', { path: this.paths.rejected, error: toError(error) });
+    }
+  }
+
+  /** One transaction that ends the entry, on the item's session, settled like consume(). */
+  async #settle(item: QueueItem, operation: string, ops: MultiOp[]): Promise<void> {
+    this.#assertHeld(item, operation);
     const entry = `${this.paths.entries}/${item.name}`;
-    const taken = `${this.paths.taken}/${item.name}`;
     for (;;) {
       try {
-        await item.session.multi([
-          { op: 'remove', path: entry },
-          { op: 'remove', path: taken },
-        ]);
+        await item.session.multi(ops);
         break;
       } catch (error) {
-        this.#failUnlessRetryable(item, 'consume', error);
-        if (await this.#entryGoneAfterLoss(item, entry)) break;
+        this.#failUnlessRetryable(item, operation, error);
+        if (await this.#entryGoneAfterLoss(item, entry, operation)) break;
       }
     }
     this.#forget(item);
@@ -213,14 +254,14 @@ export class LockingQueue {
   }
 
   /** After a lost reply: whether the entry is gone, read through a write barrier on the item's session. */
-  async #entryGoneAfterLoss(item: QueueItem, entry: string): Promise<boolean> {
+  async #entryGoneAfterLoss(item: QueueItem, entry: string, operation: string): Promise<boolean> {
     for (;;) {
-      await this.#pauseForReconnection(item, 'consume');
+      await this.#pauseForReconnection(item, operation);
       try {
         await item.session.sync();
         return (await item.session.exists(entry)) === undefined;
       } catch (error) {
-        this.#failUnlessRetryable(item, 'consume', error);
+        this.#failUnlessRetryable(item, operation, error);
       }
     }
   }
@@ -252,6 +293,11 @@ export class LockingQueue {
       if (isZkError(error, 'NO_NODE')) return false;
       throw error;
     }
+  }
+
+  /** A live holder, outside this engine's consumers, of another entry of `item`'s job (entry-holders.ts). */
+  foreignHolder(item: QueueItem): Promise<ForeignHolder | undefined> {
+    return findForeignHolder(this.#client, this.paths, item.jobId, item.name);
   }
 
   /**
@@ -308,6 +354,7 @@ export class LockingQueue {
     const item: QueueItem = {
       name,
       jobId: data.toString('utf8'),
+      data,
       priority: parseEntryName(name)?.priority ?? DEFAULT_PRIORITY,
       session,
       lost: session.signal,

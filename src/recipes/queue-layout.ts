@@ -19,13 +19,20 @@ export interface QueuePaths {
   readonly taken: string;
   /** Our addition: consumers register here to split the queue between them. */
   readonly consumers: string;
+  /** Our addition: entries that are not a job id, moved here with their bytes (rejected-entries.ts). */
+  readonly rejected: string;
 }
 
 export function queuePaths(root: string = DEFAULT_QUEUE_PATH): QueuePaths {
   if (!root.startsWith('/') || (root.length > 1 && root.endsWith('/'))) {
     throw new Error(`queue path "${root}" must be an absolute ZooKeeper path without a trailing slash`);
   }
-  return { root, entries: `${root}/entries`, taken: `${root}/taken`, consumers: `${root}/consumers` };
+  return { root, entries: `${root}/entries`, taken: `${root}/taken`, consumers: `${root}/consumers`, rejected: `${root}/rejected` };
+}
+
+/** An entry name as kazoo makes them; anything else (a path, `..`) is refused before it reaches a znode path. */
+export function isEntryName(name: string): boolean {
+  return ENTRY_NAME.test(name);
 }
 
 /** The prefix a sequential create completes with the sequence number. */
@@ -48,6 +55,30 @@ export function validatePriority(priority: number): void {
   if (!Number.isInteger(priority) || priority < 0 || priority > MAX_PRIORITY) {
     throw new RangeError(`queue priority must be an integer 0-${String(MAX_PRIORITY)}, got ${String(priority)}`);
   }
+}
+
+/** A job id as the job API makes them (Nuvla's form): anything else in an entry can never be run. */
+const JOB_ID = /^job\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The job id an entry's bytes carry, or why they carry none. Strict on purpose: an id with a
+ * newline, or bytes that are not UTF-8, would otherwise be taken for another id by the job API or be
+ * looked up for ever; any producer (a kazoo script) may put such bytes.
+ */
+export function parseEntryData(data: Buffer): { readonly jobId: string } | { readonly problem: string } {
+  const text = data.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(data)) return { problem: 'not a job id: the data is not valid UTF-8' };
+  if (text === '') return { problem: 'not a job id: the entry is empty' };
+  if (!JOB_ID.test(text)) return { problem: `not a job id: ${JSON.stringify(text.slice(0, 100))} is not job/<uuid>` };
+  return { jobId: text };
+}
+
+/** An entry's bytes for a person: the text when it is UTF-8 without control characters, else hex. */
+export function describeEntryData(data: Buffer): { readonly text: string | null; readonly hex: string } {
+  const text = data.toString('utf8');
+  // eslint-disable-next-line no-control-regex
+  const printable = Buffer.from(text, 'utf8').equals(data) && !/[\u0000-\u001f\u007f]/.test(text);
+  return { text: printable ? text : null, hex: data.toString('hex') };
 }
 
 export function encodeJobId(jobId: string): Buffer {

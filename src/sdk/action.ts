@@ -7,7 +7,7 @@
  * arity or calls actions in different shapes.
  */
 import { ACTION_NAME } from '../api/job/parse.js';
-import type { JobDocument } from '../api/job/document.js';
+import { MAX_ATTEMPTS_LIMIT, type JobDocument } from '../api/job/document.js';
 import type { JobApi } from '../api/client/job-api.js';
 import type { Logger } from '../util/logger.js';
 import { defineChecked, definitionProblems, fieldsOf, isDefinition, unknownFieldsProblem, type DefinitionKind } from './define.js';
@@ -48,6 +48,12 @@ export interface ActionSpec<P = unknown> {
   readonly name: string;
   /** Default time the action may run; a job's own `timeout` overrides it. */
   readonly timeoutSeconds: number;
+  /**
+   * How many attempts of a job may end without a result (its executor died running it) before the
+   * job is FAILED instead of run again; a job's own `max-attempts` overrides it, the executor's
+   * `--max-attempts` (default 5) applies without either.
+   */
+  readonly maxAttempts?: number;
   readonly description?: string;
   /** Validates the JSON value of `job.payload`; throwing fails the job before `run` starts. */
   readonly parsePayload?: (raw: unknown) => P;
@@ -66,7 +72,7 @@ export interface ActionDefinition<P = unknown> extends ActionSpec<P> {
 export const ACTION_NAME_PATTERN = ACTION_NAME;
 export const MAX_ACTION_TIMEOUT_SECONDS = 31 * 24 * 60 * 60;
 
-const KNOWN_FIELDS: ReadonlySet<string> = new Set(['name', 'timeoutSeconds', 'description', 'parsePayload', 'run']);
+const KNOWN_FIELDS: ReadonlySet<string> = new Set(['name', 'timeoutSeconds', 'maxAttempts', 'description', 'parsePayload', 'run']);
 
 export class ActionDefinitionError extends TypeError {
   override readonly name = 'ActionDefinitionError';
@@ -78,7 +84,7 @@ export function actionSpecProblems(spec: unknown): string[] {
   const fields = fieldsOf(spec);
   if (fields === undefined) return [`an action definition must be an object, got ${describeValue(spec)}`];
   const problems: string[] = [];
-  const { name, timeoutSeconds, description, parsePayload, run } = fields;
+  const { name, timeoutSeconds, maxAttempts, description, parsePayload, run } = fields;
   if (typeof name !== 'string' || !ACTION_NAME_PATTERN.test(name)) {
     problems.push(`name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describeValue(name)}`);
   }
@@ -86,6 +92,12 @@ export function actionSpecProblems(spec: unknown): string[] {
     problems.push(`timeoutSeconds must be a positive number of seconds, got ${describeValue(timeoutSeconds)}`);
   } else if (timeoutSeconds > MAX_ACTION_TIMEOUT_SECONDS) {
     problems.push(`timeoutSeconds must be at most ${MAX_ACTION_TIMEOUT_SECONDS} (31 days), got ${timeoutSeconds}`);
+  }
+  if (
+    maxAttempts !== undefined &&
+    (typeof maxAttempts !== 'number' || !Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT)
+  ) {
+    problems.push(`maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT} when given, got ${describeValue(maxAttempts)}`);
   }
   if (description !== undefined && typeof description !== 'string') {
     problems.push(`description must be a string when given, got ${describeValue(description)}`);
@@ -117,6 +129,7 @@ export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
   return defineChecked(ACTION_KIND, spec, () => ({
     name: spec.name,
     timeoutSeconds: spec.timeoutSeconds,
+    ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
     ...(spec.description === undefined ? {} : { description: spec.description }),
     ...(spec.parsePayload === undefined ? {} : { parsePayload: spec.parsePayload }),
     // The executor calls `definition.run(context)`, so `this` is the definition, which holds the same fields.

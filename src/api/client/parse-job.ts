@@ -83,6 +83,7 @@ const RULES: { readonly [K in JobField]-?: FieldRule<Exclude<JobDocument[K], und
   executor: { check: text, expected: 'a string' },
   attempt: { check: int(0, Number.MAX_SAFE_INTEGER), expected: 'a non-negative integer' },
   timeout: { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
+  'max-attempts': { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   'idempotency-key': { check: text, expected: 'a string' },
 };
 

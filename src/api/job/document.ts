@@ -1,6 +1,6 @@
 /**
  * The job document: Nuvla's job resource, schema version 2 (docs/contracts.md §3), kebab-case as on the wire,
- * plus the engine's additions (revision, executor, attempt, timeout, idempotency-key), which a Nuvla
+ * plus the engine's additions (revision, executor, attempt, timeout, max-attempts, idempotency-key), which a Nuvla
  * client ignores.
  */
 
@@ -19,6 +19,8 @@ export const DEFAULT_JOB_PRIORITY = 999;
 export const MAX_STATUS_MESSAGE_CHARS = 100_000;
 /** The return code of a job stopped by its timeout, as timeout(1) reports it: how a timed-out job is told. */
 export const TIMED_OUT_RETURN_CODE = 124;
+/** The largest `max-attempts` a job (or an action, or an executor) may give. */
+export const MAX_ATTEMPTS_LIMIT = 1000;
 
 export interface ResourceLink {
   readonly href: string;
@@ -58,6 +60,11 @@ export interface JobDocument {
   readonly attempt?: number;
   /** Ours: seconds the action may run before it is stopped. */
   readonly timeout?: number;
+  /**
+   * Ours: how many attempts may end without a result (their executor died) before the job is
+   * FAILED instead of started again; else the action's `maxAttempts`, else the executor's `--max-attempts`.
+   */
+  readonly 'max-attempts'?: number;
   /** Ours: a second create with the same key returns this job and creates nothing. */
   readonly 'idempotency-key'?: string;
 }

@@ -4,7 +4,7 @@
  * listed so an edit that re-sends a whole document is not refused for them.
  */
 import { badRequest } from '../errors.js';
-import { EXECUTION_MODES, JOB_STATES, type JobDocument, type JobState, type ResourceLink } from './document.js';
+import { EXECUTION_MODES, JOB_STATES, MAX_ATTEMPTS_LIMIT, type JobDocument, type JobState, type ResourceLink } from './document.js';
 
 /** What a client may give on create: the document's own fields, all but `action` optional. */
 export type JobCreate = Pick<JobDocument, 'action'> &
@@ -22,6 +22,7 @@ export type JobCreate = Pick<JobDocument, 'action'> &
       | 'tags'
       | 'acl'
       | 'timeout'
+      | 'max-attempts'
       | 'idempotency-key'
       | 'status-message'
     >
@@ -41,6 +42,7 @@ export interface JobEdit {
   readonly executor?: string | null;
   readonly attempt?: number;
   readonly timeout?: number;
+  readonly 'max-attempts'?: number;
   /** Fields fixed at creation, as sent: accepted only when equal to the stored value. */
   readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
 }
@@ -187,6 +189,7 @@ const CREATE_FIELDS = new Set([
   'tags',
   'acl',
   'timeout',
+  'max-attempts',
   'idempotency-key',
   'status-message',
   'state',
@@ -223,6 +226,7 @@ export function parseJobCreate(body: unknown): JobCreate {
     tags: strings(fields, 'tags'),
     acl: plainObject(fields, 'acl'),
     timeout: integer(fields, 'timeout', 1, 31 * 24 * 3600),
+    'max-attempts': integer(fields, 'max-attempts', 1, MAX_ATTEMPTS_LIMIT),
     'idempotency-key': text(fields, 'idempotency-key', { max: 512 }),
     'status-message': text(fields, 'status-message'),
   });
@@ -242,6 +246,7 @@ const EDIT_FIELDS = new Set([
   'executor',
   'attempt',
   'timeout',
+  'max-attempts',
   ...IMMUTABLE_FIELDS,
   ...SERVER_OWNED_FIELDS,
 ]);
@@ -270,6 +275,7 @@ export function parseJobEdit(body: unknown): JobEdit {
     executor,
     attempt: integer(fields, 'attempt', 0, 1_000_000),
     timeout: integer(fields, 'timeout', 1, 31 * 24 * 3600),
+    'max-attempts': integer(fields, 'max-attempts', 1, MAX_ATTEMPTS_LIMIT),
     immutable,
   });
 }
