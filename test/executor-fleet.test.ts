@@ -40,4 +40,15 @@ describe('a duplicate --name', () => {
     // The holder is unaffected.
     assert.equal(first.lines.filter((line) => /executor stopped|could not start/.test(line)).length, 0);
   });
+
+  test('waits for the name of a killed executor to expire, then starts under it', async () => {
+    const crashed = bed().spawnExecutor({ name: 'phoenix', sessionTimeoutSeconds: 2 });
+    await crashed.waitForLine(/executor started/);
+    await crashed.kill();
+    // Its registration lives on until the server expires its session, about 2 s from now.
+    const restarted = bed().spawnExecutor({ name: 'phoenix', sessionTimeoutSeconds: 2 });
+    await restarted.waitForLine(/executor started/, 20_000);
+    const id = await bed().createJob('noop');
+    assert.equal((await bed().waitForState(id, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+  });
 });

@@ -11,7 +11,7 @@ import { ApiError } from '../api/errors.js';
 import { JobApiClient } from '../api/client/index.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
 import type { QueuePaths } from '../recipes/queue-layout.js';
-import { ExecutorNameInUseError, ExecutorRegistry } from '../recipes/executor-registry.js';
+import { ExecutorNameInUseError, ExecutorRegistry, describeHolder } from '../recipes/executor-registry.js';
 import { ZkClient, type ClientStateChange } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
 import { delay } from '../util/delay.js';
@@ -34,6 +34,10 @@ export type ExecutorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 const FINAL_WRITES_MS = 10_000;
 /** A job id that cannot exist: reading it answers 404 quickly when the API is up. */
 const PROBE_JOB = 'job/00000000-0000-7000-8000-000000000000';
+/** How much longer than its session timeout a dead holder's registration may take to vanish. */
+const NAME_EXPIRY_MARGIN_MS = 1000;
+/** How often a name held by another session is tried again at start. */
+const NAME_RETRY_MS = 250;
 
 export class Executor {
   readonly options: ExecutorOptions;
@@ -292,9 +296,15 @@ export class Executor {
     this.#registration = { session, done };
   }
 
-  /** At start, another process's registration under our name may still be expiring: wait for it, within bounds. */
+  /**
+   * At start, our name may still be held by a registration whose session is dead but not yet expired
+   * (this executor restarted after a crash): such a node vanishes within one session timeout (plus
+   * the server's expiry granularity, measured under 1 s: docs/zookeeper.md). Past that the holder is
+   * a live executor given the same name, and waiting longer would only hide the mistake.
+   */
   async #registerWithPatience(session: ZkSession): Promise<void> {
-    const deadline = Date.now() + 2 * this.options.sessionTimeoutMs;
+    const deadline = Date.now() + session.negotiatedTimeoutMs + NAME_EXPIRY_MARGIN_MS;
+    let told = false;
     for (;;) {
       this.#register(session);
       try {
@@ -302,8 +312,15 @@ export class Executor {
         return;
       } catch (error) {
         if (!(error instanceof ExecutorNameInUseError) || Date.now() > deadline) throw error;
-        this.#logger.warn('executor name still registered by an earlier session; waiting for it to expire', { name: this.options.name });
-        await delay(500);
+        if (!told) {
+          this.#logger.warn('executor name held by another session; waiting up to one session timeout for it to expire', {
+            name: this.options.name,
+            holder: describeHolder(error.holder),
+            waitMs: Math.max(0, deadline - Date.now()),
+          });
+          told = true;
+        }
+        await delay(Math.min(NAME_RETRY_MS, Math.max(0, deadline - Date.now()) + 1));
       }
     }
   }

@@ -14,9 +14,31 @@ import type { ZkSession } from '../zk/session.js';
 export const EXECUTOR_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const OWNER = /^([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})@([0-9a-f]{16})$/;
 
+/** The registration that holds a name: its session, and what it registered (undefined when unreadable). */
+export interface NameHolder {
+  readonly sessionId: string;
+  readonly info: ExecutorInfo | undefined;
+}
+
 export class ExecutorNameInUseError extends Error {
   override readonly name = 'ExecutorNameInUseError';
   readonly code = 'executor-name-in-use';
+  readonly executorName: string;
+  readonly holder: NameHolder | undefined;
+
+  constructor(executorName: string, holder: NameHolder | undefined) {
+    super(`executor name "${executorName}" is held by a live executor (${describeHolder(holder)}); give each executor its own --name`);
+    this.executorName = executorName;
+    this.holder = holder;
+  }
+}
+
+/** `host h, pid p, session s, started t`: what an operator needs to find the other process. */
+export function describeHolder(holder: NameHolder | undefined): string {
+  if (holder === undefined) return 'gone meanwhile';
+  const { info, sessionId } = holder;
+  if (info === undefined) return `session ${sessionId}, registration data unreadable`;
+  return `host ${info.host}, pid ${info.pid}, session ${sessionId}, started ${info.started}`;
 }
 
 export interface ExecutorInfo {
@@ -106,7 +128,8 @@ export class ExecutorRegistry {
       return;
     }
     throw new ExecutorNameInUseError(
-      `executor name "${name}" is registered by another live executor (${existing?.data.toString('utf8') ?? 'gone meanwhile'}); give each executor its own --name`,
+      name,
+      existing === undefined ? undefined : { sessionId: existing.stat.ephemeralOwner, info: parseInfo(existing.data) },
     );
   }
 
