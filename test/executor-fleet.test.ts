@@ -4,8 +4,26 @@
  */
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { useExecutorTestbed } from './fixtures/executor-testbed.js';
+
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+const ONLY_ALPHA = fixture('actions-fleet-a');
+const ONLY_BETA = fixture('actions-fleet-b');
+const NOTHING_LOADS = fixture('actions-unloadable');
+
+/** How the process ended, or 'still running' after `ms`. */
+function exitWithin<T>(exited: Promise<T>, ms: number): Promise<T | 'still running'> {
+  return Promise.race([
+    exited,
+    new Promise<'still running'>((resolve) => {
+      setTimeout(() => {
+        resolve('still running');
+      }, ms).unref();
+    }),
+  ]);
+}
 
 describe('a duplicate --name', () => {
   const bed = useExecutorTestbed();
@@ -15,14 +33,7 @@ describe('a duplicate --name', () => {
     await first.waitForLine(/executor started/);
     const startedAt = Date.now();
     const second = bed().spawnExecutor({ name: 'twin', sessionTimeoutSeconds: 2 });
-    const status = await Promise.race([
-      second.exited,
-      new Promise<'still running'>((resolve) => {
-        setTimeout(() => {
-          resolve('still running');
-        }, 15_000).unref();
-      }),
-    ]);
+    const status = await exitWithin(second.exited, 15_000);
     assert.notEqual(status, 'still running', 'the second executor is still waiting for the name after 15 s');
     assert.deepEqual(status, { code: 1, signal: null });
     assert.ok(Date.now() - startedAt < 15_000);
@@ -50,5 +61,52 @@ describe('a duplicate --name', () => {
     await restarted.waitForLine(/executor started/, 20_000);
     const id = await bed().createJob('noop');
     assert.equal((await bed().waitForState(id, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+  });
+});
+
+describe('executors with different actions', () => {
+  const bed = useExecutorTestbed();
+
+  test("each runs its own jobs; none fails another's", async () => {
+    const a = bed().spawnExecutor({ name: 'a', threads: 1, actionsDirs: [ONLY_ALPHA] });
+    const b = bed().spawnExecutor({ name: 'b', threads: 2, actionsDirs: [ONLY_BETA] });
+    await Promise.all([a.waitForLine(/executor started/), b.waitForLine(/executor started/)]);
+    // A is busy for 3 s, so B, idle, sees the waiting alpha jobs over and over meanwhile.
+    const long = await bed().createJob('alpha', { payload: { seconds: 3 } });
+    const longJob = await bed().waitForState(long, ['RUNNING', 'SUCCESS', 'FAILED']);
+    assert.equal(longJob.state, 'RUNNING', `the long alpha job: ${longJob['status-message'] ?? ''}`);
+    const ids = [];
+    for (let i = 0; i < 4; i++) ids.push(await bed().createJob('alpha'), await bed().createJob('beta'));
+    for (const id of [long, ...ids]) {
+      const job = await bed().waitForState(id, ['SUCCESS', 'FAILED'], 30_000);
+      assert.equal(job.state, 'SUCCESS', `${job.action} job ${id}: ${job['status-message'] ?? ''}`);
+      assert.equal(job.executor?.split('@')[0], job.action === 'alpha' ? 'a' : 'b');
+    }
+    // Left to A, each waiting alpha entry is taken again by B only now and then, not in a loop.
+    const leftToA = b.lines.filter((line) => line.includes('entry released') && line.includes('"action":"alpha"')).length;
+    assert.ok(leftToA <= 4 * 5, `B released alpha entries ${leftToA} times in about 3 s`);
+  });
+
+  test('a job whose action no live executor offers ends FAILED 127 after the grace, naming that', async () => {
+    const grace = ['--unknown-action-grace', '3'];
+    const a = bed().spawnExecutor({ name: 'a', actionsDirs: [ONLY_ALPHA], extraArgs: grace });
+    const b = bed().spawnExecutor({ name: 'b', actionsDirs: [ONLY_BETA], extraArgs: grace });
+    await Promise.all([a.waitForLine(/executor started/), b.waitForLine(/executor started/)]);
+    const createdAt = Date.now();
+    const id = await bed().createJob('gamma');
+    const job = await bed().waitForState(id, ['SUCCESS', 'FAILED'], 30_000);
+    const waitedMs = Date.now() - createdAt;
+    assert.equal(job.state, 'FAILED');
+    assert.equal(job['return-code'], 127);
+    assert.match(job['status-message'] ?? '', /no live executor offers action "gamma"/);
+    assert.ok(waitedMs >= 3_000, `failed after ${waitedMs} ms, before the 3 s grace`);
+    const alpha = await bed().createJob('alpha');
+    assert.equal((await bed().waitForState(alpha, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+  });
+
+  test('an executor with no loadable action refuses to start', async () => {
+    const executor = bed().spawnExecutor({ actionsDirs: [NOTHING_LOADS] });
+    assert.deepEqual(await exitWithin(executor.exited, 20_000), { code: 1, signal: null });
+    assert.match(executor.lines.join('\n'), /job-executor: no action could be loaded from .*actions-unloadable/);
   });
 });
