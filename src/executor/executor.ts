@@ -19,6 +19,7 @@ import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
 import { loadActions, type LoadedActions } from './action-loader.js';
+import { ActionOffers } from './action-offers.js';
 import { ApiGate } from './api-gate.js';
 import type { JobObserver } from './job-observer.js';
 import { JobRunner } from './job-runner.js';
@@ -29,6 +30,18 @@ import { Slot } from './slot.js';
 import { captureThreadStacks, formatStack } from './stack-dump.js';
 
 export type ExecutorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
+
+/** No action module could be loaded: the executor refuses to start. */
+export class NoActionError extends Error {
+  override readonly name = 'NoActionError';
+  readonly code = 'no-action';
+
+  constructor(dirs: readonly string[], broken: number) {
+    super(
+      `no action could be loaded from ${dirs.join(', ')} (${broken === 0 ? 'no action module there' : `${broken} module(s) failed to load, logged above`}); an executor needs at least one action`,
+    );
+  }
+}
 
 /** How long writes may still be retried once running jobs were stopped at the end of a shutdown. */
 const FINAL_WRITES_MS = 10_000;
@@ -103,6 +116,12 @@ export class Executor {
       gate: this.#gate,
       watch: this.#watch,
       actions: actions.actions,
+      offers: new ActionOffers({
+        graceMs: options.unknownActionGraceMs,
+        recheckMs: options.setAsideMs,
+        registered: () => this.#registry.list(),
+        self: options.name,
+      }),
       name: options.name,
       logger,
       timings: {
@@ -135,8 +154,8 @@ export class Executor {
   /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs; `observer` is told what becomes of each. */
   static async start(options: ExecutorOptions, logger: Logger, observer?: JobObserver): Promise<Executor> {
     const actions = await loadActions(options.actionsDirs, logger);
-    if (actions.actions.size === 0)
-      logger.warn('no action is loaded: every job this executor takes will fail as unknown', { actionsDirs: options.actionsDirs });
+    // An executor that can run nothing would only take entries to hand them back.
+    if (actions.actions.size === 0) throw new NoActionError(options.actionsDirs, actions.failures.length);
     const releasers = new Releasers();
     const executor = await startOrRelease(
       releasers,
@@ -291,6 +310,8 @@ export class Executor {
       threads: this.options.threads,
       started: new Date().toISOString(),
       consumerId: this.#queue.consumerId,
+      // What other executors read to leave us the jobs they cannot run (action-offers.ts).
+      actions: [...this.actions.actions.keys()],
     });
     done.catch(() => undefined);
     this.#registration = { session, done };

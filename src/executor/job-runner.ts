@@ -10,6 +10,7 @@ import type { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { messageOf, toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
 import type { LoadedAction } from './action-loader.js';
+import type { ActionOffers } from './action-offers.js';
 import type { ApiGate } from './api-gate.js';
 import { claimJob, type ClaimDeps } from './job-claim.js';
 import { applyExit, ended, leaveEntry, line, releaseEntry, requeueJob, type ExitDeps, type JobExit } from './job-exit.js';
@@ -39,6 +40,8 @@ export interface RunnerDeps {
   readonly gate: ApiGate;
   readonly watch: JobWatch;
   readonly actions: ReadonlyMap<string, LoadedAction>;
+  /** Where the actions not loaded here can run. */
+  readonly offers: ActionOffers;
   /** This executor's registered name. */
   readonly name: string;
   readonly logger: Logger;
@@ -59,7 +62,12 @@ export class JobRunner {
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
     const tally = new JobTally<QueueItem>(deps.observer, (action) => deps.actions.has(action));
-    this.#claimDeps = Object.freeze({ ...deps, tally, isRunning: (jobId: string) => this.#isRunning(jobId) });
+    this.#claimDeps = Object.freeze({
+      ...deps,
+      actionNames: Object.freeze([...deps.actions.keys()]),
+      tally,
+      isRunning: (jobId: string) => this.#isRunning(jobId),
+    });
     this.#runDeps = Object.freeze({ ...deps, tally, active: this.#active });
     this.#exitDeps = Object.freeze({ queue: deps.queue, tally, giveUp: deps.giveUp });
   }

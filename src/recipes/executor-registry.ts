@@ -48,6 +48,11 @@ export interface ExecutorInfo {
   readonly started: string;
   /** The queue consumer id it writes into the taken nodes: how an operator tells who holds an entry. */
   readonly consumerId?: string;
+  /**
+   * The actions it can run, by name. Undefined for an executor that does not say (an older version):
+   * it may run anything, so other executors leave it every job they cannot run themselves.
+   */
+  readonly actions?: readonly string[];
 }
 
 /** The owner string an executor writes into the jobs it claims. */
@@ -85,9 +90,17 @@ export function parseInfo(data: Buffer): ExecutorInfo | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { host, pid, threads, started, consumerId } = parsed as Record<string, unknown>;
+  const { host, pid, threads, started, consumerId, actions } = parsed as Record<string, unknown>;
   if (typeof host !== 'string' || typeof pid !== 'number' || typeof threads !== 'number' || typeof started !== 'string') return undefined;
-  return { host, pid, threads, started, ...(typeof consumerId === 'string' ? { consumerId } : {}) };
+  const actionNames = Array.isArray(actions) && actions.every((name) => typeof name === 'string') ? actions : undefined;
+  return {
+    host,
+    pid,
+    threads,
+    started,
+    ...(typeof consumerId === 'string' ? { consumerId } : {}),
+    ...(actionNames === undefined ? {} : { actions: actionNames }),
+  };
 }
 
 export class ExecutorRegistry {
