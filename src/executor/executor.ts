@@ -18,7 +18,7 @@ import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
-import { loadActions, type LoadedActions } from './action-loader.js';
+import { discoverActions, type DiscoveredActions } from './action-discovery.js';
 import { ActionOffers } from './action-offers.js';
 import { ApiGate } from './api-gate.js';
 import type { JobObserver } from './job-observer.js';
@@ -54,7 +54,7 @@ const NAME_RETRY_MS = 250;
 
 export class Executor {
   readonly options: ExecutorOptions;
-  readonly actions: LoadedActions;
+  readonly actions: DiscoveredActions;
   readonly #logger: Logger;
   readonly #client: ZkClient;
   readonly #queue: LockingQueue;
@@ -78,7 +78,7 @@ export class Executor {
   private constructor(
     options: ExecutorOptions,
     logger: Logger,
-    actions: LoadedActions,
+    actions: DiscoveredActions,
     client: ZkClient,
     api: JobApiClient,
     observer: JobObserver | undefined,
@@ -153,7 +153,8 @@ export class Executor {
 
   /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs; `observer` is told what becomes of each. */
   static async start(options: ExecutorOptions, logger: Logger, observer?: JobObserver): Promise<Executor> {
-    const actions = await loadActions(options.actionsDirs, logger);
+    // In a discovery thread: no module's code runs in this one (action-discovery.ts).
+    const actions = await discoverActions(options.actionsDirs, logger);
     // An executor that can run nothing would only take entries to hand them back.
     if (actions.actions.size === 0) throw new NoActionError(options.actionsDirs, actions.failures.length);
     const releasers = new Releasers();

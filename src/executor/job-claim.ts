@@ -12,7 +12,7 @@ import { ownerOf, type ExecutorRegistry } from '../recipes/executor-registry.js'
 import { toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
 import { fixedDelays, retrying } from '../util/retrying.js';
-import type { LoadedAction } from './action-loader.js';
+import type { DiscoveredAction } from './action-discovery.js';
 import type { ActionAvailability, ActionOffers } from './action-offers.js';
 import type { ApiGate } from './api-gate.js';
 import { reportingUnreachable, untilReachable } from './api-retry.js';
@@ -28,7 +28,7 @@ export interface ClaimDeps {
   readonly writes: JobWrites;
   readonly registry: ExecutorRegistry;
   readonly gate: ApiGate;
-  readonly actions: ReadonlyMap<string, LoadedAction>;
+  readonly actions: ReadonlyMap<string, DiscoveredAction>;
   /** Where the actions not loaded here can run. */
   readonly offers: ActionOffers;
   /** The names of `actions`, sent with each claim: the API claims only jobs of these actions. */

@@ -9,7 +9,7 @@ import type { LockingQueue, QueueItem } from '../recipes/locking-queue.js';
 import type { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { messageOf, toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
-import type { LoadedAction } from './action-loader.js';
+import type { DiscoveredAction } from './action-discovery.js';
 import type { ActionOffers } from './action-offers.js';
 import type { ApiGate } from './api-gate.js';
 import { claimJob, type ClaimDeps } from './job-claim.js';
@@ -39,7 +39,7 @@ export interface RunnerDeps {
   readonly registry: ExecutorRegistry;
   readonly gate: ApiGate;
   readonly watch: JobWatch;
-  readonly actions: ReadonlyMap<string, LoadedAction>;
+  readonly actions: ReadonlyMap<string, DiscoveredAction>;
   /** Where the actions not loaded here can run. */
   readonly offers: ActionOffers;
   /** This executor's registered name. */
