@@ -284,13 +284,14 @@ export class QueueListing {
       // Entries this process holds stay out even after it consumes them: the listing predates that.
       const inProcess = this.#inProcess;
       const now = Date.now();
+      const anyAside = this.#aside.size > 0;
       this.#candidates = entries
         .filter(
           (name) =>
             !takenSet.has(name) &&
             !finished.has(name) &&
             !inProcess.has(name) &&
-            !this.#isAside(name, now) &&
+            !(anyAside && this.#isAside(name, now)) &&
             parseEntryName(name) !== undefined,
         )
         .sort();
