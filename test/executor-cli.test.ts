@@ -12,6 +12,7 @@ import { TEST_ACTIONS, useExecutorTestbed } from './fixtures/executor-testbed.js
 
 const BIN = fileURLToPath(new URL('../src/bin/job-executor.ts', import.meta.url));
 const BROKEN_ACTIONS = fileURLToPath(new URL('./fixtures/actions-broken', import.meta.url));
+const MISBEHAVING_ACTIONS = fileURLToPath(new URL('./fixtures/actions-misbehaving', import.meta.url));
 
 interface Run {
   readonly code: number | null;
@@ -164,6 +165,33 @@ describe('broken action modules', () => {
     const survivor = await bed().createJob('survivor');
     const noop = await bed().createJob('noop');
     assert.equal((await bed().waitForState(survivor, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+    assert.equal((await bed().waitForState(noop, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+  });
+});
+
+describe('action modules that try to end the executor', () => {
+  const bed = useExecutorTestbed();
+
+  test('process.exit at import or at run time ends neither the executor nor its other actions', async () => {
+    const executor = bed().spawnExecutor({ threads: 1, actionsDirs: [MISBEHAVING_ACTIONS, TEST_ACTIONS] });
+    const started = await executor.waitForLine(/executor started/).then(
+      () => 'started',
+      async () => `exited before starting (${JSON.stringify(await executor.exited)}), its last line: ${executor.lines.at(-1) ?? 'none'}`,
+    );
+    assert.equal(started, 'started');
+    const refused = executor.lines.find((line) => line.includes('action module not loaded') && line.includes('exits-at-import.ts'));
+    assert.ok(refused !== undefined, 'the module that exits at import is reported by file');
+    assert.match(refused, /ended the thread that imported it \(exit code 0\)/);
+    const exits = await bed().createJob('exits_when_run');
+    const failed = await bed().waitForState(exits, ['SUCCESS', 'FAILED']);
+    assert.equal(failed.state, 'FAILED');
+    assert.equal(failed['return-code'], 1);
+    // A module that throws from a timer after its import is loaded (the stray error is logged with its
+    // stack); its jobs may fail with the thread it crashes, but the executor goes on.
+    assert.ok(executor.lines.some((line) => line.includes('threw outside its import') && line.includes('throws-later.ts')));
+    const later = await bed().createJob('throws_later');
+    await bed().waitForState(later, ['SUCCESS', 'FAILED']);
+    const noop = await bed().createJob('noop');
     assert.equal((await bed().waitForState(noop, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
   });
 });

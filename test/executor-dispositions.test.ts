@@ -49,6 +49,41 @@ describe('decide: one answer for every case of a taken job', () => {
       { kind: 'fail', reason: 'unknown-action', returnCode: RETURN_CODES.unknownAction },
     ],
     [
+      'an action another live executor offers',
+      {
+        lookup: { found: true, job: job({ action: 'nope' }) },
+        knownAction: known,
+        ownerAlive: undefined,
+        availability: { kind: 'elsewhere', executors: ['b'], setAsideMs: 5000 },
+      },
+      { kind: 'release', reason: 'action-elsewhere', setAsideMs: 5000 },
+    ],
+    [
+      'an action offered nowhere, within the grace',
+      {
+        lookup: { found: true, job: job({ action: 'nope' }) },
+        knownAction: known,
+        ownerAlive: undefined,
+        availability: { kind: 'nowhere', waitedMs: 1000, graceMs: 30_000, setAsideMs: 5000 },
+      },
+      { kind: 'release', reason: 'action-unoffered', setAsideMs: 5000 },
+    ],
+    [
+      'an action offered nowhere for the whole grace',
+      {
+        lookup: { found: true, job: job({ action: 'nope' }) },
+        knownAction: known,
+        ownerAlive: undefined,
+        availability: { kind: 'nowhere', waitedMs: 30_000, graceMs: 30_000, setAsideMs: undefined },
+      },
+      {
+        kind: 'fail',
+        reason: 'unknown-action',
+        returnCode: RETURN_CODES.unknownAction,
+        detail: 'unknown action "nope": no live executor offers action "nope" (none did for 30 s)',
+      },
+    ],
+    [
       'QUEUED',
       { lookup: { found: true, job: job() }, knownAction: known, ownerAlive: undefined },
       { kind: 'claim', attempt: 1, previousOwner: undefined },
@@ -122,12 +157,12 @@ describe('job-executor carries each disposition out', () => {
     assert.ok(executor.lines.some((line) => line.includes('"reason":"final"') && line.includes(done)));
   });
 
-  test('an unknown action fails the job naming the action, with return code 127', async () => {
-    bed().spawnExecutor({ threads: 1 });
+  test('an action no live executor offers fails the job after the grace, naming the action, with return code 127', async () => {
+    bed().spawnExecutor({ threads: 1, extraArgs: ['--unknown-action-grace', '1'] });
     const id = await bed().createJob('no_such_action');
     const failed = await bed().waitForState(id, ['FAILED']);
     assert.equal(failed['return-code'], 127);
-    assert.match(failed['status-message'] ?? '', /unknown action "no_such_action"/);
+    assert.match(failed['status-message'] ?? '', /unknown action "no_such_action": no live executor offers action "no_such_action"/);
     await waitFor(async () => (await entriesLeft()) === 0, { message: 'entry consumed' });
   });
 

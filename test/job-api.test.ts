@@ -198,6 +198,21 @@ describe('jobs', () => {
     assert.equal(bad.status, 400);
     assert.match(String(bad.body.message), /unknown field|"executor" must name/);
     assert.equal((await call('GET', path(queued))).body.state, 'QUEUED');
+
+    // With "actions", a job of another action is not claimed and gains no attempt.
+    const other = await call('POST', `${path(queued)}/claim`, {
+      key: executor,
+      body: { executor: 'b@0123456789abcdef', actions: ['beta'] },
+    });
+    assert.equal(other.status, 409);
+    assert.match(String(other.body.message), /cannot be claimed: its action "[^"]+" is not one the claimant runs/);
+    assert.equal((other.body.job as Record<string, unknown>).attempt, undefined);
+    const badActions = await call('POST', `${path(queued)}/claim`, {
+      key: executor,
+      body: { executor: 'b@0123456789abcdef', actions: 'beta' },
+    });
+    assert.equal(badActions.status, 400);
+    assert.match(String(badActions.body.message), /"actions" must be a list of action names/);
   });
 
   test('job operations: claims and conditional edits in one request, each answered as its single call would be', async () => {

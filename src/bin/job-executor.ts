@@ -42,6 +42,10 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
     type: 'number',
     describe: `seconds between checks for canceled running jobs (default ${EXECUTOR_DEFAULTS.cancelPollSeconds})`,
   })
+  .option('unknown-action-grace', {
+    type: 'number',
+    describe: `seconds a job's action may be offered by no live executor before the job fails with 127 (default ${EXECUTOR_DEFAULTS.unknownActionGraceSeconds})`,
+  })
   .option('name', { type: 'string', describe: "this executor's name, unique among live executors (default <host>-<pid>)" })
   .strict()
   .help()

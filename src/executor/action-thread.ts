@@ -5,11 +5,11 @@
  * even code that never yields; both do nothing once that run has ended, so a late stop of one job can
  * never reach the job the thread runs next. A terminated or crashed thread is not reused.
  */
-import { extname } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { JobDocument } from '../api/job/document.js';
 import { toError } from '../util/errors.js';
 import type { LogLevel } from '../util/logger.js';
+import { startWorker } from './worker-bootstrap.js';
 import { parseFromWorker, type RunOutcome, type ToWorker, type WorkerSettings } from './worker-protocol.js';
 
 export type ThreadResult = RunOutcome | { readonly kind: 'killed' } | { readonly kind: 'crashed'; readonly message: string };
@@ -38,18 +38,6 @@ interface CurrentRun {
   readonly settle: (result: ThreadResult) => void;
 }
 
-// Under tsx (tests, a checkout) the entry is TypeScript, and Node 20 does not carry the main thread's
-// loader hooks into workers: the thread registers tsx itself before importing the entry.
-const ENTRY_URL = new URL(`./action-worker${extname(new URL(import.meta.url).pathname)}`, import.meta.url).href;
-const TSX_API = ENTRY_URL.endsWith('.ts') ? import.meta.resolve('tsx/esm/api') : undefined;
-const BOOTSTRAP = `
-const { workerData } = require('node:worker_threads');
-(async () => {
-  if (workerData.tsx !== undefined) (await import(workerData.tsx)).register();
-  await import(workerData.entry);
-})().catch((error) => { process.nextTick(() => { throw error; }); });
-`;
-
 export class ActionThread {
   readonly #worker: Worker;
   readonly #name: string;
@@ -60,11 +48,7 @@ export class ActionThread {
 
   constructor(settings: WorkerSettings, name: string) {
     this.#name = name;
-    this.#worker = new Worker(BOOTSTRAP, {
-      eval: true,
-      name,
-      workerData: { ...settings, entry: ENTRY_URL, tsx: TSX_API },
-    });
+    this.#worker = startWorker('action-worker', name, settings);
     this.#worker.on('message', (raw: unknown) => {
       this.#onMessage(raw);
     });

@@ -4,6 +4,7 @@
  * gathers the facts (the document, whether its recorded owner is alive) and carries the answer out.
  */
 import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isFinal, type JobDocument } from '../api/job/document.js';
+import type { ActionAvailability } from './action-offers.js';
 
 /** Return codes the engine itself gives a job, apart from the action's own. */
 export const RETURN_CODES = Object.freeze({
@@ -31,6 +32,8 @@ export interface DispositionFacts {
   readonly foreignHolder?: string | undefined;
   /** Attempts that may end without a result before the job is failed (the job's field, else the executor's); none: no cap. */
   readonly maxAttempts?: number;
+  /** For a job whose action is not known here: where else it can run (action-offers.ts). */
+  readonly availability?: ActionAvailability;
 }
 
 export type Disposition =
@@ -38,6 +41,16 @@ export type Disposition =
   | { readonly kind: 'consume'; readonly reason: 'not-found' | 'final' | 'owned-elsewhere'; readonly detail: string }
   /** Another engine version must run it. */
   | { readonly kind: 'release'; readonly reason: 'newer-schema'; readonly detail: string }
+  /**
+   * Another executor offers its action, or none does yet but the grace is not over: leave the entry,
+   * and do not take it again here for `setAsideMs`.
+   */
+  | {
+      readonly kind: 'release';
+      readonly reason: 'action-elsewhere' | 'action-unoffered';
+      readonly detail: string;
+      readonly setAsideMs: number;
+    }
   /** Cannot run here, ever: make it FAILED, then consume. */
   | {
       readonly kind: 'fail';
@@ -48,9 +61,41 @@ export type Disposition =
   /** Run it: claim it as `attempt`. */
   | { readonly kind: 'claim'; readonly attempt: number; readonly previousOwner: string | undefined; readonly detail: string };
 
-/** How a job whose action no module here defines ends. */
+/** How a job whose action no module here defines ends, when nobody else was asked (an invariant broken). */
 export function unknownAction(action: string): { readonly returnCode: number; readonly detail: string } {
   return { returnCode: RETURN_CODES.unknownAction, detail: `unknown action "${action}": no action module of this executor defines it` };
+}
+
+/** How a job whose action no live executor offered for the whole grace ends. */
+export function unofferedAction(action: string, waitedMs: number): { readonly returnCode: number; readonly detail: string } {
+  return {
+    returnCode: RETURN_CODES.unknownAction,
+    detail: `unknown action "${action}": no live executor offers action "${action}" (none did for ${seconds(waitedMs)} s)`,
+  };
+}
+
+const seconds = (ms: number): string => String(Math.round(ms / 100) / 10);
+
+/** A job whose action this executor lacks: left to the executors that offer it, or failed after the grace. */
+function elsewhereOrFail(action: string, availability: ActionAvailability | undefined): Disposition {
+  if (availability === undefined) return { kind: 'fail', reason: 'unknown-action', ...unknownAction(action) };
+  if (availability.kind === 'elsewhere') {
+    return {
+      kind: 'release',
+      reason: 'action-elsewhere',
+      detail: `action "${action}" is not offered here; left to ${availability.executors.join(', ')}`,
+      setAsideMs: availability.setAsideMs,
+    };
+  }
+  if (availability.setAsideMs !== undefined) {
+    return {
+      kind: 'release',
+      reason: 'action-unoffered',
+      detail: `no live executor offers action "${action}" (for ${seconds(availability.waitedMs)} s); the job fails once none has for ${seconds(availability.graceMs)} s`,
+      setAsideMs: availability.setAsideMs,
+    };
+  }
+  return { kind: 'fail', reason: 'unknown-action', ...unofferedAction(action, availability.waitedMs) };
 }
 
 export function decide(facts: DispositionFacts): Disposition {
@@ -73,7 +118,7 @@ export function decide(facts: DispositionFacts): Disposition {
     // Whatever wrote the job's owner: the process holding its other entry runs it (docs/contracts.md §5).
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING under ${facts.foreignHolder}` };
   }
-  if (!facts.knownAction(job.action)) return { kind: 'fail', reason: 'unknown-action', ...unknownAction(job.action) };
+  if (!facts.knownAction(job.action)) return elsewhereOrFail(job.action, facts.availability);
   const attempt = (job.attempt ?? 0) + 1;
   if (job.state === 'RUNNING') {
     const owner = job.executor;

@@ -11,14 +11,15 @@ import { ApiError } from '../api/errors.js';
 import { JobApiClient } from '../api/client/index.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
 import type { QueuePaths } from '../recipes/queue-layout.js';
-import { ExecutorNameInUseError, ExecutorRegistry } from '../recipes/executor-registry.js';
+import { ExecutorNameInUseError, ExecutorRegistry, describeHolder } from '../recipes/executor-registry.js';
 import { ZkClient, type ClientStateChange } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
 import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
-import { loadActions, type LoadedActions } from './action-loader.js';
+import { discoverActions, type DiscoveredActions } from './action-discovery.js';
+import { ActionOffers } from './action-offers.js';
 import { ApiGate } from './api-gate.js';
 import type { JobObserver } from './job-observer.js';
 import { JobRunner } from './job-runner.js';
@@ -30,14 +31,30 @@ import { captureThreadStacks, formatStack } from './stack-dump.js';
 
 export type ExecutorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
+/** No action module could be loaded: the executor refuses to start. */
+export class NoActionError extends Error {
+  override readonly name = 'NoActionError';
+  readonly code = 'no-action';
+
+  constructor(dirs: readonly string[], broken: number) {
+    super(
+      `no action could be loaded from ${dirs.join(', ')} (${broken === 0 ? 'no action module there' : `${broken} module(s) failed to load, logged above`}); an executor needs at least one action`,
+    );
+  }
+}
+
 /** How long writes may still be retried once running jobs were stopped at the end of a shutdown. */
 const FINAL_WRITES_MS = 10_000;
 /** A job id that cannot exist: reading it answers 404 quickly when the API is up. */
 const PROBE_JOB = 'job/00000000-0000-7000-8000-000000000000';
+/** How much longer than its session timeout a dead holder's registration may take to vanish. */
+const NAME_EXPIRY_MARGIN_MS = 1000;
+/** How often a name held by another session is tried again at start. */
+const NAME_RETRY_MS = 250;
 
 export class Executor {
   readonly options: ExecutorOptions;
-  readonly actions: LoadedActions;
+  readonly actions: DiscoveredActions;
   readonly #logger: Logger;
   readonly #client: ZkClient;
   readonly #queue: LockingQueue;
@@ -61,7 +78,7 @@ export class Executor {
   private constructor(
     options: ExecutorOptions,
     logger: Logger,
-    actions: LoadedActions,
+    actions: DiscoveredActions,
     client: ZkClient,
     api: JobApiClient,
     observer: JobObserver | undefined,
@@ -99,6 +116,12 @@ export class Executor {
       gate: this.#gate,
       watch: this.#watch,
       actions: actions.actions,
+      offers: new ActionOffers({
+        graceMs: options.unknownActionGraceMs,
+        recheckMs: options.setAsideMs,
+        registered: () => this.#registry.list(),
+        self: options.name,
+      }),
       name: options.name,
       maxAttempts: options.maxAttempts,
       logger,
@@ -131,9 +154,10 @@ export class Executor {
 
   /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs; `observer` is told what becomes of each. */
   static async start(options: ExecutorOptions, logger: Logger, observer?: JobObserver): Promise<Executor> {
-    const actions = await loadActions(options.actionsDirs, logger);
-    if (actions.actions.size === 0)
-      logger.warn('no action is loaded: every job this executor takes will fail as unknown', { actionsDirs: options.actionsDirs });
+    // In a discovery thread: no module's code runs in this one (action-discovery.ts).
+    const actions = await discoverActions(options.actionsDirs, logger);
+    // An executor that can run nothing would only take entries to hand them back.
+    if (actions.actions.size === 0) throw new NoActionError(options.actionsDirs, actions.failures.length);
     const releasers = new Releasers();
     const executor = await startOrRelease(
       releasers,
@@ -288,14 +312,22 @@ export class Executor {
       threads: this.options.threads,
       started: new Date().toISOString(),
       consumerId: this.#queue.consumerId,
+      // What other executors read to leave us the jobs they cannot run (action-offers.ts).
+      actions: [...this.actions.actions.keys()],
     });
     done.catch(() => undefined);
     this.#registration = { session, done };
   }
 
-  /** At start, another process's registration under our name may still be expiring: wait for it, within bounds. */
+  /**
+   * At start, our name may still be held by a registration whose session is dead but not yet expired
+   * (this executor restarted after a crash): such a node vanishes within one session timeout (plus
+   * the server's expiry granularity, measured under 1 s: docs/zookeeper.md). Past that the holder is
+   * a live executor given the same name, and waiting longer would only hide the mistake.
+   */
   async #registerWithPatience(session: ZkSession): Promise<void> {
-    const deadline = Date.now() + 2 * this.options.sessionTimeoutMs;
+    const deadline = Date.now() + session.negotiatedTimeoutMs + NAME_EXPIRY_MARGIN_MS;
+    let told = false;
     for (;;) {
       this.#register(session);
       try {
@@ -303,8 +335,15 @@ export class Executor {
         return;
       } catch (error) {
         if (!(error instanceof ExecutorNameInUseError) || Date.now() > deadline) throw error;
-        this.#logger.warn('executor name still registered by an earlier session; waiting for it to expire', { name: this.options.name });
-        await delay(500);
+        if (!told) {
+          this.#logger.warn('executor name held by another session; waiting up to one session timeout for it to expire', {
+            name: this.options.name,
+            holder: describeHolder(error.holder),
+            waitMs: Math.max(0, deadline - Date.now()),
+          });
+          told = true;
+        }
+        await delay(Math.min(NAME_RETRY_MS, Math.max(0, deadline - Date.now()) + 1));
       }
     }
   }

@@ -6,17 +6,18 @@
 import { ApiError } from '../api/errors.js';
 import { isRetryable, mayHaveBeenApplied } from '../api/client/errors.js';
 import type { JobApiClient } from '../api/client/index.js';
-import type { JobDocument } from '../api/job/document.js';
+import { isFinal, type JobDocument } from '../api/job/document.js';
 import type { LockingQueue, QueueItem } from '../recipes/locking-queue.js';
 import { ownerOf, type ExecutorRegistry } from '../recipes/executor-registry.js';
 import { toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
 import { fixedDelays, retrying } from '../util/retrying.js';
-import type { LoadedAction } from './action-loader.js';
+import type { DiscoveredAction } from './action-discovery.js';
+import type { ActionAvailability, ActionOffers } from './action-offers.js';
 import type { ApiGate } from './api-gate.js';
 import { reportingUnreachable, untilReachable } from './api-retry.js';
 import { decide, type JobLookup } from './disposition.js';
-import { consumeEntry, line, releaseEntry, skipped, type JobExit } from './job-exit.js';
+import { consumeEntry, line, releaseAside, releaseEntry, skipped, type JobExit } from './job-exit.js';
 import { skipReasonOf, type JobTally } from './job-observer.js';
 import type { JobWrites } from './job-writes.js';
 import { failBeforeRun, type ClaimedJob } from './job-run.js';
@@ -28,7 +29,11 @@ export interface ClaimDeps {
   readonly registry: ExecutorRegistry;
   readonly queue: Pick<LockingQueue, 'foreignHolder'>;
   readonly gate: ApiGate;
-  readonly actions: ReadonlyMap<string, LoadedAction>;
+  readonly actions: ReadonlyMap<string, DiscoveredAction>;
+  /** Where the actions not loaded here can run. */
+  readonly offers: ActionOffers;
+  /** The names of `actions`, sent with each claim: the API claims only jobs of these actions. */
+  readonly actionNames: readonly string[];
   /** This executor's registered name. */
   readonly name: string;
   /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
@@ -90,11 +95,35 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
     const maxAttempts = lookup.found
       ? (lookup.job['max-attempts'] ?? deps.actions.get(lookup.job.action)?.definition.maxAttempts ?? deps.maxAttempts)
       : deps.maxAttempts;
-    const disposition = decide({ lookup, knownAction: (name) => deps.actions.has(name), ownerAlive, foreignHolder, maxAttempts });
+    // Only for a job that must run and whose action is not here: where else it can run.
+    let availability: ActionAvailability | undefined;
+    if (lookup.found && !isFinal(lookup.job.state) && !deps.actions.has(lookup.job.action) && ownerAlive !== true)
+      availability = await deps.offers.availability(lookup.job.action, item.name);
+    const disposition = decide({
+      lookup,
+      knownAction: (name) => deps.actions.has(name),
+      ownerAlive,
+      foreignHolder,
+      maxAttempts,
+      ...(availability === undefined ? {} : { availability }),
+    });
     if (disposition.kind === 'consume') {
       const { reason, detail } = disposition;
       return {
         exit: consumeEntry(jobLog, skipped(skipReasonOf(reason)), line('info', 'nothing to run: entry consumed', { reason, detail })),
+      };
+    }
+    if (disposition.kind === 'release' && disposition.reason !== 'newer-schema') {
+      const { reason, detail, setAsideMs } = disposition;
+      // Routine in a fleet whose executors run different actions: not worth a line at info.
+      const level = reason === 'action-elsewhere' ? 'debug' : 'info';
+      return {
+        exit: releaseAside(
+          jobLog,
+          skipped(skipReasonOf(reason)),
+          setAsideMs,
+          line(level, 'job left for another executor: entry released', { reason, detail, setAsideMs }),
+        ),
       };
     }
     if (disposition.kind === 'release') {
@@ -169,7 +198,7 @@ async function firstLook(
 ): Promise<{ readonly claimed: JobDocument } | JobLookup | Unreachable> {
   if (deps.api.compatibility !== 'engine') return lookUp(item, false, deps);
   try {
-    const result = await deps.writes.claim(item.jobId, owner, `claimed by ${owner}`);
+    const result = await deps.writes.claim(item.jobId, owner, `claimed by ${owner}`, deps.actionNames);
     return result.claimed ? { claimed: result.job } : { found: true, job: result.job };
   } catch (error) {
     if (error instanceof ApiError && error.code === 'not-found') return lookUp(item, false, deps);

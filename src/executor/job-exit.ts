@@ -35,7 +35,9 @@ interface ExitBase {
 }
 
 export type JobExit =
-  | (ExitBase & { readonly entry: 'consume' | 'release' | 'leave' | 'reject'; readonly count: ExitCount })
+  | (ExitBase & { readonly entry: 'consume' | 'leave' | 'reject'; readonly count: ExitCount })
+  /** With `asideMs`, this process does not take the entry again for that long (LockingQueue.releaseAside). */
+  | (ExitBase & { readonly entry: 'release'; readonly count: ExitCount; readonly asideMs?: number })
   /** A claimed job handed back: QUEUED again (its status message says why), then its entry released. */
   | (ExitBase & { readonly entry: 'requeue'; readonly job: OwnedJob; readonly why: string });
 
@@ -61,6 +63,11 @@ export function releaseEntry(log: Logger, count: ExitCount, exitLine?: ExitLine)
   return { entry: 'release', count, log, ...(exitLine === undefined ? {} : { line: exitLine }) };
 }
 
+/** The job is not for this executor (its action is not here): the entry goes back, and is left alone here for `asideMs`. */
+export function releaseAside(log: Logger, count: ExitCount, asideMs: number, exitLine: ExitLine): JobExit {
+  return { entry: 'release', count, log, asideMs, line: exitLine };
+}
+
 /** The session holding the entry is lost: whoever takes the entry next decides. */
 export function leaveEntry(log: Logger, count: ExitCount, exitLine: ExitLine): JobExit {
   return { entry: 'leave', count, log, line: exitLine };
@@ -76,7 +83,7 @@ export function requeueJob(log: Logger, job: OwnedJob, why: string, exitLine?: E
 }
 
 export interface ExitDeps {
-  readonly queue: Pick<LockingQueue, 'consume' | 'release' | 'reject'>;
+  readonly queue: Pick<LockingQueue, 'consume' | 'release' | 'releaseAside' | 'reject'>;
   readonly tally: JobTally<QueueItem>;
   /** Aborted when the executor stops waiting for writes (the end of a shutdown). */
   readonly giveUp: AbortSignal;
@@ -92,7 +99,7 @@ export async function applyExit(item: QueueItem, exit: JobExit, deps: ExitDeps):
   }
   count(item, exit.count, deps.tally);
   if (exit.entry === 'consume') await consume(item, log, deps);
-  else if (exit.entry === 'release') await release(item, log, deps);
+  else if (exit.entry === 'release') await release(item, exit.asideMs, log, deps);
   else if (exit.entry === 'reject') await reject(item, log, deps);
 }
 
@@ -143,9 +150,10 @@ async function reject(item: QueueItem, log: Logger, deps: ExitDeps): Promise<voi
   }
 }
 
-async function release(item: QueueItem, log: Logger, deps: ExitDeps): Promise<void> {
+async function release(item: QueueItem, asideMs: number | undefined, log: Logger, deps: ExitDeps): Promise<void> {
   try {
-    await deps.queue.release(item);
+    if (asideMs === undefined) await deps.queue.release(item);
+    else await deps.queue.releaseAside(item, asideMs);
   } catch (error) {
     log.warn('entry could not be released; it returns to the queue with the session', { error: toError(error) });
   }

@@ -40,6 +40,10 @@ export const SKIP_REASONS = [
   'duplicate',
   /** A newer schema version: left for a newer executor. */
   'newer_schema',
+  /** Its action is not offered here but by another live executor: released, set aside for a while. */
+  'action_elsewhere',
+  /** Its action is offered by no live executor yet, within the grace: released, set aside for a while. */
+  'action_unoffered',
   /** The job API could not be reached: released. */
   'api_unreachable',
   /** The job kept changing while it was being claimed: released. */
@@ -75,6 +79,8 @@ const SKIPPED_BY_DISPOSITION: Readonly<Record<DispositionReason, SkipReason>> = 
   final: 'final',
   'owned-elsewhere': 'owned_elsewhere',
   'newer-schema': 'newer_schema',
+  'action-elsewhere': 'action_elsewhere',
+  'action-unoffered': 'action_unoffered',
 };
 
 export function skipReasonOf(reason: DispositionReason): SkipReason {

@@ -10,7 +10,7 @@ import type { JobDocument } from '../api/job/document.js';
 import type { QueueItem } from '../recipes/locking-queue.js';
 import { messageOf, toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
-import type { LoadedAction } from './action-loader.js';
+import type { DiscoveredAction } from './action-discovery.js';
 import type { ActionThread, ThreadResult } from './action-thread.js';
 import { RETURN_CODES, unknownAction } from './disposition.js';
 import { consumeEntry, ended, line, requeueJob, type JobExit } from './job-exit.js';
@@ -54,7 +54,7 @@ export interface ClaimedJob {
 }
 
 export interface RunDeps {
-  readonly actions: ReadonlyMap<string, LoadedAction>;
+  readonly actions: ReadonlyMap<string, DiscoveredAction>;
   readonly watch: JobWatch;
   readonly timings: { readonly killGraceMs: number; readonly progressIntervalMs: number };
   /** This executor's registered name. */

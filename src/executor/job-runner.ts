@@ -9,7 +9,8 @@ import type { LockingQueue, QueueItem } from '../recipes/locking-queue.js';
 import type { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { messageOf, toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
-import type { LoadedAction } from './action-loader.js';
+import type { DiscoveredAction } from './action-discovery.js';
+import type { ActionOffers } from './action-offers.js';
 import type { ApiGate } from './api-gate.js';
 import { claimJob, type ClaimDeps } from './job-claim.js';
 import { describeEntryData, parseEntryData } from '../recipes/queue-layout.js';
@@ -51,7 +52,9 @@ export interface RunnerDeps {
   readonly registry: ExecutorRegistry;
   readonly gate: ApiGate;
   readonly watch: JobWatch;
-  readonly actions: ReadonlyMap<string, LoadedAction>;
+  readonly actions: ReadonlyMap<string, DiscoveredAction>;
+  /** Where the actions not loaded here can run. */
+  readonly offers: ActionOffers;
   /** This executor's registered name. */
   readonly name: string;
   /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
@@ -76,7 +79,12 @@ export class JobRunner {
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
     const tally = new JobTally<QueueItem>(deps.observer, (action) => deps.actions.has(action));
-    this.#claimDeps = Object.freeze({ ...deps, tally, isRunning: (jobId: string) => this.#isRunning(jobId) });
+    this.#claimDeps = Object.freeze({
+      ...deps,
+      actionNames: Object.freeze([...deps.actions.keys()]),
+      tally,
+      isRunning: (jobId: string) => this.#isRunning(jobId),
+    });
     this.#runDeps = Object.freeze({ ...deps, tally, active: this.#active });
     this.#exitDeps = Object.freeze({ queue: deps.queue, tally, giveUp: deps.giveUp });
   }

@@ -10,8 +10,8 @@ import type { ClaimResult, JobApiClient, JobChanges, JobOperationRequest, JobOpe
 import type { JobDocument } from '../api/job/document.js';
 
 export interface JobWrites {
-  /** The `claim` operation; only with this engine's API. */
-  claim(id: string, executor: string, statusMessage: string): Promise<ClaimResult>;
+  /** The `claim` operation (of a job of one of `actions` only, when given); only with this engine's API. */
+  claim(id: string, executor: string, statusMessage: string, actions?: readonly string[]): Promise<ClaimResult>;
   /** A merge edit, conditional on `ifRevision` when given. */
   edit(id: string, changes: JobChanges, ifRevision: number | undefined): Promise<JobDocument>;
 }
@@ -43,9 +43,10 @@ export class BatchedJobWrites implements JobWrites {
     this.#maxInFlight = options.maxInFlight ?? 2;
   }
 
-  async claim(id: string, executor: string, statusMessage: string): Promise<ClaimResult> {
-    if (this.#api.compatibility !== 'engine') return this.#api.claim(id, executor, statusMessage);
-    const result = await this.#enqueue({ op: 'claim', id, executor, statusMessage });
+  async claim(id: string, executor: string, statusMessage: string, actions?: readonly string[]): Promise<ClaimResult> {
+    const only = actions === undefined ? {} : { actions };
+    if (this.#api.compatibility !== 'engine') return this.#api.claim(id, executor, statusMessage, only);
+    const result = await this.#enqueue({ op: 'claim', id, executor, statusMessage, ...only });
     if (result.ok) return { claimed: true, job: result.job };
     if (result.error.code === 'conflict' && result.job !== undefined) return { claimed: false, job: result.job };
     throw result.error;

@@ -48,6 +48,13 @@ export interface ExecutorOptions {
   /** How often running jobs are checked for cancellation. */
   readonly cancelPollMs: number;
   readonly progressIntervalMs: number;
+  /**
+   * How long a job's action may be offered by no live executor before the job fails (127); meanwhile
+   * its entry is left in the queue. Covers a rolling upgrade.
+   */
+  readonly unknownActionGraceMs: number;
+  /** How long an entry left to another executor (its action is not here) is not taken again. */
+  readonly setAsideMs: number;
   /** A slot's thread left idle this long is stopped (a new one starts with the next job). */
   readonly idleThreadMs: number;
   readonly logLevel: LogLevel;
@@ -69,6 +76,9 @@ export const EXECUTOR_DEFAULTS = Object.freeze({
   cancelPollSeconds: 1,
   progressIntervalMs: 1000,
   idleThreadMs: 60_000,
+  unknownActionGraceSeconds: 30,
+  /** An entry left to another executor is looked at again after this long at most (less with a short grace). */
+  setAsideMs: 5000,
 });
 
 export async function compileExecutorOptions(args: OptionArgs): Promise<ExecutorOptions> {
@@ -78,6 +88,7 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
   if (!EXECUTOR_NAME.test(name))
     fail(`--name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${JSON.stringify(name)}`);
   const logLevel = readLogLevel(args);
+  const unknownActionGraceMs = readSeconds(args, 'unknown-action-grace', EXECUTOR_DEFAULTS.unknownActionGraceSeconds, 0, 86_400);
   return Object.freeze({
     zkHosts,
     sessionTimeoutMs: readSeconds(args, 'session-timeout', EXECUTOR_DEFAULTS.sessionTimeoutSeconds, 1, 600),
@@ -93,6 +104,9 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     cancelPollMs: readSeconds(args, 'cancel-poll', EXECUTOR_DEFAULTS.cancelPollSeconds, 0.05, 60),
     progressIntervalMs: EXECUTOR_DEFAULTS.progressIntervalMs,
     idleThreadMs: EXECUTOR_DEFAULTS.idleThreadMs,
+    unknownActionGraceMs,
+    // Several looks within the grace, so a job is failed soon after it runs out; never a hot loop.
+    setAsideMs: Math.max(250, Math.min(EXECUTOR_DEFAULTS.setAsideMs, unknownActionGraceMs / 3)),
     logLevel,
     logFile: readString(args, 'log-file'),
     metrics: readMetricsOptions(args),

@@ -14,9 +14,31 @@ import type { ZkSession } from '../zk/session.js';
 export const EXECUTOR_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const OWNER = /^([A-Za-z0-9][A-Za-z0-9_.:-]{0,127})@([0-9a-f]{16})$/;
 
+/** The registration that holds a name: its session, and what it registered (undefined when unreadable). */
+export interface NameHolder {
+  readonly sessionId: string;
+  readonly info: ExecutorInfo | undefined;
+}
+
 export class ExecutorNameInUseError extends Error {
   override readonly name = 'ExecutorNameInUseError';
   readonly code = 'executor-name-in-use';
+  readonly executorName: string;
+  readonly holder: NameHolder | undefined;
+
+  constructor(executorName: string, holder: NameHolder | undefined) {
+    super(`executor name "${executorName}" is held by a live executor (${describeHolder(holder)}); give each executor its own --name`);
+    this.executorName = executorName;
+    this.holder = holder;
+  }
+}
+
+/** `host h, pid p, session s, started t`: what an operator needs to find the other process. */
+export function describeHolder(holder: NameHolder | undefined): string {
+  if (holder === undefined) return 'gone meanwhile';
+  const { info, sessionId } = holder;
+  if (info === undefined) return `session ${sessionId}, registration data unreadable`;
+  return `host ${info.host}, pid ${info.pid}, session ${sessionId}, started ${info.started}`;
 }
 
 export interface ExecutorInfo {
@@ -26,6 +48,11 @@ export interface ExecutorInfo {
   readonly started: string;
   /** The queue consumer id it writes into the taken nodes: how an operator tells who holds an entry. */
   readonly consumerId?: string;
+  /**
+   * The actions it can run, by name. Undefined for an executor that does not say (an older version):
+   * it may run anything, so other executors leave it every job they cannot run themselves.
+   */
+  readonly actions?: readonly string[];
 }
 
 /** The owner string an executor writes into the jobs it claims. */
@@ -63,9 +90,17 @@ export function parseInfo(data: Buffer): ExecutorInfo | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { host, pid, threads, started, consumerId } = parsed as Record<string, unknown>;
+  const { host, pid, threads, started, consumerId, actions } = parsed as Record<string, unknown>;
   if (typeof host !== 'string' || typeof pid !== 'number' || typeof threads !== 'number' || typeof started !== 'string') return undefined;
-  return { host, pid, threads, started, ...(typeof consumerId === 'string' ? { consumerId } : {}) };
+  const actionNames = Array.isArray(actions) && actions.every((name) => typeof name === 'string') ? actions : undefined;
+  return {
+    host,
+    pid,
+    threads,
+    started,
+    ...(typeof consumerId === 'string' ? { consumerId } : {}),
+    ...(actionNames === undefined ? {} : { actions: actionNames }),
+  };
 }
 
 export class ExecutorRegistry {
@@ -106,7 +141,8 @@ export class ExecutorRegistry {
       return;
     }
     throw new ExecutorNameInUseError(
-      `executor name "${name}" is registered by another live executor (${existing?.data.toString('utf8') ?? 'gone meanwhile'}); give each executor its own --name`,
+      name,
+      existing === undefined ? undefined : { sessionId: existing.stat.ephemeralOwner, info: parseInfo(existing.data) },
     );
   }
 

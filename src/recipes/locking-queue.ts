@@ -283,6 +283,16 @@ export class LockingQueue {
     if (!isZkError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'REQUEST_TIMEOUT', 'THROTTLED_OP')) throw error;
   }
 
+  /**
+   * Gives the item back (release) and does not take its entry again in this process for `ms`: for an
+   * entry this consumer cannot use, so that it does not take it back in a loop. Other consumers may
+   * take it at once.
+   */
+  async releaseAside(item: QueueItem, ms: number): Promise<void> {
+    this.#listing.setAside(item.name, ms);
+    await this.release(item);
+  }
+
   /** Whether this consumer still holds the item, checked on the server. */
   async holds(item: QueueItem): Promise<boolean> {
     if (item.lost.aborted || this.#held.get(item.name) !== item) return false;

@@ -58,6 +58,9 @@ export class QueueListing {
   #refreshTimer: NodeJS.Timeout | undefined;
   #waiters: (() => void)[] = [];
   #closed = false;
+  /** Entries this process leaves to other consumers, until the time given (setAside). */
+  readonly #aside = new Map<string, number>();
+  #asideTimer: NodeJS.Timeout | undefined;
 
   constructor(paths: QueuePaths, inProcess: Set<string>, logger: Logger, timings: ListingTimings = DEFAULT_LISTING_TIMINGS) {
     this.#paths = paths;
@@ -120,6 +123,15 @@ export class QueueListing {
     else this.#scheduleRefresh();
   }
 
+  /**
+   * Leaves `name` to other consumers for `ms`: not handed out here meanwhile (an entry this process
+   * cannot run, released). Offered again by the first listing after that.
+   */
+  setAside(name: string, ms: number): void {
+    this.#aside.set(name, Date.now() + ms);
+    this.#armAsideTimer();
+  }
+
   /** Wakes every waiting slot, e.g. when a new session is up and they must move to it. */
   wakeAll(): void {
     this.#wakeWaiters();
@@ -128,6 +140,7 @@ export class QueueListing {
   close(): void {
     this.#closed = true;
     if (this.#refreshTimer !== undefined) clearTimeout(this.#refreshTimer);
+    clearTimeout(this.#asideTimer);
     this.#wakeWaiters();
   }
 
@@ -168,7 +181,38 @@ export class QueueListing {
   }
 
   #unavailable(name: string | undefined): boolean {
-    return name === undefined || this.#used.has(name) || this.#inProcess.has(name);
+    return (
+      name === undefined ||
+      this.#used.has(name) ||
+      this.#inProcess.has(name) ||
+      // Checked on the hot path of every take: nearly always an empty map, and no clock read then.
+      (this.#aside.size > 0 && this.#isAside(name, Date.now()))
+    );
+  }
+
+  #isAside(name: string, now: number): boolean {
+    const until = this.#aside.get(name);
+    return until !== undefined && until > now;
+  }
+
+  /** One timer, at the earliest end of a set-aside: the entries whose time is up are listed again. */
+  #armAsideTimer(): void {
+    if (this.#closed) return;
+    clearTimeout(this.#asideTimer);
+    this.#asideTimer = undefined;
+    const now = Date.now();
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const [name, until] of this.#aside) {
+      if (until <= now) this.#aside.delete(name);
+      else earliest = Math.min(earliest, until);
+    }
+    if (earliest === Number.POSITIVE_INFINITY) return;
+    this.#asideTimer = setTimeout(() => {
+      this.#asideTimer = undefined;
+      this.#armAsideTimer();
+      this.invalidate();
+    }, earliest - now);
+    this.#asideTimer.unref();
   }
 
   #ownRemaining(): number {
@@ -239,8 +283,17 @@ export class QueueListing {
       const finished = this.#finishedDuringListing;
       // Entries this process holds stay out even after it consumes them: the listing predates that.
       const inProcess = this.#inProcess;
+      const now = Date.now();
+      const anyAside = this.#aside.size > 0;
       this.#candidates = entries
-        .filter((name) => !takenSet.has(name) && !finished.has(name) && !inProcess.has(name) && parseEntryName(name) !== undefined)
+        .filter(
+          (name) =>
+            !takenSet.has(name) &&
+            !finished.has(name) &&
+            !inProcess.has(name) &&
+            !(anyAside && this.#isAside(name, now)) &&
+            parseEntryName(name) !== undefined,
+        )
         .sort();
       this.#head = 0;
       this.#own = 0;

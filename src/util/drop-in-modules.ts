@@ -138,45 +138,45 @@ export async function loadDropInModule<T>(file: string, kind: DropInKind<T>, tim
   return definitionExportOf(namespace, kind);
 }
 
-export async function loadDropIns<T>(
-  dirs: readonly string[],
-  kind: DropInKind<T>,
-  logger: Logger,
-  options: LoadDropInsOptions = {},
-): Promise<LoadedDropIns<T>> {
-  const timeoutMs = options.importTimeoutMs ?? DEFAULT_IMPORT_TIMEOUT_MS;
+/** The module files of `dirs`, in path order; a directory that is not usable is fatal (DropInDirectoryError). */
+export async function listDropInFiles(dirs: readonly string[], noun: string, logger: Logger): Promise<string[]> {
   // The same directory given twice (or through a symlink) would otherwise make every module its own duplicate.
-  const directories = [...new Set(await Promise.all(dirs.map((dir) => directoryOf(dir, kind.noun))))];
+  const directories = [...new Set(await Promise.all(dirs.map((dir) => directoryOf(dir, noun))))];
   const files: string[] = [];
-  for (const dir of directories) files.push(...(await moduleFilesIn(dir, kind.noun, logger)));
-  files.sort();
+  for (const dir of directories) files.push(...(await moduleFilesIn(dir, noun, logger)));
+  return files.sort();
+}
 
-  const failures: DropInLoadFailure[] = [];
+/**
+ * The definitions by name once modules were imported, however that was done: two modules defining
+ * one name are both refused. Logs each definition loaded and each failure.
+ */
+export function collectDropIns<T>(
+  loaded: readonly LoadedDropIn<T>[],
+  importFailures: readonly DropInLoadFailure[],
+  kind: Pick<DropInKind<T>, 'noun' | 'nameOf' | 'describe'>,
+  logger: Logger,
+): LoadedDropIns<T> {
+  const failures = [...importFailures];
   const byName = new Map<string, LoadedDropIn<T>[]>();
-  // One at a time: modules' top-level side effects then happen in a fixed order, and errors are not interleaved.
-  for (const file of files) {
-    try {
-      const definition = await loadDropInModule(file, kind, timeoutMs);
-      const name = kind.nameOf(definition);
-      const same = byName.get(name) ?? [];
-      same.push({ definition, file });
-      byName.set(name, same);
-    } catch (error) {
-      failures.push({ file, error: toError(error).message });
-    }
+  for (const one of loaded) {
+    const name = kind.nameOf(one.definition);
+    const same = byName.get(name) ?? [];
+    same.push(one);
+    byName.set(name, same);
   }
 
   const definitions = new Map<string, LoadedDropIn<T>>();
   for (const name of [...byName.keys()].sort()) {
-    const loaded = byName.get(name) ?? [];
-    const [only] = loaded;
-    if (loaded.length === 1 && only !== undefined) {
+    const found = byName.get(name) ?? [];
+    const [only] = found;
+    if (found.length === 1 && only !== undefined) {
       definitions.set(name, only);
       continue;
     }
     // Picking the first or last would make the running code depend on directory order; refuse both.
-    const where = loaded.map((l) => l.file).join(' and ');
-    for (const { file } of loaded) {
+    const where = found.map((l) => l.file).join(' and ');
+    for (const { file } of found) {
       failures.push({
         file,
         error: `${kind.noun} ${JSON.stringify(name)} is defined by more than one module (${where}); none of them was loaded`,
@@ -190,6 +190,28 @@ export async function loadDropIns<T>(
   }
   for (const failure of failures) logger.error(`${kind.noun} module not loaded`, { ...failure });
   return { definitions, failures };
+}
+
+/** Imports every module of `dirs` in this thread: for modules trusted not to end the process (see action-discovery.ts). */
+export async function loadDropIns<T>(
+  dirs: readonly string[],
+  kind: DropInKind<T>,
+  logger: Logger,
+  options: LoadDropInsOptions = {},
+): Promise<LoadedDropIns<T>> {
+  const timeoutMs = options.importTimeoutMs ?? DEFAULT_IMPORT_TIMEOUT_MS;
+  const files = await listDropInFiles(dirs, kind.noun, logger);
+  const failures: DropInLoadFailure[] = [];
+  const loaded: LoadedDropIn<T>[] = [];
+  // One at a time: modules' top-level side effects then happen in a fixed order, and errors are not interleaved.
+  for (const file of files) {
+    try {
+      loaded.push({ definition: await loadDropInModule(file, kind, timeoutMs), file });
+    } catch (error) {
+      failures.push({ file, error: toError(error).message });
+    }
+  }
+  return collectDropIns(loaded, failures, kind, logger);
 }
 
 function articled(noun: string): string {

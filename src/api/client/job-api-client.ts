@@ -183,12 +183,22 @@ export class JobApiClient implements JobApi {
 
   /**
    * The engine's `claim` operation: a QUEUED job becomes RUNNING, owned by `executor`, in one request.
-   * A job in any other state is not claimed and comes back as it is. Not available from Nuvla's API.
+   * A job in any other state, or with `actions` one of another action, is not claimed and comes back
+   * as it is. Not available from Nuvla's API.
    */
-  async claim(id: string, executor: string, statusMessage?: string): Promise<ClaimResult> {
+  async claim(
+    id: string,
+    executor: string,
+    statusMessage?: string,
+    options: { readonly actions?: readonly string[] } = {},
+  ): Promise<ClaimResult> {
     const path = `${jobPath(id)}/claim`;
     if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('the claim operation');
-    const body = { executor, ...(statusMessage === undefined ? {} : { 'status-message': statusMessage }) };
+    const body = {
+      executor,
+      ...(statusMessage === undefined ? {} : { 'status-message': statusMessage }),
+      ...(options.actions === undefined ? {} : { actions: options.actions }),
+    };
     const result = await this.#call({ method: 'POST', path, body: { json: body }, idempotent: false });
     const { response } = result;
     if (response.status === 409 && isRecord(response.body) && response.body.job !== undefined) {

@@ -11,7 +11,14 @@ import type { JobChanges } from './inputs.js';
 export const OPERATIONS_PATH = '/api/job/operations';
 
 export type JobOperationRequest =
-  | { readonly op: 'claim'; readonly id: string; readonly executor: string; readonly statusMessage?: string }
+  | {
+      readonly op: 'claim';
+      readonly id: string;
+      readonly executor: string;
+      readonly statusMessage?: string;
+      /** Claim only a job of one of these actions (any other comes back unclaimed, as a conflict). */
+      readonly actions?: readonly string[];
+    }
   | { readonly op: 'edit'; readonly id: string; readonly changes: JobChanges; readonly ifRevision?: number | undefined };
 
 /** A failed operation's error is the ApiError its single call would have thrown; `job` comes with a refused claim. */
@@ -28,6 +35,7 @@ export function operationsBody(requests: readonly JobOperationRequest[]): { oper
             id: request.id,
             executor: request.executor,
             ...(request.statusMessage === undefined ? {} : { 'status-message': request.statusMessage }),
+            ...(request.actions === undefined ? {} : { actions: request.actions }),
           }
         : {
             op: 'edit',

@@ -102,9 +102,14 @@ export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDo
  * executor decides what to do (a final job, a job another executor runs) without reading it again.
  */
 export function claimJob(current: JobDocument, claim: JobClaim, now: Date): JobDocument {
-  if (current.state !== 'QUEUED' || current.version > JOB_SCHEMA_VERSION) {
+  const otherAction = claim.actions !== undefined && !claim.actions.includes(current.action);
+  if (current.state !== 'QUEUED' || current.version > JOB_SCHEMA_VERSION || otherAction) {
     const why =
-      current.state !== 'QUEUED' ? `it is ${current.state}` : `its schema version ${current.version} is newer than ${JOB_SCHEMA_VERSION}`;
+      current.state !== 'QUEUED'
+        ? `it is ${current.state}`
+        : otherAction
+          ? `its action "${current.action}" is not one the claimant runs`
+          : `its schema version ${current.version} is newer than ${JOB_SCHEMA_VERSION}`;
     throw conflict(`job ${current.id} cannot be claimed: ${why}`, { job: current });
   }
   const message = claim['status-message'];

@@ -284,18 +284,26 @@ export function parseJobEdit(body: unknown): JobEdit {
 export interface JobClaim {
   readonly executor: string;
   readonly 'status-message'?: string;
+  /** The actions the claimant runs: a job of another action is not claimed. */
+  readonly actions?: readonly string[];
 }
 
-const CLAIM_FIELDS: ReadonlySet<string> = new Set(['executor', 'status-message']);
+const CLAIM_FIELDS: ReadonlySet<string> = new Set(['executor', 'status-message', 'actions']);
 
-/** The body of the `claim` operation: `{"executor": "<name>@<session>", "status-message"?: "..."}`. */
+/** The body of the `claim` operation: `{"executor": "<name>@<session>", "status-message"?: "...", "actions"?: ["..."]}`. */
 export function parseJobClaim(body: unknown): JobClaim {
   const fields = asObject(body, 'job claim');
   rejectUnknown(fields, CLAIM_FIELDS, 'job claim');
-  const { executor } = fields;
+  const { executor, actions } = fields;
   if (typeof executor !== 'string' || executor.trim() === '')
     throw badRequest(`"executor" must name the claiming executor, got ${describe(executor)}`);
-  return compact<JobClaim>({ executor, 'status-message': text(fields, 'status-message') });
+  if (actions !== undefined && !(Array.isArray(actions) && actions.every((name) => typeof name === 'string')))
+    throw badRequest(`"actions" must be a list of action names, got ${describe(actions)}`);
+  return compact<JobClaim>({
+    executor,
+    'status-message': text(fields, 'status-message'),
+    actions: actions === undefined ? undefined : Object.freeze([...actions]),
+  });
 }
 
 function assertJsonText(payload: string): void {
