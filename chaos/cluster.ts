@@ -25,6 +25,8 @@ export const ELECTION_PATH = '/election';
 
 export type StoreKind = 'sqlite' | 'postgres';
 
+const ZOOKEEPER_READY_TIMEOUT_MS = 120_000;
+
 export interface ClusterOptions {
   readonly dir: string;
   readonly store: StoreKind;
@@ -60,7 +62,8 @@ export async function startCluster(options: ClusterOptions): Promise<ChaosCluste
     unexpectedExits.push(exit);
   };
   return startOrRelease(new Releasers(), async (releasers) => {
-    const ensemble = await startEnsemble({ size: 3 });
+    // Generous: under heavy load a JVM restarting after a kill can take a minute to rejoin the quorum.
+    const ensemble = await startEnsemble({ size: 3, startTimeoutMs: ZOOKEEPER_READY_TIMEOUT_MS });
     releasers.add('the ZooKeeper ensemble', () => ensemble.stop());
     const zkHosts = ensemble.connectionString;
 

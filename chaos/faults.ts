@@ -223,8 +223,27 @@ async function runLane(
     const injected = await fault.inject(context, random);
     if (injected === undefined) continue;
     await pause(holdMs, signal);
-    await injected.heal();
+    await healPersistently(injected, fault.kind);
     log.record({ kind: fault.kind, target: injected.target, at, heldMs: Date.now() - at });
+  }
+}
+
+const HEAL_ATTEMPTS = 5;
+
+/**
+ * A fault must be undone for the run to mean anything, but undoing one can fail under load (a
+ * ZooKeeper member slow to rejoin): try again before giving the run up.
+ */
+async function healPersistently(injected: Injected, kind: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await injected.heal();
+      return;
+    } catch (error) {
+      if (attempt >= HEAL_ATTEMPTS)
+        throw new Error(`could not heal "${kind}" on ${injected.target} in ${String(attempt)} attempts`, { cause: error });
+      await delay(1000, undefined, { keepProcessAlive: true });
+    }
   }
 }
 
