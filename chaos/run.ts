@@ -63,6 +63,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const random = new Random(options.seed);
   options.progress(`chaos run seed ${String(options.seed)}, ${String(options.minutes)} min, ${options.store}; logs in ${dir}`);
 
+  const started = Date.now();
   const cluster = await startCluster({
     dir,
     store: options.store,
@@ -72,12 +73,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     sessionTimeoutSeconds: options.sessionTimeoutSeconds,
     sideEffectLog,
   });
+  options.progress(`cluster up in ${elapsed(started)}`);
   let report: ChaosReport | undefined;
   try {
     report = await exercise(cluster, options, { dir, sideEffectLog, logger, random });
     return report;
   } finally {
+    const stopping = Date.now();
     await cluster.stop();
+    options.progress(`cluster stopped in ${elapsed(stopping)}`);
     if (report !== undefined && !report.kept) await rm(dir, { recursive: true, force: true });
   }
 }
@@ -215,6 +219,10 @@ function parsePayload(text: string | undefined): Record<string, unknown> {
   } catch {
     return {};
   }
+}
+
+function elapsed(since: number): string {
+  return `${((Date.now() - since) / 1000).toFixed(1)} s`;
 }
 
 /** The driver's own client log (reconnects, enqueue retries), for reading after a failed run. */
