@@ -17,6 +17,7 @@ import { waitFor } from '../src/harness/wait-for.js';
 import { startZooKeeper, type ZooKeeperServer } from '../src/harness/zookeeper-server.js';
 import { ZkClient } from '../src/zk/client.js';
 import { spawnDaemon, type DaemonProcess } from './fixtures/daemon-process.js';
+import { killJobctlProcesses, runJobctl } from './fixtures/jobctl-process.js';
 import { TEST_ACTIONS } from './fixtures/executor-testbed.js';
 import { removeTree } from './fixtures/zk-cleanup.js';
 import { startFaultProxy, type FaultProxy } from './fixtures/zk-fault-proxy.js';
@@ -53,6 +54,7 @@ after(async () => {
 afterEach(async () => {
   await Promise.all(daemons.splice(0).map((daemon) => daemon.kill()));
   await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+  await killJobctlProcesses();
   await removeTree(zkClient, queuePath);
 });
 
@@ -142,6 +144,7 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     await spawnExecutor(apiUrl);
     const created = await post(apiUrl, { action: 'noop' });
     assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.enqueued, true, 'the response says the API wrote the entry');
     const id = idOf(created.body);
     const started = Date.now();
     await waitFor(async () => (await stateOf(apiUrl, id)) !== 'QUEUED', {
@@ -181,6 +184,7 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     assert.ok(Date.now() - started < CREATE_WITHIN_MS, `the creates took ${String(Date.now() - started)} ms`);
     assert.equal(single.status, 201, JSON.stringify(single.body));
     assert.equal(bulk.status, 201, JSON.stringify(bulk.body));
+    assert.equal(single.body.enqueued, undefined, 'not marked enqueued: its producer or the reconciler must enqueue it');
     assert.equal(await stateOf(apiUrl, idOf(single.body)), 'QUEUED');
     const api = daemons[0];
     assert.ok(api !== undefined);
@@ -206,5 +210,17 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     assert.ok(Date.now() - started < CREATE_WITHIN_MS, `the create took ${String(Date.now() - started)} ms`);
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.equal(await stateOf(apiUrl, idOf(created.body)), 'QUEUED');
+  });
+
+  test('a producer that also enqueues (jobctl create) leaves the API-enqueued job alone: one entry per job', async () => {
+    await freshStack();
+    const apiUrl = await spawnApi(['--zk-hosts', zk.connectionString, '--queue-path', queuePath]);
+    const result = await runJobctl(['create', 'noop', '--api-url', apiUrl, '--zk-hosts', zk.connectionString, '--queue-path', queuePath], {
+      cwd: dir,
+      env: { JOBCTL_API_KEY: key.key, JOBCTL_API_SECRET: key.secret },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /^created job\/[0-9a-f-]{36} .*, enqueued$/m);
+    assert.equal(await entryCount(), 1, 'the API enqueued it; jobctl did not add a second entry');
   });
 });
