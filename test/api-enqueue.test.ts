@@ -223,4 +223,13 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     assert.match(result.stdout, /^created job\/[0-9a-f-]{36} .*, enqueued$/m);
     assert.equal(await entryCount(), 1, 'the API enqueued it; jobctl did not add a second entry');
   });
+
+  test('ZooKeeper options without --zk-hosts are refused, naming the missing flag', async () => {
+    await freshStack();
+    const api = spawnDaemon(API_BIN, ['serve', '--database', database, '--port', '0', '--queue-path', queuePath], {});
+    daemons.push(api);
+    const status = await api.exited;
+    assert.equal(status.code, 2, api.lines.join('\n'));
+    assert.match(api.lines.join('\n'), /--queue-path needs --zk-hosts/);
+  });
 });

@@ -92,7 +92,20 @@ await yargs(hideBin(process.argv))
           type: 'number',
           describe: 'serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)',
         })
-        .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` }),
+        .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` })
+        .option('zk-hosts', {
+          type: 'string',
+          describe: 'ZooKeeper H:P[,H:P][/chroot]: enqueue the jobs the API creates (default: none; the queue reconciler does)',
+        })
+        .option('queue-path', { type: 'string', describe: `ZooKeeper queue root, with --zk-hosts (default ${JOB_API_DEFAULTS.queuePath})` })
+        .option('session-timeout', {
+          type: 'number',
+          describe: `ZooKeeper session timeout in seconds, with --zk-hosts (default ${String(JOB_API_DEFAULTS.sessionTimeoutSeconds)})`,
+        })
+        .option('connect-timeout', {
+          type: 'number',
+          describe: `seconds per attempt to reach ZooKeeper, with --zk-hosts; the API serves meanwhile (default ${String(JOB_API_DEFAULTS.connectTimeoutSeconds)})`,
+        }),
     (args) => serve(args),
   )
   .command(

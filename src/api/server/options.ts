@@ -5,7 +5,18 @@
  * (--database-file, JOB_API_DATABASE_FILE) rather than the command line.
  */
 import { readFile } from 'node:fs/promises';
-import { fail, readLogLevel, readMetricsOptions, readString, type MetricsOptions, type OptionArgs } from '../../cli/option-readers.js';
+import {
+  DEFAULT_QUEUE_PATH,
+  fail,
+  readLogLevel,
+  readMetricsOptions,
+  readSeconds,
+  readString,
+  readZkHosts,
+  readZkPath,
+  type MetricsOptions,
+  type OptionArgs,
+} from '../../cli/option-readers.js';
 import { toError } from '../../util/errors.js';
 import type { LogLevel } from '../../util/logger.js';
 
@@ -24,7 +35,21 @@ export interface JobApiServerOptions {
   readonly logFile: string | undefined;
   /** Where /metrics, /healthz and /readyz are served; undefined: not at all. */
   readonly metrics: MetricsOptions | undefined;
+  /** Where created jobs are enqueued (`--zk-hosts`); undefined: not at all, the reconciler does it. */
+  readonly queue: QueueOptions | undefined;
 }
+
+/** The ZooKeeper queue the server enqueues created jobs in. */
+export interface QueueOptions {
+  readonly zkHosts: string;
+  readonly queuePath: string;
+  readonly sessionTimeoutMs: number;
+  /** How long one attempt to reach ZooKeeper waits; the server keeps trying in the background. */
+  readonly connectTimeoutMs: number;
+}
+
+/** The ZooKeeper options that mean something only with --zk-hosts. */
+const QUEUE_FLAGS = ['queue-path', 'session-timeout', 'connect-timeout'] as const;
 
 export const JOB_API_DEFAULTS = Object.freeze({
   database: 'job-api.sqlite',
@@ -33,6 +58,9 @@ export const JOB_API_DEFAULTS = Object.freeze({
   port: 8200,
   bodyLimitBytes: 4 * 1024 * 1024,
   maxBulkCreate: 10_000,
+  queuePath: DEFAULT_QUEUE_PATH,
+  sessionTimeoutSeconds: 10,
+  connectTimeoutSeconds: 10,
 });
 
 /** `--database`, else the URL in `--database-file`, else the default SQLite file. */
@@ -71,12 +99,28 @@ function readPort(args: OptionArgs): number {
   return value;
 }
 
+/** `--zk-hosts` and its companions; without it the server enqueues nothing, as before. */
+function readQueueOptions(args: OptionArgs): QueueOptions | undefined {
+  if (args['zk-hosts'] === undefined) {
+    const stray = QUEUE_FLAGS.find((flag) => args[flag] !== undefined);
+    if (stray !== undefined) fail(`--${stray} needs --zk-hosts (the server enqueues created jobs only when given ZooKeeper)`);
+    return undefined;
+  }
+  return Object.freeze({
+    zkHosts: readZkHosts(args),
+    queuePath: readZkPath(args, 'queue-path', JOB_API_DEFAULTS.queuePath, true),
+    sessionTimeoutMs: readSeconds(args, 'session-timeout', JOB_API_DEFAULTS.sessionTimeoutSeconds, 1, 600),
+    connectTimeoutMs: readSeconds(args, 'connect-timeout', JOB_API_DEFAULTS.connectTimeoutSeconds, 0.1, 3600),
+  });
+}
+
 export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobApiServerOptions> {
   return Object.freeze({
     database: await readDatabase(args),
     bodyLimitBytes: readPositiveInteger(args, 'body-limit', JOB_API_DEFAULTS.bodyLimitBytes),
     maxBulkCreate: readPositiveInteger(args, 'max-bulk-create', JOB_API_DEFAULTS.maxBulkCreate),
     metrics: readMetricsOptions(args),
+    queue: readQueueOptions(args),
     host: readString(args, 'host') ?? JOB_API_DEFAULTS.host,
     port: readPort(args),
     logLevel: readLogLevel(args),
