@@ -162,7 +162,7 @@ export class LocalStack {
 
     this.#output.info('starting the job API...');
     const apiUrl = `http://${LOOPBACK}:${apiPort}`;
-    const api = await this.#spawn(apiSpec(paths, LOOPBACK, apiPort, options));
+    const api = await this.#spawn(apiSpec(paths, LOOPBACK, apiPort, zkHosts, options));
     await waitForHttp(`${apiUrl}/api/job`, { timeoutMs: API_READY_MS, signal });
     this.#replace(api, { ...api.summary, detail: apiUrl });
 
