@@ -79,23 +79,30 @@ export async function readDatabase(args: OptionArgs): Promise<string> {
   return JOB_API_DEFAULTS.database;
 }
 
-/** As the messages have always shown a value: numbers (NaN included) and text as they are. */
+/** A value as given: text quoted (so `abc` and an empty value are visible as such), numbers as they are. */
 function shown(value: unknown): string {
-  return typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
+  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
 }
 
-/** A count of at least one; yargs has already turned a non-number into NaN, shown as such. */
+/** A number given as text (the environment, a flag yargs left as text because it is not numeric) is parsed here. */
+function numeric(value: unknown): unknown {
+  return typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+}
+
+/** A count of at least one. */
 function readPositiveInteger(args: OptionArgs, key: string, fallback: number): number {
-  const value = args[key] ?? fallback;
+  const raw = args[key] ?? fallback;
+  const value = numeric(raw);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
-    return fail(`--${key} must be a positive integer, got ${shown(value)}`);
+    return fail(`--${key} must be a positive integer, got ${shown(raw)}`);
   return value;
 }
 
 function readPort(args: OptionArgs): number {
-  const value = args.port ?? JOB_API_DEFAULTS.port;
+  const raw = args.port ?? JOB_API_DEFAULTS.port;
+  const value = numeric(raw);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535)
-    return fail(`--port must be 0-65535, got ${shown(value)}`);
+    return fail(`--port must be 0-65535, got ${shown(raw)}`);
   return value;
 }
 
