@@ -14,6 +14,7 @@ import { JOB_API_DEFAULTS, compileJobApiServerOptions, readDatabase } from '../a
 import { DEFAULT_METRICS_HOST, numberFlag, type OptionArgs } from '../cli/option-readers.js';
 import { toError } from '../util/errors.js';
 import { createWinstonLogger, LOG_LEVELS } from '../util/winston-logger.js';
+import { packageVersion } from '../cli/package-version.js';
 
 const common = (argv: Argv) =>
   argv
@@ -146,6 +147,7 @@ await yargs(hideBin(process.argv))
   )
   .strict()
   .help()
+  .version(packageVersion())
   .fail((message: string | undefined, error: Error | undefined) => {
     // One line for a user's mistake; the message of an unexpected failure, without a stack.
     process.stderr.write(`job-api: ${error === undefined ? (message ?? 'failed') : error.message}\n`);

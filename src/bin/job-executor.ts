@@ -13,6 +13,7 @@ import { Releasers } from '../util/releasers.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
 import { failer, releaseOnSignals, serveMetrics, withEngineOptions } from './daemon-cli.js';
 import { numberFlag } from '../cli/option-readers.js';
+import { packageVersion } from '../cli/package-version.js';
 
 const fail = failer('job-executor');
 
@@ -39,7 +40,7 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
   .option('name', { type: 'string', describe: "this executor's name, unique among live executors (default <host>-<pid>)" })
   .strict()
   .help()
-  .version(false)
+  .version(packageVersion())
   .fail((message: string | undefined, error: Error | undefined) => {
     fail(`${error === undefined ? (message ?? 'bad arguments') : error.message}\nRun job-executor --help for usage.`);
   })

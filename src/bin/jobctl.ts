@@ -20,6 +20,7 @@ import { JOBCTL_DEFAULTS, compileJobctlOptions } from '../jobctl/options.js';
 import { Output } from '../jobctl/output.js';
 import { queueCommand } from '../jobctl/queue-command.js';
 import { numberFlag } from '../cli/option-readers.js';
+import { packageVersion } from '../cli/package-version.js';
 
 const COMMANDS: readonly JobctlCommand[] = [
   createCommand,
@@ -75,7 +76,7 @@ const args = await parser
   .strict()
   .help()
   .alias('help', 'h')
-  .version(false)
+  .version(packageVersion())
   .wrap(Math.min(120, process.stdout.columns || 100))
   .epilog(
     'Exit codes: 0 ok; 1 failure (API or ZooKeeper unreachable, job not found, change refused); 2 usage (bad option, id or filter); ' +
