@@ -129,6 +129,30 @@ describe('jobctl show', () => {
   });
 });
 
+describe('jobctl show and list of a job that ended early', () => {
+  test('a job canceled at 74% shows 74%, and its whole-second duration as whole seconds, not 0.0 s', async () => {
+    const { client } = bed();
+    const { id } = await client.create({ action: 'noop' });
+    await client.edit(id, { state: 'RUNNING' });
+    await client.edit(id, { progress: 74 });
+    const cancel = await jobctl.run(['cancel', id]);
+    assert.equal(cancel.code, 0, cancel.stderr);
+
+    const shown = await jobctl.run(['show', id]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^state +CANCELED$/m);
+    assert.match(shown.stdout, /^progress +\[#{18}-{6}\] 74%$/m);
+    // The API counts a duration in whole seconds: no tenths it does not have (`0.0 s`, `3.0 s`).
+    assert.match(shown.stdout, /^duration +(< 1 s|\d+ s)$/m);
+
+    const listed = await jobctl.run(['list', '--state', 'CANCELED']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const row = listed.stdout.split('\n').find((line) => line.startsWith(id));
+    assert.ok(row !== undefined, listed.stdout);
+    assert.match(row, / CANCELED .* 74% .* (< 1 s|\d+ s) /);
+  });
+});
+
 describe('jobctl events', () => {
   test('prints the live events one per line, or as JSON lines, until Ctrl-C', async () => {
     const human = jobctl.spawn(['events', '--action', 'noop']);
