@@ -173,6 +173,10 @@ describe('broken action modules', () => {
         file,
       );
     }
+    // A syntax error names where it is, as `node --check` would: the line, the column and the code.
+    const syntax = executor.lines.find((line) => line.includes('actions-broken/syntax-error.mjs')) ?? '';
+    assert.match(syntax, /Unexpected identifier 'timeoutSeconds' at line 2, column 45/);
+    assert.ok(syntax.includes("export default defineAction({ name: 'never' timeoutSeconds: 1 });"), syntax);
     const survivor = await bed().createJob('survivor');
     const noop = await bed().createJob('noop');
     assert.equal((await bed().waitForState(survivor, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
