@@ -132,6 +132,13 @@ function idOf(body: Record<string, unknown>): string {
   return String(id);
 }
 
+/** How many jobs have succeeded, by one search (the count only). */
+async function succeeded(apiUrl: string): Promise<number> {
+  const response = await fetch(`${apiUrl}/api/job?filter=${encodeURIComponent("state='SUCCESS'")}&last=0`, { headers: headers() });
+  const body = (await response.json()) as { count?: unknown };
+  return Number(body.count);
+}
+
 async function entryCount(): Promise<number> {
   const stat = await zkClient.exists(`${queuePath}/entries`);
   return stat?.numChildren ?? 0;
@@ -155,7 +162,7 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     await waitFor(async () => (await stateOf(apiUrl, id)) === 'SUCCESS', { timeoutMs: 10_000, message: `${id} to succeed` });
   });
 
-  test('a bulk create is enqueued too: every job runs at once', async () => {
+  test('a bulk create is enqueued too: every job has its entry before the reply, and all run', async () => {
     await freshStack();
     const apiUrl = await spawnApi(['--zk-hosts', zk.connectionString, '--queue-path', queuePath]);
     await spawnExecutor(apiUrl);
@@ -164,14 +171,13 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const resources = created.body.resources;
     assert.ok(Array.isArray(resources) && resources.length === jobs.length);
-    const ids = resources.map((resource) => idOf(resource as Record<string, unknown>));
-    await waitFor(
-      async () => {
-        const states = await Promise.all(ids.map((id) => stateOf(apiUrl, id)));
-        return states.every((state) => state === 'SUCCESS');
-      },
-      { timeoutMs: 10_000, intervalMs: 200, message: 'every job of the bulk create to succeed' },
-    );
+    // The reply came once the entries existed: one per job, each result saying so.
+    for (const resource of resources) assert.equal((resource as Record<string, unknown>).enqueued, true, JSON.stringify(resource));
+    await waitFor(async () => (await succeeded(apiUrl)) === jobs.length, {
+      timeoutMs: 30_000,
+      intervalMs: 250,
+      message: 'every job of the bulk create to succeed',
+    });
   });
 
   test('with ZooKeeper never reachable, creates succeed at once and the jobs stay QUEUED for the reconciler', async () => {
