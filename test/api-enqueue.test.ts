@@ -238,4 +238,17 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     assert.equal(status.code, 2, api.lines.join('\n'));
     assert.match(api.lines.join('\n'), /--queue-path needs --zk-hosts/);
   });
+
+  test('with ZooKeeper never reachable, SIGTERM stops the API at once (no wait for a connection attempt)', async () => {
+    await freshStack();
+    const nobody = await freePort();
+    await spawnApi(['--zk-hosts', `127.0.0.1:${String(nobody)}`, '--queue-path', queuePath]);
+    const api = daemons[0];
+    assert.ok(api !== undefined);
+    const stopping = Date.now();
+    api.signal('SIGTERM');
+    const status = await api.exited;
+    assert.deepEqual(status, { code: 0, signal: null }, api.lines.join('\n'));
+    assert.ok(Date.now() - stopping < CREATE_WITHIN_MS, `stopped after ${String(Date.now() - stopping)} ms`);
+  });
 });
