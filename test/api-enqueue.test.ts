@@ -242,9 +242,11 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
   test('with ZooKeeper never reachable, SIGTERM stops the API at once (no wait for a connection attempt)', async () => {
     await freshStack();
     const nobody = await freePort();
-    await spawnApi(['--zk-hosts', `127.0.0.1:${String(nobody)}`, '--queue-path', queuePath]);
+    const apiUrl = await spawnApi(['--zk-hosts', `127.0.0.1:${String(nobody)}`, '--queue-path', queuePath]);
     const api = daemons[0];
     assert.ok(api !== undefined);
+    // An answer means the entry point has installed its signal handlers (they follow the start's promise).
+    await waitFor(async () => (await fetch(`${apiUrl}/api/job`)).status > 0, { timeoutMs: 10_000, message: 'the API to answer' });
     const stopping = Date.now();
     api.signal('SIGTERM');
     const status = await api.exited;
