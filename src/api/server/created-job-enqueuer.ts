@@ -105,9 +105,8 @@ export class CreatedJobEnqueuer {
   }
 
   /**
-   * Stops retrying, closes the session (failing what is still pending) and waits for what was in
-   * flight. Idempotent. An attempt to connect still under way is not waited for: it ends on its own
-   * within --connect-timeout and closes what it opened.
+   * Stops retrying (an attempt to connect under way is abandoned), closes the session (failing what
+   * is still pending) and waits for what was in flight. Idempotent.
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();
@@ -130,7 +129,7 @@ export class CreatedJobEnqueuer {
     let client: ZkClient;
     try {
       client = await retrying(
-        () => ZkClient.connect({ connectionString: zkHosts, sessionTimeoutMs, connectTimeoutMs, logger: this.#logger }),
+        () => ZkClient.connect({ connectionString: zkHosts, sessionTimeoutMs, connectTimeoutMs, logger: this.#logger, signal }),
         {
           delays: CONNECT_RETRY_DELAYS,
           signal,
