@@ -143,7 +143,7 @@ describe('loadActions', () => {
     assert.deepEqual([...failures.keys()], ['bad-name.ts', 'no-default-export.ts', 'syntax-error.mjs', 'throws-at-import.ts']);
     assert.match(failures.get('bad-name.ts') ?? '', /^import failed: invalid action "has spaces" definition: name must be/);
     assert.match(failures.get('no-default-export.ts') ?? '', /has no default export \(or export named `action`\)/);
-    assert.match(failures.get('syntax-error.mjs') ?? '', /^import failed: /);
+    assert.match(failures.get('syntax-error.mjs') ?? '', /^import failed: Unexpected identifier 'timeoutSeconds' at line 2, column 45: /);
     assert.match(failures.get('throws-at-import.ts') ?? '', /^import failed: database unreachable at import$/);
     for (const failure of result.failures) assert.ok(path.isAbsolute(failure.file));
   });

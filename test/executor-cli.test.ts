@@ -120,6 +120,18 @@ describe('job-executor command line', () => {
     assert.ok(!bad.stderr.includes('    at '), 'no stack trace');
   });
 
+  test('a value that is not a number is echoed in the error, from a flag or the environment', async () => {
+    const flag = await runExecutor(['--zk-hosts', '127.0.0.1:1', '--threads', 'abc']);
+    assert.equal(flag.code, 2);
+    assert.match(flag.stderr, /^job-executor: --threads must be an integer from 1 to 1024, got "abc"\n/);
+    const shared = await runExecutor(['--zk-hosts', '127.0.0.1:1', '--session-timeout', 'ten']);
+    assert.equal(shared.code, 2);
+    assert.match(shared.stderr, /--session-timeout must be a number from 1 to 600, got "ten"/);
+    const fromEnv = await runExecutor(['--zk-hosts', '127.0.0.1:1'], { JOB_EXECUTOR_THREADS: 'four' });
+    assert.equal(fromEnv.code, 2);
+    assert.match(fromEnv.stderr, /--threads must be an integer from 1 to 1024, got "four"/);
+  });
+
   test('options come from the environment and from a config file too', async () => {
     const fromEnv = await runExecutor(['--zk-hosts', '127.0.0.1:1'], { JOB_EXECUTOR_THREADS: '-2' });
     assert.equal(fromEnv.code, 2);
@@ -162,6 +174,10 @@ describe('broken action modules', () => {
         file,
       );
     }
+    // A syntax error names where it is, as `node --check` would: the line, the column and the code.
+    const syntax = executor.lines.find((line) => line.includes('actions-broken/syntax-error.mjs')) ?? '';
+    assert.match(syntax, /Unexpected identifier 'timeoutSeconds' at line 2, column 45/);
+    assert.ok(syntax.includes("export default defineAction({ name: 'never' timeoutSeconds: 1 });"), syntax);
     const survivor = await bed().createJob('survivor');
     const noop = await bed().createJob('noop');
     assert.equal((await bed().waitForState(survivor, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');

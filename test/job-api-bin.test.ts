@@ -89,6 +89,9 @@ describe('job-api', () => {
     const badLimit = await run(['serve', '--database', join(dir, 'limit.sqlite'), '--body-limit', '0']);
     assert.equal(badLimit.code, 2);
     assert.match(badLimit.stderr, /--body-limit must be a positive integer/);
+    const notANumber = await run(['serve', '--database', join(dir, 'port.sqlite'), '--port', 'abc']);
+    assert.equal(notANumber.code, 2);
+    assert.match(notANumber.stderr, /--port must be 0-65535, got "abc"/);
     const missingFile = await run(['list-keys'], { JOB_API_DATABASE_FILE: join(dir, 'nope') });
     assert.equal(missingFile.code, 2);
     assert.match(missingFile.stderr, /database file .*nope cannot be read/);

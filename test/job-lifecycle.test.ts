@@ -127,7 +127,14 @@ describe('edit', () => {
   test('cancel a queued or running job', () => {
     const canceled = cancelJob(job(), at(3));
     assert.equal(canceled.state, 'CANCELED');
-    assert.equal(canceled.progress, 100);
+    assert.equal(canceled.progress, 0, 'a job canceled before it ran made no progress');
     assert.equal(canceled.duration, 3);
+  });
+
+  test('a job that ends other than in SUCCESS keeps the progress it had reached', () => {
+    const running = edit(edit(job(), { state: 'RUNNING', executor: 'exec-1' }), { progress: 74 }, 2);
+    assert.equal(cancelJob(running, at(4)).progress, 74);
+    assert.equal(edit(running, { state: 'FAILED', 'return-code': 1 }, 4).progress, 74);
+    assert.equal(edit(running, { state: 'SUCCESS', 'return-code': 0 }, 4).progress, 100);
   });
 });

@@ -16,7 +16,7 @@ import { listFilter, quote } from '../src/jobctl/list-show.js';
 import { parseJobId } from '../src/jobctl/options.js';
 import { describeEstimate, estimate, progressBar } from '../src/jobctl/progress.js';
 import { renderFields, renderTable } from '../src/jobctl/table.js';
-import { formatAge, formatDuration } from '../src/jobctl/time-format.js';
+import { formatAge, formatDuration, formatWholeSeconds } from '../src/jobctl/time-format.js';
 import { ZkError } from '../src/zk/errors.js';
 
 const NOW = Date.parse('2026-11-30T12:00:00.000Z');
@@ -43,6 +43,8 @@ describe('jobctl formatting', () => {
       '2 h 5 m',
       '2 d 1 h',
     ]);
+    // A job's duration is whole seconds: no tenths it does not have.
+    assert.deepEqual([0, 1, 3, 59, 192, 7500].map(formatWholeSeconds), ['< 1 s', '1 s', '3 s', '59 s', '3 m 12 s', '2 h 5 m']);
     assert.equal(formatAge('2026-11-30T11:57:00.000Z', NOW), '3 m ago');
     assert.equal(formatAge('2026-11-30T11:59:59.500Z', NOW), 'just now');
     assert.equal(formatAge('2026-11-30T12:00:05.000Z', NOW), 'in 5 s');

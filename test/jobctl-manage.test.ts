@@ -42,7 +42,8 @@ describe('jobctl list and show', () => {
       lines.slice(1, 4).map((line) => line.split(/ +/)[0]),
       [...alpha].reverse(),
     );
-    assert.match(lines[3] ?? '', /^job\/\S+ +alpha +CANCELED +10 +100% +- +(just now|\d+ s ago) +\S+ s/);
+    // Canceled while QUEUED: it keeps the progress it had (none), and its whole-second duration has no tenths.
+    assert.match(lines[3] ?? '', /^job\/\S+ +alpha +CANCELED +10 +0% +- +(just now|\d+ s ago) +(< 1 s|\d+ s) /);
     assert.equal(lines[4], '3 of 3 jobs');
 
     const canceled = await jobctl.run(['list', '--state', 'canceled,failed', '--json']);

@@ -28,7 +28,7 @@ describe('jobctl create --wait', () => {
     assert.equal(success.code, 0, success.stderr);
     const id = CREATED.exec(success.stdout)?.[1];
     assert.ok(id !== undefined, success.stdout);
-    assert.match(success.stdout, /^SUCCESS after \d+\.\d s, return code 0(: .*)?$/m);
+    assert.match(success.stdout, /^SUCCESS after (< 1 s|\d+ s), return code 0(: .*)?$/m);
     assert.match(success.stdout, /started +RUNNING +by \S+ +attempt 1/);
     assert.equal((await bed().client.get(id)).job.state, 'SUCCESS');
 
@@ -94,7 +94,7 @@ describe('jobctl show', () => {
     assert.match(followed.stdout, /^action +sleep$/m);
     assert.match(followed.stdout, /progress +RUNNING +\d+% +by \S+ +attempt 1 +"sleeping"/);
     assert.match(followed.stdout, /finished +SUCCESS +return code 0/);
-    assert.match(followed.stdout, /^SUCCESS after \d+\.\d s, return code 0: slept 1500 ms$/m);
+    assert.match(followed.stdout, /^SUCCESS after (< 1 s|\d+ s), return code 0: slept 1500 ms$/m);
 
     const streamed = await json.result;
     assert.equal(streamed.code, 0, streamed.stderr);
@@ -108,7 +108,7 @@ describe('jobctl show', () => {
     assert.match(shown.stdout, /^state +SUCCESS$/m);
     assert.match(shown.stdout, /^progress +\[#{24}\] 100%$/m);
     assert.match(shown.stdout, /^attempt +1$/m);
-    assert.match(shown.stdout, /^duration +\d+\.\d s$/m);
+    assert.match(shown.stdout, /^duration +(< 1 s|\d+ s)$/m);
     const document = JSON.parse((await jobctl.run(['show', id, '--json'])).stdout) as unknown;
     assert.equal(field(document, 'id'), id);
     assert.equal(field(document, 'state'), 'SUCCESS');
@@ -125,7 +125,31 @@ describe('jobctl show', () => {
     const terminal = await onTerminal;
     assert.equal(terminal.code, 0, terminal.stdout);
     assert.ok(terminal.stdout.includes('\r\x1b[2KRUNNING  ['), 'the bar is redrawn in place');
-    assert.match(terminal.stdout, /SUCCESS after \d+\.\d s, return code 0: slept 4000 ms/);
+    assert.match(terminal.stdout, /SUCCESS after (< 1 s|\d+ s), return code 0: slept 4000 ms/);
+  });
+});
+
+describe('jobctl show and list of a job that ended early', () => {
+  test('a job canceled at 74% shows 74%, and its whole-second duration as whole seconds, not 0.0 s', async () => {
+    const { client } = bed();
+    const { id } = await client.create({ action: 'noop' });
+    await client.edit(id, { state: 'RUNNING' });
+    await client.edit(id, { progress: 74 });
+    const cancel = await jobctl.run(['cancel', id]);
+    assert.equal(cancel.code, 0, cancel.stderr);
+
+    const shown = await jobctl.run(['show', id]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^state +CANCELED$/m);
+    assert.match(shown.stdout, /^progress +\[#{18}-{6}\] 74%$/m);
+    // The API counts a duration in whole seconds: no tenths it does not have (`0.0 s`, `3.0 s`).
+    assert.match(shown.stdout, /^duration +(< 1 s|\d+ s)$/m);
+
+    const listed = await jobctl.run(['list', '--state', 'CANCELED']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const row = listed.stdout.split('\n').find((line) => line.startsWith(id));
+    assert.ok(row !== undefined, listed.stdout);
+    assert.match(row, / CANCELED .* 74% .* (< 1 s|\d+ s) /);
   });
 });
 

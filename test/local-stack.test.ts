@@ -174,6 +174,68 @@ test('npm start runs the stack: a dummy_test_action job from the distributor suc
   t.diagnostic(`ready after ${readyMs} ms (npm, build and start), a SUCCESS job after ${jobMs} ms, stopped in ${stopMs} ms`);
 });
 
+/** The PID the summary prints for the daemon labelled `label` (its first, for ZooKeeper's two). */
+function pidOf(summary: string, label: string): number {
+  const pid = new RegExp(`^\\s+${label}\\s.*\\bpid (\\d+)`, 'm').exec(summary)?.[1];
+  assert.ok(pid !== undefined, `a pid for ${label} in:\n${summary}`);
+  return Number(pid);
+}
+
+test('a daemon that dies is restarted with back-off, its report shows no event lines, and the stack runs on', async () => {
+  const stackDir = join(dir, 'restart');
+  const stack = npmStart(['--dir', stackDir, '--api-port', '0']);
+  await waitFor(() => STARTED.test(stack.stdout()) || stack.child.exitCode !== null, {
+    timeoutMs: 60_000,
+    intervalMs: 100,
+    message: `the local stack's summary; it printed:\n${stack.stdout()}\n${stack.stderr()}`,
+  });
+  assert.match(stack.stdout(), STARTED, `the stack did not start:\n${stack.stdout()}\n${stack.stderr()}`);
+  const summary = stack.stdout();
+  const apiUrl = /(http:\/\/127\.0\.0\.1:\d+)/.exec(summary)?.[1];
+  assert.ok(apiUrl !== undefined, summary);
+  const apiPid = pidOf(summary, 'job-api');
+  const adminKeyFile = join(stackDir, 'admin.key');
+  const credentials = parseCredentialsFile(await readFile(adminKeyFile, 'utf8'), adminKeyFile);
+
+  const runOne = async (): Promise<void> => {
+    const client = await JobApiClient.create({ baseUrl: apiUrl, credentials, compatibility: 'engine' });
+    try {
+      const { id } = await client.create({ action: 'dummy_test_action', payload: '{"seconds": 0}' });
+      await waitFor(async () => (await client.get(id)).job.state === 'SUCCESS', {
+        timeoutMs: 40_000,
+        intervalMs: 250,
+        message: `${id} to succeed`,
+      });
+    } finally {
+      await client.close();
+    }
+  };
+  // The API's log now holds event lines (job created, started, ...): they are not the cause of a death.
+  await runOne();
+
+  signalPid(apiPid, 'SIGKILL');
+  await waitFor(() => !isAlive(apiPid), { timeoutMs: 5000, message: `pid ${String(apiPid)} to die` });
+  const restarted = await waitFor(() => /^local-stack: job-api restarted \(pid (\d+)\)/m.exec(stack.stdout() + stack.stderr()), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    message: `the job API to be restarted; the stack printed:\n${stack.stdout()}\n${stack.stderr()}`,
+  });
+  const report = stack.stderr();
+  assert.match(report, new RegExp(`^local-stack: job-api \\(pid ${String(apiPid)}\\) was killed by SIGKILL; restarting it in 1 s`, 'm'));
+  assert.doesNotMatch(report, / info job /, 'no event lines in the report');
+  assert.equal(stack.child.exitCode, null, 'the stack runs on');
+  const newPid = Number(restarted[1]);
+  assert.ok(isAlive(newPid));
+  // The restarted API serves the same database on the same port, and jobs still run end to end.
+  await runOne();
+
+  signalGroup(stack.pid, 'SIGINT');
+  const exit = await exitedWithin(stack, 40_000);
+  assert.deepEqual(exit, { code: 0, signal: null }, `npm start exits 0 after Ctrl-C:\n${stack.stdout()}\n${stack.stderr()}`);
+  assert.equal(isAlive(newPid), false, 'the restarted daemon is stopped too');
+  assert.deepEqual(await processesMentioning(stackDir), [], 'no process names the state directory');
+});
+
 test('a taken --api-port is one clear line and a non-zero exit, with nothing left running', async () => {
   const holder: Server = createServer();
   await new Promise<void>((resolve) => holder.listen({ host: '127.0.0.1', port: 0 }, resolve));

@@ -6,7 +6,7 @@
  */
 import type { Argv } from 'yargs';
 import type { Registry } from 'prom-client';
-import { DEFAULT_API_URL, DEFAULT_METRICS_HOST, DEFAULT_QUEUE_PATH, type MetricsOptions } from '../cli/option-readers.js';
+import { DEFAULT_API_URL, DEFAULT_METRICS_HOST, DEFAULT_QUEUE_PATH, numberFlag, type MetricsOptions } from '../cli/option-readers.js';
 import { startMetricsEndpoint, type MetricsEndpoint, type ReadinessChecks } from '../metrics/metrics-server.js';
 import { messageOf, toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
@@ -36,19 +36,13 @@ export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults:
     .option('api-secret', { type: 'string', describe: `API secret (prefer --api-key-file or ${envPrefix}_API_SECRET)` })
     .option('api-key-file', { type: 'string', describe: 'file with the API key: JSON {key, secret} or "key: ..." and "secret: ..." lines' })
     .option('api-compatibility', { choices: ['auto', 'engine', 'nuvla'], describe: 'job API flavour (default auto: detected)' })
-    .option('api-timeout', { type: 'number', describe: `seconds per API request (default ${defaults.apiTimeoutSeconds})` })
-    .option('session-timeout', {
-      type: 'number',
-      describe: `ZooKeeper session timeout in seconds (default ${defaults.sessionTimeoutSeconds})`,
-    })
-    .option('connect-timeout', {
-      type: 'number',
-      describe: `seconds to wait for ZooKeeper at start (default ${defaults.connectTimeoutSeconds})`,
-    })
+    .option('api-timeout', numberFlag(`seconds per API request (default ${defaults.apiTimeoutSeconds})`))
+    .option('session-timeout', numberFlag(`ZooKeeper session timeout in seconds (default ${defaults.sessionTimeoutSeconds})`))
+    .option('connect-timeout', numberFlag(`seconds to wait for ZooKeeper at start (default ${defaults.connectTimeoutSeconds})`))
     .option('queue-path', { type: 'string', describe: `ZooKeeper queue root (default ${DEFAULT_QUEUE_PATH})` })
     .option('log-level', { choices: LOG_LEVELS, describe: 'error, warn, info (default) or debug' })
     .option('log-file', { type: 'string', describe: 'also log to this file (rotated at 10 MB, 5 kept)' })
-    .option('metrics-port', { type: 'number', describe: 'serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)' })
+    .option('metrics-port', numberFlag('serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)'))
     .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` });
 }
 

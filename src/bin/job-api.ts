@@ -11,9 +11,10 @@ import { isRole } from '../api/auth/credentials.js';
 import { openBackends, type Backends } from '../api/backends.js';
 import { JobApiServer } from '../api/server/job-api-server.js';
 import { JOB_API_DEFAULTS, compileJobApiServerOptions, readDatabase } from '../api/server/options.js';
-import { DEFAULT_METRICS_HOST, type OptionArgs } from '../cli/option-readers.js';
+import { DEFAULT_METRICS_HOST, numberFlag, type OptionArgs } from '../cli/option-readers.js';
 import { toError } from '../util/errors.js';
 import { createWinstonLogger, LOG_LEVELS } from '../util/winston-logger.js';
+import { packageVersion } from '../cli/package-version.js';
 
 const common = (argv: Argv) =>
   argv
@@ -81,18 +82,26 @@ await yargs(hideBin(process.argv))
           default: JOB_API_DEFAULTS.host,
           describe: 'address to listen on (loopback unless told otherwise)',
         })
-        .option('port', { type: 'number', default: JOB_API_DEFAULTS.port, describe: 'port to listen on' })
-        .option('body-limit', {
-          type: 'number',
-          default: JOB_API_DEFAULTS.bodyLimitBytes,
-          describe: 'largest request body in bytes (413 beyond)',
+        .option('port', { ...numberFlag('port to listen on'), default: JOB_API_DEFAULTS.port })
+        .option('body-limit', { ...numberFlag('largest request body in bytes (413 beyond)'), default: JOB_API_DEFAULTS.bodyLimitBytes })
+        .option('max-bulk-create', { ...numberFlag('most jobs in one bulk create'), default: JOB_API_DEFAULTS.maxBulkCreate })
+        .option('metrics-port', numberFlag('serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)'))
+        .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` })
+        .option('zk-hosts', {
+          type: 'string',
+          describe: 'ZooKeeper H:P[,H:P][/chroot]: enqueue the jobs the API creates (default: none; the queue reconciler does)',
         })
-        .option('max-bulk-create', { type: 'number', default: JOB_API_DEFAULTS.maxBulkCreate, describe: 'most jobs in one bulk create' })
-        .option('metrics-port', {
-          type: 'number',
-          describe: 'serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)',
-        })
-        .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` }),
+        .option('queue-path', { type: 'string', describe: `ZooKeeper queue root, with --zk-hosts (default ${JOB_API_DEFAULTS.queuePath})` })
+        .option(
+          'session-timeout',
+          numberFlag(`ZooKeeper session timeout in seconds, with --zk-hosts (default ${String(JOB_API_DEFAULTS.sessionTimeoutSeconds)})`),
+        )
+        .option(
+          'connect-timeout',
+          numberFlag(
+            `seconds per attempt to reach ZooKeeper, with --zk-hosts; the API serves meanwhile (default ${String(JOB_API_DEFAULTS.connectTimeoutSeconds)})`,
+          ),
+        ),
     (args) => serve(args),
   )
   .command(
@@ -138,6 +147,7 @@ await yargs(hideBin(process.argv))
   )
   .strict()
   .help()
+  .version(packageVersion())
   .fail((message: string | undefined, error: Error | undefined) => {
     // One line for a user's mistake; the message of an unexpected failure, without a stack.
     process.stderr.write(`job-api: ${error === undefined ? (message ?? 'failed') : error.message}\n`);

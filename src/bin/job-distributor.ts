@@ -14,6 +14,7 @@ import { messageOf, toError } from '../util/errors.js';
 import { Releasers } from '../util/releasers.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
 import { failer, releaseOnSignals, serveMetrics, withEngineOptions } from './daemon-cli.js';
+import { packageVersion } from '../cli/package-version.js';
 
 const fail = failer('job-distributor');
 
@@ -42,7 +43,7 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_DISTRIBU
   .option('name', { type: 'string', describe: "this process's identifier in the elections (default <host>-<pid>)" })
   .strict()
   .help()
-  .version(false)
+  .version(packageVersion())
   .fail((message: string | undefined, error: Error | undefined) => {
     fail(`${error === undefined ? (message ?? 'bad arguments') : error.message}\nRun job-distributor --help for usage.`);
   })

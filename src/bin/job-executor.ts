@@ -12,6 +12,8 @@ import { messageOf, toError } from '../util/errors.js';
 import { Releasers } from '../util/releasers.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
 import { failer, releaseOnSignals, serveMetrics, withEngineOptions } from './daemon-cli.js';
+import { numberFlag } from '../cli/option-readers.js';
+import { packageVersion } from '../cli/package-version.js';
 
 const fail = failer('job-executor');
 
@@ -20,36 +22,37 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
   .usage('$0 --zk-hosts H:P[,H:P][/chroot] [--threads N] [--api-url URL] ...\n\nRuns the actions of the jobs queued in ZooKeeper.')
   .env('JOB_EXECUTOR')
   .config('config', 'JSON file with any of these options')
-  .option('threads', { type: 'number', describe: `jobs run at once, each in its own worker thread (default ${EXECUTOR_DEFAULTS.threads})` })
+  .option('threads', numberFlag(`jobs run at once, each in its own worker thread (default ${EXECUTOR_DEFAULTS.threads})`))
   .option('actions-dir', {
     type: 'string',
     array: true,
     describe: `folder of drop-in action modules; repeatable (default ${BUNDLED_ACTIONS_DIR})`,
   })
-  .option('shutdown-timeout', {
-    type: 'number',
-    describe: `seconds running jobs get to finish on SIGTERM (default ${EXECUTOR_DEFAULTS.shutdownTimeoutSeconds})`,
-  })
-  .option('kill-grace', {
-    type: 'number',
-    describe: `seconds between an action's abort signal and killing its thread (default ${EXECUTOR_DEFAULTS.killGraceSeconds})`,
-  })
-  .option('max-attempts', {
-    type: 'number',
-    describe: `attempts of a job that may end without a result (its executor died) before it is failed instead of run again, unless the job's max-attempts field says otherwise (default ${EXECUTOR_DEFAULTS.maxAttempts})`,
-  })
-  .option('cancel-poll', {
-    type: 'number',
-    describe: `seconds between checks for canceled running jobs (default ${EXECUTOR_DEFAULTS.cancelPollSeconds})`,
-  })
-  .option('unknown-action-grace', {
-    type: 'number',
-    describe: `seconds a job's action may be offered by no live executor before the job fails with 127 (default ${EXECUTOR_DEFAULTS.unknownActionGraceSeconds})`,
-  })
+  .option(
+    'shutdown-timeout',
+    numberFlag(`seconds running jobs get to finish on SIGTERM (default ${EXECUTOR_DEFAULTS.shutdownTimeoutSeconds})`),
+  )
+  .option(
+    'kill-grace',
+    numberFlag(`seconds between an action's abort signal and killing its thread (default ${EXECUTOR_DEFAULTS.killGraceSeconds})`),
+  )
+  .option(
+    'max-attempts',
+    numberFlag(
+      `attempts of a job that may end without a result (its executor died) before it is failed instead of run again, unless the job's max-attempts field says otherwise (default ${EXECUTOR_DEFAULTS.maxAttempts})`,
+    ),
+  )
+  .option('cancel-poll', numberFlag(`seconds between checks for canceled running jobs (default ${EXECUTOR_DEFAULTS.cancelPollSeconds})`))
+  .option(
+    'unknown-action-grace',
+    numberFlag(
+      `seconds a job's action may be offered by no live executor before the job fails with 127 (default ${EXECUTOR_DEFAULTS.unknownActionGraceSeconds})`,
+    ),
+  )
   .option('name', { type: 'string', describe: "this executor's name, unique among live executors (default <host>-<pid>)" })
   .strict()
   .help()
-  .version(false)
+  .version(packageVersion())
   .fail((message: string | undefined, error: Error | undefined) => {
     fail(`${error === undefined ? (message ?? 'bad arguments') : error.message}\nRun job-executor --help for usage.`);
   })

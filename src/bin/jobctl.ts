@@ -19,6 +19,8 @@ import { listCommand, showCommand } from '../jobctl/list-show.js';
 import { JOBCTL_DEFAULTS, compileJobctlOptions } from '../jobctl/options.js';
 import { Output } from '../jobctl/output.js';
 import { queueCommand } from '../jobctl/queue-command.js';
+import { numberFlag } from '../cli/option-readers.js';
+import { packageVersion } from '../cli/package-version.js';
 
 const COMMANDS: readonly JobctlCommand[] = [
   createCommand,
@@ -46,14 +48,11 @@ function withGlobalOptions(argv: Argv): Argv {
     })
     .option('api-key', { type: 'string', describe: 'API key (prefer --api-key-file or JOBCTL_API_KEY)' })
     .option('api-secret', { type: 'string', describe: 'API secret (prefer --api-key-file or JOBCTL_API_SECRET)' })
-    .option('api-timeout', { type: 'number', describe: `seconds per API request (default ${JOBCTL_DEFAULTS.apiTimeoutSeconds})` })
+    .option('api-timeout', numberFlag(`seconds per API request (default ${JOBCTL_DEFAULTS.apiTimeoutSeconds})`))
     .option('zk-hosts', { type: 'string', describe: 'ZooKeeper H:P[,H:P][/chroot]; needed by create, retry, queue and leaders' })
     .option('queue-path', { type: 'string', describe: `the queue's root znode (default ${JOBCTL_DEFAULTS.queuePath})` })
     .option('election-path', { type: 'string', describe: `parent of the elections (default ${JOBCTL_DEFAULTS.electionPath})` })
-    .option('connect-timeout', {
-      type: 'number',
-      describe: `seconds to wait for ZooKeeper (default ${JOBCTL_DEFAULTS.connectTimeoutSeconds})`,
-    })
+    .option('connect-timeout', numberFlag(`seconds to wait for ZooKeeper (default ${JOBCTL_DEFAULTS.connectTimeoutSeconds})`))
     .option('json', { type: 'boolean', describe: 'JSON only on stdout: one document, or JSON lines for streams' })
     .group(
       ['api-url', 'api-key-file', 'api-key', 'api-secret', 'api-timeout', 'zk-hosts', 'queue-path', 'election-path', 'connect-timeout'],
@@ -77,7 +76,7 @@ const args = await parser
   .strict()
   .help()
   .alias('help', 'h')
-  .version(false)
+  .version(packageVersion())
   .wrap(Math.min(120, process.stdout.columns || 100))
   .epilog(
     'Exit codes: 0 ok; 1 failure (API or ZooKeeper unreachable, job not found, change refused); 2 usage (bad option, id or filter); ' +

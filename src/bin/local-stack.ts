@@ -15,6 +15,7 @@ import { LOCAL_STACK_DEFAULTS, compileLocalStackOptions } from '../local-stack/o
 import { keepZooKeeper } from '../local-stack/zookeeper-keeper.js';
 import { messageOf } from '../util/errors.js';
 import { LOG_LEVELS } from '../util/logger.js';
+import { numberFlag } from '../cli/option-readers.js';
 
 // npm forwards the terminal's SIGINT to the script it runs, which has had it from the terminal
 // already: two signals this close together are one Ctrl-C.
@@ -97,27 +98,21 @@ await yargs(hideBin(process.argv))
           type: 'string',
           describe: `state directory: database, ZooKeeper data, API keys, logs (default ${LOCAL_STACK_DEFAULTS.dir}/ here)`,
         })
-        .option('api-port', {
-          type: 'number',
-          describe: `the job API's port; 0 for any free port (default ${LOCAL_STACK_DEFAULTS.apiPort})`,
-        })
-        .option('zk-port', {
-          type: 'number',
-          describe: `ZooKeeper's port; 0 for any free port (default ${LOCAL_STACK_DEFAULTS.preferredZkPort} when free, else any)`,
-        })
-        .option('threads', {
-          type: 'number',
-          describe: `the executor's threads: jobs run at once (default ${LOCAL_STACK_DEFAULTS.threads})`,
-        })
+        .option('api-port', numberFlag(`the job API's port; 0 for any free port (default ${LOCAL_STACK_DEFAULTS.apiPort})`))
+        .option(
+          'zk-port',
+          numberFlag(`ZooKeeper's port; 0 for any free port (default ${LOCAL_STACK_DEFAULTS.preferredZkPort} when free, else any)`),
+        )
+        .option('threads', numberFlag(`the executor's threads: jobs run at once (default ${LOCAL_STACK_DEFAULTS.threads})`))
         .option('distribution', {
           type: 'string',
           array: true,
           describe: 'another distribution to run, e.g. dummy_test_action; repeatable',
         })
-        .option('shutdown-timeout', {
-          type: 'number',
-          describe: `seconds running jobs get to finish at Ctrl-C (default ${LOCAL_STACK_DEFAULTS.shutdownTimeoutSeconds})`,
-        })
+        .option(
+          'shutdown-timeout',
+          numberFlag(`seconds running jobs get to finish at Ctrl-C (default ${LOCAL_STACK_DEFAULTS.shutdownTimeoutSeconds})`),
+        )
         .option('log-level', { choices: LOG_LEVELS, describe: "the daemons' log level: error, warn, info (default) or debug" }),
     (args) => runStack(args),
   )

@@ -36,14 +36,21 @@ function show(value: unknown): string {
   return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
 
+/**
+ * How a number flag is declared to yargs: without its `type: 'number'`, which turns `--threads abc`
+ * into NaN before any reader sees it, so the error could not say what was given. yargs still turns
+ * numeric text into a number; the readers check the rest and echo a bad value as it was given.
+ */
+export function numberFlag(describe: string): { readonly requiresArg: true; readonly describe: string } {
+  return { requiresArg: true, describe };
+}
+
 export function readNumber(args: OptionArgs, key: string, fallback: number, min: number, max: number, integer = false): number {
   const raw = args[key];
   if (raw === undefined) return fallback;
   const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || (integer && !Number.isInteger(value))) {
-    // yargs has already turned a non-number given to a number option into NaN: the text is gone.
-    const given = typeof raw === 'number' && Number.isNaN(raw) ? 'something that is not a number' : show(raw);
-    return fail(`--${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${given}`);
+    return fail(`--${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}, got ${show(raw)}`);
   }
   return value;
 }

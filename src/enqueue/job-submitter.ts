@@ -3,7 +3,8 @@
  * idempotency key makes a retried create return the same job), then its id enqueued in ZooKeeper with
  * the job's priority, by the JobEnqueuer. A creator that dies between the two leaves a QUEUED job
  * without an entry, which the queue reconciler enqueues; the other order could leave an entry for a
- * job that never existed. Distributions' ticks and `jobctl create` use this.
+ * job that never existed. A job the API server says it enqueued itself (`job-api serve --zk-hosts`)
+ * is not enqueued again. Distributions' ticks and `jobctl create` use this.
  */
 import type { JobApi } from '../api/client/job-api.js';
 import type { NewJob } from '../api/client/inputs.js';
@@ -58,7 +59,8 @@ export class JobSubmitter {
   async #enqueue(jobs: readonly NewJob[], created: readonly Created[], signal: AbortSignal | undefined): Promise<SubmittedJob[]> {
     const fresh = created.flatMap((result, index): EnqueueRequest[] => {
       const job = jobs[index];
-      return result.created && job !== undefined
+      // An API server with --zk-hosts has enqueued it already: a second entry would only be dropped.
+      return result.created && result.enqueuedByApi !== true && job !== undefined
         ? [{ id: result.id, priority: job.priority ?? DEFAULT_JOB_PRIORITY, action: job.action }]
         : [];
     });

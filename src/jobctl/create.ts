@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { NewJob } from '../api/client/inputs.js';
 import type { JobApiClient } from '../api/client/index.js';
 import { DEFAULT_JOB_PRIORITY, MAX_ATTEMPTS_LIMIT, type JobDocument } from '../api/job/document.js';
-import { readNumber, readString, type OptionArgs } from '../cli/option-readers.js';
+import { numberFlag, readNumber, readString, type OptionArgs } from '../cli/option-readers.js';
 import { JobSubmitter, type SubmittedJob } from '../enqueue/job-submitter.js';
 import type { LockingQueue } from '../recipes/locking-queue.js';
 import { toError } from '../util/errors.js';
@@ -28,14 +28,15 @@ export const createCommand: JobctlCommand = {
     argv
       .positional('action', { type: 'string', describe: 'the action the job runs' })
       .option('target', { type: 'string', describe: 'the resource the job acts on (target-resource href)' })
-      .option('priority', { type: 'number', describe: "0-999, lower runs first (default: the API's, 999)" })
+      .option('priority', numberFlag("0-999, lower runs first (default: the API's, 999)"))
       .option('payload', { type: 'string', describe: "the action's arguments: JSON text, or @FILE to read it from a file" })
-      .option('timeout', { type: 'number', describe: "seconds the job may run (default: the action's own)" })
-      .option('max-attempts', {
-        type: 'number',
-        describe:
+      .option('timeout', numberFlag("seconds the job may run (default: the action's own)"))
+      .option(
+        'max-attempts',
+        numberFlag(
           "1-1000: attempts that may end without a result (their executor died) before the job is failed (default: the action's, else the executor's)",
-      })
+        ),
+      )
       .option('wait', {
         alias: 'w',
         type: 'boolean',

@@ -5,7 +5,7 @@
  */
 import type { JobEvent } from '../api/job/events.js';
 import { clip } from './table.js';
-import { formatDuration } from './time-format.js';
+import { formatWholeSeconds } from './time-format.js';
 
 const TYPE_WIDTH = 'timed-out'.length;
 
@@ -21,7 +21,7 @@ export function eventFacts(event: JobEvent): string[] {
   if (event.progress !== undefined && event.type === 'progress') facts.push(`${Math.floor(event.progress)}%`);
   if (event.priority !== undefined && (event.type === 'created' || event.type === 'enqueued')) facts.push(`priority ${event.priority}`);
   if (event['return-code'] !== undefined) facts.push(`return code ${event['return-code']}`);
-  if (event.duration !== undefined) facts.push(`after ${formatDuration(event.duration * 1000)}`);
+  if (event.duration !== undefined) facts.push(`after ${formatWholeSeconds(event.duration)}`);
   if (event.executor !== undefined) facts.push(`by ${event.executor}`);
   if (event.attempt !== undefined) facts.push(`attempt ${event.attempt}`);
   const message = event['status-message'];

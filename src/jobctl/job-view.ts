@@ -5,18 +5,21 @@
 import { isFinal, type JobDocument } from '../api/job/document.js';
 import { describeEstimate, estimate, progressBar } from './progress.js';
 import type { Column } from './table.js';
-import { formatAge, formatDuration, formatMoment } from './time-format.js';
+import { formatAge, formatDuration, formatMoment, formatWholeSeconds } from './time-format.js';
 
 /** The part of a document the views read (also what `list` selects). */
 export type JobSummary = Pick<JobDocument, 'id' | 'action' | 'state' | 'priority' | 'progress' | 'created'> &
   Partial<Pick<JobDocument, 'return-code' | 'status-message' | 'started' | 'duration' | 'executor' | 'attempt'>>;
 
-/** Time spent so far: the duration of a final job, the time since `started` of a running one. */
-export function elapsedMs(job: JobSummary, now: number): number | undefined {
-  if (isFinal(job.state)) return job.duration === undefined ? undefined : job.duration * 1000;
+/**
+ * Time spent so far, as text: the duration of a final job (whole seconds, as the API counts it), the
+ * time since `started` of a running one (to the tenth, from the clock).
+ */
+export function elapsedText(job: JobSummary, now: number): string | undefined {
+  if (isFinal(job.state)) return job.duration === undefined ? undefined : formatWholeSeconds(job.duration);
   if (job.state !== 'RUNNING' || job.started === undefined) return undefined;
   const started = Date.parse(job.started);
-  return Number.isNaN(started) ? undefined : now - started;
+  return Number.isNaN(started) ? undefined : formatDuration(now - started);
 }
 
 export function listColumns(now: number): Column<JobSummary>[] {
@@ -28,7 +31,7 @@ export function listColumns(now: number): Column<JobSummary>[] {
     { header: 'PROGRESS', value: (job) => `${Math.floor(job.progress)}%`, align: 'right' },
     { header: 'RC', value: (job) => (job['return-code'] === undefined ? '-' : String(job['return-code'])), align: 'right' },
     { header: 'CREATED', value: (job) => formatAge(job.created, now) },
-    { header: 'TIME', value: (job) => optionalDuration(elapsedMs(job, now)) },
+    { header: 'TIME', value: (job) => elapsedText(job, now) ?? '-' },
     { header: 'MESSAGE', value: (job) => job['status-message'] ?? '', maxWidth: 60 },
   ];
 }
@@ -44,7 +47,7 @@ export function progressLine(job: JobSummary, now: number): string {
 
 /** The label-value pairs of `jobctl show`, in reading order; absent values are left out. */
 export function showFields(job: JobDocument, now: number): (readonly [string, string | undefined])[] {
-  const elapsed = elapsedMs(job, now);
+  const elapsed = elapsedText(job, now);
   return [
     ['id', job.id],
     ['action', job.action],
@@ -58,7 +61,7 @@ export function showFields(job: JobDocument, now: number): (readonly [string, st
     ['return code', job['return-code'] === undefined ? undefined : String(job['return-code'])],
     ['created', formatMoment(job.created, now)],
     ['started', formatMoment(job.started, now)],
-    [isFinal(job.state) ? 'duration' : 'elapsed', elapsed === undefined ? undefined : formatDuration(elapsed)],
+    [isFinal(job.state) ? 'duration' : 'elapsed', elapsed],
     ['updated', formatMoment(job.updated, now)],
     ['timeout', job.timeout === undefined ? undefined : formatDuration(job.timeout * 1000)],
     ['payload', job.payload],
@@ -69,16 +72,12 @@ export function showFields(job: JobDocument, now: number): (readonly [string, st
 
 /** `SUCCESS after 5.2 s, return code 0: slept 500 ms` */
 export function finalLine(job: JobSummary, now: number): string {
-  const elapsed = elapsedMs(job, now);
-  const parts = [job.state, elapsed === undefined ? '' : ` after ${formatDuration(elapsed)}`];
+  const elapsed = elapsedText(job, now);
+  const parts = [job.state, elapsed === undefined ? '' : ` after ${elapsed}`];
   if (job['return-code'] !== undefined) parts.push(`, return code ${job['return-code']}`);
   const message = job['status-message'];
   if (message !== undefined && message !== '') parts.push(`: ${firstLine(message)}`);
   return parts.join('');
-}
-
-function optionalDuration(ms: number | undefined): string {
-  return ms === undefined ? '-' : formatDuration(ms);
 }
 
 function firstLine(text: string): string {

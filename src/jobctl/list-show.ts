@@ -3,7 +3,7 @@
  * (one job's fields with its progress; `--follow` until it ends).
  */
 import { JOB_STATES, type JobState } from '../api/job/document.js';
-import { readNumber, readString, readStrings, type OptionArgs } from '../cli/option-readers.js';
+import { numberFlag, readNumber, readString, readStrings, type OptionArgs } from '../cli/option-readers.js';
 import type { JobctlCommand } from './command.js';
 import type { CommandContext } from './context.js';
 import { EXIT, usageError } from './errors.js';
@@ -28,7 +28,7 @@ export const listCommand: JobctlCommand = {
       })
       .option('action', { type: 'string', describe: 'only jobs of this action' })
       .option('filter', { type: 'string', describe: 'a CIMI filter, e.g. "created<\'now-1h\' and priority<100"' })
-      .option('last', { type: 'number', describe: `how many jobs (default ${DEFAULT_LAST})` })
+      .option('last', numberFlag(`how many jobs (default ${DEFAULT_LAST})`))
       .example('$0 list --state FAILED --last 5', 'the five most recent failed jobs')
       .example("$0 list --filter \"action='cleanup_jobs' and created>'now-1d'\" --json", 'as JSON'),
   async run(ctx, args) {

@@ -8,6 +8,17 @@ const MINUTE = 60 * SECOND;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
+/**
+ * A job's `duration` as the API counts it, in whole seconds: `< 1 s` for 0 (it rounded down), `3 s`,
+ * `3 m 12 s`; never tenths it does not have.
+ */
+export function formatWholeSeconds(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '-';
+  if (seconds < 1) return '< 1 s';
+  const ms = Math.round(seconds) * SECOND;
+  return ms < MINUTE ? `${String(ms / SECOND)} s` : formatDuration(ms);
+}
+
 /** 0.4 s, 12.3 s, 3 m 12 s, 2 h 5 m, 3 d 4 h. */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return '-';

@@ -7,6 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ChildDaemon, type ExitStatus } from '../harness/child-daemon.js';
+import { causeLines } from './death-report.js';
 import { messageOf } from '../util/errors.js';
 import { isRecord } from '../util/is-record.js';
 
@@ -116,10 +117,23 @@ export class Daemon {
   /** The last `lines` lines this run wrote to its log. */
   async logTail(lines: number): Promise<string> {
     try {
-      const text = (await readFile(this.logFile)).subarray(this.#logOffset).toString('utf8');
-      return text.trimEnd().split('\n').slice(-lines).join('\n');
+      return (await this.#thisRun()).trimEnd().split('\n').slice(-lines).join('\n');
     } catch (error) {
       return `(cannot read ${this.logFile}: ${messageOf(error)})`;
     }
+  }
+
+  /** The last `lines` warnings, errors and non-log lines of this run: where the cause of a death is. */
+  async causeTail(lines: number): Promise<string> {
+    try {
+      const cause = causeLines(await this.#thisRun(), lines);
+      return cause.length === 0 ? '(no warning or error in its log)' : cause.join('\n');
+    } catch (error) {
+      return `(cannot read ${this.logFile}: ${messageOf(error)})`;
+    }
+  }
+
+  async #thisRun(): Promise<string> {
+    return (await readFile(this.logFile)).subarray(this.#logOffset).toString('utf8');
   }
 }

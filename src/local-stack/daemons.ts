@@ -56,8 +56,21 @@ export function keeperSpec(paths: StatePaths, port: number): DaemonSpec {
   );
 }
 
-export function apiSpec(paths: StatePaths, host: string, port: number, options: LocalStackOptions): DaemonSpec {
-  const args = ['serve', '--database', paths.database, '--host', host, '--port', String(port), '--log-level', options.logLevel];
+/** With the stack's ZooKeeper, so a job created over HTTP is enqueued at once (not after the reconciler's period). */
+export function apiSpec(paths: StatePaths, host: string, port: number, zkHosts: string, options: LocalStackOptions): DaemonSpec {
+  const args = [
+    'serve',
+    '--database',
+    paths.database,
+    '--host',
+    host,
+    '--port',
+    String(port),
+    '--zk-hosts',
+    zkHosts,
+    '--log-level',
+    options.logLevel,
+  ];
   return nodeDaemon('job-api', 'job-api', args, paths, API_GRACE_MS);
 }
 

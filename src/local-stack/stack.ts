@@ -5,13 +5,19 @@
  *   IDLE -> STARTING -> RUNNING -> STOPPING -> STOPPED
  *                    \______________/
  * A stop asked for while starting cancels the start and stops what runs. A daemon that exits on its
- * own is a failure: it is reported with the end of its log and the whole stack stops, exit code 1.
+ * own while starting is a failure: it is reported with the end of its log and the whole stack stops,
+ * exit code 1. Once running, a daemon that exits on its own is reported with the cause in its log (its
+ * warnings, errors and non-log output, not its ordinary lines) and started again with the same
+ * arguments after a back-off (1 s, doubling up to 30 s for deaths in a row), as systemd's
+ * Restart=always would; the others run on.
  */
 import { pathExists } from '../harness/debian-package.js';
 import { ZOOKEEPER_JAR, ensureZooKeeperInstalled } from '../harness/zookeeper-install.js';
+import { delay } from '../util/delay.js';
 import { messageOf } from '../util/errors.js';
 import { Daemon, describeExit, type DaemonSpec, type ExitStatus } from './daemon.js';
 import { apiSpec, distributorSpec, executorSpec, keeperSpec, type ClientDaemonContext } from './daemons.js';
+import { nextRestart, restartDelayMs } from './death-report.js';
 import { ensureKeyFiles } from './keys.js';
 import { parseKeeperReport } from './zookeeper-keeper.js';
 import { LOCAL_STACK_DEFAULTS, type LocalStackOptions } from './options.js';
@@ -41,6 +47,8 @@ const ELECTIONS = '/election';
 
 interface Started {
   readonly daemon: Daemon;
+  /** What it was started with: a restart uses the same. */
+  readonly spec: DaemonSpec;
   readonly summary: RunningDaemon;
 }
 
@@ -59,6 +67,10 @@ export class LocalStack {
   #failed = false;
   #interrupts = 0;
   #deathReport: Promise<void> | undefined;
+  // Restarts under way (a back-off, then a spawn): a stop waits for them, so nothing is started behind it.
+  readonly #restarting = new Set<Promise<void>>();
+  // Per daemon name: the last restart's number and when it started, for the back-off of the next.
+  readonly #restarts = new Map<string, { readonly restart: number; readonly startedAt: number }>();
   // The executor's name and the distributor's identifier in its elections: unique per stack run, so a
   // session left by a stack that was killed cannot be mistaken for this one's.
   readonly #daemonName = `local-stack-${process.pid}`;
@@ -162,7 +174,7 @@ export class LocalStack {
 
     this.#output.info('starting the job API...');
     const apiUrl = `http://${LOOPBACK}:${apiPort}`;
-    const api = await this.#spawn(apiSpec(paths, LOOPBACK, apiPort, options));
+    const api = await this.#spawn(apiSpec(paths, LOOPBACK, apiPort, zkHosts, options));
     await waitForHttp(`${apiUrl}/api/job`, { timeoutMs: API_READY_MS, signal });
     this.#replace(api, { ...api.summary, detail: apiUrl });
 
@@ -204,17 +216,21 @@ export class LocalStack {
   async #spawn(spec: DaemonSpec): Promise<Started> {
     this.#stopRequest.signal.throwIfAborted();
     const daemon = await Daemon.spawn(spec);
-    const started: Started = { daemon, summary: { label: spec.name, detail: '', pids: [daemon.pid], logFile: spec.logFile } };
+    const started: Started = { daemon, spec, summary: { label: spec.name, detail: '', pids: [daemon.pid], logFile: spec.logFile } };
     this.#started.push(started);
+    this.#watch(daemon);
+    return started;
+  }
+
+  #watch(daemon: Daemon): void {
     void daemon.exited.then((status) => {
       this.#exited(daemon, status);
     });
-    return started;
   }
 
   #replace(started: Started, summary: RunningDaemon): void {
     const index = this.#started.indexOf(started);
-    if (index >= 0) this.#started[index] = { daemon: started.daemon, summary };
+    if (index >= 0) this.#started[index] = { daemon: started.daemon, spec: started.spec, summary };
   }
 
   /** `work`, unless the deadline passes first or the stack must stop. */
@@ -255,6 +271,17 @@ export class LocalStack {
     if (this.#stopping.has(daemon)) return;
     // Reported once: the first death stops the stack; what dies after it is part of that stop.
     if (this.#stopRequest.signal.aborted) return;
+    const started = this.#started.find((entry) => entry.daemon === daemon);
+    if (this.#state === 'RUNNING' && started !== undefined) {
+      const restarting = this.#restart(started, status).catch((error: unknown) => {
+        this.#failed = true;
+        this.#output.error(`local-stack: restarting ${daemon.name} failed: ${messageOf(error)}; stopping the stack`);
+        this.#stopRequest.abort(error);
+      });
+      this.#restarting.add(restarting);
+      void restarting.finally(() => this.#restarting.delete(restarting));
+      return;
+    }
     this.#failed = true;
     this.#deathReport = daemon.logTail(LOG_TAIL_LINES).then((tail) => {
       this.#output.error(
@@ -264,10 +291,41 @@ export class LocalStack {
     this.#stopRequest.abort(new Error(`${daemon.name} exited`));
   }
 
+  /** Reports the death, waits the back-off, starts the daemon again with its spec, in its place. */
+  async #restart(started: Started, status: ExitStatus): Promise<void> {
+    const { daemon, spec } = started;
+    const restart = nextRestart(this.#restarts.get(spec.name), Date.now());
+    const waitMs = restartDelayMs(restart);
+    const cause = await daemon.causeTail(LOG_TAIL_LINES);
+    this.#output.error(
+      `local-stack: ${daemon.name} (pid ${daemon.pid}) ${describeExit(status)}; restarting it in ${waitMs / 1000} s` +
+        `${restart > 1 ? ` (restart ${restart} in a row)` : ''}.\n--- its warnings and errors (${daemon.logFile}) ---\n${cause}`,
+    );
+    try {
+      await delay(waitMs, this.#stopRequest.signal);
+    } catch {
+      return; // The stack is stopping: nothing to restart.
+    }
+    const next = await Daemon.spawn(spec);
+    this.#restarts.set(spec.name, { restart, startedAt: Date.now() });
+    const index = this.#started.indexOf(started);
+    const replacement: Started = { daemon: next, spec, summary: { ...started.summary, pids: [next.pid] } };
+    if (index >= 0) this.#started[index] = replacement;
+    else this.#started.push(replacement);
+    this.#watch(next);
+    if (this.#stopRequest.signal.aborted) {
+      // The stop began while it was spawning and may have passed its place already.
+      await this.#stopOne(next);
+      return;
+    }
+    this.#output.info(`local-stack: ${daemon.name} restarted (pid ${next.pid})`);
+  }
+
   /** In reverse start order: the distributor creates no more jobs while the executor finishes its own. */
   async #stopAll(): Promise<void> {
-    // The reason for stopping first, then the stop's progress.
+    // The reason for stopping first, then the stop's progress; no restart may start behind the stop.
     await this.#deathReport;
+    await Promise.all(this.#restarting);
     for (const { daemon, summary } of [...this.#started].reverse()) {
       if (!daemon.running) continue;
       const jobs = daemon.name === 'job-executor' ? ` (running jobs get ${this.options.shutdownTimeoutMs / 1000} s)` : '';

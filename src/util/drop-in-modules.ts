@@ -10,6 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from './logger.js';
 import { toError } from './errors.js';
+import { describeSyntaxLocation, locateSyntaxError } from './syntax-location.js';
 
 /** What sets one kind of drop-in module apart: its name, its named export, and how a definition is checked. */
 export interface DropInKind<T> {
@@ -133,7 +134,11 @@ export async function loadDropInModule<T>(file: string, kind: DropInKind<T>, tim
   try {
     namespace = await importWithin(file, timeoutMs);
   } catch (error) {
-    throw new Error(`import failed: ${toError(error).message}`, { cause: error });
+    const failure = toError(error);
+    // V8 names no line for a module's syntax error; a TypeScript loader's own message already does.
+    const where = failure.name === 'SyntaxError' && /\.m?js$/.test(file) ? await locateSyntaxError(file) : undefined;
+    const place = where === undefined ? '' : ` ${describeSyntaxLocation(where)}`;
+    throw new Error(`import failed: ${failure.message}${place}`, { cause: error });
   }
   return definitionExportOf(namespace, kind);
 }

@@ -42,6 +42,11 @@ export interface ZkClientOptions {
   /** Create the chroot path if it is missing. Default true. */
   readonly createChroot?: boolean;
   readonly logger?: Logger;
+  /**
+   * Stops connect() waiting for a first session: the client is closed and connect() rejects with the
+   * signal's reason (a daemon stopping while ZooKeeper is out of reach).
+   */
+  readonly signal?: AbortSignal;
 }
 
 interface ResolvedOptions {
@@ -96,20 +101,23 @@ export class ZkClient {
   /** Connects and resolves once the first session is established, or fails after connectTimeoutMs. */
   static async connect(options: ZkClientOptions): Promise<ZkClient> {
     const resolved = resolveOptions(options);
+    const stop = options.signal;
+    stop?.throwIfAborted();
     if (resolved.parsed.chroot !== undefined && resolved.createChroot) {
-      await ZkClient.#ensureChroot(resolved);
+      await ZkClient.#ensureChroot(resolved, stop);
     }
     const client = new ZkClient(resolved);
     try {
-      await client.waitForConnected(AbortSignal.timeout(resolved.connectTimeoutMs));
+      await client.waitForConnected(waitSignal(resolved, stop));
     } catch (error) {
       await client.close();
+      if (stop?.aborted === true) throw stop.reason;
       throw connectFailure(resolved, error);
     }
     return client;
   }
 
-  static async #ensureChroot(options: ResolvedOptions): Promise<void> {
+  static async #ensureChroot(options: ResolvedOptions, stop: AbortSignal | undefined): Promise<void> {
     const chroot = options.parsed.chroot;
     if (chroot === undefined) return;
     const bootstrap = new ZkClient({
@@ -118,9 +126,10 @@ export class ZkClient {
       parsed: { ...options.parsed, chroot: undefined },
     });
     try {
-      await bootstrap.waitForConnected(AbortSignal.timeout(options.connectTimeoutMs));
+      await bootstrap.waitForConnected(waitSignal(options, stop));
       await bootstrap.mkdirp(chroot);
     } catch (error) {
+      if (stop?.aborted === true) throw stop.reason;
       throw connectFailure(options, error);
     } finally {
       await bootstrap.close();
@@ -309,6 +318,12 @@ export class ZkClient {
       }
     }
   }
+}
+
+/** The connect timeout, cut short by the caller's signal when there is one. */
+function waitSignal(options: ResolvedOptions, stop: AbortSignal | undefined): AbortSignal {
+  const timeout = AbortSignal.timeout(options.connectTimeoutMs);
+  return stop === undefined ? timeout : AbortSignal.any([timeout, stop]);
 }
 
 function connectFailure(options: ResolvedOptions, error: unknown): ZkError {

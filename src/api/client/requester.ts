@@ -13,6 +13,7 @@ import type { ApiCredentials, RetryPolicy } from './options.js';
 import { backoffDelayMs, isRetryableStatus } from './retry.js';
 import { delay } from '../../util/delay.js';
 import { SessionCookie } from './session.js';
+import { StallWatch, type WatchedCall } from './stall-watch.js';
 
 export interface Call extends HttpRequest {
   /** A replay after a lost reply is harmless; only such calls are retried (see retry.ts). */
@@ -38,6 +39,7 @@ const API_KEY_TEMPLATE = 'session-template/api-key';
 
 export class Requester {
   readonly #session = new SessionCookie();
+  readonly #stalls: StallWatch;
   #loggingIn: Promise<void> | undefined;
 
   constructor(
@@ -46,9 +48,21 @@ export class Requester {
     private readonly credentials: ApiCredentials | undefined,
     private readonly retry: RetryPolicy,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.#stalls = new StallWatch(logger);
+  }
 
+  /** Logs once when the call (its retries included) waits over 5 s for an answer, and once when answered. */
   async call(call: Call): Promise<CallResult> {
+    const watched = this.#stalls.begin(call);
+    try {
+      return await this.#call(call, watched);
+    } finally {
+      watched.end();
+    }
+  }
+
+  async #call(call: Call, watched: WatchedCall): Promise<CallResult> {
     const authenticated = call.authenticated !== false && this.credentials !== undefined;
     let attempts = 0;
     let retries = 0;
@@ -71,6 +85,7 @@ export class Requester {
         }
         throw withAttempts(error, attempts);
       }
+      watched.answered();
       this.detector.observe(response);
       if (authenticated && !reloggedIn && this.#sessionRefused(response.status)) {
         // Once: a second refusal right after a fresh login is about the key, not the session.

@@ -8,6 +8,8 @@ export interface Created {
   readonly id: string;
   /** False when a job with the same idempotency key existed and was returned instead. */
   readonly created: boolean;
+  /** True when the API server itself wrote the job's queue entry (`job-api serve --zk-hosts`). */
+  readonly enqueuedByApi?: boolean;
 }
 
 /** `{status, message, resource-id[, created]}` of POST /api/job (Nuvla's has no `created`: 201 is). */
@@ -32,7 +34,7 @@ function createdOf(body: unknown, createdByStatus: boolean | undefined, what: st
   const created =
     typeof body.created === 'boolean' ? body.created : typeof body.status === 'number' ? body.status === 201 : createdByStatus;
   if (created === undefined) throw malformed(`${what} answered without saying whether the job was created`, body);
-  return { id, created };
+  return body.enqueued === true ? { id, created, enqueuedByApi: true } : { id, created };
 }
 
 /** A collection's `count` and its `resources` (still unparsed). */

@@ -4,8 +4,9 @@
  *   QUEUED  -> RUNNING (claimed) | FAILED (could not start, e.g. unknown action) | CANCELED
  *   RUNNING -> SUCCESS | FAILED | CANCELED | QUEUED (handed back: graceful stop, lost executor)
  *   SUCCESS, FAILED, CANCELED are final: every edit is refused with 409.
- * Derived: `updated` always; `started` on the first move to RUNNING; `duration` and progress 100 on
- * entering a final state; `time-of-status-change` whenever the status message changes (which is
+ * Derived: `updated` always; `started` on the first move to RUNNING; `duration` on entering a final
+ * state, and progress 100 on SUCCESS (a CANCELED or FAILED job keeps the progress it had reached, so
+ * an operator sees where it stopped); `time-of-status-change` whenever the status message changes (which is
  * truncated to 100,000 characters); `revision` on every change.
  */
 import { randomUUID } from 'node:crypto';
@@ -166,7 +167,8 @@ function stamp(current: JobDocument, next: JobDocument, now: Date): JobDocument 
   }
   if (isFinal(stamped.state)) {
     const since = Date.parse(stamped.started ?? stamped.created);
-    stamped = { ...stamped, progress: 100, duration: Math.max(0, Math.round((now.getTime() - since) / 1000)) };
+    const duration = Math.max(0, Math.round((now.getTime() - since) / 1000));
+    stamped = stamped.state === 'SUCCESS' ? { ...stamped, progress: 100, duration } : { ...stamped, duration };
   }
   return stamped;
 }

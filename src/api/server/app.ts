@@ -6,6 +6,7 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import formbody from '@fastify/formbody';
 import { API_ERROR_STATUS, ApiError, type ApiErrorCode } from '../errors.js';
+import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
 import type { Logger } from '../../util/logger.js';
 import type { AccessControl } from './access.js';
@@ -27,6 +28,8 @@ export interface JobApiOptions {
   readonly requests?: RequestObserver;
   /** Where lifecycle events go; a hub logging to `logger` when not given. */
   readonly events?: JobEventHub;
+  /** Enqueues jobs just created (`--zk-hosts`); true once their entries exist. */
+  readonly enqueueCreated?: (jobs: readonly JobDocument[]) => Promise<boolean>;
 }
 
 export interface RequestObserver {
@@ -55,7 +58,14 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
   registerSessionRoutes(app, options.access);
   const now = options.now ?? (() => new Date());
   const events = options.events ?? new JobEventHub(options.logger);
-  registerJobRoutes(app, { store: options.store, access: options.access, now, maxBulkCreate: options.maxBulkCreate, events });
+  registerJobRoutes(app, {
+    store: options.store,
+    access: options.access,
+    now,
+    maxBulkCreate: options.maxBulkCreate,
+    events,
+    ...(options.enqueueCreated === undefined ? {} : { enqueueCreated: options.enqueueCreated }),
+  });
   // As many operations (and published events) as jobs in a bulk create: the same order of work per request.
   registerJobOperationRoutes(app, { store: options.store, access: options.access, now, maxOperations: options.maxBulkCreate, events });
   registerEventRoutes(app, { access: options.access, hub: events, maxEvents: options.maxBulkCreate });

@@ -1,9 +1,10 @@
 /**
  * The job API daemon: its stores, its metrics endpoint, its event hub (relayed to the other replicas
  * on a shared PostgreSQL database) and its Fastify app, opened in that order and released in the
- * reverse one. States, in order:
- *   STARTING -> RUNNING -> STOPPING (the listener closes, open requests finish; then the relay, the
- *   metrics endpoint and the stores close) -> STOPPED.
+ * reverse one; with --zk-hosts also the enqueuer of created jobs, between the hub and the app.
+ * States, in order:
+ *   STARTING -> RUNNING -> STOPPING (the listener closes, open requests finish; then the created-job
+ *   enqueuer, the relay, the metrics endpoint and the stores close) -> STOPPED.
  * A start that fails half-way releases what it had opened and rethrows its own error; signals are
  * the entry point's business: it calls stop().
  */
@@ -16,6 +17,7 @@ import { startMetricsEndpoint } from '../../metrics/metrics-server.js';
 import type { Logger } from '../../util/logger.js';
 import { Releasers, startOrRelease } from '../../util/releasers.js';
 import { buildJobApi } from './app.js';
+import { CreatedJobEnqueuer } from './created-job-enqueuer.js';
 import { JobEventHub } from './event-hub.js';
 import type { JobApiServerOptions } from './options.js';
 import { PgEventRelay } from './pg-event-relay.js';
@@ -145,8 +147,12 @@ export class JobApiServer {
     if (isPostgresUrl(options.database)) {
       await releasers.open('job event relay', PgEventRelay.start(options.database, events, logger), (relay) => relay.close());
     }
+    // Opened before the listener and closed after it, so every request's enqueue has its session.
+    const created = options.queue === undefined ? undefined : CreatedJobEnqueuer.start(options.queue, events, logger);
+    if (created !== undefined) releasers.add('created-job enqueuer', () => created.close());
     const app = await buildJobApi({
       events,
+      ...(created === undefined ? {} : { enqueueCreated: (jobs) => created.enqueueCreated(jobs) }),
       ...(metrics === undefined ? {} : { requests: metrics }),
       store: stores.jobs,
       access: new Authenticator(stores.credentials, () => new Date(), parts.authenticator ?? {}),

@@ -23,12 +23,20 @@ export interface JobRoutesOptions {
   /** Most jobs one bulk create may carry. */
   readonly maxBulkCreate: number;
   readonly events: JobEventHub;
+  /**
+   * Enqueues jobs just created (`job-api serve --zk-hosts`); true once their entries exist. Absent:
+   * nothing is enqueued here, the producer or the queue reconciler does it.
+   */
+  readonly enqueueCreated?: (jobs: readonly JobDocument[]) => Promise<boolean>;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
   const { store, access, now, events } = options;
+  // Persisted first, then enqueued (docs/contracts.md): an entry never names a job that does not exist.
+  const enqueue = async (jobs: readonly JobDocument[]): Promise<boolean> =>
+    options.enqueueCreated === undefined || jobs.length === 0 ? false : options.enqueueCreated(jobs);
 
   app.post('/api/job', async (request, reply) => {
     await requirePermission(access, request, 'write');
@@ -48,16 +56,22 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
         }
       });
       const results = await store.createMany(jobs);
-      for (const result of results) if (result.created) events.publish(createdEvents(result.job));
-      return reply.code(201).send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created)) });
+      const fresh = results.filter((result) => result.created).map((result) => result.job);
+      for (const job of fresh) events.publish(createdEvents(job));
+      // One enqueue for the whole request: its entries go in one transaction per few hundred jobs.
+      const enqueued = await enqueue(fresh);
+      return reply
+        .code(201)
+        .send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created, enqueued && result.created)) });
     }
     const result = await store.create(newJob(parseJobCreate(request.body), now()));
     if (result.created) events.publish(createdEvents(result.job));
+    const enqueued = result.created && (await enqueue([result.job]));
     return reply
       .code(result.created ? 201 : 200)
       .header('location', locationOf(result.job))
       .header('etag', etagOf(result.job))
-      .send(createdBody(result.job, result.created));
+      .send(createdBody(result.job, result.created, enqueued));
   });
 
   const search = async (request: FastifyRequest, params: unknown): Promise<Record<string, unknown>> => {

@@ -26,12 +26,14 @@ export function selectFields(job: JobDocument, select: readonly string[] | undef
   return chosen;
 }
 
-export function createdBody(job: JobDocument, created: boolean): Record<string, unknown> {
+/** `enqueued`: the server wrote the job's queue entry before replying (only with --zk-hosts). */
+export function createdBody(job: JobDocument, created: boolean, enqueued = false): Record<string, unknown> {
   return {
     status: created ? 201 : 200,
     message: created ? `${job.id} created` : `${job.id} already exists for idempotency key ${job['idempotency-key'] ?? ''}`,
     'resource-id': job.id,
     created,
+    ...(enqueued ? { enqueued: true } : {}),
   };
 }
 

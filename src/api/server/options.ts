@@ -5,7 +5,18 @@
  * (--database-file, JOB_API_DATABASE_FILE) rather than the command line.
  */
 import { readFile } from 'node:fs/promises';
-import { fail, readLogLevel, readMetricsOptions, readString, type MetricsOptions, type OptionArgs } from '../../cli/option-readers.js';
+import {
+  DEFAULT_QUEUE_PATH,
+  fail,
+  readLogLevel,
+  readMetricsOptions,
+  readSeconds,
+  readString,
+  readZkHosts,
+  readZkPath,
+  type MetricsOptions,
+  type OptionArgs,
+} from '../../cli/option-readers.js';
 import { toError } from '../../util/errors.js';
 import type { LogLevel } from '../../util/logger.js';
 
@@ -24,7 +35,21 @@ export interface JobApiServerOptions {
   readonly logFile: string | undefined;
   /** Where /metrics, /healthz and /readyz are served; undefined: not at all. */
   readonly metrics: MetricsOptions | undefined;
+  /** Where created jobs are enqueued (`--zk-hosts`); undefined: not at all, the reconciler does it. */
+  readonly queue: QueueOptions | undefined;
 }
+
+/** The ZooKeeper queue the server enqueues created jobs in. */
+export interface QueueOptions {
+  readonly zkHosts: string;
+  readonly queuePath: string;
+  readonly sessionTimeoutMs: number;
+  /** How long one attempt to reach ZooKeeper waits; the server keeps trying in the background. */
+  readonly connectTimeoutMs: number;
+}
+
+/** The ZooKeeper options that mean something only with --zk-hosts. */
+const QUEUE_FLAGS = ['queue-path', 'session-timeout', 'connect-timeout'] as const;
 
 export const JOB_API_DEFAULTS = Object.freeze({
   database: 'job-api.sqlite',
@@ -33,6 +58,9 @@ export const JOB_API_DEFAULTS = Object.freeze({
   port: 8200,
   bodyLimitBytes: 4 * 1024 * 1024,
   maxBulkCreate: 10_000,
+  queuePath: DEFAULT_QUEUE_PATH,
+  sessionTimeoutSeconds: 10,
+  connectTimeoutSeconds: 10,
 });
 
 /** `--database`, else the URL in `--database-file`, else the default SQLite file. */
@@ -51,24 +79,46 @@ export async function readDatabase(args: OptionArgs): Promise<string> {
   return JOB_API_DEFAULTS.database;
 }
 
-/** As the messages have always shown a value: numbers (NaN included) and text as they are. */
+/** A value as given: text quoted (so `abc` and an empty value are visible as such), numbers as they are. */
 function shown(value: unknown): string {
-  return typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
+  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : JSON.stringify(value);
 }
 
-/** A count of at least one; yargs has already turned a non-number into NaN, shown as such. */
+/** A number given as text (the environment, a flag yargs left as text because it is not numeric) is parsed here. */
+function numeric(value: unknown): unknown {
+  return typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+}
+
+/** A count of at least one. */
 function readPositiveInteger(args: OptionArgs, key: string, fallback: number): number {
-  const value = args[key] ?? fallback;
+  const raw = args[key] ?? fallback;
+  const value = numeric(raw);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
-    return fail(`--${key} must be a positive integer, got ${shown(value)}`);
+    return fail(`--${key} must be a positive integer, got ${shown(raw)}`);
   return value;
 }
 
 function readPort(args: OptionArgs): number {
-  const value = args.port ?? JOB_API_DEFAULTS.port;
+  const raw = args.port ?? JOB_API_DEFAULTS.port;
+  const value = numeric(raw);
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535)
-    return fail(`--port must be 0-65535, got ${shown(value)}`);
+    return fail(`--port must be 0-65535, got ${shown(raw)}`);
   return value;
+}
+
+/** `--zk-hosts` and its companions; without it the server enqueues nothing, as before. */
+function readQueueOptions(args: OptionArgs): QueueOptions | undefined {
+  if (args['zk-hosts'] === undefined) {
+    const stray = QUEUE_FLAGS.find((flag) => args[flag] !== undefined);
+    if (stray !== undefined) fail(`--${stray} needs --zk-hosts (the server enqueues created jobs only when given ZooKeeper)`);
+    return undefined;
+  }
+  return Object.freeze({
+    zkHosts: readZkHosts(args),
+    queuePath: readZkPath(args, 'queue-path', JOB_API_DEFAULTS.queuePath, true),
+    sessionTimeoutMs: readSeconds(args, 'session-timeout', JOB_API_DEFAULTS.sessionTimeoutSeconds, 1, 600),
+    connectTimeoutMs: readSeconds(args, 'connect-timeout', JOB_API_DEFAULTS.connectTimeoutSeconds, 0.1, 3600),
+  });
 }
 
 export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobApiServerOptions> {
@@ -77,6 +127,7 @@ export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobA
     bodyLimitBytes: readPositiveInteger(args, 'body-limit', JOB_API_DEFAULTS.bodyLimitBytes),
     maxBulkCreate: readPositiveInteger(args, 'max-bulk-create', JOB_API_DEFAULTS.maxBulkCreate),
     metrics: readMetricsOptions(args),
+    queue: readQueueOptions(args),
     host: readString(args, 'host') ?? JOB_API_DEFAULTS.host,
     port: readPort(args),
     logLevel: readLogLevel(args),
