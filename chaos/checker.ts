@@ -4,7 +4,7 @@
  * judging itself is tested on made-up histories (test/chaos-checker.test.ts).
  *
  * Violations (any one fails the run):
- * - lost: a job not final once the faults are healed and the drain deadline has passed;
+ * - lost: a job not final once the faults are healed and the engine has stopped making progress;
  * - concurrent double run: two runs of one job with effects at the same time (invariant 2);
  * - engine failure: a job whose final state is not what its action made of it (a job asked to
  *   succeed that ended FAILED or CANCELED without anyone cancelling it, a failure with the wrong code);

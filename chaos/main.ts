@@ -21,7 +21,11 @@ const argv = yargs(hideBin(process.argv))
   .option('distributors', { type: 'number', default: 2 })
   .option('session-timeout', { type: 'number', default: 4, describe: 'seconds, for executors and distributors' })
   .option('rate', { type: 'number', default: 6, describe: 'jobs per second the workload creates' })
-  .option('drain', { type: 'number', default: 150, describe: 'seconds the healed cluster gets to finish every job' })
+  .option('drain', {
+    type: 'number',
+    default: 120,
+    describe: 'seconds without a job finishing after which the healed cluster is judged stuck',
+  })
   .option('keep', { type: 'boolean', default: false, describe: "keep a passed run's directory" })
   .option('json', { type: 'boolean', default: false, describe: 'one JSON object on the last line' })
   .strict()

@@ -35,7 +35,7 @@ export interface ChaosOptions {
   readonly sessionTimeoutSeconds: number;
   /** Jobs per second the workload creates, on average. */
   readonly rate: number;
-  /** How long the healed cluster gets to finish every job. */
+  /** How long the healed cluster may go without finishing a job before what it still holds counts as lost. */
   readonly drainSeconds: number;
   /** Keep the run's directory even when it passed. */
   readonly keep: boolean;
@@ -139,10 +139,12 @@ async function exercise(cluster: ChaosCluster, options: ChaosOptions, context: R
       clearInterval(ticker);
     }
 
-    options.progress(`faults over (${String(faults.length)}); healing and draining (up to ${String(options.drainSeconds)} s)`);
+    options.progress(
+      `faults over (${String(faults.length)}); healing and draining (until done, or no progress for ${String(options.drainSeconds)} s)`,
+    );
     healAll(cluster);
     const drainStarted = Date.now();
-    await drain(api, options.drainSeconds * 1000);
+    await drain(api, options.drainSeconds * 1000, options.progress);
     const drainSeconds = (Date.now() - drainStarted) / 1000;
 
     const jobs = await observeJobs(api);
@@ -179,12 +181,27 @@ function healAll(cluster: ChaosCluster): void {
   cluster.api.start();
 }
 
-/** Until no chaos job is waiting or running, or the deadline. */
-async function drain(api: JobApiClient, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
+/**
+ * Until no chaos job is waiting or running, or until their number has not gone down for
+ * `stallMs`: a backlog left by the faults takes as long as it takes on a loaded machine, but a healed
+ * engine that stops making progress has lost what it still holds.
+ */
+async function drain(api: JobApiClient, stallMs: number, progress: (line: string) => void): Promise<void> {
+  let best = Number.POSITIVE_INFINITY;
+  let improvedAt = Date.now();
+  let reportedAt = Date.now();
+  for (;;) {
     const open = await api.count(`action='chaos_work' and state!=['SUCCESS','FAILED','CANCELED']`).catch(() => -1);
     if (open === 0) return;
+    if (open >= 0 && open < best) {
+      best = open;
+      improvedAt = Date.now();
+    }
+    if (Date.now() - improvedAt > stallMs) return;
+    if (Date.now() - reportedAt > 15_000) {
+      progress(`  draining: ${String(open)} jobs not final yet`);
+      reportedAt = Date.now();
+    }
     await delay(1000, undefined, { keepProcessAlive: true });
   }
 }
