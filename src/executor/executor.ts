@@ -16,6 +16,7 @@ import { ZkClient, type ClientStateChange } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
 import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
+import { isZkError } from '../zk/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
 import { discoverActions, type DiscoveredActions } from './action-discovery.js';
@@ -51,6 +52,11 @@ const PROBE_JOB = 'job/00000000-0000-7000-8000-000000000000';
 const NAME_EXPIRY_MARGIN_MS = 1000;
 /** How often a name held by another session is tried again at start. */
 const NAME_RETRY_MS = 250;
+
+/** A ZooKeeper failure that a moment later, perhaps on a new session, may not happen again. */
+function isTransientZkError(error: unknown): boolean {
+  return isZkError(error) && (error.retryable || isZkError(error, 'SESSION_EXPIRED', 'SESSION_LOST'));
+}
 
 export class Executor {
   readonly options: ExecutorOptions;
@@ -187,7 +193,7 @@ export class Executor {
           (session) => session.close(),
         );
         const started = new Executor(options, logger, actions, client, api, observer, releasers);
-        await started.#registerWithPatience(client.session);
+        await started.#registerWithPatience();
         return started;
       },
       (error) => {
@@ -324,16 +330,25 @@ export class Executor {
    * (this executor restarted after a crash): such a node vanishes within one session timeout (plus
    * the server's expiry granularity, measured under 1 s: docs/zookeeper.md). Past that the holder is
    * a live executor given the same name, and waiting longer would only hide the mistake.
+   * ZooKeeper may also blink while we register (a leader restarting): such errors are waited out, on
+   * whatever session is current, for as long as a first connection may take (--connect-timeout).
    */
-  async #registerWithPatience(session: ZkSession): Promise<void> {
-    const deadline = Date.now() + session.negotiatedTimeoutMs + NAME_EXPIRY_MARGIN_MS;
+  async #registerWithPatience(): Promise<void> {
+    const deadline = Date.now() + this.#client.session.negotiatedTimeoutMs + NAME_EXPIRY_MARGIN_MS;
+    const transientDeadline = Date.now() + this.options.connectTimeoutMs;
     let told = false;
     for (;;) {
+      const session = await this.#client.waitForConnected(AbortSignal.timeout(Math.max(1, transientDeadline - Date.now())));
       this.#register(session);
       try {
         await this.#registration?.done;
         return;
       } catch (error) {
+        if (isTransientZkError(error) && Date.now() < transientDeadline) {
+          this.#logger.warn('executor registration interrupted by ZooKeeper; trying again', { error: toError(error) });
+          await delay(NAME_RETRY_MS);
+          continue;
+        }
         if (!(error instanceof ExecutorNameInUseError) || Date.now() > deadline) throw error;
         if (!told) {
           this.#logger.warn('executor name held by another session; waiting up to one session timeout for it to expire', {
