@@ -48,6 +48,10 @@ function withGlobalOptions(argv: Argv): Argv {
     .option('api-secret', { type: 'string', describe: 'API secret (prefer --api-key-file or JOBCTL_API_SECRET)' })
     .option('api-timeout', { type: 'number', describe: `seconds per API request (default ${JOBCTL_DEFAULTS.apiTimeoutSeconds})` })
     .option('zk-hosts', { type: 'string', describe: 'ZooKeeper H:P[,H:P][/chroot]; needed by create, retry, queue and leaders' })
+    .option('zk-auth-file', {
+      type: 'string',
+      describe: 'file (mode 0600) with the ZooKeeper digest identity user:password the engine runs with',
+    })
     .option('queue-path', { type: 'string', describe: `the queue's root znode (default ${JOBCTL_DEFAULTS.queuePath})` })
     .option('election-path', { type: 'string', describe: `parent of the elections (default ${JOBCTL_DEFAULTS.electionPath})` })
     .option('connect-timeout', {
@@ -56,7 +60,18 @@ function withGlobalOptions(argv: Argv): Argv {
     })
     .option('json', { type: 'boolean', describe: 'JSON only on stdout: one document, or JSON lines for streams' })
     .group(
-      ['api-url', 'api-key-file', 'api-key', 'api-secret', 'api-timeout', 'zk-hosts', 'queue-path', 'election-path', 'connect-timeout'],
+      [
+        'api-url',
+        'api-key-file',
+        'api-key',
+        'api-secret',
+        'api-timeout',
+        'zk-hosts',
+        'zk-auth-file',
+        'queue-path',
+        'election-path',
+        'connect-timeout',
+      ],
       'Connection:',
     );
 }

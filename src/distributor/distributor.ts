@@ -96,6 +96,7 @@ export class Distributor {
           'ZooKeeper session',
           ZkClient.connect({
             connectionString: options.zkHosts,
+            ...(options.zkAuth === undefined ? {} : { auth: options.zkAuth }),
             sessionTimeoutMs: options.sessionTimeoutMs,
             connectTimeoutMs: options.connectTimeoutMs,
             logger,

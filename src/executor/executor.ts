@@ -156,6 +156,7 @@ export class Executor {
           'ZooKeeper session',
           ZkClient.connect({
             connectionString: options.zkHosts,
+            ...(options.zkAuth === undefined ? {} : { auth: options.zkAuth }),
             sessionTimeoutMs: options.sessionTimeoutMs,
             connectTimeoutMs: options.connectTimeoutMs,
             logger,

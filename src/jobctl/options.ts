@@ -15,11 +15,15 @@ import {
   type ApiOptions,
   type OptionArgs,
 } from '../cli/option-readers.js';
+import { readZkAuth } from '../cli/zk-auth.js';
+import type { DigestAuth } from '../zk/types.js';
 import { usageError } from './errors.js';
 
 export interface ZkOptions {
   /** Undefined when not given: only the commands that touch ZooKeeper need it (`requireZkHosts`). */
   readonly hosts: string | undefined;
+  /** `--zk-auth-file`: the engine's ZooKeeper identity, needed wherever the engine runs with one. */
+  readonly auth?: DigestAuth;
   readonly queuePath: string;
   readonly electionPath: string;
   readonly sessionTimeoutMs: number;
@@ -51,11 +55,13 @@ export async function compileJobctlOptions(args: OptionArgs, cwd: string): Promi
   const useLocalKey = !given && (await exists(localKey));
   const api = await readApiOptions(useLocalKey ? { ...args, 'api-key-file': localKey } : args, JOBCTL_DEFAULTS.apiTimeoutSeconds);
   const hosts = args['zk-hosts'] === undefined ? undefined : readZkHosts(args);
+  const auth = await readZkAuth(args);
   return Object.freeze({
     api,
     credentialsFrom: given ? 'options' : useLocalKey ? 'local-stack' : 'none',
     zk: Object.freeze({
       hosts,
+      ...(auth === undefined ? {} : { auth }),
       queuePath: readZkPath(args, 'queue-path', JOBCTL_DEFAULTS.queuePath, true),
       electionPath: readZkPath(args, 'election-path', JOBCTL_DEFAULTS.electionPath),
       sessionTimeoutMs: JOBCTL_DEFAULTS.sessionTimeoutSeconds * 1000,

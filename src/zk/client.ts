@@ -37,7 +37,10 @@ export interface ZkClientOptions {
   /** How long connect() waits for a first session before failing. Default 30 s. */
   readonly connectTimeoutMs?: number;
   readonly auth?: DigestAuth;
-  /** ACL of created nodes; 'creator-all' needs `auth`. Default 'open' (kazoo's default). */
+  /**
+   * ACL of created nodes; 'creator-all' needs `auth`. Default 'creator-all' with `auth` (credentials
+   * are given to keep others out: nodes open to anyone would defeat them), else 'open' (kazoo's default).
+   */
   readonly acl?: AclPolicy;
   /** Create the chroot path if it is missing. Default true. */
   readonly createChroot?: boolean;
@@ -61,7 +64,7 @@ function resolveOptions(options: ZkClientOptions): ResolvedOptions {
   if (!Number.isInteger(sessionTimeoutMs) || sessionTimeoutMs < 1000) {
     throw new Error(`ZooKeeper session timeout must be an integer >= 1000 ms, got ${String(options.sessionTimeoutMs)}`);
   }
-  const acl = options.acl ?? 'open';
+  const acl = options.acl ?? (options.auth === undefined ? 'open' : 'creator-all');
   if (acl === 'creator-all' && options.auth === undefined) {
     throw new Error('ZooKeeper ACL "creator-all" needs digest credentials (auth) to identify the creator');
   }
