@@ -16,6 +16,7 @@ import { EXIT, describeFailure } from '../jobctl/errors.js';
 import { eventsCommand } from '../jobctl/events-command.js';
 import { leadersCommand } from '../jobctl/leaders-command.js';
 import { listCommand, showCommand } from '../jobctl/list-show.js';
+import { API_SECRET_FLAGS, argvSecretWarning, secretFlagsOnArgv } from '../cli/argv-secrets.js';
 import { JOBCTL_DEFAULTS, compileJobctlOptions } from '../jobctl/options.js';
 import { Output } from '../jobctl/output.js';
 import { queueCommand } from '../jobctl/queue-command.js';
@@ -105,6 +106,9 @@ const args = await parser
 
 if (chosen === undefined) fail('name a command: jobctl --help lists them', EXIT.usage);
 const command = chosen as JobctlCommand;
+
+for (const flag of secretFlagsOnArgv(hideBin(process.argv), API_SECRET_FLAGS))
+  process.stderr.write(`jobctl: warning: ${argvSecretWarning(flag, 'JOBCTL')}\n`);
 
 const stop = new AbortController();
 const onSignal = (): void => {
