@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { after, afterEach, before, describe, test } from 'node:test';
 
 import { JobApiClient } from '../src/api/client/index.js';
 import { waitFor } from '../src/harness/wait-for.js';
+import { compileJobctlOptions } from '../src/jobctl/options.js';
 import { startZooKeeper, type ZooKeeperServer } from '../src/harness/zookeeper-server.js';
 import { ZkClient } from '../src/zk/client.js';
 import { startTestApi, type TestApi } from './fixtures/api-server.js';
@@ -292,3 +293,18 @@ describe('--zk-auth-file is checked before anything is touched', () => {
 function digestOf(credentials: string): string {
   return createHash('sha1').update(credentials).digest('base64');
 }
+
+describe("jobctl and the local stack's identity", () => {
+  test(".local-stack/zk.auth is used for the local stack's ZooKeeper only, unless --zk-auth-file is given", async () => {
+    const cwd = await mkdtemp(path.join(scratch, 'cwd-'));
+    await mkdir(path.join(cwd, '.local-stack'));
+    await writeFile(path.join(cwd, '.local-stack', 'zk.auth'), `${CREDENTIALS}\n`, { mode: 0o600 });
+    await writeFile(path.join(cwd, '.local-stack', 'local-stack.json'), JSON.stringify({ pid: 1, zkHosts: '127.0.0.1:2181' }));
+    const local = await compileJobctlOptions({ 'zk-hosts': '127.0.0.1:2181' }, cwd);
+    assert.deepEqual(local.zk.auth, { scheme: 'digest', credentials: CREDENTIALS });
+    const elsewhere = await compileJobctlOptions({ 'zk-hosts': 'zk1:2181' }, cwd);
+    assert.equal(elsewhere.zk.auth, undefined, 'another ZooKeeper does not get the local identity');
+    const given = await compileJobctlOptions({ 'zk-hosts': '127.0.0.1:2181', 'zk-auth-file': authFile }, cwd);
+    assert.deepEqual(given.zk.auth, { scheme: 'digest', credentials: CREDENTIALS });
+  });
+});
