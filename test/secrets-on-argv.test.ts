@@ -64,6 +64,17 @@ describe('secrets on the command line', () => {
     });
   }
 
+  test('job-api serve warns for a database URL with a password on the command line', async () => {
+    const url = `postgres://job_api:hunter2@127.0.0.1:${String(deadPort)}/jobs`;
+    const run = await runDaemon('job-api', ['serve', '--database', url, '--port', '0']);
+    assert.notEqual(run.code, 0, 'no database: the start fails');
+    assert.match(
+      run.stderr,
+      /--database on the command line holds a password, visible to every user of this machine \(ps\).*--database-file/,
+    );
+    assert.ok(!run.stderr.includes('hunter2'), 'the warning does not repeat the password');
+  });
+
   test('jobctl warns on stderr for --api-secret', async () => {
     const run = await runJobctl(
       ['list', '--api-url', `http://127.0.0.1:${String(deadPort)}`, '--api-key', 'credential/abc', '--api-secret', 'hunter2'],
