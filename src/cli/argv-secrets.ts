@@ -28,3 +28,18 @@ export function argvSecretWarning(flag: string, envPrefix: string): string {
     `give the key with --api-key-file (mode 0600) or ${variable} instead`
   );
 }
+
+/** Whether a `--database` value is a URL that carries a password (`postgres://user:password@host/db`). */
+export function urlHasPassword(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    return new URL(value).password !== '';
+  } catch {
+    return false; // a SQLite file name
+  }
+}
+
+/** The warning for a database URL with a password given as `--database`. */
+export const DATABASE_URL_WARNING =
+  '--database on the command line holds a password, visible to every user of this machine (ps); ' +
+  'put the URL in a file of mode 0600 and give --database-file (or JOB_API_DATABASE_FILE) instead';
