@@ -251,6 +251,10 @@ describe('ZooKeeper with --zk-auth-file', () => {
     // jobctl reads the queue with the credentials.
     const listed = await jobctl(['queue', '--queue-path', queuePath, '--zk-auth-file', authFile]);
     assert.equal(listed.code, 0, listed.stderr);
+    // Without it, jobctl says what is missing rather than a bare error code.
+    const refused = await jobctl(['queue', '--queue-path', queuePath]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^jobctl: ZooKeeper refused access to \/kazoo-peer\/entries .*--zk-auth-file/);
   });
 });
 
