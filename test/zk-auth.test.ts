@@ -40,6 +40,8 @@ let authFile = '';
 const chroot = `/zk-auth-${randomUUID()}`;
 const daemons: DaemonProcess[] = [];
 const admins: ZkClient[] = [];
+/** Trees outside the chroot, made open by a test (as a deployment made before auth was on). */
+const openTrees: string[] = [];
 
 function hosts(): string {
   assert.ok(zk, 'ZooKeeper is not running');
@@ -73,11 +75,11 @@ function apiEnv(prefix: string): Record<string, string> {
   return { [`${prefix}_API_KEY`]: key.key, [`${prefix}_API_SECRET`]: key.secret };
 }
 
-function spawnDistributor(queuePath: string, names: readonly string[]): DaemonProcess {
+function spawnDistributor(queuePath: string, names: readonly string[], extra: readonly string[] = [], zkHosts = hosts()): DaemonProcess {
   const args = [
     ...names,
     '--zk-hosts',
-    hosts(),
+    zkHosts,
     '--zk-auth-file',
     authFile,
     '--queue-path',
@@ -88,16 +90,17 @@ function spawnDistributor(queuePath: string, names: readonly string[]): DaemonPr
     '4',
     '--distributors-dir',
     TEST_DISTRIBUTIONS,
+    ...extra,
   ];
   const daemon = spawnDaemon(DISTRIBUTOR_BIN, args, apiEnv('JOB_DISTRIBUTOR'));
   daemons.push(daemon);
   return daemon;
 }
 
-function spawnExecutor(queuePath: string, name: string): DaemonProcess {
+function spawnExecutor(queuePath: string, name: string, zkHosts = hosts()): DaemonProcess {
   const args = [
     '--zk-hosts',
-    hosts(),
+    zkHosts,
     '--zk-auth-file',
     authFile,
     '--queue-path',
@@ -151,6 +154,7 @@ after(async () => {
   await Promise.all(daemons.splice(0).map((daemon) => daemon.kill()));
   if (zk !== undefined) {
     const root = await ZkClient.connect({ connectionString: zk.connectionString, auth: { scheme: 'digest', credentials: CREDENTIALS } });
+    for (const tree of openTrees) await removeTree(root, tree);
     await removeTree(root, chroot).finally(() => root.close());
   }
   await Promise.all(admins.splice(0).map((admin) => admin.close()));
@@ -255,6 +259,28 @@ describe('ZooKeeper with --zk-auth-file', () => {
     const refused = await jobctl(['queue', '--queue-path', queuePath]);
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /^jobctl: ZooKeeper refused access to \/kazoo-peer\/entries .*--zk-auth-file/);
+  });
+});
+
+describe('nodes left open from before auth was on', () => {
+  test('the executor and the distributor name them in their logs, with the fix', async () => {
+    assert.ok(zk, 'ZooKeeper is not running');
+    const plain = zk.connectionString;
+    const queuePath = `/open-queue-${randomUUID()}`;
+    const electionPath = `/open-election-${randomUUID()}`;
+    openTrees.push(queuePath, electionPath);
+    const stranger = await ZkClient.connect({ connectionString: plain, sessionTimeoutMs: 4000 });
+    try {
+      await stranger.mkdirp(`${queuePath}/entries`);
+      await stranger.mkdirp(`${electionPath}/ticker`);
+    } finally {
+      await stranger.close();
+    }
+    const executor = spawnExecutor(queuePath, 'open-executor', plain);
+    const distributor = spawnDistributor(queuePath, ['ticker'], ['--election-path', electionPath], plain);
+    const warning = (path: string): RegExp => new RegExp(`ZooKeeper nodes open to anyone.*${path}.*setAcl -R`);
+    await executor.waitForLine(warning(`${queuePath}/entries`), 30_000);
+    await distributor.waitForLine(warning(`${electionPath}/ticker`), 30_000);
   });
 });
 
