@@ -14,7 +14,7 @@ import { ZkError } from './errors.js';
 import { parseConnectionString, type ParsedConnectionString } from './connection-string.js';
 import { livenessTimings } from './liveness.js';
 import { ZkSession, type SessionEvent } from './session.js';
-import type { AclPolicy, CreateModeName, DigestAuth, MultiOp, MultiResult, NodeStat, Watcher } from './types.js';
+import type { AclEntry, AclPolicy, CreateModeName, DigestAuth, MultiOp, MultiResult, NodeStat, Watcher } from './types.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 
 export type ClientState = 'CONNECTING' | 'CONNECTED' | 'SUSPENDED' | 'LOST' | 'CLOSED';
@@ -199,6 +199,10 @@ export class ZkClient {
 
   getChildren(path: string, watcher?: Watcher): Promise<string[]> {
     return this.#session.getChildren(path, watcher);
+  }
+
+  getAcl(path: string): Promise<AclEntry[]> {
+    return this.#session.getAcl(path);
   }
 
   mkdirp(path: string): Promise<void> {
