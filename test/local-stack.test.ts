@@ -15,6 +15,8 @@ import { JobApiClient } from '../src/api/client/index.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { ensureKeyFiles } from '../src/local-stack/keys.js';
 import { parseCredentialsFile } from '../src/cli/option-readers.js';
+import { ZkClient } from '../src/zk/client.js';
+import { isZkError } from '../src/zk/errors.js';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const STARTED = /^Stop: Ctrl-C/m;
@@ -136,6 +138,19 @@ test('npm start runs the stack: a dummy_test_action job from the distributor suc
   assert.equal((await stat(adminKeyFile)).mode & 0o777, 0o600, 'the admin key file is private');
   assert.equal((await stat(join(dir, 'executor.key'))).mode & 0o777, 0o600, 'the executor key file is private');
   const credentials = parseCredentialsFile(await readFile(adminKeyFile, 'utf8'), adminKeyFile);
+
+  // ZooKeeper runs with the engine's digest identity: a generated, private file, named in the summary,
+  // and nothing the engine made is open to a client without it.
+  const zkAuthFile = join(dir, 'zk.auth');
+  assert.equal((await stat(zkAuthFile)).mode & 0o777, 0o600, 'the ZooKeeper credentials file is private');
+  assert.match(summary, /--zk-auth-file \S*zk\.auth/);
+  const stranger = await ZkClient.connect({ connectionString: zkHosts, sessionTimeoutMs: 4000 });
+  try {
+    await assert.rejects(stranger.create('/election/squatter'), (error: unknown) => isZkError(error, 'NO_AUTH'));
+    await assert.rejects(stranger.getChildren('/job/entries'), (error: unknown) => isZkError(error, 'NO_AUTH'));
+  } finally {
+    await stranger.close();
+  }
 
   // A second stack on the same directory is refused while this one runs.
   const second = npmStart(['--dir', dir, '--api-port', '0']);

@@ -31,6 +31,10 @@ export function failer(command: string): (message: string, code?: number) => nev
 export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults: EngineOptionDefaults) {
   return argv
     .option('zk-hosts', { type: 'string', describe: 'ZooKeeper connection string H:P[,H:P][/chroot] (required)' })
+    .option('zk-auth-file', {
+      type: 'string',
+      describe: 'file (mode 0600) with the ZooKeeper digest identity user:password; every znode created then carries its ACL',
+    })
     .option('api-url', { type: 'string', describe: `job API root (default ${DEFAULT_API_URL})` })
     .option('api-key', { type: 'string', describe: `API key (prefer --api-key-file or ${envPrefix}_API_KEY)` })
     .option('api-secret', { type: 'string', describe: `API secret (prefer --api-key-file or ${envPrefix}_API_SECRET)` })

@@ -11,6 +11,7 @@ import { isRole } from '../api/auth/credentials.js';
 import { openBackends, type Backends } from '../api/backends.js';
 import { JobApiServer } from '../api/server/job-api-server.js';
 import { JOB_API_DEFAULTS, compileJobApiServerOptions, readDatabase } from '../api/server/options.js';
+import { DATABASE_URL_WARNING, secretFlagsOnArgv, urlHasPassword } from '../cli/argv-secrets.js';
 import { DEFAULT_METRICS_HOST, numberFlag, type OptionArgs } from '../cli/option-readers.js';
 import { toError } from '../util/errors.js';
 import { createWinstonLogger, LOG_LEVELS } from '../util/winston-logger.js';
@@ -30,6 +31,7 @@ const common = (argv: Argv) =>
 async function serve(args: OptionArgs): Promise<void> {
   const options = await compileJobApiServerOptions(args);
   const logger = createWinstonLogger({ level: options.logLevel, file: options.logFile, defaultMeta: { daemon: 'job-api' } });
+  if (secretFlagsOnArgv(hideBin(process.argv), ['database']).length > 0 && urlHasPassword(args.database)) logger.warn(DATABASE_URL_WARNING);
   const server = await JobApiServer.start(options, logger);
 
   let stopping = false;

@@ -10,6 +10,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Distributor } from '../distributor/distributor.js';
 import { BUNDLED_DISTRIBUTORS_DIR, DISTRIBUTOR_DEFAULTS, compileDistributorOptions } from '../distributor/options.js';
+import { API_SECRET_FLAGS, argvSecretWarning, secretFlagsOnArgv } from '../cli/argv-secrets.js';
 import { messageOf, toError } from '../util/errors.js';
 import { Releasers } from '../util/releasers.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
@@ -55,6 +56,7 @@ const logger = createWinstonLogger({
   file: options.logFile,
   defaultMeta: { daemon: 'job-distributor', distributor: options.name },
 });
+for (const flag of secretFlagsOnArgv(hideBin(process.argv), API_SECRET_FLAGS)) logger.warn(argvSecretWarning(flag, 'JOB_DISTRIBUTOR'));
 
 // prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
 const metrics =

@@ -8,6 +8,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Executor } from '../executor/executor.js';
 import { BUNDLED_ACTIONS_DIR, EXECUTOR_DEFAULTS, compileExecutorOptions } from '../executor/options.js';
+import { API_SECRET_FLAGS, argvSecretWarning, secretFlagsOnArgv } from '../cli/argv-secrets.js';
 import { messageOf, toError } from '../util/errors.js';
 import { Releasers } from '../util/releasers.js';
 import { createWinstonLogger } from '../util/winston-logger.js';
@@ -64,6 +65,7 @@ const logger = createWinstonLogger({
   file: options.logFile,
   defaultMeta: { daemon: 'job-executor', executor: options.name },
 });
+for (const flag of secretFlagsOnArgv(hideBin(process.argv), API_SECRET_FLAGS)) logger.warn(argvSecretWarning(flag, 'JOB_EXECUTOR'));
 
 // prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
 const metrics =

@@ -16,6 +16,7 @@ import { EXIT, describeFailure } from '../jobctl/errors.js';
 import { eventsCommand } from '../jobctl/events-command.js';
 import { leadersCommand } from '../jobctl/leaders-command.js';
 import { listCommand, showCommand } from '../jobctl/list-show.js';
+import { API_SECRET_FLAGS, argvSecretWarning, secretFlagsOnArgv } from '../cli/argv-secrets.js';
 import { JOBCTL_DEFAULTS, compileJobctlOptions } from '../jobctl/options.js';
 import { Output } from '../jobctl/output.js';
 import { queueCommand } from '../jobctl/queue-command.js';
@@ -50,12 +51,27 @@ function withGlobalOptions(argv: Argv): Argv {
     .option('api-secret', { type: 'string', describe: 'API secret (prefer --api-key-file or JOBCTL_API_SECRET)' })
     .option('api-timeout', numberFlag(`seconds per API request (default ${JOBCTL_DEFAULTS.apiTimeoutSeconds})`))
     .option('zk-hosts', { type: 'string', describe: 'ZooKeeper H:P[,H:P][/chroot]; needed by create, retry, queue and leaders' })
+    .option('zk-auth-file', {
+      type: 'string',
+      describe: 'file (mode 0600) with the ZooKeeper digest identity user:password the engine runs with',
+    })
     .option('queue-path', { type: 'string', describe: `the queue's root znode (default ${JOBCTL_DEFAULTS.queuePath})` })
     .option('election-path', { type: 'string', describe: `parent of the elections (default ${JOBCTL_DEFAULTS.electionPath})` })
     .option('connect-timeout', numberFlag(`seconds to wait for ZooKeeper (default ${JOBCTL_DEFAULTS.connectTimeoutSeconds})`))
     .option('json', { type: 'boolean', describe: 'JSON only on stdout: one document, or JSON lines for streams' })
     .group(
-      ['api-url', 'api-key-file', 'api-key', 'api-secret', 'api-timeout', 'zk-hosts', 'queue-path', 'election-path', 'connect-timeout'],
+      [
+        'api-url',
+        'api-key-file',
+        'api-key',
+        'api-secret',
+        'api-timeout',
+        'zk-hosts',
+        'zk-auth-file',
+        'queue-path',
+        'election-path',
+        'connect-timeout',
+      ],
       'Connection:',
     );
 }
@@ -89,6 +105,9 @@ const args = await parser
 
 if (chosen === undefined) fail('name a command: jobctl --help lists them', EXIT.usage);
 const command = chosen as JobctlCommand;
+
+for (const flag of secretFlagsOnArgv(hideBin(process.argv), API_SECRET_FLAGS))
+  process.stderr.write(`jobctl: warning: ${argvSecretWarning(flag, 'JOBCTL')}\n`);
 
 const stop = new AbortController();
 const onSignal = (): void => {

@@ -10,6 +10,7 @@ import { LeaderElection } from '../recipes/election.js';
 import { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
 import { QueueInventory } from '../recipes/queue-inventory.js';
+import { queueNodes, warnOpenNodes } from '../recipes/open-nodes.js';
 import { ZkClient } from '../zk/client.js';
 import { JobEnqueuer } from '../enqueue/job-enqueuer.js';
 import { JobSubmitter } from '../enqueue/job-submitter.js';
@@ -96,6 +97,7 @@ export class Distributor {
           'ZooKeeper session',
           ZkClient.connect({
             connectionString: options.zkHosts,
+            ...(options.zkAuth === undefined ? {} : { auth: options.zkAuth }),
             sessionTimeoutMs: options.sessionTimeoutMs,
             connectTimeoutMs: options.connectTimeoutMs,
             logger,
@@ -130,6 +132,10 @@ export class Distributor {
           });
           return new DistributionRunner(definition, schedule, election, services, logger, events);
         });
+        if (options.zkAuth !== undefined) {
+          const elections = [options.electionPath, ...definitions.map((definition) => `${options.electionPath}/${definition.name}`)];
+          await warnOpenNodes(client, [...queueNodes(options.queuePath), ...elections], logger);
+        }
         const distributor = new Distributor(runners, logger, client, releasers);
         distributor.#state = 'RUNNING';
         distributor.#running = Promise.all(runners.map((runner) => distributor.#runGuarded(runner))).then(() => undefined);

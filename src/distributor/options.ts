@@ -22,6 +22,8 @@ import {
   type MetricsOptions,
   type OptionArgs,
 } from '../cli/option-readers.js';
+import { readZkAuth } from '../cli/zk-auth.js';
+import type { DigestAuth } from '../zk/types.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
 import type { LogLevel } from '../util/logger.js';
 import { DISTRIBUTION_NAME } from '../sdk/distribution.js';
@@ -41,6 +43,8 @@ export interface DistributorOptions {
   /** Operators' schedule overrides, by distribution name. */
   readonly schedules: ReadonlyMap<string, ScheduleSpec>;
   readonly zkHosts: string;
+  /** `--zk-auth-file`: the engine's ZooKeeper identity; every znode created then names it alone. */
+  readonly zkAuth?: DigestAuth;
   readonly sessionTimeoutMs: number;
   readonly connectTimeoutMs: number;
   readonly queuePath: string;
@@ -97,6 +101,7 @@ export async function compileDistributorOptions(args: OptionArgs): Promise<Distr
   const all = args.all === true || args.all === 'true';
   if (names.length === 0 && !all) fail('name the distributions to run (e.g. job-distributor cleanup_jobs), or give --all');
   const name = readString(args, 'name') ?? defaultExecutorName();
+  const zkAuth = await readZkAuth(args);
   if (!EXECUTOR_NAME.test(name))
     fail(`--name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${JSON.stringify(name)}`);
   return Object.freeze({
@@ -105,6 +110,7 @@ export async function compileDistributorOptions(args: OptionArgs): Promise<Distr
     distributorsDirs: Object.freeze([BUNDLED_DISTRIBUTORS_DIR, ...(readDirectories(args, 'distributors-dir') ?? [])]),
     schedules: schedulesOf(args),
     zkHosts: readZkHosts(args),
+    ...(zkAuth === undefined ? {} : { zkAuth }),
     sessionTimeoutMs: readSeconds(args, 'session-timeout', DISTRIBUTOR_DEFAULTS.sessionTimeoutSeconds, 1, 600),
     connectTimeoutMs: readSeconds(args, 'connect-timeout', DISTRIBUTOR_DEFAULTS.connectTimeoutSeconds, 0.1, 3600),
     queuePath: readZkPath(args, 'queue-path', DISTRIBUTOR_DEFAULTS.queuePath, true),

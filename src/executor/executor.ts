@@ -12,6 +12,7 @@ import { JobApiClient } from '../api/client/index.js';
 import { LockingQueue } from '../recipes/locking-queue.js';
 import type { QueuePaths } from '../recipes/queue-layout.js';
 import { ExecutorNameInUseError, ExecutorRegistry, describeHolder } from '../recipes/executor-registry.js';
+import { queueNodes, warnOpenNodes } from '../recipes/open-nodes.js';
 import { ZkClient, type ClientStateChange } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
 import { delay } from '../util/delay.js';
@@ -186,6 +187,7 @@ export class Executor {
           'ZooKeeper session',
           ZkClient.connect({
             connectionString: options.zkHosts,
+            ...(options.zkAuth === undefined ? {} : { auth: options.zkAuth }),
             sessionTimeoutMs: options.sessionTimeoutMs,
             connectTimeoutMs: options.connectTimeoutMs,
             logger,
@@ -194,6 +196,7 @@ export class Executor {
         );
         const started = new Executor(options, logger, actions, client, api, observer, releasers);
         await started.#registerWithPatience();
+        if (options.zkAuth !== undefined) await warnOpenNodes(client, queueNodes(options.queuePath), logger);
         return started;
       },
       (error) => {

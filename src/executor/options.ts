@@ -22,6 +22,8 @@ import {
   type MetricsOptions,
   type OptionArgs,
 } from '../cli/option-readers.js';
+import { readZkAuth } from '../cli/zk-auth.js';
+import type { DigestAuth } from '../zk/types.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
 import { MAX_ATTEMPTS_LIMIT } from '../api/job/document.js';
 import type { LogLevel } from '../util/logger.js';
@@ -31,6 +33,8 @@ export const BUNDLED_ACTIONS_DIR = path.resolve(path.dirname(fileURLToPath(impor
 
 export interface ExecutorOptions {
   readonly zkHosts: string;
+  /** `--zk-auth-file`: the engine's ZooKeeper identity; every znode created then names it alone. */
+  readonly zkAuth?: DigestAuth;
   readonly sessionTimeoutMs: number;
   /** How long the start waits for a first ZooKeeper session before giving up. */
   readonly connectTimeoutMs: number;
@@ -89,8 +93,10 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     fail(`--name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${JSON.stringify(name)}`);
   const logLevel = readLogLevel(args);
   const unknownActionGraceMs = readSeconds(args, 'unknown-action-grace', EXECUTOR_DEFAULTS.unknownActionGraceSeconds, 0, 86_400);
+  const zkAuth = await readZkAuth(args);
   return Object.freeze({
     zkHosts,
+    ...(zkAuth === undefined ? {} : { zkAuth }),
     sessionTimeoutMs: readSeconds(args, 'session-timeout', EXECUTOR_DEFAULTS.sessionTimeoutSeconds, 1, 600),
     connectTimeoutMs: readSeconds(args, 'connect-timeout', EXECUTOR_DEFAULTS.connectTimeoutSeconds, 0.1, 3600),
     queuePath,

@@ -52,6 +52,7 @@ export class CommandContext {
       'ZooKeeper session',
       ZkClient.connect({
         connectionString: hosts,
+        ...(this.options.zk.auth === undefined ? {} : { auth: this.options.zk.auth }),
         sessionTimeoutMs: this.options.zk.sessionTimeoutMs,
         connectTimeoutMs: this.options.zk.connectTimeoutMs,
       }),

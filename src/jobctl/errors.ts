@@ -51,6 +51,12 @@ export function describeFailure(error: unknown, context: FailureContext): Failur
     return { message: oneLine(error.message.replace('"baseUrl"', '--api-url')), exitCode: EXIT.usage };
   if (error instanceof ApiError) return apiFailure(error, context);
   if (error instanceof ZkError) {
+    // The engine runs with a ZooKeeper identity and this jobctl was not given it (or another one).
+    if (error.code === 'NO_AUTH')
+      return {
+        message: `ZooKeeper refused access to ${error.path ?? 'a node'} (NO_AUTH): the engine's nodes are closed to this identity; give the engine's identity file with --zk-auth-file (or JOBCTL_ZK_AUTH_FILE)`,
+        exitCode: EXIT.failure,
+      };
     const message = oneLine(error.message);
     return { message: /zookeeper/i.test(message) ? message : `ZooKeeper ${error.code}: ${message}`, exitCode: EXIT.failure };
   }

@@ -86,6 +86,8 @@ export function executorSpec(context: ClientDaemonContext, name: string): Daemon
   const args = [
     '--zk-hosts',
     context.zkHosts,
+    '--zk-auth-file',
+    paths.zkAuth,
     '--api-url',
     context.apiUrl,
     '--api-key-file',
@@ -109,6 +111,8 @@ export function distributorSpec(context: ClientDaemonContext, name: string): Dae
     '--all',
     '--zk-hosts',
     context.zkHosts,
+    '--zk-auth-file',
+    paths.zkAuth,
     '--api-url',
     context.apiUrl,
     '--api-key-file',

@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { freePort } from '../harness/free-port.js';
 import { waitFor } from '../harness/wait-for.js';
 import { ZkClient } from '../zk/client.js';
+import type { DigestAuth } from '../zk/types.js';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -57,6 +58,8 @@ export async function preferPort(preferred: number): Promise<number> {
 
 export interface ProbeOptions {
   readonly timeoutMs: number;
+  /** The stack's ZooKeeper identity: its nodes are closed to a session without it. */
+  readonly auth?: DigestAuth;
   /** Aborted when the daemon dies or the start is cancelled: stop waiting at once. */
   readonly signal: AbortSignal;
 }
@@ -75,7 +78,12 @@ export async function waitForHttp(url: string, options: ProbeOptions): Promise<v
 
 /** Until the znode `path` exists, seen through a session of its own that is closed afterwards. */
 export async function waitForZNode(connectionString: string, path: string, options: ProbeOptions): Promise<void> {
-  const client = await ZkClient.connect({ connectionString, sessionTimeoutMs: 4000, connectTimeoutMs: options.timeoutMs });
+  const client = await ZkClient.connect({
+    connectionString,
+    sessionTimeoutMs: 4000,
+    connectTimeoutMs: options.timeoutMs,
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
+  });
   try {
     await waitFor(async () => (await client.exists(path)) !== undefined, {
       timeoutMs: options.timeoutMs,
@@ -90,7 +98,12 @@ export async function waitForZNode(connectionString: string, path: string, optio
 
 /** Until a contender identified as `identifier` stands in one of the elections under `root`. */
 export async function waitForContender(connectionString: string, root: string, identifier: string, options: ProbeOptions): Promise<void> {
-  const client = await ZkClient.connect({ connectionString, sessionTimeoutMs: 4000, connectTimeoutMs: options.timeoutMs });
+  const client = await ZkClient.connect({
+    connectionString,
+    sessionTimeoutMs: 4000,
+    connectTimeoutMs: options.timeoutMs,
+    ...(options.auth === undefined ? {} : { auth: options.auth }),
+  });
   const standing = async (): Promise<boolean> => {
     for (const election of await client.getChildren(root)) {
       for (const contender of await client.getChildren(`${root}/${election}`)) {

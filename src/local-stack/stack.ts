@@ -19,6 +19,7 @@ import { Daemon, describeExit, type DaemonSpec, type ExitStatus } from './daemon
 import { apiSpec, distributorSpec, executorSpec, keeperSpec, type ClientDaemonContext } from './daemons.js';
 import { nextRestart, restartDelayMs } from './death-report.js';
 import { ensureKeyFiles } from './keys.js';
+import { ensureZkAuthFile } from './zk-auth-file.js';
 import { parseKeeperReport } from './zookeeper-keeper.js';
 import { LOCAL_STACK_DEFAULTS, type LocalStackOptions } from './options.js';
 import { LOOPBACK, preferPort, requirePort, waitForContender, waitForHttp, waitForZNode } from './probes.js';
@@ -162,6 +163,8 @@ export class LocalStack {
       if (key.outcome === 'replaced')
         this.#output.info(`${key.file} held a key the database does not know: replaced it with ${key.credentials.key}`);
     }
+    const zkAuth = await ensureZkAuthFile(paths.zkAuth);
+    if (zkAuth.outcome === 'created') this.#output.info(`created the ZooKeeper identity in ${paths.zkAuth}`);
     signal.throwIfAborted();
 
     this.#output.info('starting ZooKeeper...');
@@ -181,12 +184,12 @@ export class LocalStack {
     const context: ClientDaemonContext = { paths, options, zkHosts, apiUrl };
     this.#output.info('starting the executor...');
     const executor = await this.#spawn(executorSpec(context, this.#daemonName));
-    await waitForZNode(zkHosts, `${EXECUTOR_REGISTRY}/${this.#daemonName}`, { timeoutMs: EXECUTOR_READY_MS, signal });
+    await waitForZNode(zkHosts, `${EXECUTOR_REGISTRY}/${this.#daemonName}`, { timeoutMs: EXECUTOR_READY_MS, signal, auth: zkAuth.auth });
     this.#replace(executor, { ...executor.summary, detail: `${options.threads} threads` });
 
     this.#output.info('starting the distributor...');
     const distributor = await this.#spawn(distributorSpec(context, this.#daemonName));
-    await waitForContender(zkHosts, ELECTIONS, this.#daemonName, { timeoutMs: DISTRIBUTOR_READY_MS, signal });
+    await waitForContender(zkHosts, ELECTIONS, this.#daemonName, { timeoutMs: DISTRIBUTOR_READY_MS, signal, auth: zkAuth.auth });
     this.#replace(distributor, { ...distributor.summary, detail: ['the default distributions', ...options.distributions].join(', ') });
 
     await writeRunRecord(paths, {
@@ -195,6 +198,7 @@ export class LocalStack {
       apiUrl,
       zkHosts,
       adminKeyFile: paths.adminKey,
+      zkAuthFile: paths.zkAuth,
       pids: Object.fromEntries(this.#started.map(({ daemon }) => [daemon.name, daemon.pid])),
     });
     this.#output.info(
@@ -205,6 +209,7 @@ export class LocalStack {
           apiUrl,
           zkHosts,
           adminKeyFile: paths.adminKey,
+          zkAuthFile: paths.zkAuth,
           supervisorPid: process.pid,
           daemons: this.#started.map(({ summary }) => summary),
         },

@@ -14,6 +14,8 @@ export interface StatePaths {
   readonly zookeeperData: string;
   readonly adminKey: string;
   readonly executorKey: string;
+  /** The ZooKeeper digest identity (`user:password`, mode 0600) every daemon of the stack uses. */
+  readonly zkAuth: string;
   readonly logs: string;
   /** Present while a stack runs: its PID and where everything is (for tools, and as the lock). */
   readonly runFile: string;
@@ -26,6 +28,7 @@ export function statePaths(dir: string): StatePaths {
     zookeeperData: path.join(dir, 'zookeeper'),
     adminKey: path.join(dir, 'admin.key'),
     executorKey: path.join(dir, 'executor.key'),
+    zkAuth: path.join(dir, 'zk.auth'),
     logs: path.join(dir, 'logs'),
     runFile: path.join(dir, 'local-stack.json'),
   });
@@ -41,6 +44,7 @@ export interface RunRecord {
   readonly apiUrl: string;
   readonly zkHosts: string;
   readonly adminKeyFile: string;
+  readonly zkAuthFile: string;
   readonly pids: Readonly<Record<string, number>>;
 }
 
@@ -109,6 +113,7 @@ export async function claimStateDir(paths: StatePaths): Promise<void> {
     apiUrl: '',
     zkHosts: '',
     adminKeyFile: paths.adminKey,
+    zkAuthFile: paths.zkAuth,
     pids: {},
   };
   for (let attempt = 0; ; attempt += 1) {

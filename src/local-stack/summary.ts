@@ -16,6 +16,8 @@ export interface StackSummary {
   readonly apiUrl: string;
   readonly zkHosts: string;
   readonly adminKeyFile: string;
+  /** The ZooKeeper identity every client of the stack's ZooKeeper needs. */
+  readonly zkAuthFile: string;
   readonly daemons: readonly RunningDaemon[];
   readonly supervisorPid: number;
 }
@@ -32,8 +34,8 @@ function shown(file: string, cwd: string): string {
 }
 
 /** A jobctl command line (the built one of this checkout) that creates a dummy_test_action job and follows it. */
-export function createJobCommand(zkHosts: string, apiUrl: string, adminKeyFile: string): string {
-  const connection = `--zk-hosts ${zkHosts} --api-url ${apiUrl} --api-key-file ${shellQuote(adminKeyFile)}`;
+export function createJobCommand(zkHosts: string, zkAuthFile: string, apiUrl: string, adminKeyFile: string): string {
+  const connection = `--zk-hosts ${zkHosts} --zk-auth-file ${shellQuote(zkAuthFile)} --api-url ${apiUrl} --api-key-file ${shellQuote(adminKeyFile)}`;
   return `node dist/src/bin/jobctl.js create dummy_test_action --payload '{"seconds": 3}' --wait ${connection}`;
 }
 
@@ -46,10 +48,10 @@ export function formatSummary(summary: StackSummary, cwd: string): string {
       (daemon) =>
         `  ${daemon.label.padEnd(width)}  ${daemon.detail.padEnd(detailWidth)}  pid ${daemon.pids.join(', ')}  log ${shown(daemon.logFile, cwd)}`,
     ),
-    `  database ${shown(summary.database, cwd)}; admin API key ${shown(summary.adminKeyFile, cwd)} (key: and secret: lines, mode 600)`,
+    `  database ${shown(summary.database, cwd)}; admin API key ${shown(summary.adminKeyFile, cwd)} (key: and secret: lines, mode 600); ZooKeeper identity ${shown(summary.zkAuthFile, cwd)} (user:password, mode 600: ZooKeeper auth is on)`,
     'Create a job and follow it to its end (jobctl --help for the rest: list, show --follow, queue, leaders, events):',
-    `  ${createJobCommand(summary.zkHosts, summary.apiUrl, shown(summary.adminKeyFile, cwd))}`,
-    `  executors and distributors elsewhere: --zk-hosts ${summary.zkHosts} --api-url ${summary.apiUrl}`,
+    `  ${createJobCommand(summary.zkHosts, shown(summary.zkAuthFile, cwd), summary.apiUrl, shown(summary.adminKeyFile, cwd))}`,
+    `  executors and distributors elsewhere: --zk-hosts ${summary.zkHosts} --zk-auth-file ${shellQuote(summary.zkAuthFile)} --api-url ${summary.apiUrl}`,
     'Stop: Ctrl-C (once: a clean stop in order; again: faster; a third time: kill).',
   ];
   return lines.join('\n');

@@ -14,7 +14,7 @@ import { ZkError } from './errors.js';
 import { parseConnectionString, type ParsedConnectionString } from './connection-string.js';
 import { livenessTimings } from './liveness.js';
 import { ZkSession, type SessionEvent } from './session.js';
-import type { AclPolicy, CreateModeName, DigestAuth, MultiOp, MultiResult, NodeStat, Watcher } from './types.js';
+import type { AclEntry, AclPolicy, CreateModeName, DigestAuth, MultiOp, MultiResult, NodeStat, Watcher } from './types.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 
 export type ClientState = 'CONNECTING' | 'CONNECTED' | 'SUSPENDED' | 'LOST' | 'CLOSED';
@@ -37,7 +37,10 @@ export interface ZkClientOptions {
   /** How long connect() waits for a first session before failing. Default 30 s. */
   readonly connectTimeoutMs?: number;
   readonly auth?: DigestAuth;
-  /** ACL of created nodes; 'creator-all' needs `auth`. Default 'open' (kazoo's default). */
+  /**
+   * ACL of created nodes; 'creator-all' needs `auth`. Default 'creator-all' with `auth` (credentials
+   * are given to keep others out: nodes open to anyone would defeat them), else 'open' (kazoo's default).
+   */
   readonly acl?: AclPolicy;
   /** Create the chroot path if it is missing. Default true. */
   readonly createChroot?: boolean;
@@ -66,7 +69,7 @@ function resolveOptions(options: ZkClientOptions): ResolvedOptions {
   if (!Number.isInteger(sessionTimeoutMs) || sessionTimeoutMs < 1000) {
     throw new Error(`ZooKeeper session timeout must be an integer >= 1000 ms, got ${String(options.sessionTimeoutMs)}`);
   }
-  const acl = options.acl ?? 'open';
+  const acl = options.acl ?? (options.auth === undefined ? 'open' : 'creator-all');
   if (acl === 'creator-all' && options.auth === undefined) {
     throw new Error('ZooKeeper ACL "creator-all" needs digest credentials (auth) to identify the creator');
   }
@@ -205,6 +208,10 @@ export class ZkClient {
 
   getChildren(path: string, watcher?: Watcher): Promise<string[]> {
     return this.#session.getChildren(path, watcher);
+  }
+
+  getAcl(path: string): Promise<AclEntry[]> {
+    return this.#session.getAcl(path);
   }
 
   mkdirp(path: string): Promise<void> {

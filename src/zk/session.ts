@@ -14,6 +14,7 @@ import { SessionLease, leaseMarginMs, monotonicNow } from './session-lease.js';
 import { toNodeStat, toWatchEvent } from './stat.js';
 import {
   CREATE_MODE_NUMBER,
+  type AclEntry,
   type AclPolicy,
   type CreateModeName,
   type DigestAuth,
@@ -258,6 +259,18 @@ export class ZkSession {
       };
       if (watcher === undefined) this.#client.getChildren(path, callback);
       else this.#client.getChildren(path, this.#adaptWatcher(watcher), callback);
+    });
+  }
+
+  /** The node's ACL (needs READ or ADMIN on it). */
+  getAcl(path: string): Promise<AclEntry[]> {
+    return this.#call('getAcl', path, (done) => {
+      this.#client.getACL(path, (error, acls) => {
+        done(
+          error,
+          (Array.isArray(acls) ? acls : []).map((acl) => ({ scheme: acl.id.scheme, id: acl.id.id, perms: acl.perms })),
+        );
+      });
     });
   }
 

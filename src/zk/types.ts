@@ -43,5 +43,15 @@ export interface DigestAuth {
   readonly credentials: string;
 }
 
+/** One entry of a node's ACL, as the server reports it. */
+export interface AclEntry {
+  /** `world`, `digest`, `ip`, ... */
+  readonly scheme: string;
+  /** `anyone` for `world`; `user:<base64 SHA-1 of user:password>` for `digest`. */
+  readonly id: string;
+  /** Bits of READ 1, WRITE 2, CREATE 4, DELETE 8, ADMIN 16. */
+  readonly perms: number;
+}
+
 /** Who may touch the nodes this client creates. */
 export type AclPolicy = 'open' | 'creator-all';
