@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
+import { FILTER_LIMITS } from '../src/api/cimi/parser.js';
 import { JobApiServer } from '../src/api/server/job-api-server.js';
 import { compileJobApiServerOptions } from '../src/api/server/options.js';
 import { startPostgres, type PostgresServer } from '../src/harness/postgres-server.js';
@@ -58,8 +59,17 @@ const terms = (count: number, term: (index: number) => string, joiner: string): 
 /** Each attack, and what its 400 must name. */
 const ATTACKS: readonly { name: string; filter: () => string; names: RegExp }[] = [
   { name: '500 path segments', filter: () => `${'a/'.repeat(499)}a='x'`, names: /attribute .*at most \d+ (names|segments)/ },
-  { name: '20,000 or-terms on a column', filter: () => terms(20_000, (i) => `state='S${i}'`, ' or '), names: /at most \d+ comparisons/ },
-  { name: '20,000 or-terms on a JSON attribute', filter: () => terms(20_000, (i) => `foo='v${i}'`, ' or '), names: /at most \d+ comparisons/ },
+  {
+    name: '20,000 or-terms on a column',
+    filter: () => terms(20_000, (i) => `state='S${i}'`, ' or '),
+    names: /at most \d+ (comparisons|characters)/,
+  },
+  { name: '1,000 short or-terms', filter: () => terms(1_000, (i) => `f=${i}`, ' or '), names: /at most \d+ comparisons/ },
+  {
+    name: '20,000 or-terms on a JSON attribute',
+    filter: () => terms(20_000, (i) => `foo='v${i}'`, ' or '),
+    names: /at most \d+ (comparisons|characters)/,
+  },
   { name: '2,000 and-terms', filter: () => terms(2_000, (i) => `priority>${i}`, ' and '), names: /at most \d+ comparisons/ },
   {
     name: 'a list of 70,000 values',
@@ -74,6 +84,12 @@ const LEGITIMATE = [
   `id=[${terms(200, (i) => `'job/00000000-0000-4000-8000-${String(i).padStart(12, '0')}'`, ',')}]`,
   `(${terms(100, (i) => `action='a${i}'`, ' or ')}) and state=['QUEUED','RUNNING'] and target-resource/href^='nuvlabox/'`,
   `${'a/'.repeat(7)}a='x' or tags='t'`,
+  // At the limits: as many comparisons as allowed, on a JSON attribute (the deepest SQL) and on a column.
+  terms(FILTER_LIMITS.maxComparisons, (i) => `foo/bar='v${i}'`, ' or '),
+  terms(FILTER_LIMITS.maxComparisons, (i) => `priority>${i}`, ' and '),
+  `(${terms(FILTER_LIMITS.maxComparisons / 2, (i) => `foo!=[${i},'${i}',null]`, ' and ')}) or (${terms(FILTER_LIMITS.maxComparisons / 2 - 1, (i) => `state='S${i}'`, ' or ')})`,
+  `${'a/'.repeat(FILTER_LIMITS.maxAttributeNames - 1)}a='x'`,
+  `id=[${terms(FILTER_LIMITS.maxValues, (i) => `'j${i}'`, ',')}]`,
 ];
 
 function suite(name: string, database: () => Promise<string>, cleanup: () => Promise<void>): void {
