@@ -25,9 +25,10 @@ const OTHER_REPLICA_BOUND_MS = 5_000;
 
 let dir: string;
 let database: string;
-let replicaA: JobApiServer;
-let replicaB: JobApiServer;
+let replicaA: JobApiServer | undefined;
+let replicaB: JobApiServer | undefined;
 let admin: { key: string; secret: string };
+let servers: { a: JobApiServer; b: JobApiServer };
 
 async function start(): Promise<JobApiServer> {
   return JobApiServer.start(await compileJobApiServerOptions({ database, host: '127.0.0.1', port: 0 }), silentLogger);
@@ -40,6 +41,7 @@ before(async () => {
   replicaA = await start();
   replicaB = await start();
   admin = await replicaA.stores.credentials.create('admin', 'forgery test');
+  servers = { a: replicaA, b: replicaB };
 });
 
 after(async () => {
@@ -94,8 +96,8 @@ function forge(key: Buffer): string {
 describe('session forgery and revocation', () => {
   test('a copy of the database alone cannot mint a cookie the API accepts', async () => {
     // A legitimate login first, so that whatever a server keeps for sessions exists by now.
-    const real = await login(replicaA, admin);
-    assert.equal(await withCookie(replicaA, real), 200, 'a real session works');
+    const real = await login(servers.a, admin);
+    assert.equal(await withCookie(servers.a, real), 200, 'a real session works');
     const copy = join(dir, 'stolen.sqlite');
     const source = new Database(database, { readonly: true, fileMustExist: true });
     try {
@@ -110,7 +112,7 @@ describe('session forgery and revocation', () => {
         if (key.length === 0) continue;
         tried += 1;
         assert.equal(
-          await withCookie(replicaA, forge(key)),
+          await withCookie(servers.a, forge(key)),
           401,
           `a cookie signed with a value from the database got in: ${text.slice(0, 12)}...`,
         );
@@ -121,8 +123,8 @@ describe('session forgery and revocation', () => {
 
   test('the database files and the session secret are readable by their owner only', async () => {
     // Written through the API, so the WAL files exist too.
-    const token = await login(replicaA, admin);
-    assert.equal(await withCookie(replicaA, token, 'POST', '/api/job'), 400, 'an empty create is refused, after opening the files');
+    const token = await login(servers.a, admin);
+    assert.equal(await withCookie(servers.a, token, 'POST', '/api/job'), 400, 'an empty create is refused, after opening the files');
     const files = [database, `${database}-wal`, `${database}-shm`, `${database}.session-secret`];
     for (const file of files) {
       assert.ok(existsSync(file), `${file} should exist`);
@@ -134,27 +136,27 @@ describe('session forgery and revocation', () => {
   });
 
   test('after logout the cookie gets 401: at once on this replica, within the bound on another', async () => {
-    const token = await login(replicaA, admin);
-    assert.equal(await withCookie(replicaA, token), 200);
-    assert.equal(await withCookie(replicaB, token), 200, 'replicas accept each other sessions');
-    assert.equal(await withCookie(replicaA, token, 'DELETE', '/api/session'), 200);
-    assert.equal(await withCookie(replicaA, token), 401, 'this replica refuses a logged-out session at once');
+    const token = await login(servers.a, admin);
+    assert.equal(await withCookie(servers.a, token), 200);
+    assert.equal(await withCookie(servers.b, token), 200, 'replicas accept each other sessions');
+    assert.equal(await withCookie(servers.a, token, 'DELETE', '/api/session'), 200);
+    assert.equal(await withCookie(servers.a, token), 401, 'this replica refuses a logged-out session at once');
     const deadline = Date.now() + OTHER_REPLICA_BOUND_MS + 5_000;
-    let status = await withCookie(replicaB, token);
+    let status = await withCookie(servers.b, token);
     while (status !== 401 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
-      status = await withCookie(replicaB, token);
+      status = await withCookie(servers.b, token);
     }
     assert.equal(status, 401, 'the other replica still accepts the logged-out session');
     // Another session of the same key is not affected.
-    assert.equal(await withCookie(replicaB, await login(replicaB, admin)), 200);
+    assert.equal(await withCookie(servers.b, await login(servers.b, admin)), 200);
   });
 
   test('after key revocation its sessions get 401', async () => {
-    const viewer = await replicaA.stores.credentials.create('viewer', 'revoked');
-    const token = await login(replicaA, viewer);
-    assert.equal(await withCookie(replicaA, token), 200);
-    assert.equal(await replicaA.stores.credentials.revoke(viewer.key), true);
-    assert.equal(await withCookie(replicaA, token), 401);
+    const viewer = await servers.a.stores.credentials.create('viewer', 'revoked');
+    const token = await login(servers.a, viewer);
+    assert.equal(await withCookie(servers.a, token), 200);
+    assert.equal(await servers.a.stores.credentials.revoke(viewer.key), true);
+    assert.equal(await withCookie(servers.a, token), 401);
   });
 });

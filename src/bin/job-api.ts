@@ -92,7 +92,13 @@ await yargs(hideBin(process.argv))
           type: 'number',
           describe: 'serve /metrics (Prometheus), /healthz and /readyz on this port (default: none)',
         })
-        .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` }),
+        .option('metrics-host', { type: 'string', describe: `address of the metrics port (default ${DEFAULT_METRICS_HOST})` })
+        .option('session-secret-file', {
+          type: 'string',
+          describe:
+            'file with the key that signs session cookies, created 0600 if absent (default: <database>.session-secret for SQLite; ' +
+            'on PostgreSQL give every replica the same file)',
+        }),
     (args) => serve(args),
   )
   .command(

@@ -108,6 +108,20 @@ export class Authenticator {
     return clearedSessionCookie(this.cookieOptions);
   }
 
+  /**
+   * Ends the session of the cookie in `headers`, if it carries a valid one: refused at once by this
+   * replica, and by the others within the credential store's session check TTL. The cookie alone
+   * decides, so a logout needs no other credentials, and one without a session is still a success.
+   */
+  async logout(headers: AuthHeaders): Promise<string> {
+    const token = sessionTokenOf(headers.cookie);
+    if (token !== undefined) {
+      const check = checkSession(token, await this.store.signingSecret(), this.now());
+      if (check.valid) await this.store.revokeSession(check.sessionId, check.expires);
+    }
+    return this.logoutCookie();
+  }
+
   private async verify(key: string, secret: string): Promise<Principal> {
     const verified = await this.store.verify(key, secret);
     if (verified === undefined) throw unauthorized(BAD_KEY);
@@ -119,6 +133,7 @@ export class Authenticator {
     if (!check.valid) {
       throw unauthorized(check.reason === 'expired' ? `session expired: ${LOG_IN_AGAIN}` : `invalid session cookie: ${LOG_IN_AGAIN}`);
     }
+    if (await this.store.isSessionRevoked(check.sessionId)) throw unauthorized(`this session was logged out: ${LOG_IN_AGAIN}`);
     // The token is signed but stateless: this is what makes revoking a key end its sessions.
     const role = await this.store.lookup(check.principal.credentialId);
     if (role === undefined) throw unauthorized(`the API key of this session was revoked: ${LOG_IN_AGAIN}`);

@@ -19,6 +19,8 @@ export interface AccessControl {
   login(body: unknown): Promise<{ principal: Principal; cookie: string }>;
   /** The Set-Cookie value that ends a session cookie (with the same attributes as login's). */
   logoutCookie(): string;
+  /** Revokes the session the headers' cookie carries, if any; returns the Set-Cookie value that clears it. */
+  logout(headers: { cookie?: string | undefined }): Promise<string>;
 }
 
 /** Authenticates the request and checks one permission; returns who is asking. */

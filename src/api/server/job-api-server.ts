@@ -11,6 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import { Authenticator, type AuthenticatorOptions } from '../auth/authenticator.js';
 import type { CredentialStore } from '../auth/credential-store.js';
 import { describeDatabase, isPostgresUrl, openBackends } from '../backends.js';
+import { loadSessionSecret } from '../auth/session-secret.js';
 import type { JobStore } from '../store/job-store.js';
 import { startMetricsEndpoint } from '../../metrics/metrics-server.js';
 import type { Logger } from '../../util/logger.js';
@@ -122,7 +123,15 @@ export class JobApiServer {
   async #open(releasers: Releasers, parts: JobApiServerParts): Promise<Serving> {
     const { options } = this;
     const logger = this.#logger;
-    const stores = parts.stores ?? (await releasers.open('database', openBackends(options.database), (backends) => backends.close()));
+    let stores = parts.stores;
+    if (stores === undefined) {
+      const signingSecret = options.sessionSecretFile === undefined ? undefined : await loadSessionSecret(options.sessionSecretFile);
+      if (signingSecret === undefined) {
+        logger.warn('no --session-secret-file: session cookies are signed with a key of this process alone, so other replicas refuse them');
+      }
+      const backendOptions = signingSecret === undefined ? {} : { signingSecret };
+      stores = await releasers.open('database', openBackends(options.database, backendOptions), (backends) => backends.close());
+    }
     // prom-client (13 MB of a daemon's memory) is loaded only when metrics are asked for.
     const metrics =
       options.metrics === undefined

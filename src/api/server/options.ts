@@ -6,7 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { fail, readLogLevel, readMetricsOptions, readString, type MetricsOptions, type OptionArgs } from '../../cli/option-readers.js';
+import { resolve } from 'node:path';
 import { toError } from '../../util/errors.js';
+import { isPostgresUrl } from '../backends.js';
 import type { LogLevel } from '../../util/logger.js';
 
 export interface JobApiServerOptions {
@@ -24,6 +26,12 @@ export interface JobApiServerOptions {
   readonly logFile: string | undefined;
   /** Where /metrics, /healthz and /readyz are served; undefined: not at all. */
   readonly metrics: MetricsOptions | undefined;
+  /**
+   * The file holding the session signing key, created 0600 if absent. By default next to a SQLite
+   * database (`<database>.session-secret`); undefined on PostgreSQL when not given, where each
+   * process then signs with a random key of its own (replicas must share a file to share sessions).
+   */
+  readonly sessionSecretFile: string | undefined;
 }
 
 export const JOB_API_DEFAULTS = Object.freeze({
@@ -71,9 +79,16 @@ function readPort(args: OptionArgs): number {
   return value;
 }
 
+function readSessionSecretFile(args: OptionArgs, database: string): string | undefined {
+  const given = readString(args, 'session-secret-file');
+  if (given !== undefined) return resolve(given);
+  return isPostgresUrl(database) ? undefined : `${resolve(database)}.session-secret`;
+}
+
 export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobApiServerOptions> {
+  const database = await readDatabase(args);
   return Object.freeze({
-    database: await readDatabase(args),
+    database,
     bodyLimitBytes: readPositiveInteger(args, 'body-limit', JOB_API_DEFAULTS.bodyLimitBytes),
     maxBulkCreate: readPositiveInteger(args, 'max-bulk-create', JOB_API_DEFAULTS.maxBulkCreate),
     metrics: readMetricsOptions(args),
@@ -81,5 +96,6 @@ export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobA
     port: readPort(args),
     logLevel: readLogLevel(args),
     logFile: readString(args, 'log-file'),
+    sessionSecretFile: readSessionSecretFile(args, database),
   });
 }

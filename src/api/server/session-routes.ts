@@ -11,7 +11,8 @@ export function registerSessionRoutes(app: FastifyInstance, access: AccessContro
       .send({ status: 201, message: `logged in as ${principal.credentialId} (${principal.role})`, 'resource-id': 'session' });
   });
 
-  app.delete('/api/session', (_request, reply) =>
-    reply.header('set-cookie', access.logoutCookie()).send({ status: 200, message: 'logged out' }),
+  // The session is revoked server-side, not only dropped by the browser: a copied cookie dies too.
+  app.delete('/api/session', async (request, reply) =>
+    reply.header('set-cookie', await access.logout({ cookie: request.headers.cookie })).send({ status: 200, message: 'logged out' }),
   );
 }
