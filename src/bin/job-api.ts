@@ -10,6 +10,7 @@ import { AdminKeyExistsError, createAdminKey } from '../api/auth/admin-key-cli.j
 import { isRole } from '../api/auth/credentials.js';
 import { openBackends, type Backends } from '../api/backends.js';
 import { JobApiServer } from '../api/server/job-api-server.js';
+import { DEFAULT_CREDENTIAL_LIMITS } from '../api/server/credential-limits.js';
 import { JOB_API_DEFAULTS, compileJobApiServerOptions, readDatabase } from '../api/server/options.js';
 import { DEFAULT_METRICS_HOST, type OptionArgs } from '../cli/option-readers.js';
 import { toError } from '../util/errors.js';
@@ -98,6 +99,20 @@ await yargs(hideBin(process.argv))
           describe:
             'file with the key that signs session cookies, created 0600 if absent (default: <database>.session-secret for SQLite; ' +
             'on PostgreSQL give every replica the same file)',
+        })
+        .option('trust-proxy', {
+          type: 'string',
+          describe:
+            'believe X-Forwarded-For/-Proto from a reverse proxy: "true" for any, or its addresses/CIDRs (comma-separated); ' +
+            'decides the client address of the rate limits and whether cookies are Secure',
+        })
+        .option('auth-failures-per-client', {
+          type: 'number',
+          describe: `failed credential checks a client may make per minute before 429 (default ${DEFAULT_CREDENTIAL_LIMITS.failuresPerClient})`,
+        })
+        .option('auth-failures-per-key', {
+          type: 'number',
+          describe: `failed credential checks naming one key per minute, from all clients, before 429 (default ${DEFAULT_CREDENTIAL_LIMITS.failuresPerKey})`,
         }),
     (args) => serve(args),
   )

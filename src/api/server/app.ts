@@ -12,6 +12,7 @@ import type { AccessControl } from './access.js';
 import { registerJobOperationRoutes } from './job-operations.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { DEFAULT_CREDENTIAL_LIMITS, loginRouteConfig, registerCredentialLimits, type CredentialLimits } from './credential-limits.js';
 import { JobEventHub } from './event-hub.js';
 import { registerEventRoutes } from './event-routes.js';
 
@@ -27,6 +28,14 @@ export interface JobApiOptions {
   readonly requests?: RequestObserver;
   /** Where lifecycle events go; a hub logging to `logger` when not given. */
   readonly events?: JobEventHub;
+  /** Limits on failed credential checks and logins (DEFAULT_CREDENTIAL_LIMITS when not given). */
+  readonly credentialLimits?: CredentialLimits;
+  /**
+   * Fastify's trustProxy: whose X-Forwarded-For and X-Forwarded-Proto to believe (true: any hop; a
+   * string: those addresses or CIDRs). Decides the client address the limits count by, and whether a
+   * request came over HTTPS.
+   */
+  readonly trustProxy?: boolean | string;
 }
 
 export interface RequestObserver {
@@ -35,8 +44,15 @@ export interface RequestObserver {
 }
 
 export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, return503OnClosing: true });
+  const app = Fastify({
+    bodyLimit: options.bodyLimitBytes,
+    logger: false,
+    return503OnClosing: true,
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+  });
   await app.register(formbody);
+  const credentialLimits = options.credentialLimits ?? DEFAULT_CREDENTIAL_LIMITS;
+  await registerCredentialLimits(app, credentialLimits);
   const requests = options.requests;
   if (requests !== undefined) {
     app.addHook('onResponse', (request, reply, done) => {
@@ -52,7 +68,7 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ status: 404, code: 'not-found', message: `no such resource: ${request.method} ${request.url}` }),
   );
-  registerSessionRoutes(app, options.access);
+  registerSessionRoutes(app, options.access, loginRouteConfig(credentialLimits));
   const now = options.now ?? (() => new Date());
   const events = options.events ?? new JobEventHub(options.logger);
   registerJobRoutes(app, { store: options.store, access: options.access, now, maxBulkCreate: options.maxBulkCreate, events });

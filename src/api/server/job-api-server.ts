@@ -162,6 +162,8 @@ export class JobApiServer {
       logger,
       bodyLimitBytes: options.bodyLimitBytes,
       maxBulkCreate: options.maxBulkCreate,
+      credentialLimits: options.credentialLimits,
+      trustProxy: options.trustProxy,
     });
     // Registered before listening, so a listen that fails (the port taken) closes the app too.
     releasers.add('HTTP server', () => app.close());

@@ -9,6 +9,7 @@ import { fail, readLogLevel, readMetricsOptions, readString, type MetricsOptions
 import { resolve } from 'node:path';
 import { toError } from '../../util/errors.js';
 import { isPostgresUrl } from '../backends.js';
+import { DEFAULT_CREDENTIAL_LIMITS, type CredentialLimits } from './credential-limits.js';
 import type { LogLevel } from '../../util/logger.js';
 
 export interface JobApiServerOptions {
@@ -32,6 +33,10 @@ export interface JobApiServerOptions {
    * process then signs with a random key of its own (replicas must share a file to share sessions).
    */
   readonly sessionSecretFile: string | undefined;
+  /** Limits on failed credential checks and logins per window (credential-limits.ts). */
+  readonly credentialLimits: CredentialLimits;
+  /** Whose X-Forwarded-* headers to believe: false (none, the default), true (any), or addresses/CIDRs. */
+  readonly trustProxy: boolean | string;
 }
 
 export const JOB_API_DEFAULTS = Object.freeze({
@@ -79,6 +84,15 @@ function readPort(args: OptionArgs): number {
   return value;
 }
 
+/** `--trust-proxy` alone (or true) trusts any hop; a list of addresses or CIDRs trusts those. */
+function readTrustProxy(args: OptionArgs): boolean | string {
+  const value = args['trust-proxy'];
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true' || value === '') return true;
+  if (typeof value === 'string') return value;
+  return fail(`--trust-proxy must be true, false, or addresses/CIDRs separated by commas, got ${shown(value)}`);
+}
+
 function readSessionSecretFile(args: OptionArgs, database: string): string | undefined {
   const given = readString(args, 'session-secret-file');
   if (given !== undefined) return resolve(given);
@@ -97,5 +111,11 @@ export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobA
     logLevel: readLogLevel(args),
     logFile: readString(args, 'log-file'),
     sessionSecretFile: readSessionSecretFile(args, database),
+    credentialLimits: Object.freeze({
+      ...DEFAULT_CREDENTIAL_LIMITS,
+      failuresPerClient: readPositiveInteger(args, 'auth-failures-per-client', DEFAULT_CREDENTIAL_LIMITS.failuresPerClient),
+      failuresPerKey: readPositiveInteger(args, 'auth-failures-per-key', DEFAULT_CREDENTIAL_LIMITS.failuresPerKey),
+    }),
+    trustProxy: readTrustProxy(args),
   });
 }

@@ -2,8 +2,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { AccessControl } from './access.js';
 
-export function registerSessionRoutes(app: FastifyInstance, access: AccessControl): void {
-  app.post('/api/session', async (request, reply) => {
+/** `loginConfig`: the route's config, which carries its rate limit (credential-limits.ts). */
+export function registerSessionRoutes(app: FastifyInstance, access: AccessControl, loginConfig: Record<string, unknown> = {}): void {
+  app.post('/api/session', { config: loginConfig }, async (request, reply) => {
     const { principal, cookie } = await access.login(request.body);
     return reply
       .code(201)
