@@ -32,6 +32,10 @@ export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults:
   return argv
     .option('zk-hosts', { type: 'string', describe: 'ZooKeeper connection string H:P[,H:P][/chroot] (required)' })
     .option('api-url', { type: 'string', describe: `job API root (default ${DEFAULT_API_URL})` })
+    .option('api-ca-file', {
+      type: 'string',
+      describe: 'PEM certificates to trust for an https:// --api-url (a private CA or self-signed)',
+    })
     .option('api-key', { type: 'string', describe: `API key (prefer --api-key-file or ${envPrefix}_API_KEY)` })
     .option('api-secret', { type: 'string', describe: `API secret (prefer --api-key-file or ${envPrefix}_API_SECRET)` })
     .option('api-key-file', { type: 'string', describe: 'file with the API key: JSON {key, secret} or "key: ..." and "secret: ..." lines' })

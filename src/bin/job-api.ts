@@ -106,6 +106,8 @@ await yargs(hideBin(process.argv))
             'believe X-Forwarded-For/-Proto from a reverse proxy: "true" for any, or its addresses/CIDRs (comma-separated); ' +
             'decides the client address of the rate limits and whether cookies are Secure',
         })
+        .option('tls-cert', { type: 'string', describe: 'serve HTTPS with this certificate chain (PEM); with --tls-key' })
+        .option('tls-key', { type: 'string', describe: 'the private key (PEM) of --tls-cert' })
         .option('auth-failures-per-client', {
           type: 'number',
           describe: `failed credential checks a client may make per minute before 429 (default ${DEFAULT_CREDENTIAL_LIMITS.failuresPerClient})`,

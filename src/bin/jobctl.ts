@@ -40,6 +40,10 @@ const fail = (message: string, code: number): never => {
 function withGlobalOptions(argv: Argv): Argv {
   return argv
     .option('api-url', { type: 'string', describe: `the job API's root (default ${JOBCTL_DEFAULTS.apiUrl})` })
+    .option('api-ca-file', {
+      type: 'string',
+      describe: 'PEM certificates to trust for an https:// --api-url (a private CA or self-signed)',
+    })
     .option('api-key-file', {
       type: 'string',
       describe: `file with the API key ("key: ..." and "secret: ..." lines, or JSON); default ${JOBCTL_DEFAULTS.localStackKeyFile} when it exists and no key is given (npm start writes it)`,
@@ -56,7 +60,18 @@ function withGlobalOptions(argv: Argv): Argv {
     })
     .option('json', { type: 'boolean', describe: 'JSON only on stdout: one document, or JSON lines for streams' })
     .group(
-      ['api-url', 'api-key-file', 'api-key', 'api-secret', 'api-timeout', 'zk-hosts', 'queue-path', 'election-path', 'connect-timeout'],
+      [
+        'api-url',
+        'api-ca-file',
+        'api-key-file',
+        'api-key',
+        'api-secret',
+        'api-timeout',
+        'zk-hosts',
+        'queue-path',
+        'election-path',
+        'connect-timeout',
+      ],
       'Connection:',
     );
 }

@@ -36,6 +36,8 @@ export interface JobApiOptions {
    * request came over HTTPS.
    */
   readonly trustProxy?: boolean | string;
+  /** Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 export interface RequestObserver {
@@ -44,12 +46,17 @@ export interface RequestObserver {
 }
 
 export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({
+  const settings = {
     bodyLimit: options.bodyLimitBytes,
     logger: false,
     return503OnClosing: true,
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
-  });
+  };
+  // An HTTPS instance is typed over https.Server; routes and hooks do not depend on which server it is.
+  const app =
+    options.tls === undefined
+      ? Fastify(settings)
+      : (Fastify({ ...settings, https: { cert: options.tls.cert, key: options.tls.key } }) as unknown as FastifyInstance);
   await app.register(formbody);
   const credentialLimits = options.credentialLimits ?? DEFAULT_CREDENTIAL_LIMITS;
   await registerCredentialLimits(app, credentialLimits);

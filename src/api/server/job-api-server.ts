@@ -7,7 +7,9 @@
  * A start that fails half-way releases what it had opened and rethrows its own error; signals are
  * the entry point's business: it calls stop().
  */
+import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
+import { toError } from '../../util/errors.js';
 import { Authenticator, type AuthenticatorOptions } from '../auth/authenticator.js';
 import type { CredentialStore } from '../auth/credential-store.js';
 import { describeDatabase, isPostgresUrl, openBackends } from '../backends.js';
@@ -22,6 +24,14 @@ import type { JobApiServerOptions } from './options.js';
 import { PgEventRelay } from './pg-event-relay.js';
 
 export type JobApiServerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
+
+async function readTls(files: { certFile: string; keyFile: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = (file: string, what: string): Promise<Buffer> =>
+    readFile(file).catch((error: unknown) => {
+      throw new Error(`TLS ${what} ${file} cannot be read: ${toError(error).message}`, { cause: error });
+    });
+  return { cert: await read(files.certFile, 'certificate'), key: await read(files.keyFile, 'key') };
+}
 
 /** The two stores the API serves from. */
 export interface JobApiStores {
@@ -154,7 +164,9 @@ export class JobApiServer {
     if (isPostgresUrl(options.database)) {
       await releasers.open('job event relay', PgEventRelay.start(options.database, events, logger), (relay) => relay.close());
     }
+    const tls = options.tls === undefined ? undefined : await readTls(options.tls);
     const app = await buildJobApi({
+      ...(tls === undefined ? {} : { tls }),
       events,
       ...(metrics === undefined ? {} : { requests: metrics }),
       store: stores.jobs,

@@ -37,6 +37,8 @@ export interface JobApiServerOptions {
   readonly credentialLimits: CredentialLimits;
   /** Whose X-Forwarded-* headers to believe: false (none, the default), true (any), or addresses/CIDRs. */
   readonly trustProxy: boolean | string;
+  /** PEM files to serve HTTPS with (--tls-cert, --tls-key): both, or neither for plain HTTP. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
 }
 
 export const JOB_API_DEFAULTS = Object.freeze({
@@ -93,6 +95,15 @@ function readTrustProxy(args: OptionArgs): boolean | string {
   return fail(`--trust-proxy must be true, false, or addresses/CIDRs separated by commas, got ${shown(value)}`);
 }
 
+function readTls(args: OptionArgs): JobApiServerOptions['tls'] {
+  const certFile = readString(args, 'tls-cert');
+  const keyFile = readString(args, 'tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) fail('--tls-cert and --tls-key go together');
+  return certFile === undefined || keyFile === undefined
+    ? undefined
+    : Object.freeze({ certFile: resolve(certFile), keyFile: resolve(keyFile) });
+}
+
 function readSessionSecretFile(args: OptionArgs, database: string): string | undefined {
   const given = readString(args, 'session-secret-file');
   if (given !== undefined) return resolve(given);
@@ -117,5 +128,6 @@ export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobA
       failuresPerKey: readPositiveInteger(args, 'auth-failures-per-key', DEFAULT_CREDENTIAL_LIMITS.failuresPerKey),
     }),
     trustProxy: readTrustProxy(args),
+    tls: readTls(args),
   });
 }
