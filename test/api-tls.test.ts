@@ -82,7 +82,7 @@ function httpsLogin(baseUrl: string, admin: { key: string; secret: string }, ca:
         response.resume();
         response.on('end', () => {
           assert.equal(response.statusCode, 201);
-          resolve(String(response.headers['set-cookie']?.[0] ?? ''));
+          resolve(response.headers['set-cookie']?.[0] ?? '');
         });
       },
     );
