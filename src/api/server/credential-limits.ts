@@ -1,12 +1,13 @@
 /**
- * Limits on guessing credentials, with @fastify/rate-limit's counters: every 401 (a wrong key or
- * secret, in a login, an Authorization header or a cookie) counts against the client (its address,
- * as --trust-proxy says to read it) and against the key it named. Once either has used up its
- * failures for the window, every request of that client, or naming that key, gets 429 with
+ * Limits on guessing credentials, with @fastify/rate-limit's counters: every 401 of a request that
+ * presented a key and secret (a login, an Authorization header) counts against the client (its
+ * address, as --trust-proxy says to read it) and against the key it named. Once either has used up
+ * its failures for the window, every such request of that client, or naming that key, gets 429 with
  * Retry-After before its credentials are checked: a guess made meanwhile is not even tried, so its
  * answer cannot tell whether it was right. Requests that authenticate count nothing, so legitimate
- * traffic is not limited however busy; logins (one scrypt each when not cached) are also limited per
- * client, failed or not.
+ * traffic is not limited however busy. Session cookies are neither counted nor blocked: they cannot
+ * be guessed (HMAC-signed), and a restart that invalidates many at once must not lock out the
+ * clients re-logging in. Logins are also limited per client, failed or not.
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -25,7 +26,8 @@ export interface CredentialLimits {
 export const DEFAULT_CREDENTIAL_LIMITS: CredentialLimits = Object.freeze({
   failuresPerClient: 20,
   failuresPerKey: 50,
-  loginsPerClient: 60,
+  // High: a host of executors re-logs in together after a restart; wrong secrets are limited above.
+  loginsPerClient: 300,
   windowMs: 60_000,
 });
 
@@ -58,6 +60,7 @@ export async function registerCredentialLimits(app: FastifyInstance, limits: Cre
 
   // preHandler: the login body, which names the key, is parsed by then.
   app.addHook('preHandler', async (request, reply) => {
+    if (!presentsKey(request)) return;
     const checks: [typeof perClient, string][] = [[perClient, 'failed credential checks from this client']];
     if (presentedKey(request) !== undefined) checks.push([perKey, 'failed credential checks for this key']);
     for (const [limiter, what] of checks) {
@@ -70,7 +73,7 @@ export async function registerCredentialLimits(app: FastifyInstance, limits: Cre
   });
 
   app.addHook('onResponse', async (request, reply) => {
-    if (reply.statusCode !== 401) return;
+    if (reply.statusCode !== 401 || !presentsKey(request)) return;
     await perClient(request);
     if (presentedKey(request) !== undefined) await perKey(request);
   });
@@ -87,6 +90,16 @@ function tooMany(message: string): ApiError {
   return new ApiError('too-many-requests', message);
 }
 
+/** A login, or an Authorization header: a request trying a key and secret (or something malformed). */
+function presentsKey(request: FastifyRequest): boolean {
+  const authorization = request.headers.authorization;
+  return (authorization !== undefined && authorization.trim() !== '') || isLogin(request);
+}
+
+function isLogin(request: FastifyRequest): boolean {
+  return request.method === 'POST' && request.url.split('?')[0] === '/api/session';
+}
+
 /** The key a request names: in its Authorization header (Bearer or Basic) or its login body. */
 function presentedKey(request: FastifyRequest): string | undefined {
   const authorization = request.headers.authorization?.trim();
@@ -97,7 +110,7 @@ function presentedKey(request: FastifyRequest): string | undefined {
     const value = authorization.slice(space + 1).trim();
     if (scheme === 'bearer') pair = value;
     else if (scheme === 'basic') pair = Buffer.from(value, 'base64').toString('utf8');
-  } else if (request.method === 'POST' && request.url.split('?')[0] === '/api/session') {
+  } else if (isLogin(request)) {
     const template: unknown = isObject(request.body) ? request.body.template : undefined;
     const key = isObject(template) ? template.key : undefined;
     return typeof key === 'string' && key !== '' ? key.slice(0, MAX_KEY_LENGTH) : undefined;
