@@ -1,6 +1,7 @@
 /**
  * Where API keys live: next to the jobs, in the same SQLite file or PostgreSQL database, so every API
- * replica sees the same keys and the same session signing secret.
+ * replica sees the same keys and the same revoked sessions. The session signing secret is not there:
+ * whoever holds a copy of the database must not be able to mint a cookie (session-secret.ts).
  *
  * Revocation and the verification cache: `verify` and `lookup` remember a successful answer for
  * `cacheTtlMs` (60 s by default) so a request does not pay for scrypt each time. `revoke` forgets the
