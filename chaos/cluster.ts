@@ -77,7 +77,18 @@ export async function startCluster(options: ClusterOptions): Promise<ChaosCluste
       {
         name: 'job-api',
         bin: 'job-api.ts',
-        args: ['serve', '--database', database, '--port', String(apiPort), '--log-level', 'warn'],
+        // The session key in a file of the run, so sessions outlive the API's restarts on PostgreSQL too.
+        args: [
+          'serve',
+          '--database',
+          database,
+          '--port',
+          String(apiPort),
+          '--log-level',
+          'warn',
+          '--session-secret-file',
+          join(options.dir, 'session-secret'),
+        ],
         env: {},
         logFile: join(options.dir, 'job-api.log'),
       },

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,12 +251,17 @@ for (const factory of [sqliteFactory, postgresFactory()]) {
     test('other stores see the same keys and signing secret, and a revoked key stops working within the cache TTL', async () => {
       // A fresh database, opened by replicas at once: they race to create the tables and the secret.
       const openFresh = await factory.newDatabase();
-      const replicas = await Promise.all(Array.from({ length: 8 }, () => track(openFresh({ now, cacheTtlMs: 60_000 }))));
+      // The signing secret comes from a file shared by the replicas (session-secret.ts), never the database.
+      const shared = randomBytes(32);
+      const replicas = await Promise.all(
+        Array.from({ length: 8 }, () => track(openFresh({ now, cacheTtlMs: 60_000, signingSecret: shared }))),
+      );
       const [a, b, c] = replicas;
       assert.ok(a !== undefined && b !== undefined && c !== undefined);
       const secrets = await Promise.all(replicas.map((replica) => replica.signingSecret()));
-      assert.equal(secrets[0]?.length, 32);
-      for (const each of secrets) assert.deepEqual(each, secrets[0], 'one signing secret for all replicas');
+      for (const each of secrets) assert.deepEqual(each, shared, 'one signing secret for all replicas');
+      const alone = await track(openFresh({ now }));
+      assert.notDeepEqual(await alone.signingSecret(), shared, 'without a secret given, one of its own');
 
       const executor = await a.create('executor');
       const started = performance.now();

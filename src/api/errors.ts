@@ -13,6 +13,7 @@ export const API_ERROR_STATUS = {
   'precondition-failed': 412,
   'payload-too-large': 413,
   'unsupported-media-type': 415,
+  'too-many-requests': 429,
   unavailable: 503,
   internal: 500,
 } as const;

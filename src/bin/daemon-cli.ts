@@ -36,6 +36,10 @@ export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults:
       describe: 'file (mode 0600) with the ZooKeeper digest identity user:password; every znode created then carries its ACL',
     })
     .option('api-url', { type: 'string', describe: `job API root (default ${DEFAULT_API_URL})` })
+    .option('api-ca-file', {
+      type: 'string',
+      describe: 'PEM certificates to trust for an https:// --api-url (a private CA or self-signed)',
+    })
     .option('api-key', { type: 'string', describe: `API key (prefer --api-key-file or ${envPrefix}_API_KEY)` })
     .option('api-secret', { type: 'string', describe: `API secret (prefer --api-key-file or ${envPrefix}_API_SECRET)` })
     .option('api-key-file', { type: 'string', describe: 'file with the API key: JSON {key, secret} or "key: ..." and "secret: ..." lines' })

@@ -10,6 +10,7 @@ import { AdminKeyExistsError, createAdminKey } from '../api/auth/admin-key-cli.j
 import { isRole } from '../api/auth/credentials.js';
 import { openBackends, type Backends } from '../api/backends.js';
 import { JobApiServer } from '../api/server/job-api-server.js';
+import { DEFAULT_CREDENTIAL_LIMITS } from '../api/server/credential-limits.js';
 import { JOB_API_DEFAULTS, compileJobApiServerOptions, readDatabase } from '../api/server/options.js';
 import { DATABASE_URL_WARNING, secretFlagsOnArgv, urlHasPassword } from '../cli/argv-secrets.js';
 import { DEFAULT_METRICS_HOST, numberFlag, type OptionArgs } from '../cli/option-readers.js';
@@ -102,6 +103,32 @@ await yargs(hideBin(process.argv))
           'connect-timeout',
           numberFlag(
             `seconds per attempt to reach ZooKeeper, with --zk-hosts; the API serves meanwhile (default ${String(JOB_API_DEFAULTS.connectTimeoutSeconds)})`,
+          ),
+        )
+        .option('session-secret-file', {
+          type: 'string',
+          describe:
+            'file with the key that signs session cookies, created 0600 if absent (default: <database>.session-secret for SQLite; ' +
+            'on PostgreSQL give every replica the same file)',
+        })
+        .option('trust-proxy', {
+          type: 'string',
+          describe:
+            'believe X-Forwarded-For/-Proto from a reverse proxy: "true" for any, or its addresses/CIDRs (comma-separated); ' +
+            'decides the client address of the rate limits and whether cookies are Secure',
+        })
+        .option('tls-cert', { type: 'string', describe: 'serve HTTPS with this certificate chain (PEM); with --tls-key' })
+        .option('tls-key', { type: 'string', describe: 'the private key (PEM) of --tls-cert' })
+        .option(
+          'auth-failures-per-client',
+          numberFlag(
+            `failed credential checks a client may make per minute before 429 (default ${DEFAULT_CREDENTIAL_LIMITS.failuresPerClient})`,
+          ),
+        )
+        .option(
+          'auth-failures-per-key',
+          numberFlag(
+            `failed credential checks naming one key per minute, from all clients, before 429 (default ${DEFAULT_CREDENTIAL_LIMITS.failuresPerKey})`,
           ),
         ),
     (args) => serve(args),

@@ -43,6 +43,10 @@ const fail = (message: string, code: number): never => {
 function withGlobalOptions(argv: Argv): Argv {
   return argv
     .option('api-url', { type: 'string', describe: `the job API's root (default ${JOBCTL_DEFAULTS.apiUrl})` })
+    .option('api-ca-file', {
+      type: 'string',
+      describe: 'PEM certificates to trust for an https:// --api-url (a private CA or self-signed)',
+    })
     .option('api-key-file', {
       type: 'string',
       describe: `file with the API key ("key: ..." and "secret: ..." lines, or JSON); default ${JOBCTL_DEFAULTS.localStackKeyFile} when it exists and no key is given (npm start writes it)`,
@@ -62,6 +66,7 @@ function withGlobalOptions(argv: Argv): Argv {
     .group(
       [
         'api-url',
+        'api-ca-file',
         'api-key-file',
         'api-key',
         'api-secret',

@@ -26,6 +26,8 @@ export interface ApiOptions {
   readonly credentials: ApiCredentials | undefined;
   readonly compatibility: Compatibility;
   readonly timeoutMs: number;
+  /** `--api-ca-file`'s certificates (PEM), trusted for an https:// --api-url. */
+  readonly ca?: string;
 }
 
 export const fail = (message: string): never => {
@@ -174,10 +176,17 @@ export async function readApiOptions(args: OptionArgs, defaultTimeoutSeconds: nu
   if (compatibility !== 'auto' && compatibility !== 'engine' && compatibility !== 'nuvla') {
     fail(`--api-compatibility must be auto, engine or nuvla, got ${JSON.stringify(compatibility)}`);
   }
+  const caFile = readString(args, 'api-ca-file');
+  const ca =
+    caFile === undefined
+      ? undefined
+      : await readFile(caFile, 'utf8').catch((error: unknown) => fail(`API CA file ${caFile} cannot be read: ${toError(error).message}`));
+  if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----')) fail(`API CA file ${caFile ?? ''} holds no PEM certificate`);
   return Object.freeze({
     baseUrl: readString(args, 'api-url') ?? DEFAULT_API_URL,
     credentials: await readCredentials(args),
     compatibility: compatibility as Compatibility,
     timeoutMs: readSeconds(args, 'api-timeout', defaultTimeoutSeconds, 0.1, 3600),
+    ...(ca === undefined ? {} : { ca }),
   });
 }

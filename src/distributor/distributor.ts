@@ -90,6 +90,7 @@ export class Distributor {
             timeoutMs: options.api.timeoutMs,
             logger,
             ...(options.api.credentials === undefined ? {} : { credentials: options.api.credentials }),
+            ...(options.api.ca === undefined ? {} : { ca: options.api.ca }),
           }),
           (opened) => opened.close(),
         );

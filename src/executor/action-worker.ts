@@ -43,6 +43,7 @@ const api = new LazyJobApi(async () => {
     compatibility: settings.api.compatibility,
     timeoutMs: settings.api.timeoutMs,
     ...(settings.api.credentials === undefined ? {} : { credentials: settings.api.credentials }),
+    ...(settings.api.ca === undefined ? {} : { ca: settings.api.ca }),
   });
 });
 

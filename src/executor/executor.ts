@@ -180,6 +180,7 @@ export class Executor {
             maxSockets: options.threads * 2 + 4,
             logger,
             ...(options.api.credentials === undefined ? {} : { credentials: options.api.credentials }),
+            ...(options.api.ca === undefined ? {} : { ca: options.api.ca }),
           }),
           (client) => client.close(),
         );

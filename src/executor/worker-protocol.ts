@@ -14,6 +14,8 @@ export interface WorkerApiSettings {
   readonly credentials: ApiCredentials | undefined;
   readonly compatibility: Compatibility;
   readonly timeoutMs: number;
+  /** PEM certificates trusted for an https:// API (--api-ca-file). */
+  readonly ca?: string;
 }
 
 export interface WorkerSettings {
@@ -122,7 +124,7 @@ export function parseWorkerSettings(value: unknown): WorkerSettings {
   if (!isRecord(value) || !isRecord(value.api) || typeof value.progressIntervalMs !== 'number') {
     throw new TypeError('action worker started without its settings (workerData)');
   }
-  const { baseUrl, credentials, compatibility, timeoutMs } = value.api;
+  const { baseUrl, credentials, compatibility, timeoutMs, ca } = value.api;
   if (typeof baseUrl !== 'string' || typeof compatibility !== 'string' || typeof timeoutMs !== 'number') {
     throw new TypeError('action worker settings: api.baseUrl, api.compatibility and api.timeoutMs are required');
   }
@@ -131,7 +133,13 @@ export function parseWorkerSettings(value: unknown): WorkerSettings {
     parsedCredentials = { key: credentials.key, secret: credentials.secret };
   }
   return {
-    api: { baseUrl, credentials: parsedCredentials, compatibility: compatibility as Compatibility, timeoutMs },
+    api: {
+      baseUrl,
+      credentials: parsedCredentials,
+      compatibility: compatibility as Compatibility,
+      timeoutMs,
+      ...(typeof ca === 'string' ? { ca } : {}),
+    },
     progressIntervalMs: value.progressIntervalMs,
   };
 }

@@ -39,6 +39,7 @@ export class CommandContext {
         compatibility: this.options.api.compatibility,
         retry: CLI_RETRY,
         ...(this.options.api.credentials === undefined ? {} : { credentials: this.options.api.credentials }),
+        ...(this.options.api.ca === undefined ? {} : { ca: this.options.api.ca }),
       }),
       (client) => client.close(),
     );

@@ -29,6 +29,12 @@ export interface AuthHeaders {
   readonly authorization?: string | undefined;
 }
 
+/** What the server knows of the request beyond its headers. */
+export interface RequestContext {
+  /** The request came over HTTPS (directly, or through a trusted proxy that says so). */
+  readonly secure?: boolean;
+}
+
 export interface AuthenticatorOptions extends CookieOptions {
   /** Lifetime of a login session (default 24 h). */
   readonly sessionTtlMs?: number;
@@ -90,22 +96,43 @@ export class Authenticator {
     );
   }
 
-  /** Nuvla's api-key login: checks the key and secret and hands back a session cookie. */
-  async login(body: unknown): Promise<Login> {
+  /**
+   * Nuvla's api-key login: checks the key and secret and hands back a session cookie, `Secure` when
+   * the request came over HTTPS (`context.secure`) or the authenticator was told to always set it.
+   */
+  async login(body: unknown, context: RequestContext = {}): Promise<Login> {
     const { key, secret } = parseLoginBody(body);
     const principal = await this.verify(key, secret);
     const now = this.now();
     const token = issueSession(principal, await this.store.signingSecret(), now, this.sessionTtlMs);
     return {
       principal,
-      cookie: sessionCookie(token, this.sessionTtlMs, this.cookieOptions),
+      cookie: sessionCookie(token, this.sessionTtlMs, this.cookieOptionsFor(context)),
       expires: new Date(now.getTime() + this.sessionTtlMs),
     };
   }
 
   /** The Set-Cookie header value for logout. */
-  logoutCookie(): string {
-    return clearedSessionCookie(this.cookieOptions);
+  logoutCookie(context: RequestContext = {}): string {
+    return clearedSessionCookie(this.cookieOptionsFor(context));
+  }
+
+  private cookieOptionsFor(context: RequestContext): CookieOptions {
+    return this.cookieOptions.secure === true || context.secure === true ? { secure: true } : this.cookieOptions;
+  }
+
+  /**
+   * Ends the session of the cookie in `headers`, if it carries a valid one: refused at once by this
+   * replica, and by the others within the credential store's session check TTL. The cookie alone
+   * decides, so a logout needs no other credentials, and one without a session is still a success.
+   */
+  async logout(headers: AuthHeaders, context: RequestContext = {}): Promise<string> {
+    const token = sessionTokenOf(headers.cookie);
+    if (token !== undefined) {
+      const check = checkSession(token, await this.store.signingSecret(), this.now());
+      if (check.valid) await this.store.revokeSession(check.sessionId, check.expires);
+    }
+    return this.logoutCookie(context);
   }
 
   private async verify(key: string, secret: string): Promise<Principal> {
@@ -119,6 +146,7 @@ export class Authenticator {
     if (!check.valid) {
       throw unauthorized(check.reason === 'expired' ? `session expired: ${LOG_IN_AGAIN}` : `invalid session cookie: ${LOG_IN_AGAIN}`);
     }
+    if (await this.store.isSessionRevoked(check.sessionId)) throw unauthorized(`this session was logged out: ${LOG_IN_AGAIN}`);
     // The token is signed but stateless: this is what makes revoking a key end its sessions.
     const role = await this.store.lookup(check.principal.credentialId);
     if (role === undefined) throw unauthorized(`the API key of this session was revoked: ${LOG_IN_AGAIN}`);

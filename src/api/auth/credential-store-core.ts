@@ -1,11 +1,12 @@
 /**
  * What the SQLite and PostgreSQL credential stores do alike: generating and hashing keys, the
- * verification cache, the signing secret. Each database supplies only a `CredentialBackend` of plain
+ * verification cache, session revocation. Each database supplies only a `CredentialBackend` of plain
  * row operations.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { CredentialInfo, CredentialStore, CredentialStoreOptions, NewCredential, VerifiedCredential } from './credential-store.js';
 import { generateApiKey, hashSecret, isApiKey, isRole, verifySecret, type Role } from './credentials.js';
+import { SESSION_SECRET_BYTES, ephemeralSessionSecret } from './session-secret.js';
 
 export interface StoredCredential {
   readonly key: string;
@@ -21,14 +22,21 @@ export interface CredentialBackend {
   list(): Promise<CredentialInfo[]>;
   delete(key: string): Promise<boolean>;
   count(role: Role | undefined): Promise<number>;
-  /** Stores `value` under `name` unless a value is there already; returns the stored value either way. */
-  settingOrInsert(name: string, value: string): Promise<string>;
+  /** Records that session `id` (valid until `expiresMs`) has ended; forgets records of expired sessions. */
+  revokeSession(id: string, expiresMs: number, nowMs: number): Promise<void>;
+  isSessionRevoked(id: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
 export const DEFAULT_CACHE_TTL_MS = 60_000;
-const SIGNING_SECRET_SETTING = 'session-signing-secret';
-const SIGNING_SECRET_BYTES = 32;
+export const DEFAULT_SESSION_CHECK_TTL_MS = 5_000;
+/**
+ * Where earlier versions kept the signing secret, in clear: removed on open (see session-secret.ts),
+ * which also ends the sessions signed with it.
+ */
+export const LEGACY_SIGNING_SECRET_SETTING = 'session-signing-secret';
+// A revoked session stays refused in memory this long at least; the database answers after that.
+const REVOKED_MEMORY_MS = 24 * 60 * 60 * 1000;
 // Real secrets are 43 characters; a longer one is not ours, and need not be hashed to say so.
 const MAX_SECRET_LENGTH = 1024;
 // Past this many cached keys, expired entries are swept on insert so the maps stay bounded by the
@@ -76,7 +84,10 @@ class CachingCredentialStore implements CredentialStore {
    * cached after it.
    */
   private revocations = 0;
-  private signing: Promise<Buffer> | undefined;
+  private readonly signing: Buffer;
+  private readonly sessionCheckTtlMs: number;
+  /** Session ids and whether they were revoked: "no" is trusted for sessionCheckTtlMs, "yes" for good. */
+  private readonly sessions = new Map<string, Cached<boolean>>();
 
   constructor(
     readonly kind: CredentialStore['kind'],
@@ -84,8 +95,16 @@ class CachingCredentialStore implements CredentialStore {
     options: CredentialStoreOptions,
   ) {
     this.ttlMs = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS;
+    this.sessionCheckTtlMs = options.sessionCheckTtlMs ?? DEFAULT_SESSION_CHECK_TTL_MS;
     this.now = options.now ?? Date.now;
     if (!Number.isFinite(this.ttlMs) || this.ttlMs < 0) throw new Error(`cacheTtlMs must be >= 0, got ${this.ttlMs}`);
+    if (!Number.isFinite(this.sessionCheckTtlMs) || this.sessionCheckTtlMs < 0) {
+      throw new Error(`sessionCheckTtlMs must be >= 0, got ${this.sessionCheckTtlMs}`);
+    }
+    this.signing = options.signingSecret ?? ephemeralSessionSecret();
+    if (this.signing.length < SESSION_SECRET_BYTES) {
+      throw new Error(`a session signing secret must have at least ${SESSION_SECRET_BYTES} bytes, got ${this.signing.length}`);
+    }
   }
 
   async create(role: Role, description?: string): Promise<NewCredential> {
@@ -160,21 +179,26 @@ class CachingCredentialStore implements CredentialStore {
   }
 
   signingSecret(): Promise<Buffer> {
-    this.signing ??= this.loadSigningSecret().catch((error: unknown) => {
-      this.signing = undefined;
-      throw error;
-    });
-    return this.signing;
+    return Promise.resolve(this.signing);
   }
 
-  private async loadSigningSecret(): Promise<Buffer> {
-    const candidate = randomBytes(SIGNING_SECRET_BYTES).toString('base64url');
-    const stored = await this.backend.settingOrInsert(SIGNING_SECRET_SETTING, candidate);
-    const secret = Buffer.from(stored, 'base64url');
-    if (secret.length !== SIGNING_SECRET_BYTES) {
-      throw new Error(`the stored ${SIGNING_SECRET_SETTING} is ${secret.length} bytes, expected ${SIGNING_SECRET_BYTES}`);
+  async revokeSession(id: string, expires: Date): Promise<void> {
+    // Refused here before the database is written, so this replica never accepts it again.
+    remember(this.sessions, id, { value: true, expiresAt: this.now() + REVOKED_MEMORY_MS }, this.now());
+    await this.backend.revokeSession(id, expires.getTime(), this.now());
+  }
+
+  async isSessionRevoked(id: string): Promise<boolean> {
+    const cached = this.sessions.get(id);
+    if (cached !== undefined && cached.expiresAt > this.now()) return cached.value;
+    const revoked = await this.backend.isSessionRevoked(id);
+    const entry = this.sessions.get(id);
+    // A revocation made by this store while the database answered wins over that answer.
+    if (entry?.value !== true || entry.expiresAt <= this.now()) {
+      const trustedMs = revoked ? REVOKED_MEMORY_MS : this.sessionCheckTtlMs;
+      remember(this.sessions, id, { value: revoked, expiresAt: this.now() + trustedMs }, this.now());
     }
-    return secret;
+    return revoked || this.sessions.get(id)?.value === true;
   }
 
   close(): Promise<void> {

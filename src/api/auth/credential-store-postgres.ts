@@ -6,6 +6,7 @@
 import pg from 'pg';
 import type { CredentialStore, CredentialStoreOptions } from './credential-store.js';
 import {
+  LEGACY_SIGNING_SECRET_SETTING,
   column,
   countColumn,
   credentialStoreOver,
@@ -27,6 +28,11 @@ CREATE TABLE IF NOT EXISTS settings (
   name text PRIMARY KEY,
   value text NOT NULL
 );
+CREATE TABLE IF NOT EXISTS revoked_sessions (
+  id text PRIMARY KEY,
+  expires bigint NOT NULL
+);
+DELETE FROM settings WHERE name = '${LEGACY_SIGNING_SECRET_SETTING}';
 `;
 
 // Without the lock, two concurrent CREATE TABLE IF NOT EXISTS can both miss the table and one fails
@@ -104,14 +110,11 @@ function postgresBackend(pool: pg.Pool): CredentialBackend {
           : await rows('SELECT count(*) AS n FROM credentials WHERE role = $1', [role]);
       return countColumn(row, 'n');
     },
-    settingOrInsert: async (name, value) => {
-      // Two statements, not one with a CTE: a statement reads with the snapshot it started with, so
-      // when a replica's concurrent INSERT wins the conflict, a single statement sees neither row.
-      // The INSERT waits for that replica to commit; the SELECT after it then sees its value.
-      await pool.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
-      const [row] = await rows('SELECT value FROM settings WHERE name = $1', [name]);
-      return textColumn(row, 'value');
+    revokeSession: async (id, expiresMs, nowMs) => {
+      await pool.query('DELETE FROM revoked_sessions WHERE expires <= $1', [nowMs]);
+      await pool.query('INSERT INTO revoked_sessions (id, expires) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING', [id, expiresMs]);
     },
+    isSessionRevoked: async (id) => (await rows('SELECT 1 AS found FROM revoked_sessions WHERE id = $1', [id])).length > 0,
     close: () => pool.end(),
   };
 }

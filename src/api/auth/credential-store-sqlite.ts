@@ -5,7 +5,15 @@
 import Database from 'better-sqlite3';
 import { toError } from '../../util/errors.js';
 import type { CredentialStore, CredentialStoreOptions } from './credential-store.js';
-import { countColumn, credentialStoreOver, infoOfRow, roleColumn, textColumn, type CredentialBackend } from './credential-store-core.js';
+import {
+  LEGACY_SIGNING_SECRET_SETTING,
+  countColumn,
+  credentialStoreOver,
+  infoOfRow,
+  roleColumn,
+  textColumn,
+  type CredentialBackend,
+} from './credential-store-core.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS credentials (
@@ -19,6 +27,11 @@ CREATE TABLE IF NOT EXISTS settings (
   name TEXT PRIMARY KEY,
   value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS revoked_sessions (
+  id TEXT PRIMARY KEY,
+  expires INTEGER NOT NULL
+);
+DELETE FROM settings WHERE name = '${LEGACY_SIGNING_SECRET_SETTING}';
 `;
 
 // The job store writes to the same file; waiting out its transactions beats failing with SQLITE_BUSY.
@@ -48,8 +61,9 @@ function sqliteBackend(db: Database.Database): CredentialBackend {
   const remove = db.prepare('DELETE FROM credentials WHERE key = ?');
   const countAll = db.prepare('SELECT count(*) AS n FROM credentials');
   const countRole = db.prepare('SELECT count(*) AS n FROM credentials WHERE role = ?');
-  const insertSetting = db.prepare('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING');
-  const readSetting = db.prepare('SELECT value FROM settings WHERE name = ?');
+  const sweepSessions = db.prepare('DELETE FROM revoked_sessions WHERE expires <= ?');
+  const revokeSession = db.prepare('INSERT INTO revoked_sessions (id, expires) VALUES (?, ?) ON CONFLICT (id) DO NOTHING');
+  const findSession = db.prepare('SELECT 1 AS found FROM revoked_sessions WHERE id = ?');
 
   return {
     insert: promised((row) => {
@@ -62,10 +76,11 @@ function sqliteBackend(db: Database.Database): CredentialBackend {
     list: promised(() => list.all().map((row: unknown) => infoOfRow(row, textColumn(row, 'created')))),
     delete: promised((key) => remove.run(key).changes > 0),
     count: promised((role) => countColumn(role === undefined ? countAll.get() : countRole.get(role), 'n')),
-    settingOrInsert: promised((name, value) => {
-      insertSetting.run(name, value);
-      return textColumn(readSetting.get(name), 'value');
+    revokeSession: promised((id, expiresMs, nowMs) => {
+      sweepSessions.run(nowMs);
+      revokeSession.run(id, expiresMs);
     }),
+    isSessionRevoked: promised((id) => findSession.get(id) !== undefined),
     close: promised(() => {
       db.close();
     }),

@@ -1,12 +1,16 @@
 /**
  * Where API keys live: next to the jobs, in the same SQLite file or PostgreSQL database, so every API
- * replica sees the same keys and the same session signing secret.
+ * replica sees the same keys and the same revoked sessions. The session signing secret is not there:
+ * whoever holds a copy of the database must not be able to mint a cookie (session-secret.ts).
  *
  * Revocation and the verification cache: `verify` and `lookup` remember a successful answer for
  * `cacheTtlMs` (60 s by default) so a request does not pay for scrypt each time. `revoke` forgets the
  * key at once in the store object that revoked it; every other store object (other API replicas, or
  * another process on the same file) may still accept the revoked key, and sessions issued for it,
  * until its cached answer expires: at most `cacheTtlMs` after the revocation.
+ *
+ * Logout revokes one session the same way: at once in the store that revoked it, and in the others
+ * once their "not revoked" answer for it is older than `sessionCheckTtlMs` (5 s by default).
  */
 import type { Role } from './credentials.js';
 
@@ -44,16 +48,26 @@ export interface CredentialStore {
   /** Keys in the store, or only those of `role`. */
   count(role?: Role): Promise<number>;
   /**
-   * A random 32-byte secret created by the first store to ask and kept in the database, so that every
-   * API replica signs and checks session cookies alike.
+   * The key that signs session cookies, as the opener gave it (from a file: session-secret.ts), or a
+   * random one for this process alone. Never stored in the database.
    */
   signingSecret(): Promise<Buffer>;
+  /** Ends session `id` (valid until `expires`): at once for this store, within sessionCheckTtlMs for others. */
+  revokeSession(id: string, expires: Date): Promise<void>;
+  isSessionRevoked(id: string): Promise<boolean>;
   close(): Promise<void>;
 }
 
 export interface CredentialStoreOptions {
   /** How long a successful verify or lookup is trusted without the database (default 60 s). */
   readonly cacheTtlMs?: number;
+  /** The session signing key; without it a random one, so no other process accepts this one's sessions. */
+  readonly signingSecret?: Buffer;
+  /**
+   * How long "this session was not revoked" is trusted without the database (default 5 s): the most
+   * another replica may go on accepting a session after a logout elsewhere.
+   */
+  readonly sessionCheckTtlMs?: number;
   /** Milliseconds since the epoch; tests move it to expire the cache. */
   readonly now?: () => number;
 }

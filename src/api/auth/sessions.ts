@@ -1,12 +1,13 @@
 /**
  * Session tokens for Nuvla's cookie login: stateless, so any API replica can check a cookie another
- * issued, with the signing secret they share through the credential store. A token is
- * `<payload>.<signature>`: base64url of `{"credentialId","role","expires"}` and of its HMAC-SHA256.
+ * issued, with the signing secret they share through a file (session-secret.ts; never the database).
+ * A token is `<payload>.<signature>`: base64url of `{"credentialId","role","expires","sid"}` and of its
+ * HMAC-SHA256. `sid` names the session, so that logout can revoke it.
  *
- * Being stateless, a token cannot be revoked by itself; the authenticator re-checks that its key
- * still exists (see Authenticator.authenticate), which makes revoking a key end its sessions too.
+ * A token says nothing about revocation by itself; the authenticator re-checks that its key still
+ * exists and that its session was not logged out (see Authenticator.authenticate).
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import { isRole, type Principal } from './credentials.js';
 
 /** Nuvla's cookie name, so Nuvla's clients keep and send it unchanged. */
@@ -17,14 +18,14 @@ const MIN_SECRET_BYTES = 32;
 const MAX_TOKEN_LENGTH = 1024;
 
 export type SessionCheck =
-  | { readonly valid: true; readonly principal: Principal; readonly expires: Date }
+  | { readonly valid: true; readonly principal: Principal; readonly expires: Date; readonly sessionId: string }
   | { readonly valid: false; readonly reason: 'malformed' | 'bad-signature' | 'expired' };
 
 export function issueSession(principal: Principal, signingSecret: Buffer, now: Date, ttlMs: number = DEFAULT_SESSION_TTL_MS): string {
   checkSecret(signingSecret);
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) throw new Error(`a session lifetime must be a positive integer of ms, got ${ttlMs}`);
   const payload = Buffer.from(
-    JSON.stringify({ credentialId: principal.credentialId, role: principal.role, expires: now.getTime() + ttlMs }),
+    JSON.stringify({ credentialId: principal.credentialId, role: principal.role, expires: now.getTime() + ttlMs, sid: randomUUID() }),
   ).toString('base64url');
   return `${payload}.${sign(payload, signingSecret)}`;
 }
@@ -48,7 +49,12 @@ export function checkSession(token: string, signingSecret: Buffer, now: Date): S
   const claims = parseClaims(payload);
   if (claims === undefined) return { valid: false, reason: 'malformed' };
   if (claims.expires <= now.getTime()) return { valid: false, reason: 'expired' };
-  return { valid: true, principal: { credentialId: claims.credentialId, role: claims.role }, expires: new Date(claims.expires) };
+  return {
+    valid: true,
+    principal: { credentialId: claims.credentialId, role: claims.role },
+    expires: new Date(claims.expires),
+    sessionId: claims.sid,
+  };
 }
 
 export interface CookieOptions {
@@ -100,6 +106,7 @@ interface Claims {
   readonly credentialId: string;
   readonly role: Principal['role'];
   readonly expires: number;
+  readonly sid: string;
 }
 
 /** Only reached for a payload we signed; still checked, as a signing secret can outlive a format. */
@@ -111,9 +118,11 @@ function parseClaims(payload: string): Claims | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { credentialId, role, expires } = parsed as Record<string, unknown>;
+  const { credentialId, role, expires, sid } = parsed as Record<string, unknown>;
   if (typeof credentialId !== 'string' || !isRole(role) || typeof expires !== 'number' || !Number.isSafeInteger(expires)) {
     return undefined;
   }
-  return { credentialId, role, expires };
+  // A token without a session id could not be logged out: refused.
+  if (typeof sid !== 'string' || sid === '' || sid.length > 64) return undefined;
+  return { credentialId, role, expires, sid };
 }

@@ -10,7 +10,7 @@
  * Keywords are case-insensitive. Chains of 'and'/'or' nest to the left: `a and b and c` is
  * `(a and b) and c`.
  */
-import { badRequest } from '../errors.js';
+import { badRequest, type ApiError } from '../errors.js';
 import type { Comparison, FilterNode, FilterValue, OrderBy } from './ast.js';
 import { Lexer, describeToken, syntaxError, type Token } from './lexer.js';
 
@@ -30,12 +30,38 @@ const SUGGESTIONS: Readonly<Record<string, string>> = {
   '|': 'or',
 };
 const RESERVED = new Set(['and', 'or', 'true', 'false', 'null']);
-// Bounds the parser's recursion (and the compiler's after it) whatever the filter.
-const MAX_NESTING = 64;
+
+/**
+ * A filter is the caller's text turned into SQL: these bound what one request can make the database
+ * parse, so that no filter reaches SQLite's or PostgreSQL's own limits (expression depth 1000 in
+ * SQLite, 32,766 bound parameters, path lengths) and fails there as a 500. Each is far above what a
+ * client sends: an executor's watch asks for 200 ids at once, jobctl combines a handful of terms.
+ */
+export const FILTER_LIMITS = Object.freeze({
+  /** Characters in the whole filter. */
+  maxLength: 65_536,
+  /** Comparisons (`a='x'`), whatever joins them. */
+  maxComparisons: 256,
+  /** Values over all comparisons, those in lists included. */
+  maxValues: 5_000,
+  /** Names in one attribute path (`a/b/c` has 3). */
+  maxAttributeNames: 16,
+  /** Parentheses inside each other; also bounds the parser's recursion (and the compiler's after it). */
+  maxNesting: 64,
+});
+const MAX_NESTING = FILTER_LIMITS.maxNesting;
 const ATTRIBUTE = /^[A-Za-z_][A-Za-z0-9_-]*(?:\/[A-Za-z0-9_-]+)*$/;
 
 export function parseFilter(text: string): FilterNode {
+  if (text.length > FILTER_LIMITS.maxLength) {
+    throw limitExceeded(`a filter has at most ${FILTER_LIMITS.maxLength} characters, this one has ${text.length}`, 'maxLength');
+  }
   return new FilterParser(text).parse();
+}
+
+/** The filter itself stays out of the details: echoing a filter this large is what the limit avoids. */
+function limitExceeded(problem: string, limit: keyof typeof FILTER_LIMITS): ApiError {
+  return badRequest(`filter too large: ${problem}`, { limit, max: FILTER_LIMITS[limit] });
 }
 
 /** The `filter` parameter as a request gives it: absent or blank means no filter. */
@@ -46,6 +72,8 @@ export function parseOptionalFilter(text: string | undefined): FilterNode | unde
 class FilterParser {
   private readonly lexer: Lexer;
   private depth = 0;
+  private comparisons = 0;
+  private values = 0;
 
   constructor(private readonly text: string) {
     this.lexer = new Lexer(text);
@@ -96,6 +124,12 @@ class FilterParser {
     if (token.kind !== 'word' || RESERVED.has(token.text.toLowerCase())) {
       throw this.unexpected(token, "an attribute or '('");
     }
+    if (++this.comparisons > FILTER_LIMITS.maxComparisons) {
+      throw limitExceeded(
+        `a filter has at most ${FILTER_LIMITS.maxComparisons} comparisons; the next one is at position ${token.position}`,
+        'maxComparisons',
+      );
+    }
     const attribute = this.attribute(token);
     const op = this.operator(token);
     const value = this.lexer.peek().kind === '[' ? this.list(op) : this.value(op);
@@ -104,6 +138,12 @@ class FilterParser {
 
   private attribute(token: Token): string[] {
     const segments = token.text.split('/');
+    if (segments.length > FILTER_LIMITS.maxAttributeNames) {
+      throw limitExceeded(
+        `an attribute has at most ${FILTER_LIMITS.maxAttributeNames} names, the one at position ${token.position} has ${segments.length}`,
+        'maxAttributeNames',
+      );
+    }
     let offset = token.position;
     for (const segment of segments) {
       if (segment === '') throw syntaxError(this.text, offset, `empty name in attribute '${token.text}'`);
@@ -156,6 +196,12 @@ class FilterParser {
 
   private scalar(where: string): FilterValue {
     const token = this.lexer.next();
+    if (++this.values > FILTER_LIMITS.maxValues) {
+      throw limitExceeded(
+        `a filter has at most ${FILTER_LIMITS.maxValues} values; the next one is at position ${token.position}`,
+        'maxValues',
+      );
+    }
     switch (token.kind) {
       case 'string':
       case 'date':
@@ -206,6 +252,9 @@ export function parseSelect(text: string | undefined): string[] | undefined {
 
 function checkAttribute(name: string, parameter: 'orderby' | 'select', text: string): string[] {
   if (name === '') throw badRequest(`${parameter} has an empty attribute name`, { [parameter]: text });
+  if (name.split('/').length > FILTER_LIMITS.maxAttributeNames) {
+    throw badRequest(`${parameter}: an attribute has at most ${FILTER_LIMITS.maxAttributeNames} names, '${name.slice(0, 60)}...' has more`);
+  }
   if (!ATTRIBUTE.test(name)) {
     throw badRequest(`${parameter} attribute '${name}' is not a name of letters, digits, '-' and '_' with '/' between nested names`, {
       [parameter]: text,

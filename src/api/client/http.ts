@@ -35,6 +35,8 @@ export interface HttpTransportOptions {
   readonly baseUrl: string;
   readonly timeoutMs: number;
   readonly maxSockets: number;
+  /** PEM certificates trusted for https instead of the system's. */
+  readonly ca?: string | undefined;
 }
 
 export class HttpTransport {
@@ -56,7 +58,7 @@ export class HttpTransport {
       timeout: 60_000,
     };
     const httpAgent = new http.Agent(agentOptions);
-    const httpsAgent = new https.Agent(agentOptions);
+    const httpsAgent = new https.Agent(options.ca === undefined ? agentOptions : { ...agentOptions, ca: options.ca });
     this.#agents = [httpAgent, httpsAgent];
     this.#axios = axios.create({
       httpAgent,

@@ -55,7 +55,12 @@ export class JobApiClient implements JobApi {
   static create(options: JobApiClientOptions): Promise<JobApiClient> {
     try {
       const resolved = resolveOptions(options);
-      const http = new HttpTransport({ baseUrl: resolved.baseUrl, timeoutMs: resolved.timeoutMs, maxSockets: resolved.maxSockets });
+      const http = new HttpTransport({
+        baseUrl: resolved.baseUrl,
+        timeoutMs: resolved.timeoutMs,
+        maxSockets: resolved.maxSockets,
+        ca: resolved.ca,
+      });
       const detector = new FlavourDetector(resolved.compatibility, resolved.baseUrl, resolved.logger);
       const requester = new Requester(http, detector, resolved.credentials, resolved.retry, resolved.logger);
       return Promise.resolve(new JobApiClient(http, detector, requester, resolved));

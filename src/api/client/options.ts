@@ -38,6 +38,11 @@ export interface JobApiClientOptions {
   readonly compatibility?: Compatibility;
   /** Most connections kept open to the server (default 256: one per concurrent executor slot). */
   readonly maxSockets?: number;
+  /**
+   * PEM certificates to trust for an https:// baseUrl instead of the system's (a private CA or the
+   * server's self-signed certificate).
+   */
+  readonly ca?: string;
   readonly logger?: Logger;
 }
 
@@ -49,6 +54,7 @@ export interface ResolvedOptions {
   readonly retry: RetryPolicy;
   readonly compatibility: Compatibility;
   readonly maxSockets: number;
+  readonly ca: string | undefined;
   readonly logger: Logger;
 }
 
@@ -63,7 +69,7 @@ export class ClientOptionsError extends TypeError {
 
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (!isRecord(options)) throw new ClientOptionsError(`JobApiClient options must be an object, got ${describe(options)}`);
-  const known = new Set(['baseUrl', 'credentials', 'timeoutMs', 'retry', 'compatibility', 'maxSockets', 'logger']);
+  const known = new Set(['baseUrl', 'credentials', 'timeoutMs', 'retry', 'compatibility', 'maxSockets', 'ca', 'logger']);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new ClientOptionsError(`unknown JobApiClient option "${key}"; expected ${[...known].join(', ')}`);
   }
@@ -90,8 +96,19 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     retry: resolvedRetry,
     compatibility: compatibility as Compatibility,
     maxSockets: integer(options.maxSockets, 'maxSockets', 1, 65_536) ?? DEFAULT_MAX_SOCKETS,
+    ca: caOf(options.ca),
     logger: loggerOf(options.logger),
   };
+}
+
+function caOf(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || !value.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ClientOptionsError(
+      `"ca" must be PEM text with at least one certificate (-----BEGIN CERTIFICATE-----), got ${describe(value)}`,
+    );
+  }
+  return value;
 }
 
 function baseUrlOf(value: unknown): string {

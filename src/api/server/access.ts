@@ -16,9 +16,12 @@ export interface AccessControl {
   authenticate(headers: { cookie?: string | undefined; authorization?: string | undefined }): Promise<Principal>;
   /** Throws ApiError 'forbidden' when the principal's role lacks the permission. */
   authorize(principal: Principal, permission: Permission): void;
-  login(body: unknown): Promise<{ principal: Principal; cookie: string }>;
+  /** `secure`: the request came over HTTPS, so the cookie gets `Secure`. */
+  login(body: unknown, context?: { secure?: boolean }): Promise<{ principal: Principal; cookie: string }>;
   /** The Set-Cookie value that ends a session cookie (with the same attributes as login's). */
-  logoutCookie(): string;
+  logoutCookie(context?: { secure?: boolean }): string;
+  /** Revokes the session the headers' cookie carries, if any; returns the Set-Cookie value that clears it. */
+  logout(headers: { cookie?: string | undefined }, context?: { secure?: boolean }): Promise<string>;
 }
 
 /** Authenticates the request and checks one permission; returns who is asking. */

@@ -13,6 +13,7 @@ import type { AccessControl } from './access.js';
 import { registerJobOperationRoutes } from './job-operations.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { DEFAULT_CREDENTIAL_LIMITS, loginRouteConfig, registerCredentialLimits, type CredentialLimits } from './credential-limits.js';
 import { JobEventHub } from './event-hub.js';
 import { registerEventRoutes } from './event-routes.js';
 
@@ -30,6 +31,16 @@ export interface JobApiOptions {
   readonly events?: JobEventHub;
   /** Enqueues jobs just created (`--zk-hosts`); true once their entries exist. */
   readonly enqueueCreated?: (jobs: readonly JobDocument[]) => Promise<boolean>;
+  /** Limits on failed credential checks and logins (DEFAULT_CREDENTIAL_LIMITS when not given). */
+  readonly credentialLimits?: CredentialLimits;
+  /**
+   * Fastify's trustProxy: whose X-Forwarded-For and X-Forwarded-Proto to believe (true: any hop; a
+   * string: those addresses or CIDRs). Decides the client address the limits count by, and whether a
+   * request came over HTTPS.
+   */
+  readonly trustProxy?: boolean | string;
+  /** Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP. */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
 }
 
 export interface RequestObserver {
@@ -38,8 +49,20 @@ export interface RequestObserver {
 }
 
 export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstance> {
-  const app = Fastify({ bodyLimit: options.bodyLimitBytes, logger: false, return503OnClosing: true });
+  const settings = {
+    bodyLimit: options.bodyLimitBytes,
+    logger: false,
+    return503OnClosing: true,
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+  };
+  // An HTTPS instance is typed over https.Server; routes and hooks do not depend on which server it is.
+  const app =
+    options.tls === undefined
+      ? Fastify(settings)
+      : (Fastify({ ...settings, https: { cert: options.tls.cert, key: options.tls.key } }) as unknown as FastifyInstance);
   await app.register(formbody);
+  const credentialLimits = options.credentialLimits ?? DEFAULT_CREDENTIAL_LIMITS;
+  await registerCredentialLimits(app, credentialLimits);
   const requests = options.requests;
   if (requests !== undefined) {
     app.addHook('onResponse', (request, reply, done) => {
@@ -55,7 +78,7 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({ status: 404, code: 'not-found', message: `no such resource: ${request.method} ${request.url}` }),
   );
-  registerSessionRoutes(app, options.access);
+  registerSessionRoutes(app, options.access, loginRouteConfig(credentialLimits));
   const now = options.now ?? (() => new Date());
   const events = options.events ?? new JobEventHub(options.logger);
   registerJobRoutes(app, {

@@ -17,7 +17,10 @@ import {
   type MetricsOptions,
   type OptionArgs,
 } from '../../cli/option-readers.js';
+import { resolve } from 'node:path';
 import { toError } from '../../util/errors.js';
+import { isPostgresUrl } from '../backends.js';
+import { DEFAULT_CREDENTIAL_LIMITS, type CredentialLimits } from './credential-limits.js';
 import type { LogLevel } from '../../util/logger.js';
 
 export interface JobApiServerOptions {
@@ -37,6 +40,18 @@ export interface JobApiServerOptions {
   readonly metrics: MetricsOptions | undefined;
   /** Where created jobs are enqueued (`--zk-hosts`); undefined: not at all, the reconciler does it. */
   readonly queue: QueueOptions | undefined;
+  /**
+   * The file holding the session signing key, created 0600 if absent. By default next to a SQLite
+   * database (`<database>.session-secret`); undefined on PostgreSQL when not given, where each
+   * process then signs with a random key of its own (replicas must share a file to share sessions).
+   */
+  readonly sessionSecretFile: string | undefined;
+  /** Limits on failed credential checks and logins per window (credential-limits.ts). */
+  readonly credentialLimits: CredentialLimits;
+  /** Whose X-Forwarded-* headers to believe: false (none, the default), true (any), or addresses/CIDRs. */
+  readonly trustProxy: boolean | string;
+  /** PEM files to serve HTTPS with (--tls-cert, --tls-key): both, or neither for plain HTTP. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
 }
 
 /** The ZooKeeper queue the server enqueues created jobs in. */
@@ -121,9 +136,34 @@ function readQueueOptions(args: OptionArgs): QueueOptions | undefined {
   });
 }
 
+/** `--trust-proxy` alone (or true) trusts any hop; a list of addresses or CIDRs trusts those. */
+function readTrustProxy(args: OptionArgs): boolean | string {
+  const value = args['trust-proxy'];
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true' || value === '') return true;
+  if (typeof value === 'string') return value;
+  return fail(`--trust-proxy must be true, false, or addresses/CIDRs separated by commas, got ${shown(value)}`);
+}
+
+function readTls(args: OptionArgs): JobApiServerOptions['tls'] {
+  const certFile = readString(args, 'tls-cert');
+  const keyFile = readString(args, 'tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) fail('--tls-cert and --tls-key go together');
+  return certFile === undefined || keyFile === undefined
+    ? undefined
+    : Object.freeze({ certFile: resolve(certFile), keyFile: resolve(keyFile) });
+}
+
+function readSessionSecretFile(args: OptionArgs, database: string): string | undefined {
+  const given = readString(args, 'session-secret-file');
+  if (given !== undefined) return resolve(given);
+  return isPostgresUrl(database) ? undefined : `${resolve(database)}.session-secret`;
+}
+
 export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobApiServerOptions> {
+  const database = await readDatabase(args);
   return Object.freeze({
-    database: await readDatabase(args),
+    database,
     bodyLimitBytes: readPositiveInteger(args, 'body-limit', JOB_API_DEFAULTS.bodyLimitBytes),
     maxBulkCreate: readPositiveInteger(args, 'max-bulk-create', JOB_API_DEFAULTS.maxBulkCreate),
     metrics: readMetricsOptions(args),
@@ -132,5 +172,13 @@ export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobA
     port: readPort(args),
     logLevel: readLogLevel(args),
     logFile: readString(args, 'log-file'),
+    sessionSecretFile: readSessionSecretFile(args, database),
+    credentialLimits: Object.freeze({
+      ...DEFAULT_CREDENTIAL_LIMITS,
+      failuresPerClient: readPositiveInteger(args, 'auth-failures-per-client', DEFAULT_CREDENTIAL_LIMITS.failuresPerClient),
+      failuresPerKey: readPositiveInteger(args, 'auth-failures-per-key', DEFAULT_CREDENTIAL_LIMITS.failuresPerKey),
+    }),
+    trustProxy: readTrustProxy(args),
+    tls: readTls(args),
   });
 }
