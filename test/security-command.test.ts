@@ -1,0 +1,48 @@
+/**
+ * Issue 14, finding 1: the bundled `command` action is remote code execution for any key that may
+ * create jobs. Attacked from the outside: a job created with an executor key, run by a real
+ * `job-executor` process loading the bundled actions, tries to print the executor's API secret.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JobApiClient } from '../src/api/client/index.js';
+import { BUNDLED_ACTIONS_DIR } from '../src/executor/options.js';
+import { useExecutorTestbed } from './fixtures/executor-testbed.js';
+
+const bed = useExecutorTestbed();
+
+/** `/bin/sh -c 'echo $JOB_EXECUTOR_API_SECRET'`, created with an executor key and enqueued. */
+async function secretLeakJob(): Promise<string> {
+  const { api, queue } = bed();
+  const executorKey = await api.createKey('executor');
+  const attacker = await JobApiClient.create({ baseUrl: api.baseUrl, credentials: executorKey, compatibility: 'engine' });
+  try {
+    const payload = { command: '/bin/sh', args: ['-c', 'echo "secret=[$JOB_EXECUTOR_API_SECRET]"'] };
+    const { id } = await attacker.create({ action: 'command', payload: JSON.stringify(payload) });
+    await queue.put(id, 100);
+    return id;
+  } finally {
+    await attacker.close();
+  }
+}
+
+test('a default executor does not offer `command`: the job fails as unknown (127), naming --allow-command', async () => {
+  const { api } = bed();
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR] });
+  const id = await secretLeakJob();
+  const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
+  assert.ok(!(job['status-message'] ?? '').includes(api.adminKey.secret), `the secret leaked: ${job['status-message']}`);
+  assert.equal(job.state, 'FAILED');
+  assert.equal(job['return-code'], 127);
+  assert.match(job['status-message'] ?? '', /unknown action "command".*--allow-command/s);
+});
+
+test('with --allow-command the program runs, in a clean environment without the executor secret', async () => {
+  const { api } = bed();
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--allow-command'] });
+  const id = await secretLeakJob();
+  const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
+  assert.equal(job.state, 'SUCCESS', job['status-message']);
+  assert.ok(!(job['status-message'] ?? '').includes(api.adminKey.secret), `the secret leaked: ${job['status-message']}`);
+  assert.match(job['status-message'] ?? '', /secret=\[\]/);
+});
