@@ -22,6 +22,8 @@ export type JobLookup = { readonly found: false } | { readonly found: true; read
 export interface DispositionFacts {
   readonly lookup: JobLookup;
   readonly knownAction: (name: string) => boolean;
+  /** Why an action this executor loaded is not offered (e.g. `command` without --allow-command), if it is withheld. */
+  readonly withheldReason?: (name: string) => string | undefined;
   /** For a RUNNING job with a recorded owner: whether that owner is a live executor session. */
   readonly ownerAlive: boolean | undefined;
   /**
@@ -49,8 +51,9 @@ export type Disposition =
   | { readonly kind: 'claim'; readonly attempt: number; readonly previousOwner: string | undefined; readonly detail: string };
 
 /** How a job whose action no module here defines ends. */
-export function unknownAction(action: string): { readonly returnCode: number; readonly detail: string } {
-  return { returnCode: RETURN_CODES.unknownAction, detail: `unknown action "${action}": no action module of this executor defines it` };
+export function unknownAction(action: string, withheld?: string): { readonly returnCode: number; readonly detail: string } {
+  const why = withheld ?? 'no action module of this executor defines it';
+  return { returnCode: RETURN_CODES.unknownAction, detail: `unknown action "${action}": ${why}` };
 }
 
 export function decide(facts: DispositionFacts): Disposition {
@@ -73,7 +76,8 @@ export function decide(facts: DispositionFacts): Disposition {
     // Whatever wrote the job's owner: the process holding its other entry runs it (docs/contracts.md §5).
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING under ${facts.foreignHolder}` };
   }
-  if (!facts.knownAction(job.action)) return { kind: 'fail', reason: 'unknown-action', ...unknownAction(job.action) };
+  if (!facts.knownAction(job.action))
+    return { kind: 'fail', reason: 'unknown-action', ...unknownAction(job.action, facts.withheldReason?.(job.action)) };
   const attempt = (job.attempt ?? 0) + 1;
   if (job.state === 'RUNNING') {
     const owner = job.executor;

@@ -18,7 +18,8 @@ import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
-import { loadActions, type LoadedActions } from './action-loader.js';
+import { loadActions } from './action-loader.js';
+import { offeredActions, type OfferedActions } from './action-policy.js';
 import { ApiGate } from './api-gate.js';
 import type { JobObserver } from './job-observer.js';
 import { JobRunner } from './job-runner.js';
@@ -37,7 +38,7 @@ const PROBE_JOB = 'job/00000000-0000-7000-8000-000000000000';
 
 export class Executor {
   readonly options: ExecutorOptions;
-  readonly actions: LoadedActions;
+  readonly actions: OfferedActions;
   readonly #logger: Logger;
   readonly #client: ZkClient;
   readonly #queue: LockingQueue;
@@ -61,7 +62,7 @@ export class Executor {
   private constructor(
     options: ExecutorOptions,
     logger: Logger,
-    actions: LoadedActions,
+    actions: OfferedActions,
     client: ZkClient,
     api: JobApiClient,
     observer: JobObserver | undefined,
@@ -99,6 +100,7 @@ export class Executor {
       gate: this.#gate,
       watch: this.#watch,
       actions: actions.actions,
+      withheld: actions.withheld,
       name: options.name,
       maxAttempts: options.maxAttempts,
       logger,
@@ -131,7 +133,7 @@ export class Executor {
 
   /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs; `observer` is told what becomes of each. */
   static async start(options: ExecutorOptions, logger: Logger, observer?: JobObserver): Promise<Executor> {
-    const actions = await loadActions(options.actionsDirs, logger);
+    const actions = offeredActions(await loadActions(options.actionsDirs, logger), options, logger);
     if (actions.actions.size === 0)
       logger.warn('no action is loaded: every job this executor takes will fail as unknown', { actionsDirs: options.actionsDirs });
     const releasers = new Releasers();

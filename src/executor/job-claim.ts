@@ -29,6 +29,8 @@ export interface ClaimDeps {
   readonly queue: Pick<LockingQueue, 'foreignHolder'>;
   readonly gate: ApiGate;
   readonly actions: ReadonlyMap<string, LoadedAction>;
+  /** Actions loaded but not offered, with the reason a job of theirs fails with. */
+  readonly withheld: ReadonlyMap<string, string>;
   /** This executor's registered name. */
   readonly name: string;
   /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
@@ -90,7 +92,14 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
     const maxAttempts = lookup.found
       ? (lookup.job['max-attempts'] ?? deps.actions.get(lookup.job.action)?.definition.maxAttempts ?? deps.maxAttempts)
       : deps.maxAttempts;
-    const disposition = decide({ lookup, knownAction: (name) => deps.actions.has(name), ownerAlive, foreignHolder, maxAttempts });
+    const disposition = decide({
+      lookup,
+      knownAction: (name) => deps.actions.has(name),
+      withheldReason: (name) => deps.withheld.get(name),
+      ownerAlive,
+      foreignHolder,
+      maxAttempts,
+    });
     if (disposition.kind === 'consume') {
       const { reason, detail } = disposition;
       return {

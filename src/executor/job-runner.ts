@@ -52,6 +52,8 @@ export interface RunnerDeps {
   readonly gate: ApiGate;
   readonly watch: JobWatch;
   readonly actions: ReadonlyMap<string, LoadedAction>;
+  /** Actions loaded but not offered (action-policy.ts), with the reason their jobs fail with. */
+  readonly withheld: ReadonlyMap<string, string>;
   /** This executor's registered name. */
   readonly name: string;
   /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
