@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { badRequest, notFound, preconditionFailed } from '../errors.js';
+import { conflictAt, idempotencyConflict } from './idempotency.js';
 import { applyEdit, cancelJob, claimJob, newJob, retryJob } from '../job/lifecycle.js';
 import { createdEvents } from '../job/transition-events.js';
 import { parseJobClaim, parseJobCreate, parseJobEdit } from '../job/parse.js';
@@ -49,10 +50,20 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       });
       const results = await store.createMany(jobs);
       for (const result of results) if (result.created) events.publish(createdEvents(result.job));
+      // After the inserts: the jobs created here stay (a retry finds them by their keys), and the
+      // request as a whole reports the squatted key instead of handing back a job of another action.
+      results.forEach((result, index) => {
+        const asked = jobs[index];
+        const conflict = asked === undefined ? undefined : idempotencyConflict(asked, result);
+        if (conflict !== undefined) throw conflictAt(conflict, index);
+      });
       return reply.code(201).send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created)) });
     }
-    const result = await store.create(newJob(parseJobCreate(request.body), now()));
+    const asked = newJob(parseJobCreate(request.body), now());
+    const result = await store.create(asked);
     if (result.created) events.publish(createdEvents(result.job));
+    const conflict = idempotencyConflict(asked, result);
+    if (conflict !== undefined) throw conflict;
     return reply
       .code(result.created ? 201 : 200)
       .header('location', locationOf(result.job))
