@@ -1,10 +1,11 @@
 /**
- * Issue 14 attacked over HTTP against the real job API (SQLite): idempotency-key squatting
- * (finding 8).
+ * Issue 14 attacked over HTTP against the real job API (SQLite): least-privilege roles (finding 2) and
+ * idempotency-key squatting (finding 8).
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import type { Role } from '../src/api/auth/credentials.js';
 import { startTestApi, type ApiKey, type TestApi } from './fixtures/api-server.js';
 
 interface Reply {
@@ -77,5 +78,90 @@ describe('finding 8: an idempotency key is bound to its action and target', () =
     );
     assert.equal(bulk.status, 409, JSON.stringify(bulk.body));
     assert.match(String(bulk.body.message), /^job 1: idempotency key/);
+  });
+});
+
+/** A job created (and optionally canceled, i.e. made final) by `key`; its id's uuid part for the routes. */
+async function jobOf(key: ApiKey, action = 'dummy_test_action'): Promise<string> {
+  const created = await call('POST', '/api/job', key, { action });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return String(created.body['resource-id']);
+}
+
+async function finalJob(): Promise<string> {
+  const id = await jobOf(api.adminKey);
+  assert.equal((await call('POST', `/api/${id}/cancel`, api.adminKey)).status, 200);
+  return id;
+}
+
+describe('finding 2: least-privilege roles', () => {
+  const keys = new Map<string, ApiKey>();
+  const keyOf = async (role: string): Promise<ApiKey> => {
+    let key = keys.get(role);
+    if (key === undefined) {
+      key = await api.createKey(role as Role);
+      keys.set(role, key);
+    }
+    return key;
+  };
+
+  test('an executor key may not create, delete or bulk-delete jobs', async () => {
+    const executor = await keyOf('executor');
+    assert.equal((await call('POST', '/api/job', executor, { action: 'dummy_test_action' })).status, 403);
+    const final = await finalJob();
+    assert.equal((await call('DELETE', `/api/${final}`, executor)).status, 403);
+    const bulk = await call('DELETE', `/api/job?filter=${encodeURIComponent("state='CANCELED'")}`, executor, undefined, { bulk: 'yes' });
+    assert.equal(bulk.status, 403);
+    assert.equal((await call('GET', `/api/${final}`, api.adminKey)).status, 200, 'still there');
+  });
+
+  test('an executor key edits only a job it claimed, and may not hand it to someone else', async () => {
+    const executor = await keyOf('executor');
+    const queued = await jobOf(api.adminKey);
+    const edit = await call('PUT', `/api/${queued}`, executor, { 'status-message': 'hijacked' });
+    assert.equal(edit.status, 403, 'a job nobody claimed');
+    assert.equal((await call('POST', `/api/${queued}/cancel`, executor)).status, 403);
+    const claim = await call('POST', `/api/${queued}/claim`, executor, { executor: 'node-1@0x1' });
+    assert.equal(claim.status, 200, JSON.stringify(claim.body));
+    assert.equal((await call('PUT', `/api/${queued}`, executor, { progress: 50 })).status, 200);
+    const handOver = await call('PUT', `/api/${queued}`, executor, { executor: 'evil@0x2' });
+    assert.equal(handOver.status, 403, JSON.stringify(handOver.body));
+    assert.equal((await call('PUT', `/api/${queued}`, executor, { state: 'SUCCESS', 'return-code': 0 })).status, 200);
+  });
+
+  test('a producer creates jobs, reads them, and cancels only what it created; it may not edit or delete', async () => {
+    const producer = await keyOf('producer');
+    const own = await jobOf(producer);
+    const read = await call('GET', `/api/${own}`, producer);
+    assert.equal(read.status, 200);
+    assert.equal(read.body['created-by'], producer.key, 'the creator is recorded');
+    assert.equal((await call('PUT', `/api/${own}`, producer, { 'status-message': 'x' })).status, 403);
+    assert.equal((await call('DELETE', `/api/${own}`, producer)).status, 403);
+    const others = await jobOf(api.adminKey);
+    assert.equal((await call('POST', `/api/${others}/cancel`, producer)).status, 403);
+    assert.equal((await call('POST', `/api/${own}/cancel`, producer)).status, 200);
+  });
+
+  test('a maintenance key deletes final jobs only, singly and in bulk', async () => {
+    const maintenance = await keyOf('maintenance');
+    const queued = await jobOf(api.adminKey);
+    const final = await finalJob();
+    assert.equal((await call('DELETE', `/api/${queued}`, maintenance)).status, 403);
+    assert.equal((await call('POST', '/api/job', maintenance, { action: 'dummy_test_action' })).status, 403);
+    const bulk = await call('DELETE', `/api/job?filter=${encodeURIComponent("action='dummy_test_action'")}`, maintenance, undefined, {
+      bulk: 'yes',
+    });
+    assert.equal(bulk.status, 200, JSON.stringify(bulk.body));
+    assert.equal((await call('GET', `/api/${queued}`, api.adminKey)).status, 200, 'the QUEUED job survives a bulk delete');
+    assert.equal((await call('GET', `/api/${final}`, api.adminKey)).status, 404, 'the final job is gone');
+  });
+
+  test('a viewer reads but may not create; an admin key still does everything', async () => {
+    const viewer = await keyOf('viewer');
+    assert.equal((await call('POST', '/api/job', viewer, { action: 'dummy_test_action' })).status, 403);
+    const id = await jobOf(api.adminKey);
+    assert.equal((await call('GET', `/api/${id}`, viewer)).status, 200);
+    assert.equal((await call('PUT', `/api/${id}`, api.adminKey, { 'status-message': 'ok' })).status, 200);
+    assert.equal((await call('DELETE', `/api/${id}`, api.adminKey)).status, 200);
   });
 });
