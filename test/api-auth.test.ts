@@ -85,18 +85,22 @@ describe('secret hashing', () => {
 });
 
 describe('permissions', () => {
-  test('viewer reads; executor reads, writes and deletes; admin does everything', () => {
+  test('viewer reads; producer creates; executor claims; maintenance deletes final jobs; operator all but keys; admin everything', () => {
     assert.deepEqual(ROLE_PERMISSIONS, {
       viewer: ['read'],
-      executor: ['read', 'write', 'delete'],
-      admin: ['read', 'write', 'delete', 'admin'],
+      producer: ['read', 'create', 'cancel-own'],
+      executor: ['read', 'claim', 'publish'],
+      maintenance: ['read', 'claim', 'publish', 'delete-final'],
+      distributor: ['read', 'create', 'cancel-own', 'claim', 'publish'],
+      operator: ['read', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish'],
+      admin: ['read', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish', 'admin'],
     });
     const table = (['viewer', 'executor', 'admin'] as const).map((role) =>
-      (['read', 'write', 'delete', 'admin'] as const).map((permission) => can(role, permission)),
+      (['read', 'edit', 'delete', 'admin'] as const).map((permission) => can(role, permission)),
     );
     assert.deepEqual(table, [
       [true, false, false, false],
-      [true, true, true, false],
+      [true, false, false, false],
       [true, true, true, true],
     ]);
   });
@@ -390,15 +394,15 @@ describe('authenticator', () => {
     auth.authorize({ credentialId: admin.key, role: 'admin' }, 'delete');
     assert.throws(
       () => {
-        auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'write');
+        auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'edit');
       },
-      isApiError('forbidden', 'role viewer may not write jobs (that needs role executor or admin)'),
+      isApiError('forbidden', 'role viewer may not edit jobs (that needs role operator or admin)'),
     );
     assert.throws(
       () => {
         auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'delete');
       },
-      isApiError('forbidden', 'role viewer may not delete jobs (that needs role executor or admin)'),
+      isApiError('forbidden', 'role viewer may not delete jobs (that needs role operator or admin)'),
     );
     assert.throws(
       () => {

@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { openSqliteCredentialStore } from '../src/api/auth/credential-store.js';
 import type { Role } from '../src/api/auth/credentials.js';
 import { startTestApi, type ApiKey, type TestApi } from './fixtures/api-server.js';
 
@@ -163,5 +168,32 @@ describe('finding 2: least-privilege roles', () => {
     assert.equal((await call('GET', `/api/${id}`, viewer)).status, 200);
     assert.equal((await call('PUT', `/api/${id}`, api.adminKey, { 'status-message': 'ok' })).status, 200);
     assert.equal((await call('DELETE', `/api/${id}`, api.adminKey)).status, 200);
+  });
+});
+
+describe('finding 2: keys of the new roles in a database made before them', () => {
+  test('an SQLite credentials table with the old role CHECK is rebuilt, and keeps its keys', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'roles-migration-'));
+    try {
+      const file = join(dir, 'jobs.sqlite');
+      const old = new Database(file);
+      old.exec(`CREATE TABLE credentials (
+        key TEXT PRIMARY KEY, role TEXT NOT NULL CHECK (role IN ('admin', 'executor', 'viewer')),
+        secret_hash TEXT NOT NULL, description TEXT, created TEXT NOT NULL)`);
+      old
+        .prepare('INSERT INTO credentials VALUES (?, ?, ?, ?, ?)')
+        .run(`credential/${randomUUID()}`, 'viewer', 'scrypt$x', null, '2026-01-01T00:00:00.000Z');
+      old.close();
+      const store = await openSqliteCredentialStore(file);
+      try {
+        const producer = await store.create('producer');
+        assert.equal((await store.verify(producer.key, producer.secret))?.role, 'producer');
+        assert.deepEqual((await store.list()).map((info) => info.role).sort(), ['producer', 'viewer']);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

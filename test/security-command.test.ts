@@ -1,6 +1,6 @@
 /**
  * Issue 14, finding 1: the bundled `command` action is remote code execution for any key that may
- * create jobs. Attacked from the outside: a job created with an executor key, run by a real
+ * create jobs. Attacked from the outside: a job created with a job-creating key, run by a real
  * `job-executor` process loading the bundled actions, tries to print the executor's API secret.
  */
 import assert from 'node:assert/strict';
@@ -11,18 +11,31 @@ import { useExecutorTestbed } from './fixtures/executor-testbed.js';
 
 const bed = useExecutorTestbed();
 
-/** `/bin/sh -c 'echo $JOB_EXECUTOR_API_SECRET'`, created with an executor key and enqueued. */
+/**
+ * `/bin/sh -c 'echo $JOB_EXECUTOR_API_SECRET'`: refused to an executor key (finding 2: executors do
+ * not create jobs), then created with a producer key and enqueued.
+ */
 async function secretLeakJob(): Promise<string> {
   const { api, queue } = bed();
+  const payload = JSON.stringify({ command: '/bin/sh', args: ['-c', 'echo "secret=[$JOB_EXECUTOR_API_SECRET]"'] });
   const executorKey = await api.createKey('executor');
-  const attacker = await JobApiClient.create({ baseUrl: api.baseUrl, credentials: executorKey, compatibility: 'engine' });
+  const refused = await fetch(`${api.baseUrl}/api/job`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${executorKey.key}:${executorKey.secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ action: 'command', payload }),
+  });
+  assert.equal(refused.status, 403, 'an executor key may not create jobs');
+  const producer = await JobApiClient.create({
+    baseUrl: api.baseUrl,
+    credentials: await api.createKey('producer'),
+    compatibility: 'engine',
+  });
   try {
-    const payload = { command: '/bin/sh', args: ['-c', 'echo "secret=[$JOB_EXECUTOR_API_SECRET]"'] };
-    const { id } = await attacker.create({ action: 'command', payload: JSON.stringify(payload) });
+    const { id } = await producer.create({ action: 'command', payload });
     await queue.put(id, 100);
     return id;
   } finally {
-    await attacker.close();
+    await producer.close();
   }
 }
 

@@ -7,7 +7,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { AdminKeyExistsError, createAdminKey } from '../api/auth/admin-key-cli.js';
-import { isRole } from '../api/auth/credentials.js';
+import { ROLES, isRole } from '../api/auth/credentials.js';
 import { openBackends, type Backends } from '../api/backends.js';
 import { JobApiServer } from '../api/server/job-api-server.js';
 import { JOB_API_DEFAULTS, compileJobApiServerOptions, readDatabase } from '../api/server/options.js';
@@ -106,11 +106,11 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'create-key <role>',
-    'create an API key with a role (admin, executor, viewer) and print its secret once',
+    'create an API key with a role (admin, operator, distributor, maintenance, executor, producer, viewer) and print its secret once',
     (argv) => common(argv).positional('role', { type: 'string', demandOption: true }).option('description', { type: 'string' }),
     (args) =>
       withCredentials(args, async ({ credentials }) => {
-        if (!isRole(args.role)) throw new Error(`role must be admin, executor or viewer, got "${args.role}"`);
+        if (!isRole(args.role)) throw new Error(`role must be one of ${ROLES.join(', ')}, got "${args.role}"`);
         const created = await credentials.create(args.role, args.description);
         print(`key:    ${created.key}`);
         print(`secret: ${created.secret}`);

@@ -52,8 +52,13 @@ const LOG_IN_AGAIN = 'log in again with POST /api/session';
 /** What each permission lets a role do, in words for 403 messages. */
 const DOES: Readonly<Record<Permission, string>> = {
   read: 'read jobs',
-  write: 'write jobs',
+  create: 'create jobs',
+  'cancel-own': 'cancel the jobs it created',
+  claim: 'claim jobs or edit the jobs an executor owns',
+  edit: 'edit jobs',
+  'delete-final': 'delete final jobs',
   delete: 'delete jobs',
+  publish: 'publish job events',
   admin: 'manage API keys',
 };
 
@@ -79,6 +84,10 @@ export class Authenticator {
     const token = sessionTokenOf(headers.cookie);
     if (token !== undefined) return this.fromSession(token);
     throw unauthorized(NO_CREDENTIALS);
+  }
+
+  allows(principal: Principal, permission: Permission): boolean {
+    return can(principal.role, permission);
   }
 
   authorize(principal: Principal, permission: Permission): void {

@@ -5,7 +5,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { CredentialInfo, CredentialStore, CredentialStoreOptions, NewCredential, VerifiedCredential } from './credential-store.js';
-import { generateApiKey, hashSecret, isApiKey, isRole, verifySecret, type Role } from './credentials.js';
+import { ROLES, generateApiKey, hashSecret, isApiKey, isRole, verifySecret, type Role } from './credentials.js';
 
 export interface StoredCredential {
   readonly key: string;
@@ -89,7 +89,7 @@ class CachingCredentialStore implements CredentialStore {
   }
 
   async create(role: Role, description?: string): Promise<NewCredential> {
-    if (!isRole(role)) throw new Error(`unknown role ${JSON.stringify(role)}: expected admin, executor or viewer`);
+    if (!isRole(role)) throw new Error(`unknown role ${JSON.stringify(role)}: expected one of ${ROLES.join(', ')}`);
     const { key, secret } = generateApiKey();
     const secretHash = await hashSecret(secret);
     const created = new Date(this.now()).toISOString();

@@ -18,7 +18,7 @@ import {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS credentials (
   key text PRIMARY KEY,
-  role text NOT NULL CHECK (role IN ('admin', 'executor', 'viewer')),
+  role text NOT NULL,
   secret_hash text NOT NULL,
   description text,
   created timestamptz NOT NULL
@@ -27,6 +27,8 @@ CREATE TABLE IF NOT EXISTS settings (
   name text PRIMARY KEY,
   value text NOT NULL
 );
+-- Tables made before issue 14's roles refuse them; roles are checked in code on insert and read.
+ALTER TABLE credentials DROP CONSTRAINT IF EXISTS credentials_role_check;
 `;
 
 // Without the lock, two concurrent CREATE TABLE IF NOT EXISTS can both miss the table and one fails

@@ -10,7 +10,7 @@ import { countColumn, credentialStoreOver, infoOfRow, roleColumn, textColumn, ty
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS credentials (
   key TEXT PRIMARY KEY,
-  role TEXT NOT NULL CHECK (role IN ('admin', 'executor', 'viewer')),
+  role TEXT NOT NULL,
   secret_hash TEXT NOT NULL,
   description TEXT,
   created TEXT NOT NULL
@@ -33,12 +33,32 @@ export function openSqliteCredentialStore(path: string, options: CredentialStore
       // and the job store asks for it too.
       db.pragma('journal_mode = WAL');
       db.exec(SCHEMA);
+      dropRoleCheck(db);
       return credentialStoreOver('sqlite', sqliteBackend(db), options);
     } catch (error) {
       db.close();
       throw error;
     }
   })();
+}
+
+/**
+ * Tables made before the roles of issue 14 carry CHECK (role IN ('admin', 'executor', 'viewer')),
+ * which refuses the new roles; SQLite cannot drop a constraint, so the table is rebuilt without it.
+ * Roles are checked in code on every insert and read (credential-store-core.ts).
+ */
+function dropRoleCheck(db: Database.Database): void {
+  const row: unknown = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'credentials'").get();
+  const sql: unknown = typeof row === 'object' && row !== null ? Reflect.get(row, 'sql') : undefined;
+  if (typeof sql !== 'string' || !sql.includes('CHECK (role IN')) return;
+  db.transaction(() => {
+    db.exec(`
+      CREATE TABLE credentials_new (key TEXT PRIMARY KEY, role TEXT NOT NULL, secret_hash TEXT NOT NULL, description TEXT, created TEXT NOT NULL);
+      INSERT INTO credentials_new SELECT key, role, secret_hash, description, created FROM credentials;
+      DROP TABLE credentials;
+      ALTER TABLE credentials_new RENAME TO credentials;
+    `);
+  }).immediate();
 }
 
 function sqliteBackend(db: Database.Database): CredentialBackend {

@@ -4,7 +4,7 @@
  * pre-creating a future tick's key to silence a distribution): it is refused with 409, instead of
  * answering with a job the caller did not ask for.
  */
-import type { ApiError} from '../errors.js';
+import type { ApiError } from '../errors.js';
 import { conflict } from '../errors.js';
 import type { JobDocument } from '../job/document.js';
 

@@ -3,7 +3,7 @@
  * edits (412 when the revision moved), idempotency keys and bulk create, counts per state.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { badRequest, notFound, preconditionFailed } from '../errors.js';
+import { ApiError, badRequest, notFound, preconditionFailed } from '../errors.js';
 import { conflictAt, idempotencyConflict } from './idempotency.js';
 import { applyEdit, cancelJob, claimJob, newJob, retryJob } from '../job/lifecycle.js';
 import { createdEvents } from '../job/transition-events.js';
@@ -11,7 +11,9 @@ import { parseJobClaim, parseJobCreate, parseJobEdit } from '../job/parse.js';
 import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
 import { parseOptionalFilter } from '../cimi/parser.js';
-import { requirePermission, type AccessControl } from './access.js';
+import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
+import { checkCancel, checkEdit, deletesFinalOnly } from './job-access.js';
+import { FINAL_STATES } from '../job/document.js';
 import { parseCollectionQuery } from './search-params.js';
 import type { JobEventHub } from './event-hub.js';
 import { updateWithEvents } from './evented-update.js';
@@ -26,13 +28,16 @@ export interface JobRoutesOptions {
   readonly events: JobEventHub;
 }
 
+const FINAL_FILTER = [...FINAL_STATES].map((state) => `state='${state}'`).join(' or ');
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
   const { store, access, now, events } = options;
 
   app.post('/api/job', async (request, reply) => {
-    await requirePermission(access, request, 'write');
+    const principal = await requirePermission(access, request, 'create');
+    const createdBy = { 'created-by': principal.credentialId };
     if (isBulk(request)) {
       if (!Array.isArray(request.body)) throw badRequest('a bulk create (header bulk: yes) needs a JSON list of jobs');
       if (request.body.length > options.maxBulkCreate) {
@@ -43,7 +48,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       const timestamp = now().toISOString();
       const jobs = request.body.map((body: unknown, index) => {
         try {
-          return newJob(parseJobCreate(body), timestamp);
+          return { ...newJob(parseJobCreate(body), timestamp), ...createdBy };
         } catch (error) {
           throw error instanceof Error ? badRequest(`job ${String(index)}: ${error.message}`, { index }) : error;
         }
@@ -59,7 +64,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       });
       return reply.code(201).send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created)) });
     }
-    const asked = newJob(parseJobCreate(request.body), now());
+    const asked = { ...newJob(parseJobCreate(request.body), now()), ...createdBy };
     const result = await store.create(asked);
     if (result.created) events.publish(createdEvents(result.job));
     const conflict = idempotencyConflict(asked, result);
@@ -88,10 +93,14 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   app.put('/api/job', (request) => search(request, request.body ?? {}));
 
   app.delete('/api/job', async (request) => {
-    await requirePermission(access, request, 'delete');
+    const principal = await requireAnyPermission(access, request, ['delete', 'delete-final']);
     if (!isBulk(request)) throw badRequest('deleting jobs by filter needs the header bulk: yes');
     const filterText = textParam(request.query, 'filter') ?? textParam(request.body, 'filter');
-    const filter = parseOptionalFilter(filterText);
+    // A key that may delete only final jobs gets its filter narrowed to them, rather than refused:
+    // cleanup_jobs' filters already name final states, and a broader one deletes what it may.
+    const filter = parseOptionalFilter(
+      filterText === undefined || !deletesFinalOnly(access, principal) ? filterText : `(${filterText}) and (${FINAL_FILTER})`,
+    );
     if (filter === undefined) throw badRequest('a bulk delete needs a filter (deleting every job is not done by accident)');
     const deleted = await store.deleteMatching(filter);
     return { status: 200, message: `${String(deleted)} jobs deleted`, count: deleted };
@@ -104,17 +113,36 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   });
 
   app.put('/api/job/:uuid', async (request, reply) => {
-    await requirePermission(access, request, 'write');
+    const principal = await requireAnyPermission(access, request, ['edit', 'claim']);
     const id = jobIdOf(request);
     const expected = ifMatch(request);
     const edit = parseJobEdit(request.body);
-    const job = await updateWithEvents(store, events, id, (current) => applyEdit(current, edit, now()), expected);
+    const job = await updateWithEvents(
+      store,
+      events,
+      id,
+      (current) => {
+        checkEdit(access, principal, current, edit);
+        return applyEdit(current, edit, now());
+      },
+      expected,
+    );
     return reply.header('etag', etagOf(job)).send(withOperations(job));
   });
 
   app.delete('/api/job/:uuid', async (request) => {
-    await requirePermission(access, request, 'delete');
+    const principal = await requireAnyPermission(access, request, ['delete', 'delete-final']);
     const id = jobIdOf(request);
+    if (deletesFinalOnly(access, principal)) {
+      // Read, then delete only if final: a job cannot leave a final state, so nothing moves between.
+      const current = await store.get(id);
+      if (current === undefined) throw notFound(`${id} not found`);
+      if (!FINAL_STATES.has(current.state)) {
+        throw new ApiError('forbidden', `role ${principal.role} may delete only final jobs; ${id} is ${current.state}`, {
+          details: { role: principal.role, state: current.state },
+        });
+      }
+    }
     if (!(await store.delete(id))) throw notFound(`${id} not found`);
     return { status: 200, message: `${id} deleted`, 'resource-id': id };
   });
@@ -122,7 +150,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   // The engine's addition for executors: read, check and take a QUEUED job in one request and one
   // transaction, instead of a read and a conditional edit (one round trip per job fewer).
   app.post('/api/job/:uuid/claim', async (request, reply) => {
-    await requirePermission(access, request, 'write');
+    await requireAnyPermission(access, request, ['claim', 'edit']);
     const id = jobIdOf(request);
     const claim = parseJobClaim(request.body);
     const job = await updateWithEvents(store, events, id, (current) => claimJob(current, claim, now()));
@@ -130,13 +158,16 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   });
 
   app.post('/api/job/:uuid/cancel', async (request, reply) => {
-    const principal = await requirePermission(access, request, 'write');
+    const principal = await requireAnyPermission(access, request, ['edit', 'cancel-own']);
     const id = jobIdOf(request);
     const job = await updateWithEvents(
       store,
       events,
       id,
-      (current) => cancelJob(current, now(), `canceled by ${principal.credentialId}`),
+      (current) => {
+        checkCancel(access, principal, current);
+        return cancelJob(current, now(), `canceled by ${principal.credentialId}`);
+      },
       ifMatch(request),
     );
     return reply.header('etag', etagOf(job)).send(operationBody(200, job, 'canceled'));
@@ -145,7 +176,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   // An operator's retry of a final job: back to QUEUED. Enqueueing it is the caller's part (the API
   // does not reach ZooKeeper); the queue reconciler also enqueues it after its grace period.
   app.post('/api/job/:uuid/retry', async (request, reply) => {
-    const principal = await requirePermission(access, request, 'write');
+    const principal = await requirePermission(access, request, 'edit');
     const id = jobIdOf(request);
     const job = await updateWithEvents(
       store,
