@@ -59,3 +59,14 @@ test('with --allow-command the program runs, in a clean environment without the 
   assert.ok(!(job['status-message'] ?? '').includes(api.adminKey.secret), `the secret leaked: ${job['status-message']}`);
   assert.match(job['status-message'] ?? '', /secret=\[\]/);
 });
+
+test('an executor with a key of role executor still claims, runs and finishes jobs (least privilege is enough)', async () => {
+  const { api } = bed();
+  const key = await api.createKey('executor');
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--api-key', key.key, '--api-secret', key.secret] });
+  const ok = await bed().createJob('dummy_test_action', { payload: { seconds: 0.2 } });
+  const unknown = await bed().createJob('no_such_action');
+  assert.equal((await bed().waitForState(ok, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+  const failed = await bed().waitForState(unknown, ['SUCCESS', 'FAILED']);
+  assert.equal(failed['return-code'], 127, failed['status-message']);
+});
