@@ -197,3 +197,16 @@ describe('finding 2: keys of the new roles in a database made before them', () =
     }
   });
 });
+
+describe('finding 2: a key may carry an action allowlist', () => {
+  test('a producer key limited to dummy_test_action may not create a command job (403 naming the allowed actions)', async () => {
+    const created = await api.credentials.create('producer', 'limited producer', { actions: ['dummy_test_action'] });
+    const limited = { key: created.key, secret: created.secret };
+    assert.equal((await call('POST', '/api/job', limited, { action: 'dummy_test_action' })).status, 201);
+    const refused = await call('POST', '/api/job', limited, { action: 'command', payload: '{"command": "/bin/true"}' });
+    assert.equal(refused.status, 403, JSON.stringify(refused.body));
+    assert.match(String(refused.body.message), /may create jobs of action dummy_test_action only, not "command"/);
+    const bulk = await call('POST', '/api/job', limited, [{ action: 'dummy_test_action' }, { action: 'command' }], { bulk: 'yes' });
+    assert.equal(bulk.status, 403, 'a bulk create is checked job by job, before anything is created');
+  });
+});
