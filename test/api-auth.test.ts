@@ -224,7 +224,7 @@ for (const factory of [sqliteFactory, postgresFactory()]) {
       assert.equal(await store.verify(admin.key, viewer.secret), undefined, 'wrong secret');
       assert.equal(await store.verify(generateApiKey().key, admin.secret), undefined, 'unknown key');
       assert.equal(await store.verify('not-a-key', admin.secret), undefined);
-      assert.equal(await store.lookup(viewer.key), 'viewer');
+      assert.equal((await store.lookup(viewer.key))?.role, 'viewer');
 
       const created = T0.toISOString();
       const listed = await store.list();
@@ -269,7 +269,7 @@ for (const factory of [sqliteFactory, postgresFactory()]) {
       assert.ok(await b.verify(executor.key, executor.secret));
       const cachedMs = performance.now() - cachedStart;
       process.stderr.write(`# ${factory.kind} store verify: ${uncachedMs.toFixed(1)} ms uncached, ${cachedMs.toFixed(3)} ms cached\n`);
-      assert.equal(await b.lookup(executor.key), 'executor');
+      assert.equal((await b.lookup(executor.key))?.role, 'executor');
       assert.equal(await b.verify(executor.key, 'wrong'), undefined, 'the cache holds one secret, not the key');
 
       assert.equal(await a.revoke(executor.key), true);
@@ -277,7 +277,7 @@ for (const factory of [sqliteFactory, postgresFactory()]) {
       assert.equal(await c.verify(executor.key, executor.secret), undefined, 'never cached there');
       clock += 59_999;
       assert.ok(await b.verify(executor.key, executor.secret), 'still cached by another replica within the TTL');
-      assert.equal(await b.lookup(executor.key), 'executor');
+      assert.equal((await b.lookup(executor.key))?.role, 'executor');
       clock += 1;
       assert.equal(await b.verify(executor.key, executor.secret), undefined, 'TTL over: revoked everywhere');
       assert.equal(await b.lookup(executor.key), undefined);

@@ -172,7 +172,7 @@ describe('finding 2: least-privilege roles', () => {
 });
 
 describe('finding 2: keys of the new roles in a database made before them', () => {
-  test('an SQLite credentials table with the old role CHECK is rebuilt, and keeps its keys', async () => {
+  test('an SQLite credentials table with the old role CHECK is rebuilt (and given the actions column), and keeps its keys', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'roles-migration-'));
     try {
       const file = join(dir, 'jobs.sqlite');
@@ -186,8 +186,12 @@ describe('finding 2: keys of the new roles in a database made before them', () =
       old.close();
       const store = await openSqliteCredentialStore(file);
       try {
-        const producer = await store.create('producer');
-        assert.equal((await store.verify(producer.key, producer.secret))?.role, 'producer');
+        const producer = await store.create('producer', undefined, { actions: ['dummy_test_action'] });
+        assert.deepEqual(await store.verify(producer.key, producer.secret), {
+          credentialId: producer.key,
+          role: 'producer',
+          actions: ['dummy_test_action'],
+        });
         assert.deepEqual((await store.list()).map((info) => info.role).sort(), ['producer', 'viewer']);
       } finally {
         await store.close();

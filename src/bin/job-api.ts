@@ -107,11 +107,16 @@ await yargs(hideBin(process.argv))
   .command(
     'create-key <role>',
     'create an API key with a role (admin, operator, distributor, maintenance, executor, producer, viewer) and print its secret once',
-    (argv) => common(argv).positional('role', { type: 'string', demandOption: true }).option('description', { type: 'string' }),
+    (argv) =>
+      common(argv)
+        .positional('role', { type: 'string', demandOption: true })
+        .option('description', { type: 'string' })
+        .option('actions', { type: 'string', describe: 'comma-separated actions the key may create jobs of (default: any)' }),
     (args) =>
       withCredentials(args, async ({ credentials }) => {
         if (!isRole(args.role)) throw new Error(`role must be one of ${ROLES.join(', ')}, got "${args.role}"`);
-        const created = await credentials.create(args.role, args.description);
+        const actions = args.actions?.split(',').map((action) => action.trim());
+        const created = await credentials.create(args.role, args.description, actions === undefined ? {} : { actions });
         print(`key:    ${created.key}`);
         print(`secret: ${created.secret}`);
         print('The secret is not stored and cannot be shown again.');
@@ -123,7 +128,11 @@ await yargs(hideBin(process.argv))
     (argv) => common(argv),
     (args) =>
       withCredentials(args, async ({ credentials }) => {
-        for (const key of await credentials.list()) print(`${key.key}\t${key.role}\t${key.created}\t${key.description ?? ''}`);
+        for (const key of await credentials.list()) {
+          print(
+            `${key.key}\t${key.role}\t${key.created}\t${key.description ?? ''}${key.actions === undefined ? '' : `\tactions=${key.actions.join(',')}`}`,
+          );
+        }
       }),
   )
   .command(

@@ -10,7 +10,7 @@
  * An Authorization header wins over a cookie: it is what the caller chose for this request.
  */
 import { ApiError, badRequest } from '../errors.js';
-import type { CredentialStore } from './credential-store.js';
+import type { CredentialStore, Grant } from './credential-store.js';
 import { can, rolesWith, type Permission, type Principal } from './credentials.js';
 import {
   DEFAULT_SESSION_TTL_MS,
@@ -120,7 +120,7 @@ export class Authenticator {
   private async verify(key: string, secret: string): Promise<Principal> {
     const verified = await this.store.verify(key, secret);
     if (verified === undefined) throw unauthorized(BAD_KEY);
-    return { credentialId: verified.credentialId, role: verified.role };
+    return principalOf(verified.credentialId, verified);
   }
 
   private async fromSession(token: string): Promise<Principal> {
@@ -129,10 +129,14 @@ export class Authenticator {
       throw unauthorized(check.reason === 'expired' ? `session expired: ${LOG_IN_AGAIN}` : `invalid session cookie: ${LOG_IN_AGAIN}`);
     }
     // The token is signed but stateless: this is what makes revoking a key end its sessions.
-    const role = await this.store.lookup(check.principal.credentialId);
-    if (role === undefined) throw unauthorized(`the API key of this session was revoked: ${LOG_IN_AGAIN}`);
-    return { credentialId: check.principal.credentialId, role };
+    const grant = await this.store.lookup(check.principal.credentialId);
+    if (grant === undefined) throw unauthorized(`the API key of this session was revoked: ${LOG_IN_AGAIN}`);
+    return principalOf(check.principal.credentialId, grant);
   }
+}
+
+function principalOf(credentialId: string, grant: Grant): Principal {
+  return grant.actions === undefined ? { credentialId, role: grant.role } : { credentialId, role: grant.role, actions: grant.actions };
 }
 
 function keyAndSecretOf(authorization: string): { key: string; secret: string } {

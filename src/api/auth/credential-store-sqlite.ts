@@ -5,7 +5,15 @@
 import Database from 'better-sqlite3';
 import { toError } from '../../util/errors.js';
 import type { CredentialStore, CredentialStoreOptions } from './credential-store.js';
-import { countColumn, credentialStoreOver, infoOfRow, roleColumn, textColumn, type CredentialBackend } from './credential-store-core.js';
+import {
+  actionsColumn,
+  countColumn,
+  credentialStoreOver,
+  infoOfRow,
+  roleColumn,
+  textColumn,
+  type CredentialBackend,
+} from './credential-store-core.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS credentials (
@@ -13,7 +21,8 @@ CREATE TABLE IF NOT EXISTS credentials (
   role TEXT NOT NULL,
   secret_hash TEXT NOT NULL,
   description TEXT,
-  created TEXT NOT NULL
+  created TEXT NOT NULL,
+  actions TEXT
 );
 CREATE TABLE IF NOT EXISTS settings (
   name TEXT PRIMARY KEY,
@@ -34,6 +43,7 @@ export function openSqliteCredentialStore(path: string, options: CredentialStore
       db.pragma('journal_mode = WAL');
       db.exec(SCHEMA);
       dropRoleCheck(db);
+      addActionsColumn(db);
       return credentialStoreOver('sqlite', sqliteBackend(db), options);
     } catch (error) {
       db.close();
@@ -61,10 +71,18 @@ function dropRoleCheck(db: Database.Database): void {
   }).immediate();
 }
 
+/** Tables made before action allowlists lack the column: NULL, any action, for the keys they hold. */
+function addActionsColumn(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(credentials)').all();
+  if (!columns.some((column: unknown) => typeof column === 'object' && column !== null && Reflect.get(column, 'name') === 'actions')) {
+    db.exec('ALTER TABLE credentials ADD COLUMN actions TEXT');
+  }
+}
+
 function sqliteBackend(db: Database.Database): CredentialBackend {
-  const insert = db.prepare('INSERT INTO credentials (key, role, secret_hash, description, created) VALUES (?, ?, ?, ?, ?)');
-  const find = db.prepare('SELECT role, secret_hash FROM credentials WHERE key = ?');
-  const list = db.prepare('SELECT key, role, description, created FROM credentials ORDER BY created, key');
+  const insert = db.prepare('INSERT INTO credentials (key, role, secret_hash, description, created, actions) VALUES (?, ?, ?, ?, ?, ?)');
+  const find = db.prepare('SELECT role, secret_hash, actions FROM credentials WHERE key = ?');
+  const list = db.prepare('SELECT key, role, description, created, actions FROM credentials ORDER BY created, key');
   const remove = db.prepare('DELETE FROM credentials WHERE key = ?');
   const countAll = db.prepare('SELECT count(*) AS n FROM credentials');
   const countRole = db.prepare('SELECT count(*) AS n FROM credentials WHERE role = ?');
@@ -73,11 +91,13 @@ function sqliteBackend(db: Database.Database): CredentialBackend {
 
   return {
     insert: promised((row) => {
-      insert.run(row.key, row.role, row.secretHash, row.description ?? null, row.created);
+      insert.run(row.key, row.role, row.secretHash, row.description ?? null, row.created, row.actions ?? null);
     }),
     find: promised((key) => {
       const row: unknown = find.get(key);
-      return row === undefined ? undefined : { role: roleColumn(row), secretHash: textColumn(row, 'secret_hash') };
+      return row === undefined
+        ? undefined
+        : { role: roleColumn(row), secretHash: textColumn(row, 'secret_hash'), actions: actionsColumn(row) };
     }),
     list: promised(() => list.all().map((row: unknown) => infoOfRow(row, textColumn(row, 'created')))),
     delete: promised((key) => remove.run(key).changes > 0),

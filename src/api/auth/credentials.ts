@@ -54,6 +54,8 @@ export function isRole(value: unknown): value is Role {
 export interface Principal {
   readonly credentialId: string;
   readonly role: Role;
+  /** The only actions the key may create jobs of; absent: any. */
+  readonly actions?: readonly string[];
 }
 
 export const KEY_PREFIX = 'credential/';

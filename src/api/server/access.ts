@@ -9,6 +9,8 @@ export type Permission = 'read' | 'create' | 'cancel-own' | 'claim' | 'edit' | '
 export interface Principal {
   readonly credentialId: string;
   readonly role: string;
+  /** The only actions the key may create jobs of; absent: any. */
+  readonly actions?: readonly string[];
 }
 
 export interface AccessControl {

@@ -54,3 +54,17 @@ export function checkCancel(access: AccessControl, principal: Principal, current
 export function deletesFinalOnly(access: AccessControl, principal: Principal): boolean {
   return !access.allows(principal, 'delete');
 }
+
+/** Throws 403 when the key carries an action allowlist without `action`. */
+export function checkCreate(principal: Principal, action: string): void {
+  const { actions } = principal;
+  if (actions === undefined || actions.includes(action)) return;
+  throw forbidden(
+    principal,
+    `key ${principal.credentialId} may create jobs of action ${actions.join(', ')} only, not ${JSON.stringify(action)}`,
+    {
+      action,
+      actions,
+    },
+  );
+}

@@ -12,7 +12,7 @@ import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
 import { parseOptionalFilter } from '../cimi/parser.js';
 import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
-import { checkCancel, checkEdit, deletesFinalOnly } from './job-access.js';
+import { checkCancel, checkCreate, checkEdit, deletesFinalOnly } from './job-access.js';
 import { FINAL_STATES } from '../job/document.js';
 import { parseCollectionQuery } from './search-params.js';
 import type { JobEventHub } from './event-hub.js';
@@ -48,8 +48,13 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       const timestamp = now().toISOString();
       const jobs = request.body.map((body: unknown, index) => {
         try {
-          return { ...newJob(parseJobCreate(body), timestamp), ...createdBy };
+          const create = parseJobCreate(body);
+          checkCreate(principal, create.action);
+          return { ...newJob(create, timestamp), ...createdBy };
         } catch (error) {
+          if (error instanceof ApiError && error.code === 'forbidden') {
+            throw new ApiError('forbidden', `job ${String(index)}: ${error.message}`, { details: { ...error.details, index } });
+          }
           throw error instanceof Error ? badRequest(`job ${String(index)}: ${error.message}`, { index }) : error;
         }
       });
@@ -64,7 +69,9 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       });
       return reply.code(201).send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created)) });
     }
-    const asked = { ...newJob(parseJobCreate(request.body), now()), ...createdBy };
+    const create = parseJobCreate(request.body);
+    checkCreate(principal, create.action);
+    const asked = { ...newJob(create, now()), ...createdBy };
     const result = await store.create(asked);
     if (result.created) events.publish(createdEvents(result.job));
     const conflict = idempotencyConflict(asked, result);
