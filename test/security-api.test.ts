@@ -214,3 +214,45 @@ describe('finding 2: a key may carry an action allowlist', () => {
     assert.equal(bulk.status, 403, 'a bulk create is checked job by job, before anything is created');
   });
 });
+
+describe('finding 3: job ACLs are enforced for viewer and producer keys', () => {
+  test('a viewer reads, searches and counts only jobs whose acl lets it see them (or that have none)', async () => {
+    const viewer = await api.createKey('viewer');
+    const tag = `acl-${randomUUID()}`;
+    const make = async (acl?: Record<string, unknown>): Promise<string> => {
+      const created = await call('POST', '/api/job', api.adminKey, {
+        action: 'dummy_test_action',
+        tags: [tag],
+        ...(acl === undefined ? {} : { acl }),
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      return String(created.body['resource-id']);
+    };
+    const alices = await make({ owners: ['user/alice'] });
+    const shared = await make({ owners: ['user/alice'], 'view-data': [viewer.key] });
+    const open = await make();
+    assert.equal((await call('GET', `/api/${alices}`, viewer)).status, 404, "alice's job is invisible, as if absent");
+    assert.equal((await call('GET', `/api/${shared}`, viewer)).status, 200);
+    assert.equal((await call('GET', `/api/${open}`, viewer)).status, 200);
+    const filter = encodeURIComponent(`tags='${tag}'`);
+    const search = await call('GET', `/api/job?filter=${filter}`, viewer);
+    assert.equal(search.body.count, 2, 'the count leaves the invisible job out');
+    const ids = (search.body.resources as { id: string }[]).map((job) => job.id).sort();
+    assert.deepEqual(ids, [open, shared].sort());
+    const counted = await call('GET', `/api/job?filter=${filter}&last=0`, viewer);
+    assert.equal(counted.body.count, 2);
+    const admin = await call('GET', `/api/job?filter=${filter}`, api.adminKey);
+    assert.equal(admin.body.count, 3, 'an admin key sees every job');
+  });
+
+  test('a producer sees the jobs it created even when their acl names others, and may not cancel jobs it cannot edit', async () => {
+    const producer = await api.createKey('producer');
+    const created = await call('POST', '/api/job', producer, { action: 'dummy_test_action', acl: { owners: ['user/alice'] } });
+    const own = String(created.body['resource-id']);
+    assert.equal((await call('GET', `/api/${own}`, producer)).status, 200);
+    const hidden = await call('POST', '/api/job', api.adminKey, { action: 'dummy_test_action', acl: { owners: ['user/alice'] } });
+    const id = String(hidden.body['resource-id']);
+    assert.equal((await call('GET', `/api/${id}`, producer)).status, 404);
+    assert.equal((await call('POST', `/api/${id}/cancel`, producer)).status, 404, 'invisible, so not cancelable either');
+  });
+});
