@@ -89,11 +89,11 @@ describe('permissions', () => {
     assert.deepEqual(ROLE_PERMISSIONS, {
       viewer: ['read'],
       producer: ['read', 'create', 'cancel-own'],
-      executor: ['read', 'claim', 'publish'],
-      maintenance: ['read', 'claim', 'publish', 'delete-final'],
-      distributor: ['read', 'create', 'cancel-own', 'claim', 'publish'],
-      operator: ['read', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish'],
-      admin: ['read', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish', 'admin'],
+      executor: ['read', 'read-all', 'claim', 'publish'],
+      maintenance: ['read', 'read-all', 'claim', 'publish', 'delete-final'],
+      distributor: ['read', 'read-all', 'create', 'cancel-own', 'claim', 'publish'],
+      operator: ['read', 'read-all', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish'],
+      admin: ['read', 'read-all', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish', 'admin'],
     });
     const table = (['viewer', 'executor', 'admin'] as const).map((role) =>
       (['read', 'edit', 'delete', 'admin'] as const).map((permission) => can(role, permission)),

@@ -52,6 +52,7 @@ const LOG_IN_AGAIN = 'log in again with POST /api/session';
 /** What each permission lets a role do, in words for 403 messages. */
 const DOES: Readonly<Record<Permission, string>> = {
   read: 'read jobs',
+  'read-all': 'read jobs whatever their acl',
   create: 'create jobs',
   'cancel-own': 'cancel the jobs it created',
   claim: 'claim jobs or edit the jobs an executor owns',

@@ -12,17 +12,29 @@ export const ROLES = ['admin', 'operator', 'distributor', 'maintenance', 'execut
 export type Role = (typeof ROLES)[number];
 
 /**
- * read: get, search and follow jobs. create: create jobs. cancel-own: cancel jobs the key created.
+ * read: get, search and follow jobs (those their acl shows it, job-acl.ts). read-all: every job, whatever
+ * its acl. create: create jobs. cancel-own: cancel jobs the key created.
  * claim: claim queued jobs and edit jobs an executor owns (see job-access.ts for what "owns" means).
  * edit: edit, cancel and retry any job. delete-final: delete jobs in a final state. delete: delete any
  * job. publish: publish queue events (enqueued). admin: manage API keys.
  */
-export const PERMISSIONS = ['read', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish', 'admin'] as const;
+export const PERMISSIONS = [
+  'read',
+  'read-all',
+  'create',
+  'cancel-own',
+  'claim',
+  'edit',
+  'delete-final',
+  'delete',
+  'publish',
+  'admin',
+] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
 const VIEWER = ['read'] as const;
-const EXECUTOR = ['read', 'claim', 'publish'] as const;
-const OPERATOR = ['read', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish'] as const;
+const EXECUTOR = ['read', 'read-all', 'claim', 'publish'] as const;
+const OPERATOR = ['read', 'read-all', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish'] as const;
 
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = Object.freeze({
   viewer: Object.freeze([...VIEWER]),
@@ -32,7 +44,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = O
   maintenance: Object.freeze([...EXECUTOR, 'delete-final'] as const),
   // job-distributor: creates its ticks' jobs, publishes their enqueueing, and its queue reconciler
   // puts the jobs of dead executors back to QUEUED (an edit of an owned job).
-  distributor: Object.freeze(['read', 'create', 'cancel-own', 'claim', 'publish'] as const),
+  distributor: Object.freeze(['read', 'read-all', 'create', 'cancel-own', 'claim', 'publish'] as const),
   operator: Object.freeze([...OPERATOR]),
   admin: Object.freeze([...OPERATOR, 'admin'] as const),
 });

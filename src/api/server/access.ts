@@ -4,7 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 
-export type Permission = 'read' | 'create' | 'cancel-own' | 'claim' | 'edit' | 'delete-final' | 'delete' | 'publish' | 'admin';
+export type Permission = 'read' | 'read-all' | 'create' | 'cancel-own' | 'claim' | 'edit' | 'delete-final' | 'delete' | 'publish' | 'admin';
 
 export interface Principal {
   readonly credentialId: string;

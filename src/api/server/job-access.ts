@@ -10,7 +10,8 @@
  * may not touch a job nobody owns, give a job to another executor without (re)claiming it, or change
  * its acl.
  */
-import { ApiError } from '../errors.js';
+import { ApiError, notFound } from '../errors.js';
+import { aclBound, mayEdit, mayView } from './job-acl.js';
 import type { JobDocument } from '../job/document.js';
 import type { JobEdit } from '../job/parse.js';
 import type { AccessControl, Principal } from './access.js';
@@ -43,10 +44,16 @@ export function checkEdit(access: AccessControl, principal: Principal, current: 
   );
 }
 
-/** Throws 403 unless the principal may cancel `current`: `edit`, or `cancel-own` on a job it created. */
+/**
+ * Throws 403 unless the principal may cancel `current`: `edit`, or `cancel-own` on a job it created
+ * or whose acl lets it edit (job-acl.ts); a job the principal may not see is 404, as if absent.
+ */
 export function checkCancel(access: AccessControl, principal: Principal, current: JobDocument): void {
   if (access.allows(principal, 'edit')) return;
-  if (access.allows(principal, 'cancel-own') && current['created-by'] === principal.credentialId) return;
+  if (aclBound(access, principal) && !mayView(principal, current)) throw notFound(`${current.id} not found`);
+  if (!access.allows(principal, 'cancel-own')) throw forbidden(principal, `may not cancel jobs`, { job: current.id });
+  if (current['created-by'] === principal.credentialId) return;
+  if (current.acl !== undefined && mayEdit(principal, current)) return;
   throw forbidden(principal, `may cancel only the jobs its key created; ${current.id} was not`, { job: current.id });
 }
 

@@ -13,6 +13,7 @@ import type { JobStore } from '../store/job-store.js';
 import { parseOptionalFilter } from '../cimi/parser.js';
 import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
 import { checkCancel, checkCreate, checkEdit, deletesFinalOnly } from './job-access.js';
+import { aclBound, mayView, visibleFilter } from './job-acl.js';
 import { FINAL_STATES } from '../job/document.js';
 import { parseCollectionQuery } from './search-params.js';
 import type { JobEventHub } from './event-hub.js';
@@ -84,8 +85,11 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   });
 
   const search = async (request: FastifyRequest, params: unknown): Promise<Record<string, unknown>> => {
-    await requirePermission(access, request, 'read');
-    const query = parseCollectionQuery(params);
+    const principal = await requirePermission(access, request, 'read');
+    const parsed = parseCollectionQuery(params);
+    // The acl in the query itself: counts, pages and aggregations see only what the key may see.
+    const filter = visibleFilter(access, principal, parsed.search.filter);
+    const query = { ...parsed, search: { ...parsed.search, ...(filter === undefined ? {} : { filter }) } };
     const result = query.countOnly
       ? { count: (await store.search({ ...query.search, first: 1, last: 1 })).count, jobs: [] }
       : await store.search(query.search);
@@ -114,8 +118,10 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   });
 
   app.get('/api/job/:uuid', async (request, reply) => {
-    await requirePermission(access, request, 'read');
+    const principal = await requirePermission(access, request, 'read');
     const job = await load(store, request);
+    // Not 403: a job the key may not see is as absent to it as one that does not exist.
+    if (aclBound(access, principal) && !mayView(principal, job)) throw notFound(`${job.id} not found`);
     return reply.header('etag', etagOf(job)).send(withOperations(job));
   });
 
