@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { JobApiClient } from '../src/api/client/index.js';
 import { BUNDLED_ACTIONS_DIR } from '../src/executor/options.js';
-import { useExecutorTestbed } from './fixtures/executor-testbed.js';
+import { waitFor } from '../src/harness/wait-for.js';
+import { TEST_ACTIONS, useExecutorTestbed } from './fixtures/executor-testbed.js';
 
 const bed = useExecutorTestbed();
 
@@ -69,4 +70,23 @@ test('an executor with a key of role executor still claims, runs and finishes jo
   assert.equal((await bed().waitForState(ok, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
   const failed = await bed().waitForState(unknown, ['SUCCESS', 'FAILED']);
   assert.equal(failed['return-code'], 127, failed['status-message']);
+});
+
+test('a distributor with a key of role distributor creates, enqueues and publishes its ticks; an executor key runs them', async () => {
+  const { api, client } = bed();
+  const distributorKey = await api.createKey('distributor');
+  const executorKey = await api.createKey('executor');
+  const distributor = bed().spawnDistributor({
+    names: ['ticker'],
+    extraArgs: ['--api-key', distributorKey.key, '--api-secret', distributorKey.secret],
+  });
+  bed().spawnExecutor({ actionsDirs: [TEST_ACTIONS], extraArgs: ['--api-key', executorKey.key, '--api-secret', executorKey.secret] });
+  await distributor.waitForLine(/distribution leading/);
+  await waitFor(async () => (await client.count(`action='noop' and state='SUCCESS' and created-by='${distributorKey.key}'`)) >= 3, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    message: "three of the distributor's jobs to succeed",
+  });
+  const refused = distributor.lines.filter((line) => /forbidden|may not /.test(line));
+  assert.deepEqual(refused, [], 'no request of the distributor was refused');
 });
