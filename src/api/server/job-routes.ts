@@ -104,7 +104,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   app.put('/api/job', (request) => search(request, request.body ?? {}));
 
   app.delete('/api/job', async (request) => {
-    const principal = await requireAnyPermission(access, request, ['delete', 'delete-final']);
+    const principal = await requireAnyPermission(access, request, ['delete-final', 'delete']);
     if (!isBulk(request)) throw badRequest('deleting jobs by filter needs the header bulk: yes');
     const filterText = textParam(request.query, 'filter') ?? textParam(request.body, 'filter');
     // A key that may delete only final jobs gets its filter narrowed to them, rather than refused:
@@ -144,7 +144,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   });
 
   app.delete('/api/job/:uuid', async (request) => {
-    const principal = await requireAnyPermission(access, request, ['delete', 'delete-final']);
+    const principal = await requireAnyPermission(access, request, ['delete-final', 'delete']);
     const id = jobIdOf(request);
     if (deletesFinalOnly(access, principal)) {
       // Read, then delete only if final: a job cannot leave a final state, so nothing moves between.
