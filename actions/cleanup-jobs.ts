@@ -8,7 +8,7 @@
  * The age is measured on `updated`: the server refuses every edit of a final job, so a final job's last
  * update is the moment it ended. The cut-off is sent as an absolute ISO-8601 time computed here rather
  * than as date math (`now-7d`), because date math has whole units only and a fractional age would have
- * to be rounded. The API key of the executor needs the `delete` permission (role executor or admin) for this action.
+ * to be rounded. The API key of the executor needs to delete final jobs (role maintenance, operator or admin) for this action.
  */
 import { ApiError, defineAction, describeValue, toError, whenAborted } from 'zk-job-engine/action';
 
@@ -71,7 +71,10 @@ export default defineAction({
     } catch (error) {
       signal.throwIfAborted();
       if (error instanceof ApiError && error.code === 'forbidden') {
-        throw new Error(`cleanup_jobs needs an API key that may delete jobs (role executor or admin): ${error.message}`, { cause: error });
+        throw new Error(
+          `cleanup_jobs needs an API key that may delete final jobs (role maintenance, operator or admin): ${error.message}`,
+          { cause: error },
+        );
       }
       throw toError(error);
     } finally {

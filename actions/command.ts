@@ -3,8 +3,10 @@
  *
  * Payload (JSON, required):
  *   { "command": "/path/or/name", "args": ["..."], "cwd": "/dir", "env": {"NAME": "value"}, "input": "text" }
- * Only `command` is required. A name without a slash is looked up in PATH. `env` is added to (and overrides)
- * the executor's own environment. `input` is written to the program's standard input, which is otherwise
+ * Only `command` is required. A name without a slash is looked up in PATH. The program does not inherit the
+ * executor's environment, which holds its API secret (JOB_EXECUTOR_API_SECRET) and whatever else its unit
+ * sets: it gets only the variables of INHERITED_ENV (PATH, HOME, the locale, ...), and `env` is added to
+ * (and overrides) those. `input` is written to the program's standard input, which is otherwise
  * empty (it reads EOF at once).
  *
  * The result is the exit code as return code (128 + the signal's number when a signal killed it, as shells
@@ -45,6 +47,17 @@ const KILL_WAIT_MS = 1000;
  */
 const DRAIN_MS = 1000;
 const POLL_MS = 25;
+
+/** The executor's variables a program gets: what programs need to behave normally, never credentials. */
+const INHERITED_ENV: ReadonlySet<string> = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR']);
+
+function inheritedEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && (INHERITED_ENV.has(name) || name.startsWith('LC_'))) env[name] = value;
+  }
+  return env;
+}
 
 const FIELDS: ReadonlySet<string> = new Set(['command', 'args', 'cwd', 'env', 'input']);
 
@@ -278,7 +291,7 @@ export default defineAction({
 
     const child = spawn(command, args, {
       ...(cwd === undefined ? {} : { cwd }),
-      env: env === undefined ? process.env : { ...process.env, ...env },
+      env: { ...inheritedEnv(), ...env },
       // Its own process group (and session), so that the group can be signalled as a whole.
       detached: true,
       // Standard input is always a pipe, ended at once when there is no input: the program reads EOF.

@@ -312,7 +312,7 @@ describe('cleanup_jobs', () => {
       const run = await startRun('cleanup_jobs', undefined, { api: viewerClient });
       const error = await errorOf(run);
       assert.ok(error instanceof Error);
-      assert.match(error.message, /cleanup_jobs needs an API key that may delete jobs \(role executor or admin\)/);
+      assert.match(error.message, /cleanup_jobs needs an API key that may delete final jobs \(role maintenance, operator or admin\)/);
       assert.deepEqual(await remainingOf([old]), new Set([old]));
     } finally {
       await viewerClient.close();

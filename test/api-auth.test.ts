@@ -86,18 +86,22 @@ describe('secret hashing', () => {
 });
 
 describe('permissions', () => {
-  test('viewer reads; executor reads, writes and deletes; admin does everything', () => {
+  test('viewer reads; producer creates; executor claims; maintenance deletes final jobs; operator all but keys; admin everything', () => {
     assert.deepEqual(ROLE_PERMISSIONS, {
       viewer: ['read'],
-      executor: ['read', 'write', 'delete'],
-      admin: ['read', 'write', 'delete', 'admin'],
+      producer: ['read', 'create', 'cancel-own'],
+      executor: ['read', 'read-all', 'claim', 'publish'],
+      maintenance: ['read', 'read-all', 'claim', 'publish', 'delete-final'],
+      distributor: ['read', 'read-all', 'create', 'cancel-own', 'claim', 'publish'],
+      operator: ['read', 'read-all', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish'],
+      admin: ['read', 'read-all', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish', 'admin'],
     });
     const table = (['viewer', 'executor', 'admin'] as const).map((role) =>
-      (['read', 'write', 'delete', 'admin'] as const).map((permission) => can(role, permission)),
+      (['read', 'edit', 'delete', 'admin'] as const).map((permission) => can(role, permission)),
     );
     assert.deepEqual(table, [
       [true, false, false, false],
-      [true, true, true, false],
+      [true, false, false, false],
       [true, true, true, true],
     ]);
   });
@@ -221,7 +225,7 @@ for (const factory of [sqliteFactory, postgresFactory()]) {
       assert.equal(await store.verify(admin.key, viewer.secret), undefined, 'wrong secret');
       assert.equal(await store.verify(generateApiKey().key, admin.secret), undefined, 'unknown key');
       assert.equal(await store.verify('not-a-key', admin.secret), undefined);
-      assert.equal(await store.lookup(viewer.key), 'viewer');
+      assert.equal((await store.lookup(viewer.key))?.role, 'viewer');
 
       const created = T0.toISOString();
       const listed = await store.list();
@@ -271,7 +275,7 @@ for (const factory of [sqliteFactory, postgresFactory()]) {
       assert.ok(await b.verify(executor.key, executor.secret));
       const cachedMs = performance.now() - cachedStart;
       process.stderr.write(`# ${factory.kind} store verify: ${uncachedMs.toFixed(1)} ms uncached, ${cachedMs.toFixed(3)} ms cached\n`);
-      assert.equal(await b.lookup(executor.key), 'executor');
+      assert.equal((await b.lookup(executor.key))?.role, 'executor');
       assert.equal(await b.verify(executor.key, 'wrong'), undefined, 'the cache holds one secret, not the key');
 
       assert.equal(await a.revoke(executor.key), true);
@@ -279,7 +283,7 @@ for (const factory of [sqliteFactory, postgresFactory()]) {
       assert.equal(await c.verify(executor.key, executor.secret), undefined, 'never cached there');
       clock += 59_999;
       assert.ok(await b.verify(executor.key, executor.secret), 'still cached by another replica within the TTL');
-      assert.equal(await b.lookup(executor.key), 'executor');
+      assert.equal((await b.lookup(executor.key))?.role, 'executor');
       clock += 1;
       assert.equal(await b.verify(executor.key, executor.secret), undefined, 'TTL over: revoked everywhere');
       assert.equal(await b.lookup(executor.key), undefined);
@@ -396,15 +400,15 @@ describe('authenticator', () => {
     auth.authorize({ credentialId: admin.key, role: 'admin' }, 'delete');
     assert.throws(
       () => {
-        auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'write');
+        auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'edit');
       },
-      isApiError('forbidden', 'role viewer may not write jobs (that needs role executor or admin)'),
+      isApiError('forbidden', 'role viewer may not edit jobs (that needs role operator or admin)'),
     );
     assert.throws(
       () => {
         auth.authorize({ credentialId: viewer.key, role: 'viewer' }, 'delete');
       },
-      isApiError('forbidden', 'role viewer may not delete jobs (that needs role executor or admin)'),
+      isApiError('forbidden', 'role viewer may not delete jobs (that needs role operator or admin)'),
     );
     assert.throws(
       () => {

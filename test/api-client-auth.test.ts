@@ -56,17 +56,17 @@ describe('authentication and roles', () => {
     await assert.rejects(anonymous.login(), apiError('unauthorized', 'no credentials to log in with'));
   });
 
-  test('a viewer reads but may not write or delete (403); an executor may', async () => {
+  test('a viewer reads but may not write or delete (403); an operator may', async () => {
     const admin = await client();
     const { id } = await admin.create({ action: 'roles_test' });
     const viewer = await client({}, await api.createKey('viewer'));
     assert.equal((await viewer.get(id)).job.id, id);
     const logins = api.requestsTo('POST', '/api/session').length;
-    await assert.rejects(viewer.create({ action: 'x' }), httpError(403, 'forbidden', 'role viewer may not write jobs'));
+    await assert.rejects(viewer.create({ action: 'x' }), httpError(403, 'forbidden', 'role viewer may not create jobs'));
     await assert.rejects(viewer.edit(id, { progress: 5 }), httpError(403, 'forbidden'));
     await assert.rejects(viewer.cancel(id), httpError(403, 'forbidden'));
     assert.equal(api.requestsTo('POST', '/api/session').length, logins, 'a 403 from the engine is about the role: no re-login');
-    const executor = await client({}, await api.createKey('executor'));
+    const executor = await client({}, await api.createKey('operator'));
     await executor.edit(id, { state: 'RUNNING' });
     await assert.rejects(viewer.delete(id), httpError(403, 'forbidden', 'delete jobs'));
     await executor.delete(id);
@@ -90,7 +90,7 @@ describe('authentication and roles', () => {
   });
 
   test('a revoked key: the re-login fails and the call says unauthorized, without looping', async () => {
-    const key = await api.createKey('executor');
+    const key = await api.createKey('producer');
     const jobs = await client({}, key);
     await jobs.login();
     const { id } = await jobs.create({ action: 'revoke_test' });

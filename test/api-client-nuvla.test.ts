@@ -129,7 +129,7 @@ describe("'auto' against a Nuvla-like server (our server with every addition hid
     const viewer = await client(nuvla, { compatibility: 'nuvla' }, await nuvla.createKey('viewer'));
     await viewer.get(id);
     const viewerLogins = nuvla.requestsTo('POST', '/api/session').length;
-    await assert.rejects(viewer.cancel(id), httpError(403, 'forbidden', 'role viewer may not write jobs'));
+    await assert.rejects(viewer.cancel(id), httpError(403, 'forbidden', 'role viewer may not edit jobs'));
     assert.equal(nuvla.requestsTo('POST', '/api/session').length, viewerLogins + 1, 'one re-login, then the 403 is believed');
   });
 

@@ -85,7 +85,10 @@ describe('job-api', () => {
     assert.match(unknown.stderr, /Unknown argument: colour/);
     const badRole = await run(['create-key', 'superuser', '--database', join(dir, 'roles.sqlite')]);
     assert.equal(badRole.code, 2);
-    assert.match(badRole.stderr, /role must be admin, executor or viewer, got "superuser"/);
+    assert.match(
+      badRole.stderr,
+      /role must be one of admin, operator, distributor, maintenance, executor, producer, viewer, got "superuser"/,
+    );
     const badLimit = await run(['serve', '--database', join(dir, 'limit.sqlite'), '--body-limit', '0']);
     assert.equal(badLimit.code, 2);
     assert.match(badLimit.stderr, /--body-limit must be a positive integer/);
@@ -104,7 +107,7 @@ describe('job-api', () => {
       const env = backend === 'postgres' ? { JOB_API_DATABASE_FILE: join(dir, 'db-url') } : {};
       if (backend === 'postgres') await writeFile(join(dir, 'db-url'), `${database}\n`);
       const databaseArgs = backend === 'postgres' ? [] : ['--database', database];
-      const created = await run(['create-key', 'executor', ...databaseArgs], env);
+      const created = await run(['create-key', 'producer', ...databaseArgs], env);
       assert.equal(created.code, 0, created.stderr);
       const { key, secret } = keyOf(created.stdout);
       const port = await freePort();

@@ -13,7 +13,8 @@ let viewer: ApiKey;
 
 before(async () => {
   api = await startTestApi({ bodyLimitBytes: 256 * 1024, maxBulkCreate: 100 });
-  executor = await api.createKey('executor');
+  // Edits and cancels any job here: an operator (an executor key edits only owned jobs, test/security-api.test.ts).
+  executor = await api.createKey('operator');
   viewer = await api.createKey('viewer');
 });
 
@@ -65,7 +66,7 @@ describe('access', () => {
     assert.match(String(anonymous.body.message), /no credentials/);
     const denied = await call('POST', '/api/job', { key: viewer, body: { action: 'x' } });
     assert.equal(denied.status, 403);
-    assert.match(String(denied.body.message), /role viewer may not write jobs/);
+    assert.match(String(denied.body.message), /role viewer may not create jobs/);
     assert.equal((await call('GET', '/api/job', { key: viewer })).status, 200);
     const viewerDeleting = await call('DELETE', path(await createJob()), { key: viewer });
     assert.equal(viewerDeleting.status, 403);

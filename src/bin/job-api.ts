@@ -7,7 +7,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { AdminKeyExistsError, createAdminKey } from '../api/auth/admin-key-cli.js';
-import { isRole } from '../api/auth/credentials.js';
+import { ROLES, isRole } from '../api/auth/credentials.js';
 import { openBackends, type Backends } from '../api/backends.js';
 import { JobApiServer } from '../api/server/job-api-server.js';
 import { DEFAULT_CREDENTIAL_LIMITS } from '../api/server/credential-limits.js';
@@ -144,12 +144,17 @@ await yargs(hideBin(process.argv))
   )
   .command(
     'create-key <role>',
-    'create an API key with a role (admin, executor, viewer) and print its secret once',
-    (argv) => common(argv).positional('role', { type: 'string', demandOption: true }).option('description', { type: 'string' }),
+    'create an API key with a role (admin, operator, distributor, maintenance, executor, producer, viewer) and print its secret once',
+    (argv) =>
+      common(argv)
+        .positional('role', { type: 'string', demandOption: true })
+        .option('description', { type: 'string' })
+        .option('actions', { type: 'string', describe: 'comma-separated actions the key may create jobs of (default: any)' }),
     (args) =>
       withCredentials(args, async ({ credentials }) => {
-        if (!isRole(args.role)) throw new Error(`role must be admin, executor or viewer, got "${args.role}"`);
-        const created = await credentials.create(args.role, args.description);
+        if (!isRole(args.role)) throw new Error(`role must be one of ${ROLES.join(', ')}, got "${args.role}"`);
+        const actions = args.actions?.split(',').map((action) => action.trim());
+        const created = await credentials.create(args.role, args.description, actions === undefined ? {} : { actions });
         print(`key:    ${created.key}`);
         print(`secret: ${created.secret}`);
         print('The secret is not stored and cannot be shown again.');
@@ -161,7 +166,11 @@ await yargs(hideBin(process.argv))
     (argv) => common(argv),
     (args) =>
       withCredentials(args, async ({ credentials }) => {
-        for (const key of await credentials.list()) print(`${key.key}\t${key.role}\t${key.created}\t${key.description ?? ''}`);
+        for (const key of await credentials.list()) {
+          print(
+            `${key.key}\t${key.role}\t${key.created}\t${key.description ?? ''}${key.actions === undefined ? '' : `\tactions=${key.actions.join(',')}`}`,
+          );
+        }
       }),
   )
   .command(

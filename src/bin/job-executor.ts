@@ -29,6 +29,11 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
     array: true,
     describe: `folder of drop-in action modules; repeatable (default ${BUNDLED_ACTIONS_DIR})`,
   })
+  .option('allow-command', {
+    type: 'boolean',
+    describe:
+      'offer the bundled `command` action, which runs any program as this user (off by default: every key that may create jobs could run code here)',
+  })
   .option(
     'shutdown-timeout',
     numberFlag(`seconds running jobs get to finish on SIGTERM (default ${EXECUTOR_DEFAULTS.shutdownTimeoutSeconds})`),

@@ -23,6 +23,8 @@ export type JobLookup = { readonly found: false } | { readonly found: true; read
 export interface DispositionFacts {
   readonly lookup: JobLookup;
   readonly knownAction: (name: string) => boolean;
+  /** Why an action this executor loaded is not offered (e.g. `command` without --allow-command), if it is withheld. */
+  readonly withheldReason?: (name: string) => string | undefined;
   /** For a RUNNING job with a recorded owner: whether that owner is a live executor session. */
   readonly ownerAlive: boolean | undefined;
   /**
@@ -62,23 +64,29 @@ export type Disposition =
   | { readonly kind: 'claim'; readonly attempt: number; readonly previousOwner: string | undefined; readonly detail: string };
 
 /** How a job whose action no module here defines ends, when nobody else was asked (an invariant broken). */
-export function unknownAction(action: string): { readonly returnCode: number; readonly detail: string } {
-  return { returnCode: RETURN_CODES.unknownAction, detail: `unknown action "${action}": no action module of this executor defines it` };
+export function unknownAction(action: string, withheld?: string): { readonly returnCode: number; readonly detail: string } {
+  const why = withheld ?? 'no action module of this executor defines it';
+  return { returnCode: RETURN_CODES.unknownAction, detail: `unknown action "${action}": ${why}` };
 }
 
 /** How a job whose action no live executor offered for the whole grace ends. */
-export function unofferedAction(action: string, waitedMs: number): { readonly returnCode: number; readonly detail: string } {
+export function unofferedAction(
+  action: string,
+  waitedMs: number,
+  withheld?: string,
+): { readonly returnCode: number; readonly detail: string } {
+  const here = withheld === undefined ? '' : `; ${withheld}`;
   return {
     returnCode: RETURN_CODES.unknownAction,
-    detail: `unknown action "${action}": no live executor offers action "${action}" (none did for ${seconds(waitedMs)} s)`,
+    detail: `unknown action "${action}": no live executor offers action "${action}" (none did for ${seconds(waitedMs)} s)${here}`,
   };
 }
 
 const seconds = (ms: number): string => String(Math.round(ms / 100) / 10);
 
 /** A job whose action this executor lacks: left to the executors that offer it, or failed after the grace. */
-function elsewhereOrFail(action: string, availability: ActionAvailability | undefined): Disposition {
-  if (availability === undefined) return { kind: 'fail', reason: 'unknown-action', ...unknownAction(action) };
+function elsewhereOrFail(action: string, availability: ActionAvailability | undefined, withheld: string | undefined): Disposition {
+  if (availability === undefined) return { kind: 'fail', reason: 'unknown-action', ...unknownAction(action, withheld) };
   if (availability.kind === 'elsewhere') {
     return {
       kind: 'release',
@@ -95,7 +103,7 @@ function elsewhereOrFail(action: string, availability: ActionAvailability | unde
       setAsideMs: availability.setAsideMs,
     };
   }
-  return { kind: 'fail', reason: 'unknown-action', ...unofferedAction(action, availability.waitedMs) };
+  return { kind: 'fail', reason: 'unknown-action', ...unofferedAction(action, availability.waitedMs, withheld) };
 }
 
 export function decide(facts: DispositionFacts): Disposition {
@@ -118,7 +126,7 @@ export function decide(facts: DispositionFacts): Disposition {
     // Whatever wrote the job's owner: the process holding its other entry runs it (docs/contracts.md §5).
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING under ${facts.foreignHolder}` };
   }
-  if (!facts.knownAction(job.action)) return elsewhereOrFail(job.action, facts.availability);
+  if (!facts.knownAction(job.action)) return elsewhereOrFail(job.action, facts.availability, facts.withheldReason?.(job.action));
   const attempt = (job.attempt ?? 0) + 1;
   if (job.state === 'RUNNING') {
     const owner = job.executor;

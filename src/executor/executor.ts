@@ -20,8 +20,9 @@ import { toError } from '../util/errors.js';
 import { isZkError } from '../zk/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
-import { discoverActions, type DiscoveredActions } from './action-discovery.js';
+import { discoverActions, type DiscoveredAction } from './action-discovery.js';
 import { ActionOffers } from './action-offers.js';
+import { offeredActions, type OfferedActions } from './action-policy.js';
 import { ApiGate } from './api-gate.js';
 import type { JobObserver } from './job-observer.js';
 import { JobRunner } from './job-runner.js';
@@ -61,7 +62,7 @@ function isTransientZkError(error: unknown): boolean {
 
 export class Executor {
   readonly options: ExecutorOptions;
-  readonly actions: DiscoveredActions;
+  readonly actions: OfferedActions<DiscoveredAction>;
   readonly #logger: Logger;
   readonly #client: ZkClient;
   readonly #queue: LockingQueue;
@@ -85,7 +86,7 @@ export class Executor {
   private constructor(
     options: ExecutorOptions,
     logger: Logger,
-    actions: DiscoveredActions,
+    actions: OfferedActions<DiscoveredAction>,
     client: ZkClient,
     api: JobApiClient,
     observer: JobObserver | undefined,
@@ -129,6 +130,7 @@ export class Executor {
         registered: () => this.#registry.list(),
         self: options.name,
       }),
+      withheld: actions.withheld,
       name: options.name,
       maxAttempts: options.maxAttempts,
       logger,
@@ -162,7 +164,7 @@ export class Executor {
   /** Loads the actions, connects to ZooKeeper, registers, and starts taking jobs; `observer` is told what becomes of each. */
   static async start(options: ExecutorOptions, logger: Logger, observer?: JobObserver): Promise<Executor> {
     // In a discovery thread: no module's code runs in this one (action-discovery.ts).
-    const actions = await discoverActions(options.actionsDirs, logger);
+    const actions = offeredActions(await discoverActions(options.actionsDirs, logger), options, logger);
     // An executor that can run nothing would only take entries to hand them back.
     if (actions.actions.size === 0) throw new NoActionError(options.actionsDirs, actions.failures.length);
     const releasers = new Releasers();

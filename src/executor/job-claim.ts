@@ -34,6 +34,8 @@ export interface ClaimDeps {
   readonly offers: ActionOffers;
   /** The names of `actions`, sent with each claim: the API claims only jobs of these actions. */
   readonly actionNames: readonly string[];
+  /** Actions loaded but not offered (action-policy.ts), with the reason a job of theirs fails with. */
+  readonly withheld: ReadonlyMap<string, string>;
   /** This executor's registered name. */
   readonly name: string;
   /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */
@@ -102,6 +104,7 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
     const disposition = decide({
       lookup,
       knownAction: (name) => deps.actions.has(name),
+      withheldReason: (name) => deps.withheld.get(name),
       ownerAlive,
       foreignHolder,
       maxAttempts,

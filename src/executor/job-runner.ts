@@ -55,6 +55,8 @@ export interface RunnerDeps {
   readonly actions: ReadonlyMap<string, DiscoveredAction>;
   /** Where the actions not loaded here can run. */
   readonly offers: ActionOffers;
+  /** Actions loaded but not offered (action-policy.ts), with the reason their jobs fail with. */
+  readonly withheld: ReadonlyMap<string, string>;
   /** This executor's registered name. */
   readonly name: string;
   /** `--max-attempts`: a job's own `max-attempts` field, or its action's `maxAttempts`, overrides it. */

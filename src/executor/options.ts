@@ -42,6 +42,11 @@ export interface ExecutorOptions {
   /** Jobs run at once, each in its own worker thread. */
   readonly threads: number;
   readonly actionsDirs: readonly string[];
+  /**
+   * `--allow-command`: whether the `command` action, which runs any program, is offered. Off unless
+   * the operator asks: otherwise every key that may create jobs could run code on this node.
+   */
+  readonly allowCommand: boolean;
   readonly shutdownTimeoutMs: number;
   /** From an action's abort signal to terminating its thread. */
   readonly killGraceMs: number;
@@ -85,6 +90,14 @@ export const EXECUTOR_DEFAULTS = Object.freeze({
   setAsideMs: 5000,
 });
 
+/** A boolean flag: yargs gives a boolean; a config file or variable may give "true"/"false". */
+function readFlag(args: OptionArgs, name: string): boolean {
+  const value: unknown = args[name];
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  return fail(`--${name} is a flag (true or false), got ${JSON.stringify(value)}`);
+}
+
 export async function compileExecutorOptions(args: OptionArgs): Promise<ExecutorOptions> {
   const zkHosts = readZkHosts(args);
   const queuePath = readZkPath(args, 'queue-path', EXECUTOR_DEFAULTS.queuePath, true);
@@ -102,6 +115,7 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     queuePath,
     threads: readNumber(args, 'threads', EXECUTOR_DEFAULTS.threads, 1, 1024, true),
     actionsDirs: Object.freeze(readDirectories(args, 'actions-dir') ?? [BUNDLED_ACTIONS_DIR]),
+    allowCommand: readFlag(args, 'allow-command'),
     shutdownTimeoutMs: readSeconds(args, 'shutdown-timeout', EXECUTOR_DEFAULTS.shutdownTimeoutSeconds, 0, 86_400),
     killGraceMs: readSeconds(args, 'kill-grace', EXECUTOR_DEFAULTS.killGraceSeconds, 0, 3600),
     maxAttempts: readNumber(args, 'max-attempts', EXECUTOR_DEFAULTS.maxAttempts, 1, MAX_ATTEMPTS_LIMIT, true),

@@ -1,6 +1,7 @@
 /**
- * The local stack's API keys: an admin key for the user (and the executor: `cleanup_jobs` deletes,
- * which takes the admin role) and an executor-role key for the distributor. Made on the first run,
+ * The local stack's API keys: an admin key for the user, and one operator-role key shared by the
+ * executor (which runs `cleanup_jobs`, deleting final jobs) and the distributor (which creates jobs):
+ * no narrower role does both. Made on the first run,
  * written to key files only this user can read, and reused while the database still knows them.
  */
 import { randomUUID } from 'node:crypto';

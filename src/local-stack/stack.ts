@@ -156,7 +156,7 @@ export class LocalStack {
     await ensureZooKeeperInstalled();
     const keys = await ensureKeyFiles(paths.database, [
       { file: paths.adminKey, role: 'admin', description: 'local stack: the user and the executor' },
-      { file: paths.executorKey, role: 'executor', description: 'local stack: the distributor' },
+      { file: paths.executorKey, role: 'operator', description: 'local stack: the executor and the distributor' },
     ]);
     for (const key of keys) {
       if (key.outcome === 'created') this.#output.info(`created API key ${key.credentials.key} in ${key.file}`);

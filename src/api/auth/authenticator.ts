@@ -10,7 +10,7 @@
  * An Authorization header wins over a cookie: it is what the caller chose for this request.
  */
 import { ApiError, badRequest } from '../errors.js';
-import type { CredentialStore } from './credential-store.js';
+import type { CredentialStore, Grant } from './credential-store.js';
 import { can, rolesWith, type Permission, type Principal } from './credentials.js';
 import {
   DEFAULT_SESSION_TTL_MS,
@@ -58,8 +58,14 @@ const LOG_IN_AGAIN = 'log in again with POST /api/session';
 /** What each permission lets a role do, in words for 403 messages. */
 const DOES: Readonly<Record<Permission, string>> = {
   read: 'read jobs',
-  write: 'write jobs',
+  'read-all': 'read jobs whatever their acl',
+  create: 'create jobs',
+  'cancel-own': 'cancel the jobs it created',
+  claim: 'claim jobs or edit the jobs an executor owns',
+  edit: 'edit jobs',
+  'delete-final': 'delete final jobs',
   delete: 'delete jobs',
+  publish: 'publish job events',
   admin: 'manage API keys',
 };
 
@@ -85,6 +91,10 @@ export class Authenticator {
     const token = sessionTokenOf(headers.cookie);
     if (token !== undefined) return this.fromSession(token);
     throw unauthorized(NO_CREDENTIALS);
+  }
+
+  allows(principal: Principal, permission: Permission): boolean {
+    return can(principal.role, permission);
   }
 
   authorize(principal: Principal, permission: Permission): void {
@@ -138,7 +148,7 @@ export class Authenticator {
   private async verify(key: string, secret: string): Promise<Principal> {
     const verified = await this.store.verify(key, secret);
     if (verified === undefined) throw unauthorized(BAD_KEY);
-    return { credentialId: verified.credentialId, role: verified.role };
+    return principalOf(verified.credentialId, verified);
   }
 
   private async fromSession(token: string): Promise<Principal> {
@@ -148,10 +158,14 @@ export class Authenticator {
     }
     if (await this.store.isSessionRevoked(check.sessionId)) throw unauthorized(`this session was logged out: ${LOG_IN_AGAIN}`);
     // The token is signed but stateless: this is what makes revoking a key end its sessions.
-    const role = await this.store.lookup(check.principal.credentialId);
-    if (role === undefined) throw unauthorized(`the API key of this session was revoked: ${LOG_IN_AGAIN}`);
-    return { credentialId: check.principal.credentialId, role };
+    const grant = await this.store.lookup(check.principal.credentialId);
+    if (grant === undefined) throw unauthorized(`the API key of this session was revoked: ${LOG_IN_AGAIN}`);
+    return principalOf(check.principal.credentialId, grant);
   }
+}
+
+function principalOf(credentialId: string, grant: Grant): Principal {
+  return grant.actions === undefined ? { credentialId, role: grant.role } : { credentialId, role: grant.role, actions: grant.actions };
 }
 
 function keyAndSecretOf(authorization: string): { key: string; secret: string } {

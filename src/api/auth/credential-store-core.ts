@@ -4,8 +4,16 @@
  * row operations.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { CredentialInfo, CredentialStore, CredentialStoreOptions, NewCredential, VerifiedCredential } from './credential-store.js';
-import { generateApiKey, hashSecret, isApiKey, isRole, verifySecret, type Role } from './credentials.js';
+import type {
+  CredentialInfo,
+  CredentialStore,
+  CredentialStoreOptions,
+  Grant,
+  NewCredential,
+  NewCredentialOptions,
+  VerifiedCredential,
+} from './credential-store.js';
+import { ROLES, generateApiKey, hashSecret, isApiKey, isRole, verifySecret, type Role } from './credentials.js';
 import { SESSION_SECRET_BYTES, ephemeralSessionSecret } from './session-secret.js';
 
 export interface StoredCredential {
@@ -14,11 +22,13 @@ export interface StoredCredential {
   readonly secretHash: string;
   readonly description: string | undefined;
   readonly created: string;
+  /** JSON list of action names, or undefined for any. */
+  readonly actions: string | undefined;
 }
 
 export interface CredentialBackend {
   insert(row: StoredCredential): Promise<void>;
-  find(key: string): Promise<{ role: Role; secretHash: string } | undefined>;
+  find(key: string): Promise<{ role: Role; secretHash: string; actions: readonly string[] | undefined } | undefined>;
   list(): Promise<CredentialInfo[]>;
   delete(key: string): Promise<boolean>;
   count(role: Role | undefined): Promise<number>;
@@ -76,7 +86,7 @@ class CachingCredentialStore implements CredentialStore {
   // The cache holds an HMAC of the secret under a per-process key, never the secret itself.
   private readonly digestKey = randomBytes(32);
   private readonly verified = new Map<string, CachedVerification>();
-  private readonly roles = new Map<string, Cached<Role>>();
+  private readonly roles = new Map<string, Cached<Grant>>();
   /** One scrypt for concurrent requests with the same key and secret. */
   private readonly inFlight = new Map<string, Promise<VerifiedCredential | undefined>>();
   /**
@@ -107,12 +117,13 @@ class CachingCredentialStore implements CredentialStore {
     }
   }
 
-  async create(role: Role, description?: string): Promise<NewCredential> {
-    if (!isRole(role)) throw new Error(`unknown role ${JSON.stringify(role)}: expected admin, executor or viewer`);
+  async create(role: Role, description?: string, options: NewCredentialOptions = {}): Promise<NewCredential> {
+    if (!isRole(role)) throw new Error(`unknown role ${JSON.stringify(role)}: expected one of ${ROLES.join(', ')}`);
     const { key, secret } = generateApiKey();
     const secretHash = await hashSecret(secret);
     const created = new Date(this.now()).toISOString();
-    await this.backend.insert({ key, role, secretHash, description, created });
+    const actions = options.actions === undefined ? undefined : JSON.stringify(checkActions(options.actions));
+    await this.backend.insert({ key, role, secretHash, description, created, actions });
     return { key, secret, role };
   }
 
@@ -140,24 +151,25 @@ class CachingCredentialStore implements CredentialStore {
       return undefined;
     }
     if (!(await verifySecret(secret, row.secretHash))) return undefined;
-    const value: VerifiedCredential = { credentialId: key, role: row.role };
+    const value: VerifiedCredential = { credentialId: key, ...grantOf(row) };
     if (revocations === this.revocations) {
       remember(this.verified, key, { value, digest, expiresAt: this.now() + this.ttlMs }, this.now());
     }
     return value;
   }
 
-  async lookup(key: string): Promise<Role | undefined> {
+  async lookup(key: string): Promise<Grant | undefined> {
     if (!isApiKey(key)) return undefined;
     const cached = this.roles.get(key);
     if (cached !== undefined && cached.expiresAt > this.now()) return cached.value;
     const revocations = this.revocations;
     const row = await this.backend.find(key);
     if (row === undefined) return undefined;
+    const grant = grantOf(row);
     if (revocations === this.revocations) {
-      remember(this.roles, key, { value: row.role, expiresAt: this.now() + this.ttlMs }, this.now());
+      remember(this.roles, key, { value: grant, expiresAt: this.now() + this.ttlMs }, this.now());
     }
-    return row.role;
+    return grant;
   }
 
   list(): Promise<CredentialInfo[]> {
@@ -249,6 +261,32 @@ export function countColumn(row: unknown, name: string): number {
 
 export function infoOfRow(row: unknown, created: string): CredentialInfo {
   const description = optionalTextColumn(row, 'description');
-  const info = { key: textColumn(row, 'key'), role: roleColumn(row), created };
+  const actions = actionsColumn(row);
+  const info = { key: textColumn(row, 'key'), role: roleColumn(row), created, ...(actions === undefined ? {} : { actions }) };
   return description === undefined ? info : { ...info, description };
+}
+
+function grantOf(row: { readonly role: Role; readonly actions: readonly string[] | undefined }): Grant {
+  return row.actions === undefined ? { role: row.role } : { role: row.role, actions: row.actions };
+}
+
+/** Action names as the API accepts them (parse.ts ACTION_NAME), at least one, no duplicates. */
+const ACTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
+export function checkActions(actions: readonly string[]): string[] {
+  if (actions.length === 0) throw new Error('an action allowlist names at least one action');
+  for (const action of actions) {
+    if (!ACTION_NAME.test(action)) throw new Error(`${JSON.stringify(action)} is not an action name (letters, digits, _ . : -)`);
+  }
+  return [...new Set(actions)];
+}
+
+/** The `actions` column: NULL for any action, else a JSON list of names. */
+export function actionsColumn(row: unknown): readonly string[] | undefined {
+  const text = optionalTextColumn(row, 'actions');
+  if (text === undefined) return undefined;
+  const parsed: unknown = JSON.parse(text);
+  if (!Array.isArray(parsed) || !parsed.every((item): item is string => typeof item === 'string')) {
+    throw new Error(`credentials column "actions" holds ${JSON.stringify(text)}, expected a JSON list of action names`);
+  }
+  return parsed;
 }

@@ -7,6 +7,7 @@ import pg from 'pg';
 import type { CredentialStore, CredentialStoreOptions } from './credential-store.js';
 import {
   LEGACY_SIGNING_SECRET_SETTING,
+  actionsColumn,
   column,
   countColumn,
   credentialStoreOver,
@@ -19,10 +20,11 @@ import {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS credentials (
   key text PRIMARY KEY,
-  role text NOT NULL CHECK (role IN ('admin', 'executor', 'viewer')),
+  role text NOT NULL,
   secret_hash text NOT NULL,
   description text,
-  created timestamptz NOT NULL
+  created timestamptz NOT NULL,
+  actions text
 );
 CREATE TABLE IF NOT EXISTS settings (
   name text PRIMARY KEY,
@@ -33,6 +35,9 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
   expires bigint NOT NULL
 );
 DELETE FROM settings WHERE name = '${LEGACY_SIGNING_SECRET_SETTING}';
+-- Tables made before issue 14's roles refuse them; roles are checked in code on insert and read.
+ALTER TABLE credentials DROP CONSTRAINT IF EXISTS credentials_role_check;
+ALTER TABLE credentials ADD COLUMN IF NOT EXISTS actions text;
 `;
 
 // Without the lock, two concurrent CREATE TABLE IF NOT EXISTS can both miss the table and one fails
@@ -83,20 +88,23 @@ function postgresBackend(pool: pg.Pool): CredentialBackend {
   };
   return {
     insert: async (row) => {
-      await pool.query('INSERT INTO credentials (key, role, secret_hash, description, created) VALUES ($1, $2, $3, $4, $5)', [
+      await pool.query('INSERT INTO credentials (key, role, secret_hash, description, created, actions) VALUES ($1, $2, $3, $4, $5, $6)', [
         row.key,
         row.role,
         row.secretHash,
         row.description ?? null,
         row.created,
+        row.actions ?? null,
       ]);
     },
     find: async (key) => {
-      const [row] = await rows('SELECT role, secret_hash FROM credentials WHERE key = $1', [key]);
-      return row === undefined ? undefined : { role: roleColumn(row), secretHash: textColumn(row, 'secret_hash') };
+      const [row] = await rows('SELECT role, secret_hash, actions FROM credentials WHERE key = $1', [key]);
+      return row === undefined
+        ? undefined
+        : { role: roleColumn(row), secretHash: textColumn(row, 'secret_hash'), actions: actionsColumn(row) };
     },
     list: async () => {
-      const found = await rows('SELECT key, role, description, created FROM credentials ORDER BY created, key');
+      const found = await rows('SELECT key, role, description, created, actions FROM credentials ORDER BY created, key');
       return found.map((row) => infoOfRow(row, isoDate(column(row, 'created'))));
     },
     delete: async (key) => {

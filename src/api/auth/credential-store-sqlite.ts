@@ -7,6 +7,7 @@ import { toError } from '../../util/errors.js';
 import type { CredentialStore, CredentialStoreOptions } from './credential-store.js';
 import {
   LEGACY_SIGNING_SECRET_SETTING,
+  actionsColumn,
   countColumn,
   credentialStoreOver,
   infoOfRow,
@@ -18,10 +19,11 @@ import {
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS credentials (
   key TEXT PRIMARY KEY,
-  role TEXT NOT NULL CHECK (role IN ('admin', 'executor', 'viewer')),
+  role TEXT NOT NULL,
   secret_hash TEXT NOT NULL,
   description TEXT,
-  created TEXT NOT NULL
+  created TEXT NOT NULL,
+  actions TEXT
 );
 CREATE TABLE IF NOT EXISTS settings (
   name TEXT PRIMARY KEY,
@@ -46,6 +48,8 @@ export function openSqliteCredentialStore(path: string, options: CredentialStore
       // and the job store asks for it too.
       db.pragma('journal_mode = WAL');
       db.exec(SCHEMA);
+      dropRoleCheck(db);
+      addActionsColumn(db);
       return credentialStoreOver('sqlite', sqliteBackend(db), options);
     } catch (error) {
       db.close();
@@ -54,10 +58,37 @@ export function openSqliteCredentialStore(path: string, options: CredentialStore
   })();
 }
 
+/**
+ * Tables made before the roles of issue 14 carry CHECK (role IN ('admin', 'executor', 'viewer')),
+ * which refuses the new roles; SQLite cannot drop a constraint, so the table is rebuilt without it.
+ * Roles are checked in code on every insert and read (credential-store-core.ts).
+ */
+function dropRoleCheck(db: Database.Database): void {
+  const row: unknown = db.prepare("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'credentials'").get();
+  const sql: unknown = typeof row === 'object' && row !== null ? Reflect.get(row, 'sql') : undefined;
+  if (typeof sql !== 'string' || !sql.includes('CHECK (role IN')) return;
+  db.transaction(() => {
+    db.exec(`
+      CREATE TABLE credentials_new (key TEXT PRIMARY KEY, role TEXT NOT NULL, secret_hash TEXT NOT NULL, description TEXT, created TEXT NOT NULL);
+      INSERT INTO credentials_new SELECT key, role, secret_hash, description, created FROM credentials;
+      DROP TABLE credentials;
+      ALTER TABLE credentials_new RENAME TO credentials;
+    `);
+  }).immediate();
+}
+
+/** Tables made before action allowlists lack the column: NULL, any action, for the keys they hold. */
+function addActionsColumn(db: Database.Database): void {
+  const columns = db.prepare('PRAGMA table_info(credentials)').all();
+  if (!columns.some((column: unknown) => typeof column === 'object' && column !== null && Reflect.get(column, 'name') === 'actions')) {
+    db.exec('ALTER TABLE credentials ADD COLUMN actions TEXT');
+  }
+}
+
 function sqliteBackend(db: Database.Database): CredentialBackend {
-  const insert = db.prepare('INSERT INTO credentials (key, role, secret_hash, description, created) VALUES (?, ?, ?, ?, ?)');
-  const find = db.prepare('SELECT role, secret_hash FROM credentials WHERE key = ?');
-  const list = db.prepare('SELECT key, role, description, created FROM credentials ORDER BY created, key');
+  const insert = db.prepare('INSERT INTO credentials (key, role, secret_hash, description, created, actions) VALUES (?, ?, ?, ?, ?, ?)');
+  const find = db.prepare('SELECT role, secret_hash, actions FROM credentials WHERE key = ?');
+  const list = db.prepare('SELECT key, role, description, created, actions FROM credentials ORDER BY created, key');
   const remove = db.prepare('DELETE FROM credentials WHERE key = ?');
   const countAll = db.prepare('SELECT count(*) AS n FROM credentials');
   const countRole = db.prepare('SELECT count(*) AS n FROM credentials WHERE role = ?');
@@ -67,11 +98,13 @@ function sqliteBackend(db: Database.Database): CredentialBackend {
 
   return {
     insert: promised((row) => {
-      insert.run(row.key, row.role, row.secretHash, row.description ?? null, row.created);
+      insert.run(row.key, row.role, row.secretHash, row.description ?? null, row.created, row.actions ?? null);
     }),
     find: promised((key) => {
       const row: unknown = find.get(key);
-      return row === undefined ? undefined : { role: roleColumn(row), secretHash: textColumn(row, 'secret_hash') };
+      return row === undefined
+        ? undefined
+        : { role: roleColumn(row), secretHash: textColumn(row, 'secret_hash'), actions: actionsColumn(row) };
     }),
     list: promised(() => list.all().map((row: unknown) => infoOfRow(row, textColumn(row, 'created')))),
     delete: promised((key) => remove.run(key).changes > 0),

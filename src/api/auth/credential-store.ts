@@ -21,26 +21,37 @@ export interface NewCredential {
   readonly role: Role;
 }
 
+/** What a key may do: its role, and the actions it may create jobs of (absent: any). */
+export interface Grant {
+  readonly role: Role;
+  readonly actions?: readonly string[];
+}
+
+export interface NewCredentialOptions {
+  /** The only actions the key may create jobs of; absent: any its role allows. */
+  readonly actions?: readonly string[];
+}
+
 export interface CredentialInfo {
   readonly key: string;
   readonly role: Role;
+  readonly actions?: readonly string[];
   readonly description?: string;
   /** ISO-8601. */
   readonly created: string;
 }
 
-export interface VerifiedCredential {
+export interface VerifiedCredential extends Grant {
   readonly credentialId: string;
-  readonly role: Role;
 }
 
 export interface CredentialStore {
   readonly kind: 'sqlite' | 'postgres';
-  create(role: Role, description?: string): Promise<NewCredential>;
+  create(role: Role, description?: string, options?: NewCredentialOptions): Promise<NewCredential>;
   /** The credential when `secret` is its secret; undefined for an unknown key or a wrong secret alike. */
   verify(key: string, secret: string): Promise<VerifiedCredential | undefined>;
-  /** The role of a key that has not been revoked, without its secret: how a session is re-checked. */
-  lookup(key: string): Promise<Role | undefined>;
+  /** The grant of a key that has not been revoked, without its secret: how a session is re-checked. */
+  lookup(key: string): Promise<Grant | undefined>;
   /** Oldest first. */
   list(): Promise<CredentialInfo[]>;
   /** False when there was no such key. */

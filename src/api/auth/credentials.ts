@@ -7,18 +7,46 @@
  */
 import { randomBytes, randomUUID, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 
-export const ROLES = ['admin', 'executor', 'viewer'] as const;
+/** Strongest first (rolesWith lists them weakest first). docs/operations.md describes each. */
+export const ROLES = ['admin', 'operator', 'distributor', 'maintenance', 'executor', 'producer', 'viewer'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const PERMISSIONS = ['read', 'write', 'delete', 'admin'] as const;
-/** read: get and search jobs; write: create, edit, cancel; delete: delete jobs; admin: manage keys. */
+/**
+ * read: get, search and follow jobs (those their acl shows it, job-acl.ts). read-all: every job, whatever
+ * its acl. create: create jobs. cancel-own: cancel jobs the key created.
+ * claim: claim queued jobs and edit jobs an executor owns (see job-access.ts for what "owns" means).
+ * edit: edit, cancel and retry any job. delete-final: delete jobs in a final state. delete: delete any
+ * job. publish: publish queue events (enqueued). admin: manage API keys.
+ */
+export const PERMISSIONS = [
+  'read',
+  'read-all',
+  'create',
+  'cancel-own',
+  'claim',
+  'edit',
+  'delete-final',
+  'delete',
+  'publish',
+  'admin',
+] as const;
 export type Permission = (typeof PERMISSIONS)[number];
 
+const VIEWER = ['read'] as const;
+const EXECUTOR = ['read', 'read-all', 'claim', 'publish'] as const;
+const OPERATOR = ['read', 'read-all', 'create', 'cancel-own', 'claim', 'edit', 'delete-final', 'delete', 'publish'] as const;
+
 export const ROLE_PERMISSIONS: Readonly<Record<Role, readonly Permission[]>> = Object.freeze({
-  viewer: Object.freeze(['read'] as const),
-  // Executors run the engine's own maintenance too (the bundled cleanup_jobs deletes final jobs).
-  executor: Object.freeze(['read', 'write', 'delete'] as const),
-  admin: Object.freeze(['read', 'write', 'delete', 'admin'] as const),
+  viewer: Object.freeze([...VIEWER]),
+  producer: Object.freeze(['read', 'create', 'cancel-own'] as const),
+  executor: Object.freeze([...EXECUTOR]),
+  // An executor that also runs the bundled cleanup_jobs, which deletes final jobs.
+  maintenance: Object.freeze([...EXECUTOR, 'delete-final'] as const),
+  // job-distributor: creates its ticks' jobs, publishes their enqueueing, and its queue reconciler
+  // puts the jobs of dead executors back to QUEUED (an edit of an owned job).
+  distributor: Object.freeze(['read', 'read-all', 'create', 'cancel-own', 'claim', 'publish'] as const),
+  operator: Object.freeze([...OPERATOR]),
+  admin: Object.freeze([...OPERATOR, 'admin'] as const),
 });
 
 export function can(role: Role, permission: Permission): boolean {
@@ -38,6 +66,8 @@ export function isRole(value: unknown): value is Role {
 export interface Principal {
   readonly credentialId: string;
   readonly role: Role;
+  /** The only actions the key may create jobs of; absent: any. */
+  readonly actions?: readonly string[];
 }
 
 export const KEY_PREFIX = 'credential/';

@@ -85,6 +85,7 @@ const RULES: { readonly [K in JobField]-?: FieldRule<Exclude<JobDocument[K], und
   timeout: { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   'max-attempts': { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   'idempotency-key': { check: text, expected: 'a string' },
+  'created-by': { check: text, expected: 'a string' },
 };
 
 export const JOB_FIELDS = Object.keys(RULES) as readonly JobField[];

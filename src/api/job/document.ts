@@ -67,6 +67,8 @@ export interface JobDocument {
   readonly 'max-attempts'?: number;
   /** Ours: a second create with the same key returns this job and creates nothing. */
   readonly 'idempotency-key'?: string;
+  /** Nuvla's too: the API key that created the job (`credential/<uuid>`), set by the API. */
+  readonly 'created-by'?: string;
 }
 
 export function isFinal(state: JobState): boolean {

@@ -62,6 +62,7 @@ export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
   'version',
   'revision',
   'operations',
+  'created-by',
 ]);
 
 /** What an action may be called; the executor's defineAction checks the same. */

@@ -109,7 +109,7 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
   });
 
   app.post('/api/job/events', async (request) => {
-    await requirePermission(access, request, 'write');
+    await requirePermission(access, request, 'publish');
     const events = parsePublished(request.body, options.maxEvents);
     hub.publish(events);
     return { status: 200, message: `${String(events.length)} events published`, count: events.length };

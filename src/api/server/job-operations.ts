@@ -11,7 +11,8 @@ import { applyEdit, claimJob } from '../job/lifecycle.js';
 import { parseJobClaim, parseJobEdit, type JobClaim, type JobEdit } from '../job/parse.js';
 import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
-import { requirePermission, type AccessControl } from './access.js';
+import { requireAnyPermission, type AccessControl, type Principal } from './access.js';
+import { checkEdit } from './job-access.js';
 import type { JobEventHub } from './event-hub.js';
 import { updateWithEvents } from './evented-update.js';
 import { isRecord } from '../../util/is-record.js';
@@ -62,22 +63,37 @@ export function parseJobOperations(body: unknown, maxOperations: number): JobOpe
   return list.map(parseOperation);
 }
 
-function run(store: JobStore, events: JobEventHub, operation: JobOperation, now: () => Date): Promise<JobDocument> {
+interface Caller {
+  readonly access: AccessControl;
+  readonly principal: Principal;
+}
+
+function run(store: JobStore, events: JobEventHub, operation: JobOperation, now: () => Date, caller: Caller): Promise<JobDocument> {
   if (operation.op === 'claim')
     return updateWithEvents(store, events, operation.id, (current) => claimJob(current, operation.claim, now()));
-  return updateWithEvents(store, events, operation.id, (current) => applyEdit(current, operation.edit, now()), operation.ifRevision);
+  const { edit } = operation;
+  return updateWithEvents(
+    store,
+    events,
+    operation.id,
+    (current) => {
+      checkEdit(caller.access, caller.principal, current, edit);
+      return applyEdit(current, edit, now());
+    },
+    operation.ifRevision,
+  );
 }
 
 export function registerJobOperationRoutes(app: FastifyInstance, options: JobOperationsOptions): void {
   const { store, access, now, events } = options;
   app.post('/api/job/operations', async (request) => {
-    await requirePermission(access, request, 'write');
+    const principal = await requireAnyPermission(access, request, ['claim', 'edit']);
     const operations = parseJobOperations(request.body, options.maxOperations);
     const results: Record<string, unknown>[] = [];
     // One after another, in the order given: two operations on one job apply in that order.
     for (const operation of operations) {
       try {
-        results.push({ status: 200, job: await run(store, events, operation, now) });
+        results.push({ status: 200, job: await run(store, events, operation, now, { access, principal }) });
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
         results.push({ status: error.status, code: error.code, message: error.message, ...error.details });

@@ -3,14 +3,18 @@
  * edits (412 when the revision moved), idempotency keys and bulk create, counts per state.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { badRequest, notFound, preconditionFailed } from '../errors.js';
+import { ApiError, badRequest, notFound, preconditionFailed } from '../errors.js';
+import { conflictAt, idempotencyConflict } from './idempotency.js';
 import { applyEdit, cancelJob, claimJob, newJob, retryJob } from '../job/lifecycle.js';
 import { createdEvents } from '../job/transition-events.js';
 import { parseJobClaim, parseJobCreate, parseJobEdit } from '../job/parse.js';
 import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
 import { parseOptionalFilter } from '../cimi/parser.js';
-import { requirePermission, type AccessControl } from './access.js';
+import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
+import { checkCancel, checkCreate, checkEdit, deletesFinalOnly } from './job-access.js';
+import { aclBound, mayView, visibleFilter } from './job-acl.js';
+import { FINAL_STATES } from '../job/document.js';
 import { parseCollectionQuery } from './search-params.js';
 import type { JobEventHub } from './event-hub.js';
 import { updateWithEvents } from './evented-update.js';
@@ -30,6 +34,8 @@ export interface JobRoutesOptions {
   readonly enqueueCreated?: (jobs: readonly JobDocument[]) => Promise<boolean>;
 }
 
+const FINAL_FILTER = [...FINAL_STATES].map((state) => `state='${state}'`).join(' or ');
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
@@ -39,7 +45,8 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     options.enqueueCreated === undefined || jobs.length === 0 ? false : options.enqueueCreated(jobs);
 
   app.post('/api/job', async (request, reply) => {
-    await requirePermission(access, request, 'write');
+    const principal = await requirePermission(access, request, 'create');
+    const createdBy = { 'created-by': principal.credentialId };
     if (isBulk(request)) {
       if (!Array.isArray(request.body)) throw badRequest('a bulk create (header bulk: yes) needs a JSON list of jobs');
       if (request.body.length > options.maxBulkCreate) {
@@ -50,8 +57,13 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       const timestamp = now().toISOString();
       const jobs = request.body.map((body: unknown, index) => {
         try {
-          return newJob(parseJobCreate(body), timestamp);
+          const create = parseJobCreate(body);
+          checkCreate(principal, create.action);
+          return { ...newJob(create, timestamp), ...createdBy };
         } catch (error) {
+          if (error instanceof ApiError && error.code === 'forbidden') {
+            throw new ApiError('forbidden', `job ${String(index)}: ${error.message}`, { details: { ...error.details, index } });
+          }
           throw error instanceof Error ? badRequest(`job ${String(index)}: ${error.message}`, { index }) : error;
         }
       });
@@ -60,12 +72,24 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       for (const job of fresh) events.publish(createdEvents(job));
       // One enqueue for the whole request: its entries go in one transaction per few hundred jobs.
       const enqueued = await enqueue(fresh);
+      // After the inserts: the jobs created here stay (a retry finds them by their keys), and the
+      // request as a whole reports the squatted key instead of handing back a job of another action.
+      results.forEach((result, index) => {
+        const asked = jobs[index];
+        const conflict = asked === undefined ? undefined : idempotencyConflict(asked, result);
+        if (conflict !== undefined) throw conflictAt(conflict, index);
+      });
       return reply
         .code(201)
         .send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created, enqueued && result.created)) });
     }
-    const result = await store.create(newJob(parseJobCreate(request.body), now()));
+    const create = parseJobCreate(request.body);
+    checkCreate(principal, create.action);
+    const asked = { ...newJob(create, now()), ...createdBy };
+    const result = await store.create(asked);
     if (result.created) events.publish(createdEvents(result.job));
+    const conflict = idempotencyConflict(asked, result);
+    if (conflict !== undefined) throw conflict;
     const enqueued = result.created && (await enqueue([result.job]));
     return reply
       .code(result.created ? 201 : 200)
@@ -75,8 +99,11 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   });
 
   const search = async (request: FastifyRequest, params: unknown): Promise<Record<string, unknown>> => {
-    await requirePermission(access, request, 'read');
-    const query = parseCollectionQuery(params);
+    const principal = await requirePermission(access, request, 'read');
+    const parsed = parseCollectionQuery(params);
+    // The acl in the query itself: counts, pages and aggregations see only what the key may see.
+    const filter = visibleFilter(access, principal, parsed.search.filter);
+    const query = { ...parsed, search: { ...parsed.search, ...(filter === undefined ? {} : { filter }) } };
     const result = query.countOnly
       ? { count: (await store.search({ ...query.search, first: 1, last: 1 })).count, jobs: [] }
       : await store.search(query.search);
@@ -91,33 +118,58 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   app.put('/api/job', (request) => search(request, request.body ?? {}));
 
   app.delete('/api/job', async (request) => {
-    await requirePermission(access, request, 'delete');
+    const principal = await requireAnyPermission(access, request, ['delete-final', 'delete']);
     if (!isBulk(request)) throw badRequest('deleting jobs by filter needs the header bulk: yes');
     const filterText = textParam(request.query, 'filter') ?? textParam(request.body, 'filter');
-    const filter = parseOptionalFilter(filterText);
+    // A key that may delete only final jobs gets its filter narrowed to them, rather than refused:
+    // cleanup_jobs' filters already name final states, and a broader one deletes what it may.
+    const filter = parseOptionalFilter(
+      filterText === undefined || !deletesFinalOnly(access, principal) ? filterText : `(${filterText}) and (${FINAL_FILTER})`,
+    );
     if (filter === undefined) throw badRequest('a bulk delete needs a filter (deleting every job is not done by accident)');
     const deleted = await store.deleteMatching(filter);
     return { status: 200, message: `${String(deleted)} jobs deleted`, count: deleted };
   });
 
   app.get('/api/job/:uuid', async (request, reply) => {
-    await requirePermission(access, request, 'read');
+    const principal = await requirePermission(access, request, 'read');
     const job = await load(store, request);
+    // Not 403: a job the key may not see is as absent to it as one that does not exist.
+    if (aclBound(access, principal) && !mayView(principal, job)) throw notFound(`${job.id} not found`);
     return reply.header('etag', etagOf(job)).send(withOperations(job));
   });
 
   app.put('/api/job/:uuid', async (request, reply) => {
-    await requirePermission(access, request, 'write');
+    const principal = await requireAnyPermission(access, request, ['edit', 'claim']);
     const id = jobIdOf(request);
     const expected = ifMatch(request);
     const edit = parseJobEdit(request.body);
-    const job = await updateWithEvents(store, events, id, (current) => applyEdit(current, edit, now()), expected);
+    const job = await updateWithEvents(
+      store,
+      events,
+      id,
+      (current) => {
+        checkEdit(access, principal, current, edit);
+        return applyEdit(current, edit, now());
+      },
+      expected,
+    );
     return reply.header('etag', etagOf(job)).send(withOperations(job));
   });
 
   app.delete('/api/job/:uuid', async (request) => {
-    await requirePermission(access, request, 'delete');
+    const principal = await requireAnyPermission(access, request, ['delete-final', 'delete']);
     const id = jobIdOf(request);
+    if (deletesFinalOnly(access, principal)) {
+      // Read, then delete only if final: a job cannot leave a final state, so nothing moves between.
+      const current = await store.get(id);
+      if (current === undefined) throw notFound(`${id} not found`);
+      if (!FINAL_STATES.has(current.state)) {
+        throw new ApiError('forbidden', `role ${principal.role} may delete only final jobs; ${id} is ${current.state}`, {
+          details: { role: principal.role, state: current.state },
+        });
+      }
+    }
     if (!(await store.delete(id))) throw notFound(`${id} not found`);
     return { status: 200, message: `${id} deleted`, 'resource-id': id };
   });
@@ -125,7 +177,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   // The engine's addition for executors: read, check and take a QUEUED job in one request and one
   // transaction, instead of a read and a conditional edit (one round trip per job fewer).
   app.post('/api/job/:uuid/claim', async (request, reply) => {
-    await requirePermission(access, request, 'write');
+    await requireAnyPermission(access, request, ['claim', 'edit']);
     const id = jobIdOf(request);
     const claim = parseJobClaim(request.body);
     const job = await updateWithEvents(store, events, id, (current) => claimJob(current, claim, now()));
@@ -133,13 +185,16 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   });
 
   app.post('/api/job/:uuid/cancel', async (request, reply) => {
-    const principal = await requirePermission(access, request, 'write');
+    const principal = await requireAnyPermission(access, request, ['edit', 'cancel-own']);
     const id = jobIdOf(request);
     const job = await updateWithEvents(
       store,
       events,
       id,
-      (current) => cancelJob(current, now(), `canceled by ${principal.credentialId}`),
+      (current) => {
+        checkCancel(access, principal, current);
+        return cancelJob(current, now(), `canceled by ${principal.credentialId}`);
+      },
       ifMatch(request),
     );
     return reply.header('etag', etagOf(job)).send(operationBody(200, job, 'canceled'));
@@ -148,7 +203,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
   // An operator's retry of a final job: back to QUEUED. Enqueueing it is the caller's part (the API
   // does not reach ZooKeeper); the queue reconciler also enqueues it after its grace period.
   app.post('/api/job/:uuid/retry', async (request, reply) => {
-    const principal = await requirePermission(access, request, 'write');
+    const principal = await requirePermission(access, request, 'edit');
     const id = jobIdOf(request);
     const job = await updateWithEvents(
       store,

@@ -1,0 +1,92 @@
+/**
+ * Issue 14, finding 1: the bundled `command` action is remote code execution for any key that may
+ * create jobs. Attacked from the outside: a job created with a job-creating key, run by a real
+ * `job-executor` process loading the bundled actions, tries to print the executor's API secret.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { JobApiClient } from '../src/api/client/index.js';
+import { BUNDLED_ACTIONS_DIR } from '../src/executor/options.js';
+import { waitFor } from '../src/harness/wait-for.js';
+import { TEST_ACTIONS, useExecutorTestbed } from './fixtures/executor-testbed.js';
+
+const bed = useExecutorTestbed();
+
+/**
+ * `/bin/sh -c 'echo $JOB_EXECUTOR_API_SECRET'`: refused to an executor key (finding 2: executors do
+ * not create jobs), then created with a producer key and enqueued.
+ */
+async function secretLeakJob(): Promise<string> {
+  const { api, queue } = bed();
+  const payload = JSON.stringify({ command: '/bin/sh', args: ['-c', 'echo "secret=[$JOB_EXECUTOR_API_SECRET]"'] });
+  const executorKey = await api.createKey('executor');
+  const refused = await fetch(`${api.baseUrl}/api/job`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${executorKey.key}:${executorKey.secret}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ action: 'command', payload }),
+  });
+  assert.equal(refused.status, 403, 'an executor key may not create jobs');
+  const producer = await JobApiClient.create({
+    baseUrl: api.baseUrl,
+    credentials: await api.createKey('producer'),
+    compatibility: 'engine',
+  });
+  try {
+    const { id } = await producer.create({ action: 'command', payload });
+    await queue.put(id, 100);
+    return id;
+  } finally {
+    await producer.close();
+  }
+}
+
+test('a default executor does not offer `command`: the job fails as unknown (127), naming --allow-command', async () => {
+  const { api } = bed();
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR] });
+  const id = await secretLeakJob();
+  const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
+  assert.ok(!(job['status-message'] ?? '').includes(api.adminKey.secret), `the secret leaked: ${job['status-message']}`);
+  assert.equal(job.state, 'FAILED');
+  assert.equal(job['return-code'], 127);
+  assert.match(job['status-message'] ?? '', /unknown action "command".*--allow-command/s);
+});
+
+test('with --allow-command the program runs, in a clean environment without the executor secret', async () => {
+  const { api } = bed();
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--allow-command'] });
+  const id = await secretLeakJob();
+  const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
+  assert.equal(job.state, 'SUCCESS', job['status-message']);
+  assert.ok(!(job['status-message'] ?? '').includes(api.adminKey.secret), `the secret leaked: ${job['status-message']}`);
+  assert.match(job['status-message'] ?? '', /secret=\[\]/);
+});
+
+test('an executor with a key of role executor still claims, runs and finishes jobs (least privilege is enough)', async () => {
+  const { api } = bed();
+  const key = await api.createKey('executor');
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--api-key', key.key, '--api-secret', key.secret] });
+  const ok = await bed().createJob('dummy_test_action', { payload: { seconds: 0.2 } });
+  const unknown = await bed().createJob('no_such_action');
+  assert.equal((await bed().waitForState(ok, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+  const failed = await bed().waitForState(unknown, ['SUCCESS', 'FAILED']);
+  assert.equal(failed['return-code'], 127, failed['status-message']);
+});
+
+test('a distributor with a key of role distributor creates, enqueues and publishes its ticks; an executor key runs them', async () => {
+  const { api, client } = bed();
+  const distributorKey = await api.createKey('distributor');
+  const executorKey = await api.createKey('executor');
+  const distributor = bed().spawnDistributor({
+    names: ['ticker'],
+    extraArgs: ['--api-key', distributorKey.key, '--api-secret', distributorKey.secret],
+  });
+  bed().spawnExecutor({ actionsDirs: [TEST_ACTIONS], extraArgs: ['--api-key', executorKey.key, '--api-secret', executorKey.secret] });
+  await distributor.waitForLine(/distribution leading/);
+  await waitFor(async () => (await client.count(`action='noop' and state='SUCCESS' and created-by='${distributorKey.key}'`)) >= 3, {
+    timeoutMs: 30_000,
+    intervalMs: 200,
+    message: "three of the distributor's jobs to succeed",
+  });
+  const refused = distributor.lines.filter((line) => /forbidden|may not /.test(line));
+  assert.deepEqual(refused, [], 'no request of the distributor was refused');
+});
