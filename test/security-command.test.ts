@@ -42,7 +42,8 @@ async function secretLeakJob(): Promise<string> {
 
 test('a default executor does not offer `command`: the job fails as unknown (127), naming --allow-command', async () => {
   const { api } = bed();
-  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR] });
+  // No other executor offers it either: after the (shortened) grace the job fails, naming the option.
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--unknown-action-grace', '1'] });
   const id = await secretLeakJob();
   const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
   assert.ok(!(job['status-message'] ?? '').includes(api.adminKey.secret), `the secret leaked: ${job['status-message']}`);
@@ -64,7 +65,10 @@ test('with --allow-command the program runs, in a clean environment without the 
 test('an executor with a key of role executor still claims, runs and finishes jobs (least privilege is enough)', async () => {
   const { api } = bed();
   const key = await api.createKey('executor');
-  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--api-key', key.key, '--api-secret', key.secret] });
+  bed().spawnExecutor({
+    actionsDirs: [BUNDLED_ACTIONS_DIR],
+    extraArgs: ['--api-key', key.key, '--api-secret', key.secret, '--unknown-action-grace', '1'],
+  });
   const ok = await bed().createJob('dummy_test_action', { payload: { seconds: 0.2 } });
   const unknown = await bed().createJob('no_such_action');
   assert.equal((await bed().waitForState(ok, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
