@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,7 @@ import { freePort } from '../src/harness/free-port.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { startZooKeeper, type ZooKeeperServer } from '../src/harness/zookeeper-server.js';
 import { ZkClient } from '../src/zk/client.js';
+import { isZkError } from '../src/zk/errors.js';
 import { spawnDaemon, type DaemonProcess } from './fixtures/daemon-process.js';
 import { killJobctlProcesses, runJobctl } from './fixtures/jobctl-process.js';
 import { TEST_ACTIONS } from './fixtures/executor-testbed.js';
@@ -252,5 +253,28 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     const status = await api.exited;
     assert.deepEqual(status, { code: 0, signal: null }, api.lines.join('\n'));
     assert.ok(Date.now() - stopping < CREATE_WITHIN_MS, `stopped after ${String(Date.now() - stopping)} ms`);
+  });
+
+  test('with ZooKeeper auth on (--zk-auth-file), the API enqueues as the engine, its entries closed to others', async () => {
+    await freshStack();
+    const authFile = join(dir, `${randomUUID()}.auth`);
+    await writeFile(authFile, 'engine:api-enqueue-test\n', { mode: 0o600 });
+    const auth = { scheme: 'digest', credentials: 'engine:api-enqueue-test' } as const;
+    const engine = await ZkClient.connect({ connectionString: zk.connectionString, sessionTimeoutMs: 4000, auth });
+    try {
+      const apiUrl = await spawnApi(['--zk-hosts', zk.connectionString, '--queue-path', queuePath, '--zk-auth-file', authFile]);
+      const created = await post(apiUrl, { action: 'noop' });
+      assert.equal(created.status, 201);
+      assert.equal(created.body.enqueued, true, `not enqueued: ${JSON.stringify(created.body)}`);
+      assert.equal((await engine.getChildren(`${queuePath}/entries`)).length, 1);
+      const stranger = await zkClient.getChildren(`${queuePath}/entries`).then(
+        () => 'listed',
+        (error: unknown) => (isZkError(error, 'NO_AUTH') ? 'NO_AUTH' : String(error)),
+      );
+      assert.equal(stranger, 'NO_AUTH');
+    } finally {
+      await removeTree(engine, queuePath);
+      await engine.close();
+    }
   });
 });
