@@ -95,6 +95,11 @@ await yargs(hideBin(process.argv))
           describe: 'ZooKeeper H:P[,H:P][/chroot]: enqueue the jobs the API creates (default: none; the queue reconciler does)',
         })
         .option('queue-path', { type: 'string', describe: `ZooKeeper queue root, with --zk-hosts (default ${JOB_API_DEFAULTS.queuePath})` })
+        .option('zk-auth-file', {
+          type: 'string',
+          describe:
+            "with --zk-hosts: a file (mode 0600) with the engine's ZooKeeper identity user:password, as the other daemons are given",
+        })
         .option(
           'session-timeout',
           numberFlag(`ZooKeeper session timeout in seconds, with --zk-hosts (default ${String(JOB_API_DEFAULTS.sessionTimeoutSeconds)})`),

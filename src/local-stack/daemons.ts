@@ -68,6 +68,8 @@ export function apiSpec(paths: StatePaths, host: string, port: number, zkHosts: 
     String(port),
     '--zk-hosts',
     zkHosts,
+    '--zk-auth-file',
+    paths.zkAuth,
     '--log-level',
     options.logLevel,
   ];

@@ -124,12 +124,20 @@ export class CreatedJobEnqueuer {
   }
 
   async #connect(): Promise<void> {
-    const { zkHosts, queuePath, sessionTimeoutMs, connectTimeoutMs } = this.#options;
+    const { zkHosts, queuePath, sessionTimeoutMs, connectTimeoutMs, auth } = this.#options;
     const signal = this.#closed.signal;
     let client: ZkClient;
     try {
       client = await retrying(
-        () => ZkClient.connect({ connectionString: zkHosts, sessionTimeoutMs, connectTimeoutMs, logger: this.#logger, signal }),
+        () =>
+          ZkClient.connect({
+            connectionString: zkHosts,
+            sessionTimeoutMs,
+            connectTimeoutMs,
+            logger: this.#logger,
+            signal,
+            ...(auth === undefined ? {} : { auth }),
+          }),
         {
           delays: CONNECT_RETRY_DELAYS,
           signal,

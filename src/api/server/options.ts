@@ -18,6 +18,8 @@ import {
   type OptionArgs,
 } from '../../cli/option-readers.js';
 import { resolve } from 'node:path';
+import { readZkAuth } from '../../cli/zk-auth.js';
+import type { DigestAuth } from '../../zk/types.js';
 import { toError } from '../../util/errors.js';
 import { isPostgresUrl } from '../backends.js';
 import { DEFAULT_CREDENTIAL_LIMITS, type CredentialLimits } from './credential-limits.js';
@@ -61,10 +63,12 @@ export interface QueueOptions {
   readonly sessionTimeoutMs: number;
   /** How long one attempt to reach ZooKeeper waits; the server keeps trying in the background. */
   readonly connectTimeoutMs: number;
+  /** The engine's ZooKeeper identity (`--zk-auth-file`): its entries then carry the engine's ACL. */
+  readonly auth?: DigestAuth;
 }
 
 /** The ZooKeeper options that mean something only with --zk-hosts. */
-const QUEUE_FLAGS = ['queue-path', 'session-timeout', 'connect-timeout'] as const;
+const QUEUE_FLAGS = ['queue-path', 'session-timeout', 'connect-timeout', 'zk-auth-file'] as const;
 
 export const JOB_API_DEFAULTS = Object.freeze({
   database: 'job-api.sqlite',
@@ -122,13 +126,15 @@ function readPort(args: OptionArgs): number {
 }
 
 /** `--zk-hosts` and its companions; without it the server enqueues nothing, as before. */
-function readQueueOptions(args: OptionArgs): QueueOptions | undefined {
+async function readQueueOptions(args: OptionArgs): Promise<QueueOptions | undefined> {
   if (args['zk-hosts'] === undefined) {
     const stray = QUEUE_FLAGS.find((flag) => args[flag] !== undefined);
     if (stray !== undefined) fail(`--${stray} needs --zk-hosts (the server enqueues created jobs only when given ZooKeeper)`);
     return undefined;
   }
+  const auth = await readZkAuth(args);
   return Object.freeze({
+    ...(auth === undefined ? {} : { auth }),
     zkHosts: readZkHosts(args),
     queuePath: readZkPath(args, 'queue-path', JOB_API_DEFAULTS.queuePath, true),
     sessionTimeoutMs: readSeconds(args, 'session-timeout', JOB_API_DEFAULTS.sessionTimeoutSeconds, 1, 600),
@@ -167,7 +173,7 @@ export async function compileJobApiServerOptions(args: OptionArgs): Promise<JobA
     bodyLimitBytes: readPositiveInteger(args, 'body-limit', JOB_API_DEFAULTS.bodyLimitBytes),
     maxBulkCreate: readPositiveInteger(args, 'max-bulk-create', JOB_API_DEFAULTS.maxBulkCreate),
     metrics: readMetricsOptions(args),
-    queue: readQueueOptions(args),
+    queue: await readQueueOptions(args),
     host: readString(args, 'host') ?? JOB_API_DEFAULTS.host,
     port: readPort(args),
     logLevel: readLogLevel(args),
