@@ -68,7 +68,7 @@ describe('authentication and roles', () => {
     assert.equal(api.requestsTo('POST', '/api/session').length, logins, 'a 403 from the engine is about the role: no re-login');
     const executor = await client({}, await api.createKey('operator'));
     await executor.edit(id, { state: 'RUNNING' });
-    await assert.rejects(viewer.delete(id), httpError(403, 'forbidden', 'delete jobs'));
+    await assert.rejects(viewer.delete(id), httpError(403, 'forbidden', 'role viewer may not delete'));
     await executor.delete(id);
     await assert.rejects(admin.get(id), httpError(404, 'not-found'));
   });
