@@ -129,7 +129,8 @@ describe('jobctl formatting', () => {
       /^cannot reach the job API at http:\/\/api:8200: GET \/api\/job: ECONNREFUSED$/,
     );
     assert.deepEqual(describeFailure(new ZkError('NO_AUTH', 'not allowed'), api), {
-      message: 'ZooKeeper NO_AUTH: not allowed',
+      message:
+        "ZooKeeper refused access to a node (NO_AUTH): the engine's nodes are closed to this identity; give the engine's identity file with --zk-auth-file (or JOBCTL_ZK_AUTH_FILE)",
       exitCode: 1,
     });
   });
