@@ -1,5 +1,5 @@
 /**
- * Finds the executor's actions without importing any module in its main thread (issue 15, finding 5).
+ * Finds the executor's actions without importing any module in its main thread.
  * A module's top-level code may do anything: `process.exit(0)` in the main thread ended the executor
  * silently. Here the modules are imported in a discovery thread (discovery-worker.ts), one after the
  * other, and only their names and timeouts come back. When a module ends that thread (process.exit,

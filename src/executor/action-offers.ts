@@ -1,5 +1,5 @@
 /**
- * Where a job whose action this executor lacks can run (issue 15, finding 1). Executors publish the
+ * Where a job whose action this executor lacks can run. Executors publish the
  * actions they offer in their registrations (`<queue>/executors/<name>`, executor-registry.ts); an
  * executor that takes such a job leaves its entry to them, and fails the job only when no live
  * executor has offered the action for a whole grace period, so that a rolling upgrade (the one

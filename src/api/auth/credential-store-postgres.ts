@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS revoked_sessions (
   expires bigint NOT NULL
 );
 DELETE FROM settings WHERE name = '${LEGACY_SIGNING_SECRET_SETTING}';
--- Tables made before issue 14's roles refuse them; roles are checked in code on insert and read.
+-- Tables made before the finer roles (producer, operator, ...) refuse them; roles are checked in code on insert and read.
 ALTER TABLE credentials DROP CONSTRAINT IF EXISTS credentials_role_check;
 ALTER TABLE credentials ADD COLUMN IF NOT EXISTS actions text;
 `;

@@ -59,7 +59,7 @@ export function openSqliteCredentialStore(path: string, options: CredentialStore
 }
 
 /**
- * Tables made before the roles of issue 14 carry CHECK (role IN ('admin', 'executor', 'viewer')),
+ * Tables made before the finer roles (producer, operator, ...) carry CHECK (role IN ('admin', 'executor', 'viewer')),
  * which refuses the new roles; SQLite cannot drop a constraint, so the table is rebuilt without it.
  * Roles are checked in code on every insert and read (credential-store-core.ts).
  */
