@@ -11,6 +11,7 @@ import type { ZkClient } from '../src/zk/client.js';
 import type { FaultRecord } from './checker.js';
 import { ELECTION_PATH, type ChaosCluster } from './cluster.js';
 import type { ChaosDaemon } from './daemon.js';
+import { pause } from './pause.js';
 import type { Random } from './random.js';
 
 export interface FaultContext {
@@ -244,15 +245,5 @@ async function healPersistently(injected: Injected, kind: string): Promise<void>
         throw new Error(`could not heal "${kind}" on ${injected.target} in ${String(attempt)} attempts`, { cause: error });
       await delay(1000, undefined, { keepProcessAlive: true });
     }
-  }
-}
-
-/** False when `signal` cut it short. */
-async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await delay(ms, signal, { keepProcessAlive: true });
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -10,8 +10,8 @@ import type { JobApiClient } from '../src/api/client/index.js';
 import type { NewJob } from '../src/api/client/inputs.js';
 import type { JobEnqueuer } from '../src/enqueue/job-enqueuer.js';
 import type { JobSubmitter } from '../src/enqueue/job-submitter.js';
-import { delay } from '../src/util/delay.js';
 import type { WorkloadRecord } from './checker.js';
+import { pause } from './pause.js';
 import type { Random } from './random.js';
 
 export interface WorkloadOptions {
@@ -161,14 +161,5 @@ export class Workload implements WorkloadRecord {
     this.retried.add(chosen.id);
     const job = await api.retry(chosen.id);
     await enqueuer.enqueue([{ id: job.id, priority: job.priority, action: job.action }]);
-  }
-}
-
-async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await delay(ms, signal, { keepProcessAlive: true });
-    return true;
-  } catch {
-    return false;
   }
 }
