@@ -10,8 +10,8 @@ import type { ApiCredentials } from '../src/api/client/options.js';
 import { ChildDaemon } from '../src/harness/child-daemon.js';
 import { freePort } from '../src/harness/free-port.js';
 import { startPostgres, type PostgresServer } from '../src/harness/postgres-server.js';
-import { waitFor } from '../src/harness/wait-for.js';
 import { startEnsemble, type ZooKeeperEnsemble } from '../src/harness/zookeeper-ensemble.js';
+import { waitForHttp } from '../src/local-stack/probes.js';
 import { Releasers, startOrRelease } from '../src/util/releasers.js';
 import { ChaosDaemon, type UnexpectedExit } from './daemon.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
@@ -26,6 +26,7 @@ export const ELECTION_PATH = '/election';
 export type StoreKind = 'sqlite' | 'postgres';
 
 const ZOOKEEPER_READY_TIMEOUT_MS = 120_000;
+const API_READY_TIMEOUT_MS = 60_000;
 
 export interface ClusterOptions {
   readonly dir: string;
@@ -96,7 +97,8 @@ export async function startCluster(options: ClusterOptions): Promise<ChaosCluste
     );
     api.start();
     releasers.add('job-api', () => api.close());
-    await waitForApi(apiUrl);
+    // The API may die while starting: it is then restarted, so the wait is bounded by time only.
+    await waitForHttp(`${apiUrl}/api/job`, { timeoutMs: API_READY_TIMEOUT_MS, signal: new AbortController().signal });
 
     const executors: ExecutorNode[] = [];
     for (let index = 1; index <= options.executors; index++) {
@@ -209,19 +211,4 @@ async function createKey(database: string, command: readonly string[]): Promise<
     throw new Error(`job-api ${command.join(' ')} failed (exit ${String(code)}): ${child.stderr.tail(5).join(' | ')}`);
   }
   return { key, secret };
-}
-
-/** Until the API answers (401 without credentials is an answer). */
-export async function waitForApi(apiUrl: string, timeoutMs = 60_000): Promise<void> {
-  await waitFor(
-    () =>
-      fetch(`${apiUrl}/api/job`).then(
-        async (response) => {
-          await response.arrayBuffer();
-          return response.status === 401;
-        },
-        () => false,
-      ),
-    { timeoutMs, intervalMs: 100, message: `the job API at ${apiUrl} answering` },
-  );
 }
