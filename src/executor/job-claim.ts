@@ -44,8 +44,6 @@ export interface ClaimDeps {
   readonly timings: { readonly notFoundAttempts: number; readonly notFoundRetryMs: number };
   readonly giveUp: AbortSignal;
   readonly tally: JobTally<QueueItem>;
-  /** Whether this executor is running the job now. */
-  readonly isRunning: (jobId: string) => boolean;
 }
 
 export type ClaimResult = { readonly claimed: ClaimedJob } | { readonly exit: JobExit };
@@ -85,8 +83,9 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
       };
     const lookup = first;
     const jobLog = lookup.found ? withFields(log, { action: lookup.job.action }) : log;
-    if (lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor === owner && !deps.isRunning(lookup.job.id)) {
-      // Our own claim, whose answer was lost on the way back.
+    if (lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor === owner) {
+      // Our own claim, whose answer was lost on the way back (no other slot here holds the job: JobRunner
+      // gives each job to one slot at a time).
       return { claimed: claimedJob(item, lookup.job, owner, lookup.job.attempt ?? 1, jobLog, deps) };
     }
     const running = lookup.found && lookup.job.state === 'RUNNING';

@@ -85,7 +85,6 @@ export class JobRunner {
       ...deps,
       actionNames: Object.freeze([...deps.actions.keys()]),
       tally,
-      isRunning: (jobId: string) => this.#isRunning(jobId),
     });
     this.#runDeps = Object.freeze({ ...deps, tally, active: this.#active });
     this.#exitDeps = Object.freeze({ queue: deps.queue, tally, giveUp: deps.giveUp });
@@ -164,10 +163,5 @@ export class JobRunner {
     // entry next would leave it to us, and nobody would run it.
     if (owned === undefined) return releaseEntry(log, { kind: 'ended-else-skipped', outcome: 'released', reason: 'error' }, failure);
     return requeueJob(log, owned, `executor ${this.#deps.name} could not handle the job (${messageOf(error)})`, failure);
-  }
-
-  #isRunning(jobId: string): boolean {
-    for (const run of this.#active.values()) if (run.info.jobId === jobId) return true;
-    return false;
   }
 }
