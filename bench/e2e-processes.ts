@@ -405,6 +405,12 @@ export function cpuMeter(tracked: readonly Tracked[]): { stop(): CpuReport } {
   };
 }
 
+/** CPU of every tracked process and of this one (the producer) per job, in ms. */
+export function systemCpuMsPerJob(report: CpuReport, jobs: number): number {
+  const seconds = report.shares.reduce((sum, share) => sum + share.seconds, report.bench.seconds);
+  return jobs > 0 ? (1000 * seconds) / jobs : Number.NaN;
+}
+
 /** Local TCP ports of a process's sockets: its fds' socket inodes, looked up in /proc/net/tcp{,6}. */
 function localPortsOf(pid: number): Set<number> {
   const inodes = new Set<string>();

@@ -36,6 +36,7 @@ import { messageOf } from '../src/util/errors.js';
 import { ZkClient } from '../src/zk/client.js';
 import { removeTree } from '../test/fixtures/zk-cleanup.js';
 import { parseBenchArgs } from './bench-args.js';
+import { type CountSample, RAMP_UP, now, percentile, rampNote, rampUp, sampleCount } from './rate.js';
 import {
   NOOP_ACTION,
   checkBuilt,
@@ -43,6 +44,7 @@ import {
   rssMb,
   rssPeak,
   spawnExecutor,
+  systemCpuMsPerJob,
   startJobApi,
   writeNoopAction,
   type CpuReport,
@@ -60,12 +62,15 @@ interface RunFigures {
   jobsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  /** CPU of every process of the system (executors, job-api, ZooKeeper, the producer) per job, in ms. */
+  cpuMsPerJob: number;
 }
 
 interface PacedFigures {
   jobsPerSec: number;
   p50Ms: number;
   p99Ms: number;
+  cpuMsPerJob: number;
 }
 
 const { json, seconds: windowSeconds, only, has } = parseBenchArgs(process.argv.slice(2), 8);
@@ -74,15 +79,12 @@ const withWarmup = !has('--no-warmup');
  * Each slot starts its worker thread with its first job, and a thread costs a few hundred ms of CPU
  * to start: 64 of them take seconds, during which the rate is low but may look steady. So every run
  * first primes the slots (PRIME_PER_SLOT jobs per slot, all taken at once, as no slot can take a
- * second job before its thread is up) and waits for them; then the ramp-up: at least RAMP_UP_MS of
- * full rate, then until the completion rate of the last second is within RAMP_UP_STEADY of the
- * second before, at most RAMP_UP_MAX_MS.
+ * second job before its thread is up) and waits for them; then the ramp-up (bench/rate.ts): at least
+ * two seconds of full rate, then until the completion rate of the last second is within 15 % of the
+ * second before, at most 30 s.
  */
 const PRIME_PER_SLOT = 2;
 const PRIME_TIMEOUT_MS = 120_000;
-const RAMP_UP_MS = 2000;
-const RAMP_UP_MAX_MS = 30_000;
-const RAMP_UP_STEADY = 0.15;
 const WARMUP_SECONDS = 5;
 const PACED_RATE = 200;
 /**
@@ -116,9 +118,6 @@ const problem = (message: string): void => {
   problems.push(message);
   process.stderr.write(`PROBLEM: ${message}\n`);
 };
-
-/** Epoch milliseconds with sub-millisecond resolution, on the clock the action reports its start on. */
-const now = (): number => performance.timeOrigin + performance.now();
 
 interface Shared {
   readonly zk: ZooKeeperServer;
@@ -250,10 +249,8 @@ function backlogProducer(run: Run, backlog: number): { stop(): Promise<void> } {
 }
 
 /** SUCCESS jobs now, stamped with the middle of the request. */
-async function successCount(run: Run): Promise<{ count: number; at: number }> {
-  const before = now();
-  const count = await run.client.count("state='SUCCESS'");
-  return { count, at: (before + now()) / 2 };
+function successCount(run: Run): Promise<CountSample> {
+  return sampleCount(() => run.client.count("state='SUCCESS'"));
 }
 
 /** Every slot's thread started (see PRIME_PER_SLOT); how long that took. */
@@ -267,25 +264,6 @@ async function primeSlots(run: Run, slots: number): Promise<number> {
     signal: run.gone,
   });
   return performance.now() - started;
-}
-
-/** Returns when the completion rate has settled (see RAMP_UP_MS); how long that took, and whether it did. */
-async function rampUp(run: Run): Promise<{ ms: number; steady: boolean }> {
-  const started = performance.now();
-  const samples: { count: number; at: number }[] = [];
-  const rate = (a: { count: number; at: number }, b: { count: number; at: number }): number => ((b.count - a.count) * 1000) / (b.at - a.at);
-  for (;;) {
-    samples.push(await successCount(run));
-    const elapsed = performance.now() - started;
-    if (elapsed >= RAMP_UP_MAX_MS) return { ms: elapsed, steady: false };
-    // Samples are 500 ms apart: the last three seconds' worth.
-    const [a, b, c] = [samples.at(-5), samples.at(-3), samples.at(-1)];
-    if (elapsed >= RAMP_UP_MS && a !== undefined && b !== undefined && c !== undefined) {
-      const previous = rate(a, b);
-      if (previous > 0 && Math.abs(rate(b, c) - previous) <= RAMP_UP_STEADY * previous) return { ms: elapsed, steady: true };
-    }
-    await delay(500, run.gone);
-  }
 }
 
 /** Waits for every entry to be consumed, then checks every job the run made ended SUCCESS. */
@@ -386,15 +364,7 @@ function partsLine(lat: Latencies): string {
   return `  ms p50 / p99: ${part('enqueue -> claimed', lat.toClaim)} | ${part('claimed -> action start', lat.claimToStart)} | ${part('action start -> final write', lat.startToFinal)}`;
 }
 
-/** Nearest-rank percentile of sorted values. */
-function percentile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? Number.NaN;
-}
-
 const primeNote = (primeMs: number, slots: number): string => `${String(slots)} slot threads started in ${(primeMs / 1000).toFixed(1)} s`;
-const rampNote = (ramp: { ms: number; steady: boolean }): string =>
-  `${(ramp.ms / 1000).toFixed(1)} s${ramp.steady ? '' : ', rate still unsteady'}`;
 const ms = (value: number): number => Math.round(value * 100) / 100;
 const mb = (value: number): number => Math.round(value * 10) / 10;
 
@@ -468,13 +438,13 @@ async function throughput(
     const primeMs = await primeSlots(run, executorCount * threads);
     const backlog = executorCount * threads + BACKLOG_MARGIN;
     const producer = backlogProducer(run, backlog);
-    let begin: { count: number; at: number };
-    let end: { count: number; at: number };
+    let begin: CountSample;
+    let end: CountSample;
     let cpu: CpuReport;
     let traffic: ZkTraffic;
     let ramp: { ms: number; steady: boolean };
     try {
-      ramp = await rampUp(run);
+      ramp = await rampUp(() => successCount(run), run.gone);
       begin = await successCount(run);
       const meter = cpuMeter(run.tracked);
       const zkMeter = await zkTrafficMeter(shared.zk, zkClients(run));
@@ -502,6 +472,7 @@ async function throughput(
       jobsPerSec,
       p50Ms: ms(percentile(sorted, 0.5)),
       p99Ms: ms(percentile(sorted, 0.99)),
+      cpuMsPerJob: ms(systemCpuMsPerJob(cpu, completed)),
     };
     log(
       `${label} threads: ${String(jobsPerSec).padStart(5)} jobs/s   enqueue -> action start p50 ${figures.p50Ms.toFixed(1)} ms, p99 ${figures.p99Ms.toFixed(1)} ms` +
@@ -533,7 +504,7 @@ async function paced(shared: Shared): Promise<PacedFigures> {
     const producer = backlogProducer(run, threads + BACKLOG_MARGIN);
     let ramp: { ms: number; steady: boolean };
     try {
-      ramp = await rampUp(run);
+      ramp = await rampUp(() => successCount(run), run.gone);
     } finally {
       await producer.stop();
     }
@@ -576,7 +547,12 @@ async function paced(shared: Shared): Promise<PacedFigures> {
     const lat = latencies(run, await timelines(run), (id) => pacedIds.has(id));
     const sorted = lat.toStart;
     if (sorted.length !== count) problem(`${label}: ${String(count)} jobs launched, ${String(sorted.length)} with a start time`);
-    const figures: PacedFigures = { jobsPerSec: PACED_RATE, p50Ms: ms(percentile(sorted, 0.5)), p99Ms: ms(percentile(sorted, 0.99)) };
+    const figures: PacedFigures = {
+      jobsPerSec: PACED_RATE,
+      p50Ms: ms(percentile(sorted, 0.5)),
+      p99Ms: ms(percentile(sorted, 0.99)),
+      cpuMsPerJob: ms(systemCpuMsPerJob(cpu, count)),
+    };
     log(
       `${label} threads at ${String(PACED_RATE)} jobs/s for ${String(PACED_SECONDS)} s: enqueue -> action start p50 ${figures.p50Ms.toFixed(2)} ms, ` +
         `p99 ${figures.p99Ms.toFixed(2)} ms, max ${ms(sorted.at(-1) ?? Number.NaN).toFixed(2)} ms ` +
@@ -610,7 +586,7 @@ async function main(): Promise<void> {
         const shared: Shared = { zk, zkClient, actionsDir };
         log(
           `ZooKeeper ${zk.connectionString} (forceSync=no), job-api on SQLite and job-executor from dist/, each in its own process; ` +
-            `window ${String(windowSeconds)} s after a ramp-up of at least ${String(RAMP_UP_MS)} ms, until the rate is steady; load average ${loadavg()
+            `window ${String(windowSeconds)} s after a ramp-up of at least ${String(RAMP_UP.minMs)} ms, until the rate is steady; load average ${loadavg()
               .map((value) => value.toFixed(2))
               .join(' ')}`,
         );
