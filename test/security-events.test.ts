@@ -139,6 +139,10 @@ describe('finding 3: event streams honour job ACLs', () => {
       const replayed = await replay(viewer, last);
       assert.deepEqual(leaked(replayed), [], 'the replay carried events of jobs only alice may see');
       assert.deepEqual(jobsOf(replayed), new Set([shared, open, last]));
+      assert.ok(
+        replayed.every((event) => !('audience' in event)),
+        'who may see a job (its acl) is not served',
+      );
       assert.equal(jobsOf(await replay(api.adminKey, last)).size, 6, "an admin's replay carries every job");
     } finally {
       for (const stream of Object.values(streams)) await stream.close();
