@@ -145,7 +145,20 @@ describe('session revocation across two job-api processes on one PostgreSQL', ()
     }
     const revoke = spawnDaemon(API_BIN, ['revoke-key', viewer.key, '--database', database], {});
     daemons.push(revoke);
+    // The key in use on both replicas until the revocation is done (a command takes seconds to
+    // start): their last look at it is then just before the revocation, not the bound's length before.
+    const revoking = new AbortController();
+    const keepingWarm = (async () => {
+      while (!revoking.signal.aborted) {
+        for (const replica of [replicas.a, replicas.b]) {
+          await status(replica, { cookie });
+          await status(replica, { bearer: viewer });
+        }
+      }
+    })();
     const exit = await revoke.exited;
+    revoking.abort();
+    await keepingWarm;
     assert.equal(exit.code, 0, revoke.lines.join('\n'));
     const revoked = Date.now();
     const took = {
