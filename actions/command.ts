@@ -3,10 +3,11 @@
  *
  * Payload (JSON, required):
  *   { "command": "/path/or/name", "args": ["..."], "cwd": "/dir", "env": {"NAME": "value"}, "input": "text" }
- * Only `command` is required. A name without a slash is looked up in PATH. The program does not inherit the
- * executor's environment, which holds its API secret (JOB_EXECUTOR_API_SECRET) and whatever else its unit
- * sets: it gets only the variables of INHERITED_ENV (PATH, HOME, the locale, ...), and `env` is added to
- * (and overrides) those. `input` is written to the program's standard input, which is otherwise
+ * Only `command` is required. A name without a slash is looked up in PATH, unless the executor has a
+ * `--command-allow` list: then only the programs listed there run, named by absolute path (context.programs).
+ * The program does not inherit the executor's environment, which holds its API secret
+ * (JOB_EXECUTOR_API_SECRET) and whatever else its unit sets: it gets only the variables of INHERITED_ENV
+ * (PATH, HOME, the locale, ...), and `env` is added to (and overrides) those. `input` is written to the program's standard input, which is otherwise
  * empty (it reads EOF at once).
  *
  * The result is the exit code as return code (128 + the signal's number when a signal killed it, as shells
@@ -286,10 +287,15 @@ export default defineAction({
     const { payload, signal, log } = context;
     const { command, args, cwd, env, input } = payload;
     signal.throwIfAborted();
+    // Before anything else: a program the executor's operator did not list must not start at all.
+    const program = await context.programs.allowed(command);
     if (cwd !== undefined) await checkDirectory(cwd);
     signal.throwIfAborted();
 
-    const child = spawn(command, args, {
+    // The allowed (real) path is what runs, so a link swapped after the check changes nothing; the
+    // program still sees the name the job gave as its argv[0].
+    const child = spawn(program, args, {
+      argv0: command,
       ...(cwd === undefined ? {} : { cwd }),
       env: { ...inheritedEnv(), ...env },
       // Its own process group (and session), so that the group can be signalled as a whole.

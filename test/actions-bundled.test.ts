@@ -12,6 +12,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import { JobApiClient } from '../src/api/client/index.js';
 import type { JobDocument, JobState } from '../src/api/job/document.js';
 import type { ActionContext, ActionDefinition, ActionOutcome } from '../src/sdk/action.js';
+import { ANY_PROGRAM } from '../src/executor/program-allowlist.js';
 import { ActionPayloadError, parseJobPayload } from '../src/sdk/action-payload.js';
 import { loadActions, type LoadedActions } from '../src/executor/action-loader.js';
 import { waitFor } from '../src/harness/wait-for.js';
@@ -102,6 +103,7 @@ async function startRun(action: string, payload: unknown, options: RunOptions = 
       progress.push({ percent, message });
     },
     api: options.api ?? client,
+    programs: ANY_PROGRAM,
   };
   const settled = Promise.resolve()
     .then(() => definition.run(context))

@@ -76,3 +76,37 @@ test("a stream on one replica carries the events of the other replica's writes",
     await onB.close();
   }
 });
+
+test("a viewer's stream on one replica leaves out the other replica's events of jobs it may not see", async () => {
+  const [a, b] = replicas;
+  assert.ok(a !== undefined && b !== undefined);
+  const admin = await a.stores.credentials.create('admin');
+  const viewer = await a.stores.credentials.create('viewer');
+  const watching = await JobApiClient.create({ baseUrl: a.address, credentials: viewer, compatibility: 'engine' });
+  const onB = await JobApiClient.create({ baseUrl: b.address, credentials: admin, compatibility: 'engine' });
+  const controller = new AbortController();
+  const seen: JobEvent[] = [];
+  let opened = false;
+  const reading = (async () => {
+    for await (const event of watching.events({ action: 'relayed_acl', signal: controller.signal, onOpen: () => (opened = true) })) {
+      seen.push(event);
+    }
+  })();
+  try {
+    await waitFor(() => opened, { timeoutMs: 10_000, message: 'the stream on replica A to open' });
+    const hidden = await onB.create({ action: 'relayed_acl', acl: { owners: ['user/alice'] } });
+    const shared = await onB.create({ action: 'relayed_acl', acl: { owners: ['user/alice'], 'view-meta': [viewer.key] } });
+    const open = await onB.create({ action: 'relayed_acl' });
+    await waitFor(() => seen.some((event) => event.job === open.id), { timeoutMs: 10_000, message: "replica B's last event on replica A" });
+    assert.deepEqual(
+      seen.map((event) => event.job),
+      [shared.id, open.id],
+      `only the jobs the viewer may see, not ${hidden.id}`,
+    );
+  } finally {
+    controller.abort();
+    await reading.catch(() => undefined);
+    await watching.close();
+    await onB.close();
+  }
+});

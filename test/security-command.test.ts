@@ -4,9 +4,13 @@
  * `job-executor` process loading the bundled actions, tries to print the executor's API secret.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
 import { JobApiClient } from '../src/api/client/index.js';
-import { BUNDLED_ACTIONS_DIR } from '../src/executor/options.js';
+import { BUNDLED_ACTIONS_DIR, compileExecutorOptions } from '../src/executor/options.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { TEST_ACTIONS, useExecutorTestbed } from './fixtures/executor-testbed.js';
 
@@ -93,4 +97,62 @@ test('a distributor with a key of role distributor creates, enqueues and publish
   });
   const refused = distributor.lines.filter((line) => /forbidden|may not /.test(line));
   assert.deepEqual(refused, [], 'no request of the distributor was refused');
+});
+
+/** A folder of the test's own: a symlink to echo (allowed by its link) and the marker a refused program would write. */
+let scratch: string;
+before(async () => {
+  scratch = await mkdtemp(join(tmpdir(), 'command-allow-'));
+  await symlink('/bin/echo', join(scratch, 'echo-link'));
+});
+after(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+test('--command-allow: a program not on the list fails the job naming it and the flag, and never starts', async () => {
+  // Only --command-allow, no --allow-command: the list implies it.
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--command-allow', join(scratch, 'echo-link')] });
+  const marker = join(scratch, 'ran');
+  const refused = await bed().createJob('command', { payload: { command: '/bin/sh', args: ['-c', `touch ${marker}`] } });
+  const job = await bed().waitForState(refused, ['SUCCESS', 'FAILED']);
+  assert.equal(job.state, 'FAILED', job['status-message']);
+  assert.match(job['status-message'] ?? '', /program "\/bin\/sh" is not allowed .*--command-allow/);
+  assert.equal(existsSync(marker), false, 'the refused program ran');
+});
+
+test('--command-allow: a program named by PATH lookup is refused, saying it must be absolute', async () => {
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--command-allow', '/bin/echo'] });
+  const relative = await bed().createJob('command', { payload: { command: 'echo', args: ['hi'] } });
+  const job = await bed().waitForState(relative, ['SUCCESS', 'FAILED']);
+  assert.equal(job.state, 'FAILED', job['status-message']);
+  assert.match(job['status-message'] ?? '', /program "echo" .*absolute path.*--command-allow/);
+});
+
+test('--command-allow compares real paths: the link and its target both run the allowed program', async () => {
+  bed().spawnExecutor({ actionsDirs: [BUNDLED_ACTIONS_DIR], extraArgs: ['--command-allow', join(scratch, 'echo-link')] });
+  const byTarget = await bed().createJob('command', { payload: { command: '/bin/echo', args: ['by target'] } });
+  const byLink = await bed().createJob('command', { payload: { command: join(scratch, 'echo-link'), args: ['by link'] } });
+  for (const [id, text] of [
+    [byTarget, 'by target'],
+    [byLink, 'by link'],
+  ] as const) {
+    const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
+    assert.equal(job.state, 'SUCCESS', job['status-message']);
+    assert.match(job['status-message'] ?? '', new RegExp(text));
+  }
+});
+
+test('--command-allow takes absolute paths of programs that exist, or the executor does not start', async () => {
+  const base = { 'zk-hosts': '127.0.0.1:2181' };
+  await assert.rejects(compileExecutorOptions({ ...base, 'command-allow': 'bin/echo' }), /--command-allow .*absolute path.*"bin\/echo"/);
+  await assert.rejects(
+    compileExecutorOptions({ ...base, 'command-allow': join(scratch, 'none') }),
+    /--command-allow .*none.*no such file/i,
+  );
+  const options = await compileExecutorOptions({ ...base, 'command-allow': ['/bin/echo', '/bin/true'] });
+  assert.deepEqual(options.commandAllow, ['/bin/echo', '/bin/true']);
+  assert.equal(options.allowCommand, true, 'a list implies --allow-command');
+  const none = await compileExecutorOptions(base);
+  assert.deepEqual(none.commandAllow, []);
+  assert.equal(none.allowCommand, false);
 });

@@ -34,6 +34,13 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
     describe:
       'offer the bundled `command` action, which runs any program as this user (off by default: every key that may create jobs could run code here)',
   })
+  .option('command-allow', {
+    type: 'string',
+    array: true,
+    requiresArg: true,
+    describe:
+      'absolute path of a program actions may start, compared after resolving symlinks; repeatable; implies --allow-command, and a `command` job naming any other program (or none by absolute path) fails without starting it',
+  })
   .option(
     'shutdown-timeout',
     numberFlag(`seconds running jobs get to finish on SIGTERM (default ${EXECUTOR_DEFAULTS.shutdownTimeoutSeconds})`),

@@ -10,6 +10,7 @@ import type { Logger, LogLevel } from '../util/logger.js';
 import type { ActionContext, ActionDefinition, ActionOutcome } from '../sdk/action.js';
 import { ActionPayloadError, parseJobPayload } from '../sdk/action-payload.js';
 import { loadActionModule } from './action-loader.js';
+import { programAllowlist } from './program-allowlist.js';
 import { bindSignalToLease } from './lease-signal.js';
 import { parseToWorker, parseWorkerSettings, type FromWorker, type RunOutcome, type RunRequest } from './worker-protocol.js';
 
@@ -17,6 +18,7 @@ const port = parentPort;
 if (port === null) throw new Error('action-worker must run in a worker thread');
 const settings = parseWorkerSettings(workerData);
 
+const programs = programAllowlist(settings.commandAllow ?? []);
 const definitions = new Map<string, Promise<ActionDefinition>>();
 const running = new Map<number, AbortController>();
 
@@ -140,6 +142,7 @@ async function run(request: RunRequest): Promise<void> {
       log: jobLogger(request.runId),
       progress: progressReporter(request.runId),
       api,
+      programs,
     };
     const result: ActionOutcome | Promise<ActionOutcome> = definition.run(context);
     outcome = outcomeOfResult(await result);

@@ -143,7 +143,11 @@ export class Executor {
       giveUp: this.#giveUp.signal,
       ...(observer === undefined ? {} : { observer }),
     });
-    const workerSettings = { api: options.api, progressIntervalMs: Math.min(250, options.progressIntervalMs) };
+    const workerSettings = {
+      api: options.api,
+      progressIntervalMs: Math.min(250, options.progressIntervalMs),
+      commandAllow: options.commandAllow,
+    };
     this.#slots = Array.from({ length: options.threads }, (_, index) => new Slot(index, workerSettings, options.idleThreadMs));
     releasers.add('threads', async () => {
       await Promise.all(this.#slots.map((slot) => slot.close()));

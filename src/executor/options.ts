@@ -3,6 +3,8 @@
  * and a config file gave, checked with messages that name the option, defaults filled in, durations
  * in milliseconds, frozen. Nothing downstream reads process.env.
  */
+import type { Stats } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -16,6 +18,7 @@ import {
   readNumber,
   readSeconds,
   readString,
+  readStrings,
   readZkHosts,
   readZkPath,
   type ApiOptions,
@@ -27,6 +30,7 @@ import type { DigestAuth } from '../zk/types.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
 import { MAX_ATTEMPTS_LIMIT } from '../api/job/document.js';
 import type { LogLevel } from '../util/logger.js';
+import { toError } from '../util/errors.js';
 
 /** The top-level actions/ folder of this package (dist/actions once built). */
 export const BUNDLED_ACTIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../actions');
@@ -47,6 +51,11 @@ export interface ExecutorOptions {
    * the operator asks: otherwise every key that may create jobs could run code on this node.
    */
   readonly allowCommand: boolean;
+  /**
+   * `--command-allow PATH` (repeatable): the only programs actions may start, compared by real path
+   * (program-allowlist.ts); empty: any. A list implies allowCommand.
+   */
+  readonly commandAllow: readonly string[];
   readonly shutdownTimeoutMs: number;
   /** From an action's abort signal to terminating its thread. */
   readonly killGraceMs: number;
@@ -98,6 +107,23 @@ function readFlag(args: OptionArgs, name: string): boolean {
   return fail(`--${name} is a flag (true or false), got ${JSON.stringify(value)}`);
 }
 
+/** Absolute paths of programs that exist now (a typo would otherwise refuse every job at run time). */
+async function readPrograms(args: OptionArgs, key: string): Promise<string[]> {
+  const programs = readStrings(args, key, 'an absolute path of a program') ?? [];
+  for (const program of programs) {
+    if (!path.isAbsolute(program)) fail(`--${key} must be an absolute path of a program, got ${JSON.stringify(program)}`);
+    let found: Stats;
+    try {
+      found = await stat(program);
+    } catch (error) {
+      const code = (toError(error) as NodeJS.ErrnoException).code;
+      return fail(`--${key} ${program}: ${code === 'ENOENT' ? 'no such file' : toError(error).message}`);
+    }
+    if (!found.isFile()) fail(`--${key} ${program}: not a file (a program is expected)`);
+  }
+  return programs;
+}
+
 export async function compileExecutorOptions(args: OptionArgs): Promise<ExecutorOptions> {
   const zkHosts = readZkHosts(args);
   const queuePath = readZkPath(args, 'queue-path', EXECUTOR_DEFAULTS.queuePath, true);
@@ -107,6 +133,7 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
   const logLevel = readLogLevel(args);
   const unknownActionGraceMs = readSeconds(args, 'unknown-action-grace', EXECUTOR_DEFAULTS.unknownActionGraceSeconds, 0, 86_400);
   const zkAuth = await readZkAuth(args);
+  const commandAllow = Object.freeze(await readPrograms(args, 'command-allow'));
   return Object.freeze({
     zkHosts,
     ...(zkAuth === undefined ? {} : { zkAuth }),
@@ -115,7 +142,8 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     queuePath,
     threads: readNumber(args, 'threads', EXECUTOR_DEFAULTS.threads, 1, 1024, true),
     actionsDirs: Object.freeze(readDirectories(args, 'actions-dir') ?? [BUNDLED_ACTIONS_DIR]),
-    allowCommand: readFlag(args, 'allow-command'),
+    allowCommand: readFlag(args, 'allow-command') || commandAllow.length > 0,
+    commandAllow,
     shutdownTimeoutMs: readSeconds(args, 'shutdown-timeout', EXECUTOR_DEFAULTS.shutdownTimeoutSeconds, 0, 86_400),
     killGraceMs: readSeconds(args, 'kill-grace', EXECUTOR_DEFAULTS.killGraceSeconds, 0, 3600),
     maxAttempts: readNumber(args, 'max-attempts', EXECUTOR_DEFAULTS.maxAttempts, 1, MAX_ATTEMPTS_LIMIT, true),

@@ -22,6 +22,8 @@ export interface WorkerSettings {
   readonly api: WorkerApiSettings;
   /** Minimum interval between two progress messages for one run; the executor throttles writes again. */
   readonly progressIntervalMs: number;
+  /** `--command-allow`: the only programs actions may start; empty or absent: any. */
+  readonly commandAllow?: readonly string[];
 }
 
 export interface RunRequest {
@@ -141,5 +143,6 @@ export function parseWorkerSettings(value: unknown): WorkerSettings {
       ...(typeof ca === 'string' ? { ca } : {}),
     },
     progressIntervalMs: value.progressIntervalMs,
+    commandAllow: Array.isArray(value.commandAllow) ? value.commandAllow.filter((item): item is string => typeof item === 'string') : [],
   };
 }

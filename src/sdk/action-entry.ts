@@ -12,6 +12,7 @@ export {
   type ActionOutcome,
   type ActionResult,
   type ActionSpec,
+  type ProgramPolicy,
 } from './action.js';
 export { ActionPayloadError } from './action-payload.js';
 export { describeValue } from './describe-value.js';

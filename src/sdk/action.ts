@@ -25,6 +25,18 @@ export interface ActionContext<P = unknown> {
   readonly progress: (percent: number, message?: string) => void;
   /** The job API with this executor's credentials; its client is loaded on first use. */
   readonly api: JobApi;
+  /** Which programs the executor lets actions start (`--command-allow`): ask before spawning one. */
+  readonly programs: ProgramPolicy;
+}
+
+/** The executor operator's rule for programs an action starts. */
+export interface ProgramPolicy {
+  /**
+   * The path to execute for `program` as a job named it: the program itself when the executor has no
+   * list, else its real path once it is found on the list. Rejects, with a message naming the program
+   * and `--command-allow`, a program off the list, or not named by absolute path.
+   */
+  allowed(program: string): Promise<string>;
 }
 
 /** A result with a message: `returnCode` 0 (the default) is SUCCESS; `message` becomes the job's status message. */

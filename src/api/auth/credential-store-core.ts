@@ -40,6 +40,7 @@ export interface CredentialBackend {
 
 export const DEFAULT_CACHE_TTL_MS = 60_000;
 export const DEFAULT_SESSION_CHECK_TTL_MS = 5_000;
+export const DEFAULT_KEY_CHECK_TTL_MS = 5_000;
 /**
  * Where earlier versions kept the signing secret, in clear: removed on open (see session-secret.ts),
  * which also ends the sessions signed with it.
@@ -60,6 +61,8 @@ interface Cached<T> {
 
 interface CachedVerification extends Cached<VerifiedCredential> {
   readonly digest: Buffer;
+  /** Until when the key is trusted not to be revoked; after it, one row read (no scrypt) checks it again. */
+  readonly checkedUntil: number;
 }
 
 /**
@@ -89,6 +92,9 @@ class CachingCredentialStore implements CredentialStore {
   private readonly roles = new Map<string, Cached<Grant>>();
   /** One scrypt for concurrent requests with the same key and secret. */
   private readonly inFlight = new Map<string, Promise<VerifiedCredential | undefined>>();
+  /** One row read for concurrent requests whose cached verification is due for a revocation check. */
+  private readonly rechecks = new Map<string, Promise<VerifiedCredential | undefined>>();
+  private readonly keyCheckTtlMs: number;
   /**
    * Bumped by every revoke: an answer computed from a row read before a revocation must not be
    * cached after it.
@@ -106,6 +112,9 @@ class CachingCredentialStore implements CredentialStore {
   ) {
     this.ttlMs = options.cacheTtlMs ?? DEFAULT_CACHE_TTL_MS;
     this.sessionCheckTtlMs = options.sessionCheckTtlMs ?? DEFAULT_SESSION_CHECK_TTL_MS;
+    this.keyCheckTtlMs = options.keyCheckTtlMs ?? DEFAULT_KEY_CHECK_TTL_MS;
+    if (!Number.isFinite(this.keyCheckTtlMs) || this.keyCheckTtlMs < 0)
+      throw new Error(`keyCheckTtlMs must be >= 0, got ${this.keyCheckTtlMs}`);
     this.now = options.now ?? Date.now;
     if (!Number.isFinite(this.ttlMs) || this.ttlMs < 0) throw new Error(`cacheTtlMs must be >= 0, got ${this.ttlMs}`);
     if (!Number.isFinite(this.sessionCheckTtlMs) || this.sessionCheckTtlMs < 0) {
@@ -132,7 +141,7 @@ class CachingCredentialStore implements CredentialStore {
     const digest = createHmac('sha256', this.digestKey).update(secret).digest();
     const cached = this.verified.get(key);
     if (cached !== undefined && cached.expiresAt > this.now() && timingSafeEqual(cached.digest, digest)) {
-      return Promise.resolve(cached.value);
+      return cached.checkedUntil > this.now() ? Promise.resolve(cached.value) : this.recheck(key, cached);
     }
     const flightKey = `${key} ${digest.toString('base64url')}`;
     let flight = this.inFlight.get(flightKey);
@@ -141,6 +150,40 @@ class CachingCredentialStore implements CredentialStore {
       this.inFlight.set(flightKey, flight);
     }
     return flight;
+  }
+
+  /**
+   * Whether a key verified earlier still exists: a row read instead of a scrypt, so that a key revoked
+   * by another process (another replica, `job-api revoke-key`) is refused within keyCheckTtlMs.
+   */
+  private recheck(key: string, cached: CachedVerification): Promise<VerifiedCredential | undefined> {
+    let flight = this.rechecks.get(key);
+    if (flight === undefined) {
+      flight = this.recheckUncached(key, cached).finally(() => this.rechecks.delete(key));
+      this.rechecks.set(key, flight);
+    }
+    return flight;
+  }
+
+  private async recheckUncached(key: string, cached: CachedVerification): Promise<VerifiedCredential | undefined> {
+    const revocations = this.revocations;
+    let row: Awaited<ReturnType<CredentialBackend['find']>>;
+    try {
+      row = await this.backend.find(key);
+    } catch {
+      // The database cannot say now: the verification stands until its own expiry (cacheTtlMs), as
+      // before this check existed; the requests that need the database fail on their own anyway.
+      return cached.value;
+    }
+    if (row === undefined) {
+      this.verified.delete(key);
+      this.roles.delete(key);
+      return undefined;
+    }
+    if (revocations === this.revocations && this.verified.get(key) === cached) {
+      this.verified.set(key, { ...cached, checkedUntil: this.now() + this.keyCheckTtlMs });
+    }
+    return cached.value;
   }
 
   private async verifyUncached(key: string, secret: string, digest: Buffer): Promise<VerifiedCredential | undefined> {
@@ -153,7 +196,8 @@ class CachingCredentialStore implements CredentialStore {
     if (!(await verifySecret(secret, row.secretHash))) return undefined;
     const value: VerifiedCredential = { credentialId: key, ...grantOf(row) };
     if (revocations === this.revocations) {
-      remember(this.verified, key, { value, digest, expiresAt: this.now() + this.ttlMs }, this.now());
+      const now = this.now();
+      remember(this.verified, key, { value, digest, expiresAt: now + this.ttlMs, checkedUntil: now + this.keyCheckTtlMs }, now);
     }
     return value;
   }
@@ -167,7 +211,8 @@ class CachingCredentialStore implements CredentialStore {
     if (row === undefined) return undefined;
     const grant = grantOf(row);
     if (revocations === this.revocations) {
-      remember(this.roles, key, { value: grant, expiresAt: this.now() + this.ttlMs }, this.now());
+      // A row read, not a scrypt: trusted only as long as a key is trusted not to be revoked.
+      remember(this.roles, key, { value: grant, expiresAt: this.now() + Math.min(this.ttlMs, this.keyCheckTtlMs) }, this.now());
     }
     return grant;
   }

@@ -3,11 +3,14 @@
  * replica sees the same keys and the same revoked sessions. The session signing secret is not there:
  * whoever holds a copy of the database must not be able to mint a cookie (session-secret.ts).
  *
- * Revocation and the verification cache: `verify` and `lookup` remember a successful answer for
- * `cacheTtlMs` (60 s by default) so a request does not pay for scrypt each time. `revoke` forgets the
- * key at once in the store object that revoked it; every other store object (other API replicas, or
- * another process on the same file) may still accept the revoked key, and sessions issued for it,
- * until its cached answer expires: at most `cacheTtlMs` after the revocation.
+ * Revocation and the verification cache: `verify` remembers a successful answer for `cacheTtlMs`
+ * (60 s by default) so a request does not pay for scrypt each time, but trusts that the key was not
+ * revoked for `keyCheckTtlMs` (5 s) only: then one row read (no scrypt) checks that it still exists.
+ * `lookup` (how a session is re-checked) is such a row read, remembered as long. `revoke` forgets the
+ * key at once in the store object that revoked it; every other store object (other API replicas,
+ * `job-api revoke-key`, another process on the same file) refuses the key, and sessions issued for
+ * it, at most `keyCheckTtlMs` after the revocation. While the database cannot be read, a verified key
+ * stands until its `cacheTtlMs` runs out.
  *
  * Logout revokes one session the same way: at once in the store that revoked it, and in the others
  * once their "not revoked" answer for it is older than `sessionCheckTtlMs` (5 s by default).
@@ -70,8 +73,13 @@ export interface CredentialStore {
 }
 
 export interface CredentialStoreOptions {
-  /** How long a successful verify or lookup is trusted without the database (default 60 s). */
+  /** How long a successful verify is remembered, i.e. how often scrypt runs for one key (default 60 s). */
   readonly cacheTtlMs?: number;
+  /**
+   * How long "this key was not revoked" is trusted without the database (default 5 s): the most
+   * another replica may go on accepting a key, or its sessions, after it was revoked elsewhere.
+   */
+  readonly keyCheckTtlMs?: number;
   /** The session signing key; without it a random one, so no other process accepts this one's sessions. */
   readonly signingSecret?: Buffer;
   /**

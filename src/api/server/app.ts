@@ -91,7 +91,7 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
   });
   // As many operations (and published events) as jobs in a bulk create: the same order of work per request.
   registerJobOperationRoutes(app, { store: options.store, access: options.access, now, maxOperations: options.maxBulkCreate, events });
-  registerEventRoutes(app, { access: options.access, hub: events, maxEvents: options.maxBulkCreate });
+  registerEventRoutes(app, { access: options.access, hub: events, store: options.store, maxEvents: options.maxBulkCreate });
   return app;
 }
 

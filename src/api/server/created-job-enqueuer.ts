@@ -16,6 +16,7 @@
  */
 import type { JobDocument } from '../job/document.js';
 import type { JobEventHub } from './event-hub.js';
+import { audienceOf, type EventAudience } from './job-acl.js';
 import type { QueueOptions } from './options.js';
 import { JobEnqueuer } from '../../enqueue/job-enqueuer.js';
 import { LockingQueue } from '../../recipes/locking-queue.js';
@@ -45,6 +46,8 @@ export class CreatedJobEnqueuer {
   readonly #logger: Logger;
   readonly #closed = new AbortController();
   readonly #inFlight = new Set<Promise<boolean>>();
+  /** The audience of each job being enqueued, for its `enqueued` event: the documents are at hand. */
+  readonly #audiences = new Map<string, EventAudience>();
   #connected: Connected | undefined;
   #closing: Promise<void> | undefined;
 
@@ -79,6 +82,7 @@ export class CreatedJobEnqueuer {
       return false;
     }
     const requests = jobs.map((job) => ({ id: job.id, priority: job.priority, action: job.action }));
+    for (const job of jobs) this.#audiences.set(job.id, audienceOf(job));
     const signal = AbortSignal.any([this.#closed.signal, AbortSignal.timeout(BACKGROUND_RETRY_MS)]);
     const writing = connected.enqueuer.enqueue(requests, signal).then(
       () => true,
@@ -88,7 +92,10 @@ export class CreatedJobEnqueuer {
       },
     );
     this.#inFlight.add(writing);
-    void writing.finally(() => this.#inFlight.delete(writing));
+    void writing.finally(() => {
+      this.#inFlight.delete(writing);
+      for (const id of ids) this.#audiences.delete(id);
+    });
     const waited = new AbortController();
     const replyBy = delay(REPLY_WAIT_MS, waited.signal).then(
       () => {
@@ -164,7 +171,8 @@ export class CreatedJobEnqueuer {
       queue,
       logger: this.#logger,
       publish: (events) => {
-        this.#events.publish(events);
+        // Announced before the entries are written, so every job's audience is still here.
+        this.#events.publish(events.map((event) => ({ event, audience: this.#audiences.get(event.job) ?? [] })));
         return Promise.resolve();
       },
     });

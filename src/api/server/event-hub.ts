@@ -3,13 +3,32 @@
  * history, and handed to the live subscribers whose filter it matches (the event stream's clients).
  * One hub per API process; replicas on one PostgreSQL database pass each other their local events
  * (pg-event-relay.ts), which each hub numbers in its own sequence.
+ *
+ * Each event travels with its audience (job-acl.ts): which keys bound by job acls may see it, decided
+ * once from its job when the event is made. A subscriber bound by acls names its identities in its
+ * filter, and gets, live and in the history, only the events whose audience includes one of them.
+ * The audience is never served nor logged: it is the job's acl, which a viewer may not be shown.
  */
 import type { JobEvent, PublishedJobEvent } from '../job/events.js';
 import type { Logger } from '../../util/logger.js';
+import { inAudience, type EventAudience } from './job-acl.js';
 
 export interface EventFilter {
   readonly job?: string;
   readonly action?: string;
+  /** The subscriber's identities (job-acl.ts identitiesOf) when its key is bound by job acls; absent: every job's events. */
+  readonly identities?: readonly string[];
+}
+
+/** An event and who may see it. */
+export interface HubEvent<E extends PublishedJobEvent = PublishedJobEvent> {
+  readonly event: E;
+  readonly audience: EventAudience;
+}
+
+/** The events of one job, each with the job's audience. */
+export function forAudience(events: readonly PublishedJobEvent[], audience: EventAudience): HubEvent[] {
+  return events.map((event) => ({ event, audience }));
 }
 
 export type EventListener = (event: JobEvent) => void;
@@ -20,17 +39,17 @@ export const DEFAULT_HISTORY = 10_000;
 export class JobEventHub {
   readonly #logger: Logger;
   /** A ring: the event with seq n is at (n - 1) % size while it is kept. */
-  readonly #history: (JobEvent | undefined)[];
+  readonly #history: (HubEvent<JobEvent> | undefined)[];
   readonly #historySize: number;
   readonly #subscribers = new Map<EventListener, EventFilter>();
   readonly #closers = new Set<() => void>();
-  readonly #localListeners = new Set<(events: readonly PublishedJobEvent[]) => void>();
+  readonly #localListeners = new Set<(events: readonly HubEvent[]) => void>();
   #seq = 0;
 
   constructor(logger: Logger, historySize = DEFAULT_HISTORY) {
     this.#logger = logger;
     this.#historySize = historySize;
-    this.#history = new Array<JobEvent | undefined>(historySize);
+    this.#history = new Array<HubEvent<JobEvent> | undefined>(historySize);
   }
 
   get lastSeq(): number {
@@ -46,15 +65,16 @@ export class JobEventHub {
    * logged and passed to `onLocalPublish` listeners (the relay to other replicas); `remote` ones came
    * from another replica, which logged them.
    */
-  publish(events: readonly PublishedJobEvent[], origin: 'local' | 'remote' = 'local'): void {
+  publish(events: readonly HubEvent[], origin: 'local' | 'remote' = 'local'): void {
     if (events.length === 0) return;
     if (origin === 'local') for (const listener of this.#localListeners) listener(events);
-    for (const published of events) {
+    for (const { event: published, audience } of events) {
       this.#seq += 1;
-      const event: JobEvent = { seq: this.#seq, ...published };
-      this.#history[(this.#seq - 1) % this.#historySize] = event;
+      const kept = { event: { seq: this.#seq, ...published }, audience };
+      const { event } = kept;
+      this.#history[(this.#seq - 1) % this.#historySize] = kept;
       if (origin === 'local') this.#logger.info(`job ${event.type}`, { event: `job.${event.type}`, ...event });
-      for (const [listener, filter] of this.#subscribers) if (matches(event, filter)) listener(event);
+      for (const [listener, filter] of this.#subscribers) if (matches(kept, filter)) listener(event);
     }
   }
 
@@ -71,8 +91,8 @@ export class JobEventHub {
     if (afterSeq !== undefined) {
       const oldest = Math.max(afterSeq + 1, this.#seq - this.#historySize + 1, 1);
       for (let seq = oldest; seq <= this.#seq; seq++) {
-        const event = this.#history[(seq - 1) % this.#historySize];
-        if (event !== undefined && matches(event, filter)) listener(event);
+        const kept = this.#history[(seq - 1) % this.#historySize];
+        if (kept !== undefined && matches(kept, filter)) listener(kept.event);
       }
     }
     this.#subscribers.set(listener, filter);
@@ -84,7 +104,7 @@ export class JobEventHub {
   }
 
   /** Told of every batch of local events, before they are numbered (for relaying them elsewhere). */
-  onLocalPublish(listener: (events: readonly PublishedJobEvent[]) => void): () => void {
+  onLocalPublish(listener: (events: readonly HubEvent[]) => void): () => void {
     this.#localListeners.add(listener);
     return () => this.#localListeners.delete(listener);
   }
@@ -98,6 +118,10 @@ export class JobEventHub {
   }
 }
 
-function matches(event: JobEvent, filter: EventFilter): boolean {
-  return (filter.job === undefined || filter.job === event.job) && (filter.action === undefined || filter.action === event.action);
+function matches({ event, audience }: HubEvent<JobEvent>, filter: EventFilter): boolean {
+  return (
+    (filter.job === undefined || filter.job === event.job) &&
+    (filter.action === undefined || filter.action === event.action) &&
+    (filter.identities === undefined || inAudience(audience, filter.identities))
+  );
 }

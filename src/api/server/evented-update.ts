@@ -1,11 +1,13 @@
 /**
  * A store update that publishes the lifecycle events of the change it made: the document before is
- * the one the mutation saw, so the events describe exactly the transition that was stored.
+ * the one the mutation saw, so the events describe exactly the transition that was stored, and they
+ * go to whoever may see the job as it is after the change.
  */
 import type { JobDocument } from '../job/document.js';
 import { changeEvents } from '../job/transition-events.js';
 import type { JobMutation, JobStore } from '../store/job-store.js';
-import type { JobEventHub } from './event-hub.js';
+import { forAudience, type JobEventHub } from './event-hub.js';
+import { audienceOf } from './job-acl.js';
 
 export async function updateWithEvents(
   store: JobStore,
@@ -23,6 +25,6 @@ export async function updateWithEvents(
     },
     expectedRevision,
   );
-  if (before !== undefined) hub.publish(changeEvents(before, after));
+  if (before !== undefined) hub.publish(forAudience(changeEvents(before, after), audienceOf(after)));
   return after;
 }

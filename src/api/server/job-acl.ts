@@ -11,7 +11,8 @@
  * `group/nuvla-user` (any authenticated caller) and `group/nuvla-anon` (anyone).
  *
  * Searches get the same rule as a CIMI filter ANDed with the caller's, so it runs in SQL on both
- * stores and counts and pages stay right.
+ * stores and counts and pages stay right. Events get it as an audience computed once per event from
+ * the job it came from, so a stream's subscribers are checked without reading the job again.
  */
 import { parseFilter } from '../cimi/parser.js';
 import type { FilterNode } from '../cimi/ast.js';
@@ -42,6 +43,35 @@ function listed(acl: Readonly<Record<string, unknown>>, rights: readonly string[
 export function mayView(principal: Principal, job: JobDocument): boolean {
   if (job.acl === undefined || job['created-by'] === principal.credentialId) return true;
   return listed(job.acl, VIEW_RIGHTS, identitiesOf(principal));
+}
+
+/**
+ * Who among acl-bound keys may see the events of `job`: `anyone` when it has no acl, else the
+ * identities mayView would accept (its creator, and those listed under a viewing right).
+ */
+export type EventAudience = 'anyone' | readonly string[];
+
+export function audienceOf(job: JobDocument): EventAudience {
+  const { acl } = job;
+  if (acl === undefined) return 'anyone';
+  const identities = new Set<string>();
+  if (job['created-by'] !== undefined) identities.add(job['created-by']);
+  for (const right of VIEW_RIGHTS) {
+    const value = acl[right];
+    for (const item of Array.isArray(value) ? (value as unknown[]) : [value]) if (typeof item === 'string') identities.add(item);
+  }
+  return [...identities];
+}
+
+/** Whether a caller with `identities` (identitiesOf) is in the audience; the same answer as mayView. */
+export function inAudience(audience: EventAudience, identities: readonly string[]): boolean {
+  return audience === 'anyone' || audience.some((identity) => identities.includes(identity));
+}
+
+/** `audience` as it travels between replicas (pg-event-relay.ts); what is not one sees nothing. */
+export function parseAudience(value: unknown): EventAudience {
+  if (value === 'anyone') return 'anyone';
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
 }
 
 export function mayEdit(principal: Principal, job: JobDocument): boolean {

@@ -13,10 +13,10 @@ import type { JobStore } from '../store/job-store.js';
 import { parseOptionalFilter } from '../cimi/parser.js';
 import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
 import { checkCancel, checkCreate, checkEdit, deletesFinalOnly } from './job-access.js';
-import { aclBound, mayView, visibleFilter } from './job-acl.js';
+import { aclBound, audienceOf, mayView, visibleFilter } from './job-acl.js';
 import { FINAL_STATES } from '../job/document.js';
 import { parseCollectionQuery } from './search-params.js';
-import type { JobEventHub } from './event-hub.js';
+import { forAudience, type JobEventHub } from './event-hub.js';
 import { updateWithEvents } from './evented-update.js';
 import { collectionBody, createdBody, locationOf, operationBody, selectFields, stateAggregation, withOperations } from './nuvla-shapes.js';
 
@@ -69,7 +69,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       });
       const results = await store.createMany(jobs);
       const fresh = results.filter((result) => result.created).map((result) => result.job);
-      for (const job of fresh) events.publish(createdEvents(job));
+      for (const job of fresh) events.publish(forAudience(createdEvents(job), audienceOf(job)));
       // One enqueue for the whole request: its entries go in one transaction per few hundred jobs.
       const enqueued = await enqueue(fresh);
       // After the inserts: the jobs created here stay (a retry finds them by their keys), and the
@@ -87,7 +87,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     checkCreate(principal, create.action);
     const asked = { ...newJob(create, now()), ...createdBy };
     const result = await store.create(asked);
-    if (result.created) events.publish(createdEvents(result.job));
+    if (result.created) events.publish(forAudience(createdEvents(result.job), audienceOf(result.job)));
     const conflict = idempotencyConflict(asked, result);
     if (conflict !== undefined) throw conflict;
     const enqueued = result.created && (await enqueue([result.job]));

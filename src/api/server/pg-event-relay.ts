@@ -4,16 +4,19 @@
  * it hands to its own hub (numbered there, not logged again). A client connected to any replica then
  * sees every job's events. Notifications are best effort: events published while this replica's
  * listening connection is down reach its streams only as later state (followers re-read the job).
+ * Each event carries its audience (job-acl.ts), so the receiving hub serves it to the same keys; an
+ * event without one (from an older replica) goes to keys that read every job only.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { parseJobEvent, type PublishedJobEvent } from '../job/events.js';
+import { parseJobEvent } from '../job/events.js';
 import { isRecord } from '../../util/is-record.js';
 import { delay } from '../../util/delay.js';
 import type { Logger } from '../../util/logger.js';
 import { toError } from '../../util/errors.js';
 import { exponentialDelays, retrying } from '../../util/retrying.js';
-import type { JobEventHub } from './event-hub.js';
+import type { HubEvent, JobEventHub } from './event-hub.js';
+import { parseAudience } from './job-acl.js';
 
 export const EVENT_CHANNEL = 'zkje_job_events';
 /** PostgreSQL refuses NOTIFY payloads of 8,000 bytes or more. */
@@ -27,7 +30,7 @@ export class PgEventRelay {
   readonly #origin = randomUUID();
   readonly #closed = new AbortController();
   #client: pg.Client | undefined;
-  #pending: PublishedJobEvent[] = [];
+  #pending: HubEvent[] = [];
   #scheduled = false;
   /** Flushes run one after another: a pg client takes one query at a time. */
   #flushing: Promise<void> = Promise.resolve();
@@ -100,7 +103,7 @@ export class PgEventRelay {
   }
 
   /** Batched per turn of the event loop (and while a NOTIFY is under way): one carries many writes' events. */
-  #send(events: readonly PublishedJobEvent[]): void {
+  #send(events: readonly HubEvent[]): void {
     this.#pending.push(...events);
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -128,18 +131,18 @@ export class PgEventRelay {
       return;
     }
     if (!isRecord(parsed) || parsed.origin === this.#origin || !Array.isArray(parsed.events)) return;
-    const events = parsed.events.flatMap((item: unknown) => {
+    const events = parsed.events.flatMap((item: unknown): HubEvent[] => {
       const event = parseJobEvent(item, { seqRequired: false });
-      if (event === undefined) return [];
+      if (event === undefined || !isRecord(item)) return [];
       const { seq: _seq, ...published } = event;
-      return [published];
+      return [{ event: published, audience: parseAudience(item.audience) }];
     });
     this.#hub.publish(events, 'remote');
   }
 }
 
 /** `{origin, events}` payloads under PostgreSQL's limit; an event too large on its own goes without its status message. */
-function payloadsOf(origin: string, events: readonly PublishedJobEvent[]): string[] {
+function payloadsOf(origin: string, events: readonly HubEvent[]): string[] {
   const payloads: string[] = [];
   let batch: string[] = [];
   let bytes = 0;
@@ -148,11 +151,11 @@ function payloadsOf(origin: string, events: readonly PublishedJobEvent[]): strin
     batch = [];
     bytes = 0;
   };
-  for (const event of events) {
-    let json = JSON.stringify(event);
+  for (const { event, audience } of events) {
+    let json = JSON.stringify({ ...event, audience });
     if (Buffer.byteLength(json) > MAX_PAYLOAD_BYTES - 100) {
       const { 'status-message': _message, ...smaller } = event;
-      json = JSON.stringify(smaller);
+      json = JSON.stringify({ ...smaller, audience });
     }
     const size = Buffer.byteLength(json) + 1;
     if (bytes + size > MAX_PAYLOAD_BYTES - 100) flush();
