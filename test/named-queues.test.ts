@@ -1,0 +1,169 @@
+/**
+ * Named queues (routing): a job names its queue, each queue is its own kazoo LockingQueue under
+ * `<root>/queues/<name>` (the root stays the default queue), executors serve the queues they are
+ * given. Real ZooKeeper, the real job API, `job-executor`, `job-distributor` and `jobctl` processes,
+ * and Python's kazoo on the same paths.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, test } from 'node:test';
+import type { JobDocument } from '../src/api/job/document.js';
+import { LockingQueue } from '../src/recipes/locking-queue.js';
+import { isRecord } from '../src/util/is-record.js';
+import { useExecutorTestbed } from './fixtures/executor-testbed.js';
+import { useJobctl } from './fixtures/jobctl-stack.js';
+import { KazooProcess, killKazooProcesses } from './fixtures/kazoo-process.js';
+
+const bed = useExecutorTestbed();
+const jobctl = useJobctl(bed);
+afterEach(killKazooProcesses);
+
+const gpuPath = (): string => `${bed().queuePath}/queues/gpu`;
+
+/** Persisted with its `queue` field through the API, then put into that queue's LockingQueue. */
+async function createIn(queue: string, action = 'noop', payload?: unknown): Promise<string> {
+  const created = await bed().client.create({
+    action,
+    queue,
+    ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+  } as Parameters<ReturnType<typeof bed>['client']['create']>[0]);
+  const path = queue === 'default' ? bed().queuePath : `${bed().queuePath}/queues/${queue}`;
+  const lockingQueue = new LockingQueue(bed().zkClient, { path });
+  try {
+    await lockingQueue.put(created.id);
+  } finally {
+    await lockingQueue.close();
+  }
+  return created.id;
+}
+
+function ranOn(job: JobDocument): string | undefined {
+  return job.executor?.split('@')[0];
+}
+
+function field(value: unknown, name: string): unknown {
+  return isRecord(value) ? value[name] : undefined;
+}
+
+describe('named queues', () => {
+  test('an executor serves only its queues: gpu jobs run on the gpu executor, default jobs on the default one', async () => {
+    const gpu = bed().spawnExecutor({ name: 'gpu-node', extraArgs: ['--queue', 'gpu'] });
+    const plain = bed().spawnExecutor({ name: 'plain-node' });
+    await Promise.all([gpu.waitForLine(/executor started/), plain.waitForLine(/executor started/)]);
+    const gpuJobs = [await createIn('gpu'), await createIn('gpu'), await createIn('gpu')];
+    const defaultJobs = [await createIn('default'), await createIn('default'), await createIn('default')];
+    for (const id of gpuJobs) {
+      const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
+      assert.equal(job.state, 'SUCCESS', job['status-message']);
+      assert.equal(ranOn(job), 'gpu-node');
+      assert.equal(field(job, 'queue'), 'gpu');
+    }
+    for (const id of defaultJobs) {
+      const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
+      assert.equal(job.state, 'SUCCESS', job['status-message']);
+      assert.equal(ranOn(job), 'plain-node');
+      assert.equal(field(job, 'queue'), 'default');
+    }
+  });
+
+  test('an executor given --queue gpu --queue default runs jobs of both', async () => {
+    const both = bed().spawnExecutor({ name: 'both', extraArgs: ['--queue', 'gpu', '--queue', 'default'] });
+    await both.waitForLine(/executor started/);
+    const ids = [await createIn('gpu'), await createIn('default'), await createIn('gpu'), await createIn('default')];
+    for (const id of ids) {
+      const job = await bed().waitForState(id, ['SUCCESS', 'FAILED']);
+      assert.equal(job.state, 'SUCCESS', job['status-message']);
+      assert.equal(ranOn(job), 'both');
+    }
+  });
+
+  test('a kazoo producer puts into <root>/queues/gpu and a gpu executor runs it; a kazoo consumer takes what jobctl create --queue gpu put', async () => {
+    const created = await bed().client.create({ action: 'noop', queue: 'gpu' } as Parameters<ReturnType<typeof bed>['client']['create']>[0]);
+    const producer = KazooProcess.start('kazoo_queue.py', [bed().zk.connectionString, gpuPath(), 'put', `${created.id}:100`]);
+    await producer.finished();
+    const gpu = bed().spawnExecutor({ name: 'gpu-node', extraArgs: ['--queue', 'gpu'] });
+    await gpu.waitForLine(/executor started/);
+    const job = await bed().waitForState(created.id, ['SUCCESS', 'FAILED']);
+    assert.equal(job.state, 'SUCCESS', job['status-message']);
+    await gpu.kill();
+
+    const result = await jobctl.run(['create', 'noop', '--queue', 'gpu', '--json']);
+    assert.equal(result.code, 0, result.stderr);
+    const id = field(JSON.parse(result.stdout) as unknown, 'id');
+    assert.equal(typeof id, 'string');
+    assert.equal((await bed().zkClient.getChildren(`${bed().queuePath}/entries`).catch(() => [])).length, 0, 'nothing in the default queue');
+    const consumer = KazooProcess.start('kazoo_queue.py', [bed().zk.connectionString, gpuPath(), 'get', '1']);
+    const got = await consumer.next('got');
+    assert.equal(got['id'], id);
+    await consumer.finished();
+  });
+
+  test('the queue reconciler enqueues a persisted-but-never-enqueued gpu job into <root>/queues/gpu', async () => {
+    const created = await bed().client.create({ action: 'noop', queue: 'gpu' } as Parameters<ReturnType<typeof bed>['client']['create']>[0]);
+    const distributor = bed().spawnDistributor({ names: ['queue_reconciler'], extraArgs: ['--schedule', 'queue_reconciler=1s'] });
+    await distributor.waitForLine(/stranded jobs put back in the queue/, 30_000);
+    const names = await bed().zkClient.getChildren(`${gpuPath()}/entries`);
+    assert.equal(names.length, 1);
+    const data = await bed().zkClient.getData(`${gpuPath()}/entries/${names[0] ?? ''}`);
+    assert.equal(data.data.toString('utf8'), created.id);
+    assert.equal((await bed().zkClient.getChildren(`${bed().queuePath}/entries`).catch(() => [])).length, 0, 'nothing in the default queue');
+    const gpu = bed().spawnExecutor({ name: 'gpu-node', extraArgs: ['--queue', 'gpu'] });
+    await gpu.waitForLine(/executor started/);
+    assert.equal((await bed().waitForState(created.id, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
+  });
+
+  test('jobctl queue lists the default queue then the named ones, flags entries nobody serves, and --queue restricts it', async () => {
+    await bed().queue.put('job/00000000-0000-7000-8000-000000000001', 100);
+    const gpuQueue = new LockingQueue(bed().zkClient, { path: gpuPath() });
+    await gpuQueue.put('job/00000000-0000-7000-8000-000000000002', 0);
+    await gpuQueue.put('job/00000000-0000-7000-8000-000000000003', 0);
+    await gpuQueue.close();
+
+    const human = await jobctl.run(['queue']);
+    assert.equal(human.code, 0, human.stderr);
+    const defaultAt = human.stdout.search(/^queue default /m);
+    const gpuAt = human.stdout.search(/^queue gpu /m);
+    assert.ok(defaultAt >= 0 && gpuAt > defaultAt, human.stdout);
+    assert.match(human.stdout, new RegExp(`^queue gpu \\(${gpuPath()}\\): 2 entries, 2 waiting, 0 taken`, 'm'));
+    assert.match(human.stdout, /no live executor serves queue gpu/);
+
+    const json = await jobctl.run(['queue', '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const queues = field(JSON.parse(json.stdout) as unknown, 'queues');
+    assert.ok(Array.isArray(queues));
+    assert.deepEqual(
+      queues.map((queue) => [field(queue, 'name'), field(queue, 'entries')]),
+      [
+        ['default', 1],
+        ['gpu', 2],
+      ],
+    );
+
+    const only = await jobctl.run(['queue', '--queue', 'gpu', '--json']);
+    assert.equal(only.code, 0, only.stderr);
+    const onlyQueues = field(JSON.parse(only.stdout) as unknown, 'queues');
+    assert.ok(Array.isArray(onlyQueues));
+    assert.deepEqual(
+      onlyQueues.map((queue) => field(queue, 'name')),
+      ['gpu'],
+    );
+  });
+
+  test('a bad queue name is refused, naming it: jobctl --queue, the job field, and the executor', async () => {
+    const bad = await jobctl.run(['queue', '--queue', '../etc']);
+    assert.equal(bad.code, 2, bad.stdout);
+    assert.match(bad.stderr, /queue name "\.\.\/etc"/);
+
+    const badCreate = await jobctl.run(['create', 'noop', '--queue', 'a/b']);
+    assert.notEqual(badCreate.code, 0);
+    assert.match(badCreate.stderr, /queue name "a\/b"/);
+
+    await assert.rejects(
+      bed().client.create({ action: 'noop', queue: 'has space' } as Parameters<ReturnType<typeof bed>['client']['create']>[0]),
+      /"queue".*has space/,
+    );
+
+    const executor = bed().spawnExecutor({ extraArgs: ['--queue', 'no/slash'] });
+    assert.deepEqual(await executor.exited, { code: 1, signal: null });
+    assert.match(executor.lines.join('\n'), /queue name "no\/slash"/);
+  });
+});
