@@ -18,7 +18,7 @@ import type { JobDocument } from '../job/document.js';
 import type { JobEventHub } from './event-hub.js';
 import type { QueueOptions } from './options.js';
 import { JobEnqueuer } from '../../enqueue/job-enqueuer.js';
-import { LockingQueue } from '../../recipes/locking-queue.js';
+import { QueueRoutes } from '../../recipes/queue-routes.js';
 import { delay } from '../../util/delay.js';
 import type { Logger } from '../../util/logger.js';
 import { exponentialDelays, retrying } from '../../util/retrying.js';
@@ -35,7 +35,7 @@ const LEFT_TO_RECONCILER = 'created jobs not enqueued; the queue reconciler will
 
 interface Connected {
   readonly client: ZkClient;
-  readonly queue: LockingQueue;
+  readonly queue: QueueRoutes;
   readonly enqueuer: JobEnqueuer;
 }
 
@@ -78,7 +78,7 @@ export class CreatedJobEnqueuer {
       });
       return false;
     }
-    const requests = jobs.map((job) => ({ id: job.id, priority: job.priority, action: job.action }));
+    const requests = jobs.map((job) => ({ id: job.id, priority: job.priority, action: job.action, ...(job.queue === undefined ? {} : { queue: job.queue }) }));
     const signal = AbortSignal.any([this.#closed.signal, AbortSignal.timeout(BACKGROUND_RETRY_MS)]);
     const writing = connected.enqueuer.enqueue(requests, signal).then(
       () => true,
@@ -159,7 +159,7 @@ export class CreatedJobEnqueuer {
       await client.close();
       return;
     }
-    const queue = new LockingQueue(client, { path: queuePath, logger: this.#logger });
+    const queue = new QueueRoutes(client, queuePath, this.#logger);
     const enqueuer = new JobEnqueuer({
       queue,
       logger: this.#logger,
