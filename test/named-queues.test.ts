@@ -12,6 +12,8 @@ import { isRecord } from '../src/util/is-record.js';
 import { useExecutorTestbed } from './fixtures/executor-testbed.js';
 import { useJobctl } from './fixtures/jobctl-stack.js';
 import { KazooProcess, killKazooProcesses } from './fixtures/kazoo-process.js';
+import { scrape, valueOf } from './fixtures/prometheus-text.js';
+import { waitFor } from '../src/harness/wait-for.js';
 
 const bed = useExecutorTestbed();
 const jobctl = useJobctl(bed);
@@ -151,6 +153,30 @@ describe('named queues', () => {
       onlyQueues.map((queue) => field(queue, 'name')),
       ['gpu'],
     );
+  });
+
+  test('the queue gauges are labelled by queue, with the live executors serving each', async () => {
+    const gpu = bed().spawnExecutor({ name: 'gpu-node', extraArgs: ['--queue', 'gpu', '--metrics-port', '0'] });
+    const line = await gpu.waitForLine(/metrics listening/);
+    const url = /"url":"(http:\/\/[^"]+)"/.exec(line)?.[1] ?? '';
+    await gpu.waitForLine(/executor started/);
+    const io = new LockingQueue(bed().zkClient, { path: `${bed().queuePath}/queues/io` });
+    await io.put('job/00000000-0000-7000-8000-000000000011');
+    await io.put('job/00000000-0000-7000-8000-000000000012');
+    await io.close();
+    const seen = await waitFor(
+      async () => {
+        const now = await scrape(`${url}/metrics`);
+        return valueOf(now, 'zkje_queue_entries', { queue: 'io', state: 'waiting' }, -1) === 2 ? now : undefined;
+      },
+      { timeoutMs: 15_000, message: 'the queue gauges to show queue io' },
+    );
+    assert.equal(valueOf(seen, 'zkje_queue_entries', { queue: 'default', state: 'waiting' }, -1), 0);
+    assert.equal(valueOf(seen, 'zkje_queue_executors', { queue: 'io' }, -1), 0);
+    assert.equal(valueOf(seen, 'zkje_queue_executors', { queue: 'default' }, -1), 0);
+    assert.ok(valueOf(seen, 'zkje_queue_oldest_entry_age_seconds', { queue: 'io' }, -1) >= 0);
+    // gpu exists once the executor made its structure, served by it alone.
+    assert.equal(valueOf(seen, 'zkje_queue_executors', { queue: 'gpu' }, -1), 1);
   });
 
   test('a bad queue name is refused, naming it: jobctl --queue, the job field, and the executor', async () => {
