@@ -5,6 +5,7 @@
  * and Python's kazoo on the same paths.
  */
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, test } from 'node:test';
 import type { JobDocument } from '../src/api/job/document.js';
 import { LockingQueue } from '../src/recipes/locking-queue.js';
@@ -18,6 +19,9 @@ import { waitFor } from '../src/harness/wait-for.js';
 const bed = useExecutorTestbed();
 const jobctl = useJobctl(bed);
 afterEach(killKazooProcesses);
+
+const ONLY_ALPHA = fileURLToPath(new URL('./fixtures/actions-fleet-a', import.meta.url));
+const ONLY_BETA = fileURLToPath(new URL('./fixtures/actions-fleet-b', import.meta.url));
 
 const gpuPath = (): string => `${bed().queuePath}/queues/gpu`;
 
@@ -76,6 +80,22 @@ describe('named queues', () => {
       assert.equal(job.state, 'SUCCESS', job['status-message']);
       assert.equal(ranOn(job), 'both');
     }
+  });
+
+  test("an action offered only by executors of another queue is offered nowhere for this queue's jobs", async () => {
+    const grace = ['--unknown-action-grace', '3'];
+    const gpu = bed().spawnExecutor({ name: 'gpu-alpha', actionsDirs: [ONLY_ALPHA], extraArgs: ['--queue', 'gpu', ...grace] });
+    const plain = bed().spawnExecutor({ name: 'plain-beta', actionsDirs: [ONLY_BETA], extraArgs: grace });
+    await Promise.all([gpu.waitForLine(/executor started/), plain.waitForLine(/executor started/)]);
+    // alpha runs on gpu-alpha, but this job waits in the default queue, which only plain-beta serves.
+    const id = await createIn('default', 'alpha');
+    const job = await bed().waitForState(id, ['SUCCESS', 'FAILED'], 30_000);
+    assert.equal(job.state, 'FAILED');
+    assert.equal(job['return-code'], 127);
+    assert.match(job['status-message'] ?? '', /no live executor offers action "alpha"/);
+    // The same action in the gpu queue runs.
+    const gpuJob = await createIn('gpu', 'alpha');
+    assert.equal((await bed().waitForState(gpuJob, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
   });
 
   test('a kazoo producer puts into <root>/queues/gpu and a gpu executor runs it; a kazoo consumer takes what jobctl create --queue gpu put', async () => {
