@@ -162,7 +162,11 @@ describe('job lifecycle events', () => {
     bed().spawnExecutor();
     const stream = collect(client, { action: 'noop' });
     await stream.opened;
-    const enqueuer = new JobEnqueuer({ queue: new QueueRoutes(bed().zkClient, queue.paths.root), logger: silentLogger, publish: (events) => client.publishEvents(events) });
+    const enqueuer = new JobEnqueuer({
+      queue: new QueueRoutes(bed().zkClient, queue.paths.root),
+      logger: silentLogger,
+      publish: (events) => client.publishEvents(events),
+    });
     const submitter = new JobSubmitter(client, enqueuer, silentLogger);
     const [submitted] = await submitter.submit([{ action: 'noop', priority: 3 }]);
     assert.ok(submitted?.enqueued);

@@ -31,7 +31,7 @@ async function createIn(queue: string, action = 'noop', payload?: unknown): Prom
     action,
     queue,
     ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-  } as Parameters<ReturnType<typeof bed>['client']['create']>[0]);
+  });
   const path = queue === 'default' ? bed().queuePath : `${bed().queuePath}/queues/${queue}`;
   const lockingQueue = new LockingQueue(bed().zkClient, { path });
   try {
@@ -99,7 +99,9 @@ describe('named queues', () => {
   });
 
   test('a kazoo producer puts into <root>/queues/gpu and a gpu executor runs it; a kazoo consumer takes what jobctl create --queue gpu put', async () => {
-    const created = await bed().client.create({ action: 'noop', queue: 'gpu' } as Parameters<ReturnType<typeof bed>['client']['create']>[0]);
+    const created = await bed().client.create({ action: 'noop', queue: 'gpu' } as Parameters<
+      ReturnType<typeof bed>['client']['create']
+    >[0]);
     const producer = KazooProcess.start('kazoo_queue.py', [bed().zk.connectionString, gpuPath(), 'put', `${created.id}:100`]);
     await producer.finished();
     const gpu = bed().spawnExecutor({ name: 'gpu-node', extraArgs: ['--queue', 'gpu'] });
@@ -112,7 +114,15 @@ describe('named queues', () => {
     assert.equal(result.code, 0, result.stderr);
     const id = field(JSON.parse(result.stdout) as unknown, 'id');
     assert.equal(typeof id, 'string');
-    assert.equal((await bed().zkClient.getChildren(`${bed().queuePath}/entries`).catch(() => [])).length, 0, 'nothing in the default queue');
+    assert.equal(
+      (
+        await bed()
+          .zkClient.getChildren(`${bed().queuePath}/entries`)
+          .catch(() => [])
+      ).length,
+      0,
+      'nothing in the default queue',
+    );
     const consumer = KazooProcess.start('kazoo_queue.py', [bed().zk.connectionString, gpuPath(), 'get', '1']);
     const got = await consumer.next('got');
     assert.equal(got['id'], id);
@@ -120,7 +130,9 @@ describe('named queues', () => {
   });
 
   test('the queue reconciler enqueues a persisted-but-never-enqueued gpu job into <root>/queues/gpu', async () => {
-    const created = await bed().client.create({ action: 'noop', queue: 'gpu' } as Parameters<ReturnType<typeof bed>['client']['create']>[0]);
+    const created = await bed().client.create({ action: 'noop', queue: 'gpu' } as Parameters<
+      ReturnType<typeof bed>['client']['create']
+    >[0]);
     const distributor = bed().spawnDistributor({ names: ['queue_reconciler'], extraArgs: ['--schedule', 'queue_reconciler=1s'] });
     await distributor.waitForLine(/stranded jobs put back in the queue/, 30_000);
     // Other QUEUED gpu jobs of this file's API (the one a kazoo consumer took above) may come along.
@@ -132,7 +144,15 @@ describe('named queues', () => {
       ids.filter((id) => id === created.id),
       [created.id],
     );
-    assert.equal((await bed().zkClient.getChildren(`${bed().queuePath}/entries`).catch(() => [])).length, 0, 'nothing in the default queue');
+    assert.equal(
+      (
+        await bed()
+          .zkClient.getChildren(`${bed().queuePath}/entries`)
+          .catch(() => [])
+      ).length,
+      0,
+      'nothing in the default queue',
+    );
     const gpu = bed().spawnExecutor({ name: 'gpu-node', extraArgs: ['--queue', 'gpu'] });
     await gpu.waitForLine(/executor started/);
     assert.equal((await bed().waitForState(created.id, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
@@ -208,10 +228,7 @@ describe('named queues', () => {
     assert.notEqual(badCreate.code, 0);
     assert.match(badCreate.stderr, /queue name "a\/b"/);
 
-    await assert.rejects(
-      bed().client.create({ action: 'noop', queue: 'has space' } as Parameters<ReturnType<typeof bed>['client']['create']>[0]),
-      /"queue".*has space/,
-    );
+    await assert.rejects(bed().client.create({ action: 'noop', queue: 'has space' }), /"queue".*has space/);
 
     const executor = bed().spawnExecutor({ extraArgs: ['--queue', 'no/slash'] });
     // A bad option, like every other: exit 2.

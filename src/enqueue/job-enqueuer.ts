@@ -84,7 +84,9 @@ export class JobEnqueuer {
     if (jobs.length === 0) return [];
     await this.#announce(jobs);
     return this.#put(
-      jobs.map((job) => (job.queue === undefined ? { jobId: job.id, priority: job.priority } : { jobId: job.id, priority: job.priority, queue: job.queue })),
+      jobs.map((job) =>
+        job.queue === undefined ? { jobId: job.id, priority: job.priority } : { jobId: job.id, priority: job.priority, queue: job.queue },
+      ),
       signal,
     );
   }

@@ -38,7 +38,10 @@ export const createCommand: JobctlCommand = {
           "1-1000: attempts that may end without a result (their executor died) before the job is failed (default: the action's, else the executor's)",
         ),
       )
-      .option('queue', { type: 'string', describe: 'the named queue the job goes to: only executors given --queue <name> take it (default: default)' })
+      .option('queue', {
+        type: 'string',
+        describe: 'the named queue the job goes to: only executors given --queue <name> take it (default: default)',
+      })
       .option('wait', {
         alias: 'w',
         type: 'boolean',

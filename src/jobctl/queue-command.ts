@@ -27,7 +27,10 @@ export const queueCommand: JobctlCommand = {
       .positional('verb', { type: 'string', choices: ['remove'], describe: 'remove: delete the entry named next' })
       .positional('entry', { type: 'string', describe: 'an entry name, entry-PPP-SSSSSSSSSS (as jobctl queue shows it)' })
       .option('force', { type: 'boolean', describe: 'with remove: also remove an entry a consumer holds (its job may be running)' })
-      .option('queue', { type: 'string', describe: 'only this named queue ("default" is the queue root); with remove: the queue of the entry' })
+      .option('queue', {
+        type: 'string',
+        describe: 'only this named queue ("default" is the queue root); with remove: the queue of the entry',
+      })
       .example('$0 queue remove entry-100-0000000042', 'delete a waiting or rejected entry')
       .example('$0 queue --queue gpu', 'only the named queue gpu'),
   async run(ctx, args) {
@@ -96,7 +99,8 @@ function renderOneQueue(report: QueueReport): string[] {
   const lines = [
     `queue ${report.name} (${report.path}): ${plural(report.entries, 'entry', 'entries')}, ${report.waiting} waiting, ${report.taken} taken${oldest}`,
   ];
-  if (report.unserved) lines.push(`warning: no live executor serves queue ${report.name}: its entries wait until one given --queue ${report.name} starts`);
+  if (report.unserved)
+    lines.push(`warning: no live executor serves queue ${report.name}: its entries wait until one given --queue ${report.name} starts`);
   else if (report.servedBy.length > 0) lines.push(`served by: ${report.servedBy.join(', ')}`);
   if (report.priorities.length > 0) {
     lines.push(

@@ -137,7 +137,9 @@ export async function readQueueReport(
     await Promise.all(entries.filter((entry) => takenSet.has(entry.name)).map((entry) => readTaken(zk, paths, entry, byConsumer, now)))
   ).filter((entry): entry is TakenEntry => entry !== undefined);
   const taken = priorities.reduce((sum, band) => sum + band.taken, 0);
-  const servedBy = registered.filter((executor) => (executor.info?.queues ?? [DEFAULT_QUEUE_NAME]).includes(name)).map((executor) => executor.name);
+  const servedBy = registered
+    .filter((executor) => (executor.info?.queues ?? [DEFAULT_QUEUE_NAME]).includes(name))
+    .map((executor) => executor.name);
   return {
     name,
     path: paths.root,

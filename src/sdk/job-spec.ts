@@ -61,7 +61,8 @@ export function jobSpecProblems(spec: unknown): string[] {
   }
   if (tags !== undefined && (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')))
     problems.push('tags must be a list of strings');
-  if (queue !== undefined && !isQueueName(queue)) problems.push(`queue must be a queue name (${QUEUE_NAME_RULE}), got ${describeValue(queue)}`);
+  if (queue !== undefined && !isQueueName(queue))
+    problems.push(`queue must be a queue name (${QUEUE_NAME_RULE}), got ${describeValue(queue)}`);
   const unknown = unknownFieldsProblem(fields, JOB_SPEC_FIELDS);
   if (unknown !== undefined) problems.push(unknown);
   return problems;

@@ -78,7 +78,12 @@ export class CreatedJobEnqueuer {
       });
       return false;
     }
-    const requests = jobs.map((job) => ({ id: job.id, priority: job.priority, action: job.action, ...(job.queue === undefined ? {} : { queue: job.queue }) }));
+    const requests = jobs.map((job) => ({
+      id: job.id,
+      priority: job.priority,
+      action: job.action,
+      ...(job.queue === undefined ? {} : { queue: job.queue }),
+    }));
     const signal = AbortSignal.any([this.#closed.signal, AbortSignal.timeout(BACKGROUND_RETRY_MS)]);
     const writing = connected.enqueuer.enqueue(requests, signal).then(
       () => true,
