@@ -99,9 +99,7 @@ describe('named queues', () => {
   });
 
   test('a kazoo producer puts into <root>/queues/gpu and a gpu executor runs it; a kazoo consumer takes what jobctl create --queue gpu put', async () => {
-    const created = await bed().client.create({ action: 'noop', queue: 'gpu' } as Parameters<
-      ReturnType<typeof bed>['client']['create']
-    >[0]);
+    const created = await bed().client.create({ action: 'noop', queue: 'gpu' });
     const producer = KazooProcess.start('kazoo_queue.py', [bed().zk.connectionString, gpuPath(), 'put', `${created.id}:100`]);
     await producer.finished();
     const gpu = bed().spawnExecutor({ name: 'gpu-node', extraArgs: ['--queue', 'gpu'] });
@@ -130,9 +128,7 @@ describe('named queues', () => {
   });
 
   test('the queue reconciler enqueues a persisted-but-never-enqueued gpu job into <root>/queues/gpu', async () => {
-    const created = await bed().client.create({ action: 'noop', queue: 'gpu' } as Parameters<
-      ReturnType<typeof bed>['client']['create']
-    >[0]);
+    const created = await bed().client.create({ action: 'noop', queue: 'gpu' });
     const distributor = bed().spawnDistributor({ names: ['queue_reconciler'], extraArgs: ['--schedule', 'queue_reconciler=1s'] });
     await distributor.waitForLine(/stranded jobs put back in the queue/, 30_000);
     // Other QUEUED gpu jobs of this file's API (the one a kazoo consumer took above) may come along.
