@@ -131,13 +131,24 @@ describe('named queues', () => {
     const created = await bed().client.create({ action: 'noop', queue: 'gpu' });
     const distributor = bed().spawnDistributor({ names: ['queue_reconciler'], extraArgs: ['--schedule', 'queue_reconciler=1s'] });
     await distributor.waitForLine(/stranded jobs put back in the queue/, 30_000);
-    // Other QUEUED gpu jobs of this file's API (the one a kazoo consumer took above) may come along.
-    const names = await bed().zkClient.getChildren(`${gpuPath()}/entries`);
-    const ids = await Promise.all(
-      names.map(async (name) => (await bed().zkClient.getData(`${gpuPath()}/entries/${name}`)).data.toString('utf8')),
-    );
+    // Other QUEUED gpu jobs of this file's API (the one a kazoo consumer took above) may come first,
+    // while this one is still within the reconciler's grace: wait for this one's entry.
+    const gpuIds = async (): Promise<string[]> => {
+      const names = await bed()
+        .zkClient.getChildren(`${gpuPath()}/entries`)
+        .catch(() => []);
+      return Promise.all(names.map(async (name) => (await bed().zkClient.getData(`${gpuPath()}/entries/${name}`)).data.toString('utf8')));
+    };
+    await waitFor(async () => ((await gpuIds()).includes(created.id) ? true : undefined), {
+      timeoutMs: 30_000,
+      message: 'the reconciler to enqueue the gpu job into the gpu queue',
+    });
+    // Later passes find it there and add no other entry.
+    const passes = (): number => distributor.lines.filter((line) => line.includes('queue reconciled')).length;
+    const seen = passes();
+    await waitFor(() => (passes() >= seen + 2 ? true : undefined), { timeoutMs: 10_000, message: 'two more reconciler passes' });
     assert.deepEqual(
-      ids.filter((id) => id === created.id),
+      (await gpuIds()).filter((id) => id === created.id),
       [created.id],
     );
     assert.equal(
