@@ -165,6 +165,24 @@ describe('named queues', () => {
     assert.equal((await bed().waitForState(created.id, ['SUCCESS', 'FAILED'])).state, 'SUCCESS');
   });
 
+  test("a distribution's job specs route its jobs: gpu_ticker's jobs run on the gpu executor only", async () => {
+    const gpu = bed().spawnExecutor({ name: 'gpu-node', extraArgs: ['--queue', 'gpu'] });
+    const plain = bed().spawnExecutor({ name: 'plain-node' });
+    await Promise.all([gpu.waitForLine(/executor started/), plain.waitForLine(/executor started/)]);
+    bed().spawnDistributor({ names: ['gpu_ticker'] });
+    const done = await waitFor(
+      async () => {
+        const { jobs } = await bed().client.search({ filter: "target-resource/href='test/gpu' and state='SUCCESS'", last: 100 });
+        return jobs.length >= 2 ? jobs : undefined;
+      },
+      { timeoutMs: 20_000, message: "two of gpu_ticker's jobs to succeed" },
+    );
+    for (const job of done) {
+      assert.equal(field(job, 'queue'), 'gpu');
+      assert.equal(ranOn(job), 'gpu-node');
+    }
+  });
+
   test('jobctl queue lists the default queue then the named ones, flags entries nobody serves, and --queue restricts it', async () => {
     await bed().queue.put('job/00000000-0000-7000-8000-000000000001', 100);
     const gpuQueue = new LockingQueue(bed().zkClient, { path: gpuPath() });
@@ -191,6 +209,15 @@ describe('named queues', () => {
         ['gpu', 2],
       ],
     );
+
+    // An entry of a named queue is removed with --queue; without it, the default queue is meant.
+    const [gpuEntry] = await bed().zkClient.getChildren(`${gpuPath()}/entries`);
+    assert.ok(gpuEntry !== undefined);
+    const missing = await jobctl.run(['queue', 'remove', gpuEntry]);
+    assert.notEqual(missing.code, 0, 'the entry is not in the default queue');
+    const removed = await jobctl.run(['queue', 'remove', gpuEntry, '--queue', 'gpu']);
+    assert.equal(removed.code, 0, removed.stderr);
+    assert.equal((await bed().zkClient.getChildren(`${gpuPath()}/entries`)).length, 1);
 
     const only = await jobctl.run(['queue', '--queue', 'gpu', '--json']);
     assert.equal(only.code, 0, only.stderr);
