@@ -91,15 +91,24 @@ export class QueueSet implements QueueConsumer {
 
   /** Takes the most urgent entry among the queues, waiting while all are empty or ZooKeeper unreachable. */
   async take(signal?: AbortSignal): Promise<QueueItem> {
-    const stop = signal === undefined ? this.#closed.signal : AbortSignal.any([signal, this.#closed.signal]);
+    // Combined only when this take has to wait, as LockingQueue.take does: not on every take.
+    let combined: AbortSignal | undefined;
+    const stop = (): AbortSignal => {
+      if (combined === undefined) {
+        combined = signal === undefined ? this.#closed.signal : AbortSignal.any([signal, this.#closed.signal]);
+        setMaxListeners(0, combined);
+      }
+      return combined;
+    };
     for (;;) {
-      stop.throwIfAborted();
-      const session = this.#client.state === 'CONNECTED' ? this.#client.session : await this.#client.waitForConnected(stop);
+      signal?.throwIfAborted();
+      this.#closed.signal.throwIfAborted();
+      const session = this.#client.state === 'CONNECTED' ? this.#client.session : await this.#client.waitForConnected(stop());
       try {
         const bands = await Promise.all(this.#queues.map((queue) => queue.nextBand(session)));
         const chosen = this.#choose(bands);
         if (chosen === undefined) {
-          await this.#waitForAny(stop);
+          await this.#waitForAny(stop());
           continue;
         }
         const item = await this.#queues[chosen]?.takeOnce(session);
@@ -108,7 +117,7 @@ export class QueueSet implements QueueConsumer {
         return item;
       } catch (error) {
         if (!isTransient(error)) throw error;
-        await delay(TRANSIENT_PAUSE_MS, stop);
+        await delay(TRANSIENT_PAUSE_MS, stop());
       }
     }
   }
