@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { JobApiClient } from '../src/api/client/index.js';
 import { JobEnqueuer } from '../src/enqueue/job-enqueuer.js';
 import { JobSubmitter } from '../src/enqueue/job-submitter.js';
-import { LockingQueue } from '../src/recipes/locking-queue.js';
+import { QueueRoutes } from '../src/recipes/queue-routes.js';
 import { delay } from '../src/util/delay.js';
 import { errorJsonReplacer } from '../src/util/errors.js';
 import type { Logger } from '../src/util/logger.js';
@@ -98,7 +98,7 @@ async function exercise(cluster: ChaosCluster, options: ChaosOptions, context: R
   const zk = await ZkClient.connect({ connectionString: cluster.zkHosts, sessionTimeoutMs: 10_000, logger });
   const api = await JobApiClient.create({ baseUrl: cluster.apiUrl, credentials: cluster.admin, timeoutMs: 5000, retry: { retries: 3 } });
   try {
-    const queue = new LockingQueue(zk, { path: QUEUE_PATH, logger });
+    const queue = new QueueRoutes(zk, QUEUE_PATH, logger);
     const enqueuer = new JobEnqueuer({ queue, logger, publish: (events) => api.publishEvents(events) });
     const workload = new Workload({
       api,

@@ -18,6 +18,7 @@ import { startZooKeeper, type ZooKeeperServer } from '../src/harness/zookeeper-s
 import { LeaderElection } from '../src/recipes/election.js';
 import { ExecutorRegistry } from '../src/recipes/executor-registry.js';
 import { LockingQueue } from '../src/recipes/locking-queue.js';
+import { QueueRoutes } from '../src/recipes/queue-routes.js';
 import { QueueInventory } from '../src/recipes/queue-inventory.js';
 import { silentLogger, type Logger } from '../src/util/logger.js';
 import { ZkClient } from '../src/zk/client.js';
@@ -68,7 +69,7 @@ function runnerFor(definition: DistributionDefinition): Harness {
   const registry = new ExecutorRegistry(client, queue.paths.root);
   const inventory = new QueueInventory(client, queue.paths);
   // No event publisher: these tests follow the queue, not the event stream.
-  const enqueuer = new JobEnqueuer({ queue, logger: silentLogger });
+  const enqueuer = new JobEnqueuer({ queue: new QueueRoutes(client, queue.paths.root), logger: silentLogger });
   const services: TickServices = {
     api: jobs,
     queue: {

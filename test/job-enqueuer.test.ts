@@ -16,11 +16,11 @@ const JOBS = [
   { id: 'job/01234567-89ab-7def-8123-456789abcde2', priority: 999, action: 'b' },
 ] as const;
 
-/** A queue whose `putMany` fails with `failures` first (one per call), then writes; it records every step. */
+/** A queue whose `putRouted` fails with `failures` first (one per call), then writes; it records every step. */
 function fakeQueue(steps: string[], failures: Error[] = []): QueueEntryWriter & { calls: number } {
   const queue = {
     calls: 0,
-    putMany: (requests: readonly PutRequest[]): Promise<string[]> => {
+    putRouted: (requests: readonly PutRequest[]): Promise<string[]> => {
       queue.calls += 1;
       const failure = failures.shift();
       if (failure !== undefined) {

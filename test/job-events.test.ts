@@ -13,6 +13,7 @@ import { JobSubmitter } from '../src/enqueue/job-submitter.js';
 import type { Logger } from '../src/util/logger.js';
 import { silentLogger } from '../src/util/logger.js';
 import { useExecutorTestbed } from './fixtures/executor-testbed.js';
+import { QueueRoutes } from '../src/recipes/queue-routes.js';
 
 /** Every line the API logged: the event lines are what is checked. */
 const apiLines: { message: string; fields: Record<string, unknown> }[] = [];
@@ -161,7 +162,11 @@ describe('job lifecycle events', () => {
     bed().spawnExecutor();
     const stream = collect(client, { action: 'noop' });
     await stream.opened;
-    const enqueuer = new JobEnqueuer({ queue, logger: silentLogger, publish: (events) => client.publishEvents(events) });
+    const enqueuer = new JobEnqueuer({
+      queue: new QueueRoutes(bed().zkClient, queue.paths.root),
+      logger: silentLogger,
+      publish: (events) => client.publishEvents(events),
+    });
     const submitter = new JobSubmitter(client, enqueuer, silentLogger);
     const [submitted] = await submitter.submit([{ action: 'noop', priority: 3 }]);
     assert.ok(submitted?.enqueued);

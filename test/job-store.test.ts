@@ -300,6 +300,19 @@ for (const factory of [sqliteFactory(), postgresFactory()]) {
       });
     });
 
+    test("the queue field filters like any other: queue='gpu', queue='default', and jobs older than it (queue=null)", async () => {
+      const gpu = job({ queue: 'gpu' });
+      const plain = job({ queue: 'default' });
+      const older = job();
+      await store.createMany([gpu, plain, older]);
+      const matching = async (filter: string): Promise<string[]> =>
+        ids((await store.search({ filter: parseFilter(filter), orderBy: parseOrderBy('created:asc') })).jobs);
+      assert.deepEqual(await matching("queue='gpu'"), [gpu.id]);
+      assert.deepEqual(await matching("queue='default'"), [plain.id]);
+      assert.deepEqual(await matching("queue='default' or queue=null"), [plain.id, older.id]);
+      assert.deepEqual(await matching("queue!='gpu'"), [plain.id, older.id]);
+    });
+
     test('missing values sort last in both stores and both directions, for columns and document attributes', async () => {
       const withCode = job({ state: 'FAILED', 'return-code': 1, 'status-message': 'b' });
       const without = job();

@@ -38,7 +38,10 @@ describe('jobctl queue', () => {
     const text = human.stdout;
     assert.match(
       text,
-      new RegExp(`^queue ${bed().queuePath}: 4 entries, 3 waiting, 1 taken; oldest waiting \\d+\\.\\d s \\(entry-050-\\d{10}\\)$`, 'm'),
+      new RegExp(
+        `^queue default \\(${bed().queuePath}\\): 4 entries, 3 waiting, 1 taken; oldest waiting \\d+\\.\\d s \\(entry-050-\\d{10}\\)$`,
+        'm',
+      ),
     );
     assert.match(text, /^PRIORITY +WAITING +TAKEN +OLDEST WAITING$/m);
     assert.match(text, /^050 +2 +0 +\d+\.\d s$/m);

@@ -95,12 +95,12 @@ describe('metrics', () => {
     const busy = await waitFor(
       async () => {
         const now = await scrape(`${url}/metrics`);
-        return valueOf(now, 'zkje_queue_entries', { state: 'waiting' }, -1) === 3 ? now : undefined;
+        return valueOf(now, 'zkje_queue_entries', { queue: 'default', state: 'waiting' }, -1) === 3 ? now : undefined;
       },
       { timeoutMs: 10_000, message: 'the queue gauges to show three waiting entries' },
     );
-    assert.equal(valueOf(busy, 'zkje_queue_entries', { state: 'taken' }), 1);
-    const age = valueOf(busy, 'zkje_queue_oldest_entry_age_seconds', {}, -1);
+    assert.equal(valueOf(busy, 'zkje_queue_entries', { queue: 'default', state: 'taken' }), 1);
+    const age = valueOf(busy, 'zkje_queue_oldest_entry_age_seconds', { queue: 'default' }, -1);
     assert.ok(age >= 0 && age < 30, `oldest waiting entry age ${age} s`);
     assert.equal(valueOf(busy, 'zkje_executor_slots', { state: 'busy' }), 1);
     assert.equal(valueOf(busy, 'zkje_executor_slots', { state: 'free' }), 0);

@@ -29,6 +29,11 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
     array: true,
     describe: `folder of drop-in action modules; repeatable (default ${BUNDLED_ACTIONS_DIR})`,
   })
+  .option('queue', {
+    type: 'string',
+    array: true,
+    describe: 'a named queue to serve (<queue-path>/queues/<name>; "default" is <queue-path> itself); repeatable (default: default)',
+  })
   .option('allow-command', {
     type: 'boolean',
     describe:

@@ -8,8 +8,8 @@
 import { JobApiClient } from '../api/client/job-api-client.js';
 import { LeaderElection } from '../recipes/election.js';
 import { ExecutorRegistry } from '../recipes/executor-registry.js';
-import { LockingQueue } from '../recipes/locking-queue.js';
-import { QueueInventory } from '../recipes/queue-inventory.js';
+import { QueueRoutes } from '../recipes/queue-routes.js';
+import { AllQueuesInventory } from '../recipes/queue-inventory.js';
 import { queueNodes, warnOpenNodes } from '../recipes/open-nodes.js';
 import { ZkClient } from '../zk/client.js';
 import { JobEnqueuer } from '../enqueue/job-enqueuer.js';
@@ -105,10 +105,11 @@ export class Distributor {
           }),
           (opened) => opened.close(),
         );
-        const queue = new LockingQueue(client, { path: options.queuePath, logger });
+        // Each job into the queue it names; the reconciler's inventory covers every queue.
+        const queue = new QueueRoutes(client, options.queuePath, logger);
         releasers.add('queue', () => queue.close());
         const registry = new ExecutorRegistry(client, options.queuePath);
-        const inventory = new QueueInventory(client, queue.paths);
+        const inventory = new AllQueuesInventory(client, options.queuePath);
         const enqueuer = new JobEnqueuer({ queue, logger, publish: (published) => api.publishEvents(published) });
         let warnedNoKeys = false;
         const services: TickServices = {

@@ -2,6 +2,9 @@
  * The queue reconciler: brings the job API (the system of record) and the ZooKeeper queue back in
  * line, so that no job is stranded (docs/contracts.md, invariant 1).
  *
+ * The queue is every queue: the default one and each named queue under `<root>/queues`, and a job is
+ * enqueued into the queue its `queue` field names.
+ *
  * - A QUEUED job whose id is in no queue entry was persisted by a creator that died before enqueueing
  *   it, created by a third party through the REST API, or lost with ZooKeeper's data: it is enqueued.
  * - A RUNNING job whose owner is not a live executor and whose id is in no entry lost its entry while
@@ -44,6 +47,7 @@ type Found = {
   readonly executor?: string;
   readonly revision?: number;
   readonly updated?: string;
+  readonly queue?: string;
 };
 
 /** Every job matching `filter`, a page at a time in id order (a job that changes state meanwhile skips no other). */
@@ -55,7 +59,7 @@ async function* jobsMatching(api: JobApi, filter: string, signal: AbortSignal | 
       filter: after === undefined ? filter : `(${filter}) and id>'${after}'`,
       orderby: 'id:asc',
       last: PAGE,
-      select: ['action', 'priority', 'executor', 'revision', 'updated'],
+      select: ['action', 'priority', 'executor', 'revision', 'updated', 'queue'],
     });
     for (const job of page.jobs) yield job;
     const last = page.jobs.at(-1);
@@ -113,8 +117,14 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
   return report;
 }
 
-function enqueueable(job: Found): { id: string; priority: number; action: string } {
-  return { id: job.id, priority: job.priority ?? DEFAULT_JOB_PRIORITY, action: job.action ?? 'unknown' };
+/** Into the job's own queue: a job without the field (older, or Nuvla's) is the default queue's. */
+function enqueueable(job: Found): { id: string; priority: number; action: string; queue?: string } {
+  return {
+    id: job.id,
+    priority: job.priority ?? DEFAULT_JOB_PRIORITY,
+    action: job.action ?? 'unknown',
+    ...(job.queue === undefined ? {} : { queue: job.queue }),
+  };
 }
 
 /** RUNNING -> QUEUED, only at the revision seen (false when the job moved on meanwhile). */

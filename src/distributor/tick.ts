@@ -53,6 +53,7 @@ export function newJobOf(spec: JobSpec, key: string | undefined): NewJob {
     ...(spec.priority === undefined ? {} : { priority: spec.priority }),
     ...(spec.payload === undefined ? {} : { payload: JSON.stringify(spec.payload) }),
     ...(spec.timeoutSeconds === undefined ? {} : { timeout: spec.timeoutSeconds }),
+    ...(spec.queue === undefined ? {} : { queue: spec.queue }),
     ...(spec.tags === undefined ? {} : { tags: [...spec.tags] }),
     ...(key === undefined ? {} : { 'idempotency-key': key }),
   };

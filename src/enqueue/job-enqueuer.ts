@@ -13,7 +13,7 @@
  * `publishEvents`, the API server's own event hub, a LockingQueue).
  */
 import type { PublishedJobEvent } from '../api/job/events.js';
-import type { PutRequest } from '../recipes/locking-queue.js';
+import type { RoutedPut } from '../recipes/queue-routes.js';
 import type { Logger } from '../util/logger.js';
 import { exponentialDelays, retrying } from '../util/retrying.js';
 import { isZkError } from '../zk/errors.js';
@@ -25,14 +25,19 @@ export interface EnqueueRequest {
   /** 0-999, lower runs first. */
   readonly priority: number;
   readonly action: string;
+  /** The queue it goes to (the job's `queue` field); the default queue when absent. */
+  readonly queue?: string;
 }
 
 /** Where `enqueued` events go (the job API's event stream). */
 export type EventPublisher = (events: readonly PublishedJobEvent[]) => Promise<void>;
 
-/** What the enqueuer needs of the queue (a LockingQueue is one): entries written, names returned in order. */
+/**
+ * What the enqueuer needs of the queues (QueueRoutes is one): each entry written into the queue it
+ * names, one batch per queue, names returned in input order. The only place jobs are routed.
+ */
 export interface QueueEntryWriter {
-  putMany(requests: readonly PutRequest[]): Promise<string[]>;
+  putRouted(requests: readonly RoutedPut[]): Promise<string[]>;
 }
 
 export interface JobEnqueuerOptions {
@@ -79,7 +84,9 @@ export class JobEnqueuer {
     if (jobs.length === 0) return [];
     await this.#announce(jobs);
     return this.#put(
-      jobs.map((job) => ({ jobId: job.id, priority: job.priority })),
+      jobs.map((job) =>
+        job.queue === undefined ? { jobId: job.id, priority: job.priority } : { jobId: job.id, priority: job.priority, queue: job.queue },
+      ),
       signal,
     );
   }
@@ -103,14 +110,14 @@ export class JobEnqueuer {
     }
   }
 
-  async #put(entries: readonly PutRequest[], signal: AbortSignal | undefined): Promise<string[]> {
+  async #put(entries: readonly RoutedPut[], signal: AbortSignal | undefined): Promise<string[]> {
     const { queue, logger } = this.#options;
     let lastFailure: unknown;
     try {
       return await retrying(
         async () => {
           try {
-            return await queue.putMany(entries);
+            return await queue.putRouted(entries);
           } catch (error) {
             lastFailure = error;
             throw error;

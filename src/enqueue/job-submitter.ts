@@ -61,7 +61,14 @@ export class JobSubmitter {
       const job = jobs[index];
       // An API server with --zk-hosts has enqueued it already: a second entry would only be dropped.
       return result.created && result.enqueuedByApi !== true && job !== undefined
-        ? [{ id: result.id, priority: job.priority ?? DEFAULT_JOB_PRIORITY, action: job.action }]
+        ? [
+            {
+              id: result.id,
+              priority: job.priority ?? DEFAULT_JOB_PRIORITY,
+              action: job.action,
+              ...(job.queue === undefined ? {} : { queue: job.queue }),
+            },
+          ]
         : [];
     });
     try {

@@ -138,3 +138,15 @@ function discoverInThread(files: readonly string[], importTimeoutMs: number, log
     });
   });
 }
+
+/** No action module could be loaded: the executor refuses to start. */
+export class NoActionError extends Error {
+  override readonly name = 'NoActionError';
+  readonly code = 'no-action';
+
+  constructor(dirs: readonly string[], broken: number) {
+    super(
+      `no action could be loaded from ${dirs.join(', ')} (${broken === 0 ? 'no action module there' : `${broken} module(s) failed to load, logged above`}); an executor needs at least one action`,
+    );
+  }
+}

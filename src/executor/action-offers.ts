@@ -10,6 +10,7 @@
  * been offered nowhere.
  */
 import type { RegisteredExecutor } from '../recipes/executor-registry.js';
+import { DEFAULT_QUEUE_NAME } from '../recipes/queue-layout.js';
 
 export type ActionAvailability =
   /** Some live executor offers it (or may: one that does not say what it offers). */
@@ -44,14 +45,17 @@ export class ActionOffers {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Where `action`, named by the job of entry `entry`, can run; this executor does not offer it. */
-  async availability(action: string, entry: string): Promise<ActionAvailability> {
+  /**
+   * Where `action`, named by the job of entry `entry` of queue `queue`, can run; this executor does
+   * not offer it. Only executors serving that queue count: no other would ever take the entry.
+   */
+  async availability(action: string, entry: string, queue: string = DEFAULT_QUEUE_NAME): Promise<ActionAvailability> {
     const { graceMs, recheckMs } = this.#options;
     const executors = await this.#registered();
     const now = this.#now();
     this.#forgetOld(now);
     const offering = executors
-      .filter((executor) => executor.name !== this.#options.self && offers(executor, action))
+      .filter((executor) => executor.name !== this.#options.self && serves(executor, queue) && offers(executor, action))
       .map((executor) => executor.name);
     if (offering.length > 0) {
       this.#unofferedSince.delete(entry);
@@ -86,6 +90,11 @@ export class ActionOffers {
     const horizon = 2 * (this.#options.graceMs + this.#options.recheckMs);
     for (const [entry, since] of this.#unofferedSince) if (now - since > horizon) this.#unofferedSince.delete(entry);
   }
+}
+
+/** An executor that does not say which queues it serves (an older version) serves the default one. */
+function serves(executor: RegisteredExecutor, queue: string): boolean {
+  return (executor.info?.queues ?? [DEFAULT_QUEUE_NAME]).includes(queue);
 }
 
 function offers(executor: RegisteredExecutor, action: string): boolean {

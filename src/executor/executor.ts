@@ -9,8 +9,8 @@
 import { hostname } from 'node:os';
 import { ApiError } from '../api/errors.js';
 import { JobApiClient } from '../api/client/index.js';
-import { LockingQueue } from '../recipes/locking-queue.js';
-import type { QueuePaths } from '../recipes/queue-layout.js';
+import { queuePaths, type QueuePaths } from '../recipes/queue-layout.js';
+import { openQueueConsumer, type QueueConsumer } from '../recipes/queue-set.js';
 import { ExecutorNameInUseError, ExecutorRegistry, describeHolder } from '../recipes/executor-registry.js';
 import { queueNodes, warnOpenNodes } from '../recipes/open-nodes.js';
 import { ZkClient, type ClientStateChange } from '../zk/client.js';
@@ -20,7 +20,7 @@ import { toError } from '../util/errors.js';
 import { isZkError } from '../zk/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
-import { discoverActions, type DiscoveredAction } from './action-discovery.js';
+import { NoActionError, discoverActions, type DiscoveredAction } from './action-discovery.js';
 import { ActionOffers } from './action-offers.js';
 import { offeredActions, type OfferedActions } from './action-policy.js';
 import { ApiGate } from './api-gate.js';
@@ -33,18 +33,6 @@ import { Slot } from './slot.js';
 import { captureThreadStacks, formatStack } from './stack-dump.js';
 
 export type ExecutorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
-
-/** No action module could be loaded: the executor refuses to start. */
-export class NoActionError extends Error {
-  override readonly name = 'NoActionError';
-  readonly code = 'no-action';
-
-  constructor(dirs: readonly string[], broken: number) {
-    super(
-      `no action could be loaded from ${dirs.join(', ')} (${broken === 0 ? 'no action module there' : `${broken} module(s) failed to load, logged above`}); an executor needs at least one action`,
-    );
-  }
-}
 
 /** How long writes may still be retried once running jobs were stopped at the end of a shutdown. */
 const FINAL_WRITES_MS = 10_000;
@@ -65,7 +53,7 @@ export class Executor {
   readonly actions: OfferedActions<DiscoveredAction>;
   readonly #logger: Logger;
   readonly #client: ZkClient;
-  readonly #queue: LockingQueue;
+  readonly #queue: QueueConsumer;
   readonly #registry: ExecutorRegistry;
   readonly #gate: ApiGate;
   readonly #watch: JobWatch;
@@ -97,7 +85,7 @@ export class Executor {
     this.actions = actions;
     this.#logger = logger;
     this.#client = client;
-    this.#queue = new LockingQueue(client, { path: options.queuePath, logger });
+    this.#queue = openQueueConsumer(client, { root: options.queuePath, names: options.queues, logger });
     this.#registry = new ExecutorRegistry(client, options.queuePath);
     // The registration goes after the queue it names (its consumer id) is closed.
     releasers.add('registration', async () => {
@@ -215,6 +203,7 @@ export class Executor {
     logger.info('executor started', {
       name: options.name,
       threads: options.threads,
+      queues: options.queues,
       actions: [...actions.actions.keys()],
       zkHosts: options.zkHosts,
       api: options.api.baseUrl,
@@ -232,7 +221,7 @@ export class Executor {
   }
 
   get queuePaths(): QueuePaths {
-    return this.#queue.paths;
+    return queuePaths(this.options.queuePath);
   }
 
   /** Slots holding an entry: from taking it to consuming or releasing it. */
@@ -330,6 +319,7 @@ export class Executor {
       consumerId: this.#queue.consumerId,
       // What other executors read to leave us the jobs they cannot run (action-offers.ts).
       actions: [...this.actions.actions.keys()],
+      queues: [...this.options.queues],
     });
     done.catch(() => undefined);
     this.#registration = { session, done };

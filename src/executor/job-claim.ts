@@ -99,7 +99,7 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
     // Only for a job that must run and whose action is not here: where else it can run.
     let availability: ActionAvailability | undefined;
     if (lookup.found && !isFinal(lookup.job.state) && !deps.actions.has(lookup.job.action) && ownerAlive !== true)
-      availability = await deps.offers.availability(lookup.job.action, item.name);
+      availability = await deps.offers.availability(lookup.job.action, item.name, item.queue);
     const disposition = decide({
       lookup,
       knownAction: (name) => deps.actions.has(name),

@@ -5,7 +5,8 @@
  * (job-exit.ts): what becomes of the entry and what is counted, carried out here in one place.
  */
 import type { JobApiClient } from '../api/client/index.js';
-import type { LockingQueue, QueueItem } from '../recipes/locking-queue.js';
+import type { QueueItem } from '../recipes/locking-queue.js';
+import type { QueueConsumer } from '../recipes/queue-set.js';
 import type { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { messageOf, toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
@@ -48,7 +49,7 @@ export interface RunnerTimings {
 export interface RunnerDeps {
   readonly api: JobApiClient;
   readonly writes: JobWrites;
-  readonly queue: LockingQueue;
+  readonly queue: QueueConsumer;
   readonly registry: ExecutorRegistry;
   readonly gate: ApiGate;
   readonly watch: JobWatch;
@@ -105,7 +106,7 @@ export class JobRunner {
     if ('problem' in entry) {
       // Released, it would come straight back here, for ever: settle it once instead.
       const log = withFields(this.#deps.logger, { entry: item.name, slot: slot.index });
-      const rejection = line('error', `entry rejected, ${entry.problem}; moved to ${this.#deps.queue.paths.rejected}/${item.name}`, {
+      const rejection = line('error', `entry rejected, ${entry.problem}; moved to ${item.paths.rejected}/${item.name}`, {
         data: describeEntryData(item.data),
       });
       await applyExit(item, rejectEntry(log, rejection), this.#exitDeps);

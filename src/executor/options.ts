@@ -29,6 +29,7 @@ import { readZkAuth } from '../cli/zk-auth.js';
 import type { DigestAuth } from '../zk/types.js';
 import { EXECUTOR_NAME, defaultExecutorName } from '../recipes/executor-registry.js';
 import { MAX_ATTEMPTS_LIMIT } from '../api/job/document.js';
+import { DEFAULT_QUEUE_NAME, QUEUE_NAME_RULE, isQueueName } from '../recipes/queue-layout.js';
 import type { LogLevel } from '../util/logger.js';
 import { toError } from '../util/errors.js';
 
@@ -43,6 +44,8 @@ export interface ExecutorOptions {
   /** How long the start waits for a first ZooKeeper session before giving up. */
   readonly connectTimeoutMs: number;
   readonly queuePath: string;
+  /** `--queue` (repeatable): the named queues served; `default` (the queue root) unless given. */
+  readonly queues: readonly string[];
   /** Jobs run at once, each in its own worker thread. */
   readonly threads: number;
   readonly actionsDirs: readonly string[];
@@ -99,6 +102,13 @@ export const EXECUTOR_DEFAULTS = Object.freeze({
   setAsideMs: 5000,
 });
 
+/** `--queue` names, each once, each a valid name (it becomes a znode): `default` alone when none is given. */
+function readQueueNames(args: OptionArgs): readonly string[] {
+  const given = readStrings(args, 'queue', 'a queue name') ?? [DEFAULT_QUEUE_NAME];
+  for (const name of given) if (!isQueueName(name)) fail(`--queue: queue name ${JSON.stringify(name)} is not valid: ${QUEUE_NAME_RULE}`);
+  return Object.freeze([...new Set(given)]);
+}
+
 /** A boolean flag: yargs gives a boolean; a config file or variable may give "true"/"false". */
 function readFlag(args: OptionArgs, name: string): boolean {
   const value: unknown = args[name];
@@ -140,6 +150,7 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     sessionTimeoutMs: readSeconds(args, 'session-timeout', EXECUTOR_DEFAULTS.sessionTimeoutSeconds, 1, 600),
     connectTimeoutMs: readSeconds(args, 'connect-timeout', EXECUTOR_DEFAULTS.connectTimeoutSeconds, 0.1, 3600),
     queuePath,
+    queues: readQueueNames(args),
     threads: readNumber(args, 'threads', EXECUTOR_DEFAULTS.threads, 1, 1024, true),
     actionsDirs: Object.freeze(readDirectories(args, 'actions-dir') ?? [BUNDLED_ACTIONS_DIR]),
     allowCommand: readFlag(args, 'allow-command') || commandAllow.length > 0,

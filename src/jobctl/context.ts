@@ -4,7 +4,7 @@
  * reverse order, every one of them even when one fails (docs/style.md).
  */
 import { JobApiClient } from '../api/client/index.js';
-import { LockingQueue } from '../recipes/locking-queue.js';
+import { QueueRoutes } from '../recipes/queue-routes.js';
 import { ZkClient } from '../zk/client.js';
 import { toError } from '../util/errors.js';
 import { ReleaseError, Releasers } from '../util/releasers.js';
@@ -62,9 +62,9 @@ export class CommandContext {
     return this.#zk;
   }
 
-  /** The job queue at --queue-path, for commands that enqueue. */
-  async queue(why: string): Promise<LockingQueue> {
-    const queue = new LockingQueue(await this.zk(why), { path: this.options.zk.queuePath });
+  /** The job queues at --queue-path (each job into the queue it names), for commands that enqueue. */
+  async queue(why: string): Promise<QueueRoutes> {
+    const queue = new QueueRoutes(await this.zk(why), this.options.zk.queuePath);
     this.#releasers.add('queue', () => queue.close());
     return queue;
   }

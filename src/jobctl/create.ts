@@ -10,7 +10,8 @@ import type { JobApiClient } from '../api/client/index.js';
 import { DEFAULT_JOB_PRIORITY, MAX_ATTEMPTS_LIMIT, type JobDocument } from '../api/job/document.js';
 import { numberFlag, readNumber, readString, type OptionArgs } from '../cli/option-readers.js';
 import { JobSubmitter, type SubmittedJob } from '../enqueue/job-submitter.js';
-import type { LockingQueue } from '../recipes/locking-queue.js';
+import type { QueueRoutes } from '../recipes/queue-routes.js';
+import { QUEUE_NAME_RULE, isQueueName } from '../recipes/queue-layout.js';
 import { toError } from '../util/errors.js';
 import { isZkError } from '../zk/errors.js';
 import type { JobctlCommand } from './command.js';
@@ -37,6 +38,10 @@ export const createCommand: JobctlCommand = {
           "1-1000: attempts that may end without a result (their executor died) before the job is failed (default: the action's, else the executor's)",
         ),
       )
+      .option('queue', {
+        type: 'string',
+        describe: 'the named queue the job goes to: only executors given --queue <name> take it (default: default)',
+      })
       .option('wait', {
         alias: 'w',
         type: 'boolean',
@@ -93,6 +98,8 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
   const priority = args.priority === undefined ? undefined : readNumber(args, 'priority', 0, 0, 999, true);
   const timeout = args.timeout === undefined ? undefined : readNumber(args, 'timeout', 0, 1, 31 * 24 * 3600, true);
   const maxAttempts = args['max-attempts'] === undefined ? undefined : readNumber(args, 'max-attempts', 1, 1, MAX_ATTEMPTS_LIMIT, true);
+  const queue = readString(args, 'queue');
+  if (queue !== undefined && !isQueueName(queue)) throw usageError(`queue name ${JSON.stringify(queue)} is not valid: ${QUEUE_NAME_RULE}`);
   return {
     action,
     ...(target === undefined ? {} : { 'target-resource': { href: target } }),
@@ -100,6 +107,7 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
     ...(priority === undefined ? {} : { priority }),
     ...(timeout === undefined ? {} : { timeout }),
     ...(maxAttempts === undefined ? {} : { 'max-attempts': maxAttempts }),
+    ...(queue === undefined ? {} : { queue }),
   };
 }
 
@@ -122,7 +130,7 @@ async function readPayload(given: string | undefined, cwd: string): Promise<stri
   return text.trim();
 }
 
-async function submitOne(ctx: CommandContext, api: JobApiClient, queue: LockingQueue, job: NewJob): Promise<SubmittedJob> {
+async function submitOne(ctx: CommandContext, api: JobApiClient, queue: QueueRoutes, job: NewJob): Promise<SubmittedJob> {
   let submitted: SubmittedJob | undefined;
   try {
     // As distributors submit: `enqueued` announced on the event stream, for whoever follows the job.

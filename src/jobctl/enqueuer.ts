@@ -5,12 +5,12 @@
  */
 import type { JobApiClient } from '../api/client/index.js';
 import { JobEnqueuer } from '../enqueue/job-enqueuer.js';
-import type { LockingQueue } from '../recipes/locking-queue.js';
+import type { QueueRoutes } from '../recipes/queue-routes.js';
 import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { CommandContext } from './context.js';
 
-export function enqueuerFor(ctx: CommandContext, api: JobApiClient, queue: LockingQueue): JobEnqueuer {
+export function enqueuerFor(ctx: CommandContext, api: JobApiClient, queue: QueueRoutes): JobEnqueuer {
   return new JobEnqueuer({ queue, logger: warningsOf(ctx), publish: (events) => api.publishEvents(events), now: ctx.now });
 }
 

@@ -1,15 +1,16 @@
 /**
- * `jobctl queue`: the ZooKeeper queue's depth per priority, its taken entries and by whom, its oldest
- * wait, and the entries rejected as not a job id. `jobctl queue remove <entry>` deletes one entry by
- * name: waiting or rejected, or taken with --force.
+ * `jobctl queue`: each ZooKeeper queue (the default one, then every named queue under
+ * `<root>/queues`), its depth per priority, its taken entries and by whom, its oldest wait, the
+ * entries rejected as not a job id, and the live executors serving it. `jobctl queue remove <entry>`
+ * deletes one entry by name: waiting or rejected, or taken with --force; `--queue` picks the queue.
  */
 import { EntryRemovalError, removeEntry } from '../recipes/entry-removal.js';
-import { describeEntryData, queuePaths } from '../recipes/queue-layout.js';
+import { DEFAULT_QUEUE_NAME, QUEUE_NAME_RULE, describeEntryData, isQueueName, namedQueuePaths } from '../recipes/queue-layout.js';
 import type { RejectedEntry } from '../recipes/rejected-entries.js';
 import type { JobctlCommand } from './command.js';
 import type { CommandContext } from './context.js';
 import { EXIT, failure, usageError } from './errors.js';
-import { readQueueReport, type QueueReport } from './queue-report.js';
+import { readQueuesReport, type QueueReport, type QueuesReport } from './queue-report.js';
 import { renderTable } from './table.js';
 import { formatDuration } from './time-format.js';
 
@@ -26,26 +27,38 @@ export const queueCommand: JobctlCommand = {
       .positional('verb', { type: 'string', choices: ['remove'], describe: 'remove: delete the entry named next' })
       .positional('entry', { type: 'string', describe: 'an entry name, entry-PPP-SSSSSSSSSS (as jobctl queue shows it)' })
       .option('force', { type: 'boolean', describe: 'with remove: also remove an entry a consumer holds (its job may be running)' })
-      .example('$0 queue remove entry-100-0000000042', 'delete a waiting or rejected entry'),
+      .option('queue', {
+        type: 'string',
+        describe: 'only this named queue ("default" is the queue root); with remove: the queue of the entry',
+      })
+      .example('$0 queue remove entry-100-0000000042', 'delete a waiting or rejected entry')
+      .example('$0 queue --queue gpu', 'only the named queue gpu'),
   async run(ctx, args) {
-    if (args.verb === 'remove') return remove(ctx, args.entry, args.force === true);
+    const only = queueOption(args.queue);
+    if (args.verb === 'remove') return remove(ctx, args.entry, args.force === true, only ?? DEFAULT_QUEUE_NAME);
     if (args.verb !== undefined)
       throw usageError(`unknown queue command ${JSON.stringify(args.verb)}: jobctl queue, or jobctl queue remove <entry>`);
     if (args.force !== undefined) throw usageError('--force goes with jobctl queue remove <entry>');
     const zk = await ctx.zk('read the queue (jobctl queue)');
-    const report = await readQueueReport(zk, ctx.options.zk.queuePath, ctx.now());
+    const report = await readQueuesReport(zk, ctx.options.zk.queuePath, ctx.now(), only);
     if (ctx.options.json) ctx.out.json(report);
     else ctx.out.lines(renderQueueReport(report));
     return EXIT.ok;
   },
 };
 
-async function remove(ctx: CommandContext, entry: unknown, force: boolean): Promise<number> {
+function queueOption(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (!isQueueName(value)) throw usageError(`--queue: queue name ${JSON.stringify(value)} is not valid: ${QUEUE_NAME_RULE}`);
+  return value;
+}
+
+async function remove(ctx: CommandContext, entry: unknown, force: boolean, queue: string): Promise<number> {
   if (typeof entry !== 'string' || entry === '') throw usageError('jobctl queue remove needs an entry name, e.g. entry-100-0000000042');
   const zk = await ctx.zk('remove a queue entry (jobctl queue remove)');
   let result;
   try {
-    result = await removeEntry(zk, queuePaths(ctx.options.zk.queuePath), entry, force);
+    result = await removeEntry(zk, namedQueuePaths(ctx.options.zk.queuePath, queue), entry, force);
   } catch (error) {
     if (error instanceof EntryRemovalError) throw error.code === 'bad-name' ? usageError(error.message) : failure(error.message);
     throw error;
@@ -65,14 +78,30 @@ function showData(data: { readonly text: string | null; readonly hex: string }):
   return data.text === null ? `hex ${data.hex}` : JSON.stringify(data.text);
 }
 
-export function renderQueueReport(report: QueueReport): string[] {
+export function renderQueueReport(report: QueuesReport): string[] {
+  const lines: string[] = [];
+  for (const queue of report.queues) {
+    if (lines.length > 0) lines.push('');
+    lines.push(...renderOneQueue(queue));
+  }
+  const executors = report.executors.map((executor) =>
+    executor.threads === null ? executor.name : `${executor.name} (${plural(executor.threads, 'thread', 'threads')})`,
+  );
+  lines.push('', executors.length === 0 ? 'no live executors' : `live executors: ${executors.join(', ')}`);
+  return lines;
+}
+
+function renderOneQueue(report: QueueReport): string[] {
   const oldest =
     report.oldestWaiting === null
       ? ''
       : `; oldest waiting ${formatDuration(report.oldestWaiting.ageSeconds * 1000)} (${report.oldestWaiting.entry})`;
   const lines = [
-    `queue ${report.path}: ${plural(report.entries, 'entry', 'entries')}, ${report.waiting} waiting, ${report.taken} taken${oldest}`,
+    `queue ${report.name} (${report.path}): ${plural(report.entries, 'entry', 'entries')}, ${report.waiting} waiting, ${report.taken} taken${oldest}`,
   ];
+  if (report.unserved)
+    lines.push(`warning: no live executor serves queue ${report.name}: its entries wait until one given --queue ${report.name} starts`);
+  else if (report.servedBy.length > 0) lines.push(`served by: ${report.servedBy.join(', ')}`);
   if (report.priorities.length > 0) {
     lines.push(
       '',
@@ -105,16 +134,12 @@ export function renderQueueReport(report: QueueReport): string[] {
       ),
     );
   }
-  if (report.rejected.length > 0) lines.push('', ...renderRejected(report.rejected));
-  const executors = report.executors.map((executor) =>
-    executor.threads === null ? executor.name : `${executor.name} (${plural(executor.threads, 'thread', 'threads')})`,
-  );
-  lines.push('', executors.length === 0 ? 'no live executors' : `live executors: ${executors.join(', ')}`);
+  if (report.rejected.length > 0) lines.push('', ...renderRejected(report.rejected, report.name));
   return lines;
 }
 
 /** The newest rejected entries, oldest of them first, with what to do about them. */
-function renderRejected(rejected: readonly RejectedEntry[]): string[] {
+function renderRejected(rejected: readonly RejectedEntry[], queue: string): string[] {
   const shown = rejected.slice(-REJECTED_SHOWN);
   const more = rejected.length > shown.length ? ` (the newest ${shown.length} shown; --json has all)` : '';
   return [
@@ -127,7 +152,7 @@ function renderRejected(rejected: readonly RejectedEntry[]): string[] {
       ],
       shown,
     ),
-    'jobctl queue remove <entry> deletes one once looked at',
+    `jobctl queue remove <entry>${queue === DEFAULT_QUEUE_NAME ? '' : ` --queue ${queue}`} deletes one once looked at`,
   ];
 }
 

@@ -4,8 +4,8 @@
  * registration), and how long the oldest waiting entry has waited (its znode's creation time).
  * A snapshot of a moving queue: an entry consumed while it is read is left out.
  */
-import { ExecutorRegistry } from '../recipes/executor-registry.js';
-import { parseEntryName, queuePaths } from '../recipes/queue-layout.js';
+import { ExecutorRegistry, type RegisteredExecutor } from '../recipes/executor-registry.js';
+import { DEFAULT_QUEUE_NAME, listQueueNames, namedQueuePaths, parseEntryName, type QueuePaths } from '../recipes/queue-layout.js';
 import { listRejected, type RejectedEntry } from '../recipes/rejected-entries.js';
 import type { ZkClient } from '../zk/client.js';
 import { isZkError } from '../zk/errors.js';
@@ -43,6 +43,8 @@ export interface LiveExecutor {
 }
 
 export interface QueueReport {
+  /** `default` for the queue root, else the name under `<root>/queues`. */
+  readonly name: string;
   readonly path: string;
   readonly entries: number;
   readonly waiting: number;
@@ -51,8 +53,27 @@ export interface QueueReport {
   readonly priorities: PriorityBand[];
   readonly takenEntries: TakenEntry[];
   readonly executors: LiveExecutor[];
+  /** The live executors serving this queue (an executor that does not say serves the default queue). */
+  readonly servedBy: string[];
+  /** Entries wait and no live executor serves the queue: nothing will take them. */
+  readonly unserved: boolean;
   /** Entries that were not a job id, kept under `<queue>/rejected`, oldest first. */
   readonly rejected: RejectedEntry[];
+}
+
+/** Every queue (or the one asked for), the default first; the first one's fields also at the top, as before named queues. */
+export type QueuesReport = QueueReport & { readonly queues: QueueReport[] };
+
+/** The report of the queues under `root`: all of them (default first, then the named ones), or `only`. */
+export async function readQueuesReport(zk: ZkClient, root: string, now: number, only?: string): Promise<QueuesReport> {
+  const [names, registered] = await Promise.all([
+    only === undefined ? listQueueNames(zk, root) : Promise.resolve([only]),
+    new ExecutorRegistry(zk, root).list(),
+  ]);
+  const queues = await Promise.all(names.map((name) => readQueueReport(zk, root, now, name, registered)));
+  const [first] = queues;
+  if (first === undefined) throw new Error('no queue to report');
+  return { ...first, queues };
 }
 
 interface Entry {
@@ -61,12 +82,18 @@ interface Entry {
   readonly sequence: number;
 }
 
-export async function readQueueReport(zk: ZkClient, root: string, now: number): Promise<QueueReport> {
-  const paths = queuePaths(root);
+export async function readQueueReport(
+  zk: ZkClient,
+  root: string,
+  now: number,
+  name: string = DEFAULT_QUEUE_NAME,
+  known?: readonly RegisteredExecutor[],
+): Promise<QueueReport> {
+  const paths = namedQueuePaths(root, name);
   const [entryNames, takenNames, registered, rejected] = await Promise.all([
     childrenOf(zk, paths.entries),
     childrenOf(zk, paths.taken),
-    new ExecutorRegistry(zk, root).list(),
+    known ?? new ExecutorRegistry(zk, root).list(),
     listRejected(zk, paths),
   ]);
   const entries = entryNames.flatMap((name): Entry[] => {
@@ -110,8 +137,12 @@ export async function readQueueReport(zk: ZkClient, root: string, now: number): 
     await Promise.all(entries.filter((entry) => takenSet.has(entry.name)).map((entry) => readTaken(zk, paths, entry, byConsumer, now)))
   ).filter((entry): entry is TakenEntry => entry !== undefined);
   const taken = priorities.reduce((sum, band) => sum + band.taken, 0);
+  const servedBy = registered
+    .filter((executor) => (executor.info?.queues ?? [DEFAULT_QUEUE_NAME]).includes(name))
+    .map((executor) => executor.name);
   return {
-    path: root,
+    name,
+    path: paths.root,
     entries: entries.length,
     waiting: entries.length - taken,
     taken,
@@ -119,6 +150,8 @@ export async function readQueueReport(zk: ZkClient, root: string, now: number): 
     priorities,
     takenEntries,
     executors,
+    servedBy,
+    unserved: entries.length - taken > 0 && servedBy.length === 0,
     rejected,
   };
 }
@@ -145,7 +178,7 @@ async function oldestOf(zk: ZkClient, entriesPath: string, waiting: readonly Ent
 
 async function readTaken(
   zk: ZkClient,
-  paths: ReturnType<typeof queuePaths>,
+  paths: QueuePaths,
   entry: Entry,
   byConsumer: ReadonlyMap<string, string>,
   now: number,

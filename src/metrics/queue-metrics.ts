@@ -1,5 +1,7 @@
 /**
- * The queue's depth and the age of its oldest waiting entry, read from ZooKeeper on scrape. Both
+ * Each queue's depth and the age of its oldest waiting entry, read from ZooKeeper on scrape, labelled
+ * `queue` (`default` for the queue root, then every named queue under `<root>/queues`), with the
+ * live executors serving each. Both
  * need a listing of `entries` (56 ms and 2.4 MB at 100,000 entries, docs/zookeeper.md), so a read is
  * cached for a few seconds and shared by concurrent scrapes; while ZooKeeper is not connected
  * nothing is read and the gauges say NaN ("unknown") rather than a stale or a made-up number.
@@ -10,7 +12,8 @@
  * their priority); its age is measured from its ctime, the server's clock.
  */
 import { Gauge, type Registry } from 'prom-client';
-import { parseEntryName, type QueuePaths } from '../recipes/queue-layout.js';
+import { ExecutorRegistry } from '../recipes/executor-registry.js';
+import { DEFAULT_QUEUE_NAME, listQueueNames, namedQueuePaths, parseEntryName, type QueuePaths } from '../recipes/queue-layout.js';
 import { ZkError } from '../zk/errors.js';
 import type { ZkClient } from '../zk/client.js';
 import { toError } from '../util/errors.js';
@@ -27,7 +30,26 @@ export interface QueueStats {
 
 export interface QueueSource {
   readonly zookeeper: ZkClient;
+  /** The queue root's paths: the default queue, under which the named queues live. */
   readonly queuePaths: QueuePaths;
+}
+
+/** One queue's stats, by name, and how many live executors serve it. */
+export interface NamedQueueStats extends QueueStats {
+  readonly queue: string;
+  readonly executors: number;
+}
+
+/** The stats of every queue under `root`, the default first. */
+export async function readAllQueueStats(client: ZkClient, root: string): Promise<NamedQueueStats[]> {
+  const [names, registered] = await Promise.all([listQueueNames(client, root), new ExecutorRegistry(client, root).list()]);
+  return Promise.all(
+    names.map(async (queue) => ({
+      queue,
+      executors: registered.filter((executor) => (executor.info?.queues ?? [DEFAULT_QUEUE_NAME]).includes(queue)).length,
+      ...(await readQueueStats(client, namedQueuePaths(root, queue))),
+    })),
+  );
 }
 
 /** Long enough that a scrape storm is harmless, short next to a usual 15 s scrape interval. */
@@ -60,7 +82,10 @@ function noNodeAsEmpty(error: unknown): string[] {
   throw error;
 }
 
-/** Registers `zkje_queue_entries{state}` and `zkje_queue_oldest_entry_age_seconds`, read from `source()` once it has one. */
+/**
+ * Registers `zkje_queue_entries{queue,state}`, `zkje_queue_oldest_entry_age_seconds{queue}` and
+ * `zkje_queue_executors{queue}`, read from `source()` once it has one.
+ */
 export function registerQueueMetrics(
   registry: Registry,
   source: () => QueueSource | undefined,
@@ -70,9 +95,9 @@ export function registerQueueMetrics(
   const stats = cachedRead(async () => {
     const current = source();
     if (current === undefined || current.zookeeper.state !== 'CONNECTED') return undefined;
-    return withTimeout(readQueueStats(current.zookeeper, current.queuePaths), READ_TIMEOUT_MS);
+    return withTimeout(readAllQueueStats(current.zookeeper, current.queuePaths.root), READ_TIMEOUT_MS);
   }, ttlMs);
-  const read = async (): Promise<QueueStats | undefined> => {
+  const read = async (): Promise<NamedQueueStats[] | undefined> => {
     try {
       return await stats.get();
     } catch (error) {
@@ -83,25 +108,54 @@ export function registerQueueMetrics(
   const entries = new Gauge({
     name: `${METRIC_PREFIX}queue_entries`,
     help: `Entries in the job queue: waiting to be taken, or taken (being handled). Read at most every ${ttlMs / 1000} s; NaN while ZooKeeper cannot be read`,
-    labelNames: ['state'],
+    labelNames: ['queue', 'state'],
     registers: [registry],
     collect: async () => {
       const current = await read();
-      entries.set({ state: 'waiting' }, current?.waiting ?? Number.NaN);
-      entries.set({ state: 'taken' }, current?.taken ?? Number.NaN);
+      // A queue removed since the last scrape leaves no stale series behind.
+      entries.reset();
+      for (const queue of current ?? [unknownQueue]) {
+        entries.set({ queue: queue.queue, state: 'waiting' }, queue.waiting);
+        entries.set({ queue: queue.queue, state: 'taken' }, queue.taken);
+      }
     },
   });
   const age = new Gauge({
     name: `${METRIC_PREFIX}queue_oldest_entry_age_seconds`,
     help: 'Age of the oldest entry waiting in the job queue (0 when none waits; NaN while ZooKeeper cannot be read)',
+    labelNames: ['queue'],
     registers: [registry],
     collect: async () => {
       const current = await read();
-      if (current === undefined) age.set(Number.NaN);
-      else age.set(current.oldestWaitingCreatedMs === undefined ? 0 : Math.max(0, (Date.now() - current.oldestWaitingCreatedMs) / 1000));
+      age.reset();
+      if (current === undefined) age.set({ queue: DEFAULT_QUEUE_NAME }, Number.NaN);
+      for (const queue of current ?? []) {
+        const oldest = queue.oldestWaitingCreatedMs;
+        age.set({ queue: queue.queue }, oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000));
+      }
+    },
+  });
+  const executors = new Gauge({
+    name: `${METRIC_PREFIX}queue_executors`,
+    help: 'Live executors serving the queue (0 with entries waiting: nothing will take them; NaN while ZooKeeper cannot be read)',
+    labelNames: ['queue'],
+    registers: [registry],
+    collect: async () => {
+      const current = await read();
+      executors.reset();
+      for (const queue of current ?? [unknownQueue]) executors.set({ queue: queue.queue }, queue.executors);
     },
   });
 }
+
+/** What the gauges say while ZooKeeper cannot be read: unknown, for the one queue known to exist. */
+const unknownQueue: NamedQueueStats = {
+  queue: DEFAULT_QUEUE_NAME,
+  waiting: Number.NaN,
+  taken: Number.NaN,
+  oldestWaitingCreatedMs: undefined,
+  executors: Number.NaN,
+};
 
 async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

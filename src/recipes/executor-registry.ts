@@ -53,6 +53,8 @@ export interface ExecutorInfo {
    * it may run anything, so other executors leave it every job they cannot run themselves.
    */
   readonly actions?: readonly string[];
+  /** The queues it serves by name (queue-layout.ts); undefined for an older executor: the default queue only. */
+  readonly queues?: readonly string[];
 }
 
 /** The owner string an executor writes into the jobs it claims. */
@@ -90,7 +92,7 @@ export function parseInfo(data: Buffer): ExecutorInfo | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { host, pid, threads, started, consumerId, actions } = parsed as Record<string, unknown>;
+  const { host, pid, threads, started, consumerId, actions, queues } = parsed as Record<string, unknown>;
   if (typeof host !== 'string' || typeof pid !== 'number' || typeof threads !== 'number' || typeof started !== 'string') return undefined;
   const actionNames = Array.isArray(actions) && actions.every((name) => typeof name === 'string') ? actions : undefined;
   return {
@@ -100,6 +102,7 @@ export function parseInfo(data: Buffer): ExecutorInfo | undefined {
     started,
     ...(typeof consumerId === 'string' ? { consumerId } : {}),
     ...(actionNames === undefined ? {} : { actions: actionNames }),
+    ...(Array.isArray(queues) && queues.every((name) => typeof name === 'string') ? { queues } : {}),
   };
 }
 

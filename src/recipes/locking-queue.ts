@@ -23,9 +23,11 @@ import { REJECTED_LIMIT, rejectOps, trimRejected } from './rejected-entries.js';
 import { QueueMembers } from './queue-members.js';
 import {
   DEFAULT_PRIORITY,
+  DEFAULT_QUEUE_NAME,
   encodeJobId,
   entryPrefix,
   parseEntryName,
+  priorityOf,
   queuePaths,
   validatePriority,
   type QueuePaths,
@@ -44,6 +46,10 @@ export interface QueueItem {
   /** Aborted when the holding session is lost: the item may then be taken by someone else. */
   readonly lost: AbortSignal;
   readonly takenAt: number;
+  /** The name of the queue it came from (`default` for the queue root): where it is settled. */
+  readonly queue: string;
+  /** That queue's paths. */
+  readonly paths: QueuePaths;
 }
 
 export interface PutRequest {
@@ -54,6 +60,8 @@ export interface PutRequest {
 export interface LockingQueueOptions {
   /** Queue root, `/job` by default (Nuvla's). */
   readonly path?: string;
+  /** The queue's name (queue-layout.ts), carried by its items; `default` by default. */
+  readonly name?: string;
   /** Written into taken nodes; 32 hex chars like kazoo's. Random by default. */
   readonly consumerId?: string;
   readonly logger?: Logger;
@@ -68,6 +76,7 @@ const TRANSIENT_PAUSE_MS = 50;
 
 export class LockingQueue {
   readonly paths: QueuePaths;
+  readonly name: string;
   readonly consumerId: string;
   readonly #client: ZkClient;
   readonly #logger: Logger;
@@ -83,6 +92,7 @@ export class LockingQueue {
   constructor(client: ZkClient, options: LockingQueueOptions = {}) {
     this.#client = client;
     this.paths = queuePaths(options.path);
+    this.name = options.name ?? DEFAULT_QUEUE_NAME;
     this.consumerId = options.consumerId ?? randomUUID().replaceAll('-', '');
     if (!/^[0-9a-f]{32}$/.test(this.consumerId)) {
       throw new Error(`queue consumer id must be 32 lowercase hex characters, got "${this.consumerId}"`);
@@ -180,6 +190,34 @@ export class LockingQueue {
         await delay(TRANSIENT_PAUSE_MS, stop());
       }
     }
+  }
+
+  /**
+   * One step of a take across several queues (queue-set.ts): readies this queue on `session` and
+   * tells the priority band (`PPP`) of the entry a take would try next; undefined when there is none.
+   */
+  async nextBand(session: ZkSession): Promise<string | undefined> {
+    if (this.#structureReady !== session) await this.#ensureStructure(session);
+    await this.#members.join(session);
+    // Compared with the other queues' next entries, "none yet" would lose to any of them.
+    if (!this.#listing.listedOn(session)) {
+      this.#listing.peek(session);
+      await this.#listing.waitForMore(AbortSignal.any([session.signal, this.#closed.signal]));
+    }
+    const name = this.#listing.peek(session);
+    return name === undefined ? undefined : priorityOf(name);
+  }
+
+  /** The other step: tries the next entry once; undefined when there was none or another consumer had it. */
+  async takeOnce(session: ZkSession): Promise<QueueItem | undefined> {
+    this.#closed.signal.throwIfAborted();
+    const name = this.#listing.next(session);
+    return name === undefined ? undefined : this.#tryTake(session, name);
+  }
+
+  /** Resolves when a listing may have brought entries (or `signal` aborts, or the queue closes). */
+  waitForEntries(signal: AbortSignal): Promise<void> {
+    return this.#listing.waitForMore(AbortSignal.any([signal, this.#closed.signal]));
   }
 
   /**
@@ -369,6 +407,8 @@ export class LockingQueue {
       session,
       lost: session.signal,
       takenAt: Date.now(),
+      queue: this.name,
+      paths: this.paths,
     };
     this.#held.set(name, item);
     return item;

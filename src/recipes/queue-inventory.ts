@@ -7,7 +7,7 @@
 import { isZkError } from '../zk/errors.js';
 import type { ZkClient } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
-import { parseEntryName, type QueuePaths } from './queue-layout.js';
+import { listQueueNames, namedQueuePaths, parseEntryName, type QueuePaths } from './queue-layout.js';
 
 /** Reads in flight at once: the client pipelines them on one connection. */
 const READS_IN_FLIGHT = 500;
@@ -57,5 +57,35 @@ export class QueueInventory {
       if (isZkError(error, 'NO_NODE')) return undefined;
       throw error;
     }
+  }
+}
+
+/**
+ * The inventory of every queue under a root: the default queue (the root) and each named queue found
+ * under `<root>/queues` at the time of the pass (a queue made since the last pass is read whole).
+ */
+export class AllQueuesInventory {
+  readonly #client: ZkClient;
+  readonly #root: string;
+  readonly #inventories = new Map<string, QueueInventory>();
+
+  constructor(client: ZkClient, root: string) {
+    this.#client = client;
+    this.#root = root;
+  }
+
+  async jobIds(): Promise<Set<string>> {
+    const names = await listQueueNames(this.#client, this.#root);
+    for (const name of this.#inventories.keys()) if (!names.includes(name)) this.#inventories.delete(name);
+    const ids = new Set<string>();
+    for (const name of names) {
+      let inventory = this.#inventories.get(name);
+      if (inventory === undefined) {
+        inventory = new QueueInventory(this.#client, namedQueuePaths(this.#root, name));
+        this.#inventories.set(name, inventory);
+      }
+      for (const id of await inventory.jobIds()) ids.add(id);
+    }
+    return ids;
   }
 }

@@ -3,6 +3,7 @@
  * `<queue>/entries/entry-PPP-SSSSSSSSSS` holds a job id, `<queue>/taken/<same name>` marks it taken.
  * Lower PPP runs first; names sort by priority then sequence as plain strings, as kazoo sorts them.
  */
+import { isZkError } from '../zk/errors.js';
 
 export const DEFAULT_QUEUE_PATH = '/job';
 /** kazoo's default priority for put(). */
@@ -28,6 +29,49 @@ export function queuePaths(root: string = DEFAULT_QUEUE_PATH): QueuePaths {
     throw new Error(`queue path "${root}" must be an absolute ZooKeeper path without a trailing slash`);
   }
   return { root, entries: `${root}/entries`, taken: `${root}/taken`, consumers: `${root}/consumers`, rejected: `${root}/rejected` };
+}
+
+/** The queue a job names when it names none: the queue root itself (Nuvla's `/job`). */
+export const DEFAULT_QUEUE_NAME = 'default';
+/** Our addition: named queues live under `<root>/queues/<name>`, each a kazoo LockingQueue of its own. */
+export const NAMED_QUEUES_NODE = 'queues';
+const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** Whether `name` may name a queue: 1-64 of letters, digits, _ . - starting with a letter or digit. */
+export function isQueueName(name: unknown): name is string {
+  return typeof name === 'string' && QUEUE_NAME.test(name);
+}
+
+/** The rule, said once for every message that refuses a name. */
+export const QUEUE_NAME_RULE = '1-64 characters of letters, digits, _ . - starting with a letter or digit';
+
+/** Throws, naming the name, when it cannot name a queue (a `/` or `..` would reach another znode). */
+export function validateQueueName(name: unknown): string {
+  if (!isQueueName(name)) throw new RangeError(`queue name ${JSON.stringify(name)} is not valid: ${QUEUE_NAME_RULE}`);
+  return name;
+}
+
+/** `<root>/queues`: listing it finds every named queue. */
+export function namedQueuesRoot(root: string): string {
+  return `${root === '/' ? '' : root}/${NAMED_QUEUES_NODE}`;
+}
+
+/** The paths of queue `name` under the queue root: `default` is the root, any other `<root>/queues/<name>`. */
+export function namedQueuePaths(root: string, name: string): QueuePaths {
+  validateQueueName(name);
+  return queuePaths(name === DEFAULT_QUEUE_NAME ? root : `${namedQueuesRoot(root)}/${name}`);
+}
+
+/** Every queue under `root`: `default` first, then the named ones found under `<root>/queues`, sorted. */
+export async function listQueueNames(zk: { getChildren(path: string): Promise<string[]> }, root: string): Promise<string[]> {
+  let children: string[];
+  try {
+    children = await zk.getChildren(namedQueuesRoot(root));
+  } catch (error) {
+    if (!isZkError(error, 'NO_NODE')) throw error;
+    children = [];
+  }
+  return [DEFAULT_QUEUE_NAME, ...children.filter((name) => isQueueName(name) && name !== DEFAULT_QUEUE_NAME).sort()];
 }
 
 /** An entry name as kazoo makes them; anything else (a path, `..`) is refused before it reaches a znode path. */

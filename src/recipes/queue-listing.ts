@@ -51,6 +51,8 @@ export class QueueListing {
   /** Names consumed while a listing was in flight: the listing may still show them. */
   #finishedDuringListing = new Set<string>();
   #session: ZkSession | undefined;
+  /** The session of the last listing that succeeded: a snapshot of another one shows nothing yet. */
+  #listedOn: ZkSession | undefined;
   #listing: Promise<void> | undefined;
   #stale = true;
   #lastListedAt = 0;
@@ -91,16 +93,39 @@ export class QueueListing {
     return pick;
   }
 
+  /**
+   * The entry next() would hand out, without handing it out: a take across several queues compares
+   * the queues' next entries before it takes one (queue-set.ts).
+   */
+  peek(session: ZkSession): string | undefined {
+    this.#useSession(session);
+    const pick = this.#pick();
+    if (pick !== undefined && this.#stale) this.#scheduleRefresh();
+    return pick;
+  }
+
+  /** Whether a listing on `session` has succeeded: before that, an empty snapshot says nothing. */
+  listedOn(session: ZkSession): boolean {
+    return this.#listedOn === session;
+  }
+
   /** Waits until a refresh may have brought new candidates (or the listing closes). */
   waitForMore(signal: AbortSignal | undefined): Promise<void> {
     if (this.#closed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
-        signal?.removeEventListener('abort', done);
+        signal?.removeEventListener('abort', aborted);
         resolve();
       };
+      // A take across queues aborts the waits of the queues that did not wake it: forgotten here,
+      // or an idle queue would keep one dead waiter per wake-up of the others.
+      const aborted = (): void => {
+        const index = this.#waiters.indexOf(done);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        done();
+      };
       this.#waiters.push(done);
-      signal?.addEventListener('abort', done, { once: true });
+      signal?.addEventListener('abort', aborted, { once: true });
       if (this.#stale) this.#refreshNow();
     });
   }
@@ -301,6 +326,7 @@ export class QueueListing {
       this.#used = new Set();
       this.#lastListingMs = Date.now() - started;
       this.#lastListedAt = Date.now();
+      this.#listedOn = session;
       return true;
     } catch (error) {
       this.#stale = true;

@@ -25,10 +25,15 @@ export const DEFAULT_CATCH_UP_SECONDS = 300;
 
 /** The queue as a leader-only task sees it. */
 export interface QueueAccess {
-  /** The ids of every job that has a queue entry, waiting or taken. */
+  /** The ids of every job that has a queue entry, waiting or taken, in any queue (the default and every named one). */
   jobIds(): Promise<ReadonlySet<string>>;
-  /** Enqueues the jobs' ids with their priorities, in a few transactions (announcing `enqueued` on the job event stream). */
-  enqueue(jobs: readonly { readonly id: string; readonly priority: number; readonly action: string }[]): Promise<void>;
+  /**
+   * Enqueues the jobs' ids with their priorities, each into the queue it names (the default queue
+   * when `queue` is absent), in a few transactions (announcing `enqueued` on the job event stream).
+   */
+  enqueue(
+    jobs: readonly { readonly id: string; readonly priority: number; readonly action: string; readonly queue?: string }[],
+  ): Promise<void>;
   /** Whether the owner written into a RUNNING job (`<executor>@<session>`) is a live executor. */
   isExecutorAlive(owner: string): Promise<boolean>;
 }

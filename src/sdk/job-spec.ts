@@ -3,7 +3,7 @@
  * to each one it is given before creating it.
  */
 import { ACTION_NAME } from '../api/job/parse.js';
-import { MAX_PRIORITY } from '../recipes/queue-layout.js';
+import { MAX_PRIORITY, QUEUE_NAME_RULE, isQueueName } from '../recipes/queue-layout.js';
 import { MAX_ACTION_TIMEOUT_SECONDS as MAX_JOB_TIMEOUT_SECONDS } from './action.js';
 import { fieldsOf, unknownFieldsProblem } from './define.js';
 import { describeValue } from './describe-value.js';
@@ -20,17 +20,19 @@ export interface JobSpec {
   /** Overrides the action's own timeout. */
   readonly timeoutSeconds?: number;
   readonly tags?: readonly string[];
+  /** The named queue the job goes to (only executors given `--queue <name>` take it); `default` when absent. */
+  readonly queue?: string;
 }
 
 export type JobSpecs = Iterable<JobSpec> | AsyncIterable<JobSpec>;
 
-const JOB_SPEC_FIELDS: readonly string[] = ['action', 'target', 'priority', 'payload', 'timeoutSeconds', 'tags'];
+const JOB_SPEC_FIELDS: readonly string[] = ['action', 'target', 'priority', 'payload', 'timeoutSeconds', 'tags', 'queue'];
 
 /** Every problem of one job spec a tick yielded, or none. */
 export function jobSpecProblems(spec: unknown): string[] {
   const fields = fieldsOf(spec);
   if (fields === undefined) return [`a job spec must be an object, got ${describeValue(spec)}`];
-  const { action, target, priority, payload, timeoutSeconds, tags } = fields;
+  const { action, target, priority, payload, timeoutSeconds, tags, queue } = fields;
   const problems: string[] = [];
   if (typeof action !== 'string' || !ACTION_NAME.test(action)) problems.push(`action must be an action name, got ${describeValue(action)}`);
   if (target !== undefined && (typeof target !== 'string' || target.trim() === ''))
@@ -59,6 +61,8 @@ export function jobSpecProblems(spec: unknown): string[] {
   }
   if (tags !== undefined && (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')))
     problems.push('tags must be a list of strings');
+  if (queue !== undefined && !isQueueName(queue))
+    problems.push(`queue must be a queue name (${QUEUE_NAME_RULE}), got ${describeValue(queue)}`);
   const unknown = unknownFieldsProblem(fields, JOB_SPEC_FIELDS);
   if (unknown !== undefined) problems.push(unknown);
   return problems;

@@ -84,6 +84,7 @@ const RULES: { readonly [K in JobField]-?: FieldRule<Exclude<JobDocument[K], und
   attempt: { check: int(0, Number.MAX_SAFE_INTEGER), expected: 'a non-negative integer' },
   timeout: { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   'max-attempts': { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
+  queue: { check: text, expected: 'a string' },
   'idempotency-key': { check: text, expected: 'a string' },
   'created-by': { check: text, expected: 'a string' },
 };

@@ -1,6 +1,6 @@
 /**
  * The job document: Nuvla's job resource, schema version 2 (docs/contracts.md §3), kebab-case as on the wire,
- * plus the engine's additions (revision, executor, attempt, timeout, max-attempts, idempotency-key), which a Nuvla
+ * plus the engine's additions (revision, executor, attempt, timeout, max-attempts, queue, idempotency-key), which a Nuvla
  * client ignores.
  */
 
@@ -65,6 +65,11 @@ export interface JobDocument {
    * FAILED instead of started again; else the action's `maxAttempts`, else the executor's `--max-attempts`.
    */
   readonly 'max-attempts'?: number;
+  /**
+   * Ours: the named queue it is routed to (`<queue root>/queues/<name>`; `default` is the root). Set
+   * on every job created here; absent from older jobs and from Nuvla's, which are the default queue's.
+   */
+  readonly queue?: string;
   /** Ours: a second create with the same key returns this job and creates nothing. */
   readonly 'idempotency-key'?: string;
   /** Nuvla's too: the API key that created the job (`credential/<uuid>`), set by the API. */

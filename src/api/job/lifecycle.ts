@@ -19,6 +19,7 @@ import {
   type JobDocument,
   type JobState,
 } from './document.js';
+import { DEFAULT_QUEUE_NAME } from '../../recipes/queue-layout.js';
 import { IMMUTABLE_FIELDS, type JobClaim, type JobCreate, type JobEdit } from './parse.js';
 
 const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
@@ -48,6 +49,7 @@ export function newJob(create: JobCreate, now: Date | string, id: string = newJo
   job.state = 'QUEUED';
   job.progress = 0;
   job.priority = create.priority ?? DEFAULT_JOB_PRIORITY;
+  job.queue = create.queue ?? DEFAULT_QUEUE_NAME;
   job.version = JOB_SCHEMA_VERSION;
   job.revision = 1;
   const statusMessage = create['status-message'];

@@ -4,6 +4,7 @@
  * listed so an edit that re-sends a whole document is not refused for them.
  */
 import { badRequest } from '../errors.js';
+import { QUEUE_NAME_RULE, isQueueName } from '../../recipes/queue-layout.js';
 import { EXECUTION_MODES, JOB_STATES, MAX_ATTEMPTS_LIMIT, type JobDocument, type JobState, type ResourceLink } from './document.js';
 
 /** What a client may give on create: the document's own fields, all but `action` optional. */
@@ -23,6 +24,7 @@ export type JobCreate = Pick<JobDocument, 'action'> &
       | 'acl'
       | 'timeout'
       | 'max-attempts'
+      | 'queue'
       | 'idempotency-key'
       | 'status-message'
     >
@@ -191,6 +193,7 @@ const CREATE_FIELDS = new Set([
   'acl',
   'timeout',
   'max-attempts',
+  'queue',
   'idempotency-key',
   'status-message',
   'state',
@@ -228,6 +231,7 @@ export function parseJobCreate(body: unknown): JobCreate {
     acl: plainObject(fields, 'acl'),
     timeout: integer(fields, 'timeout', 1, 31 * 24 * 3600),
     'max-attempts': integer(fields, 'max-attempts', 1, MAX_ATTEMPTS_LIMIT),
+    queue: queueName(fields),
     'idempotency-key': text(fields, 'idempotency-key', { max: 512 }),
     'status-message': text(fields, 'status-message'),
   });
@@ -305,6 +309,14 @@ export function parseJobClaim(body: unknown): JobClaim {
     'status-message': text(fields, 'status-message'),
     actions: actions === undefined ? undefined : Object.freeze([...actions]),
   });
+}
+
+/** The job's `queue`, checked by the rule of queue-layout.ts (it becomes a znode name). */
+function queueName(fields: Record<string, unknown>): string | undefined {
+  const value = fields['queue'];
+  if (value === undefined) return undefined;
+  if (!isQueueName(value)) throw badRequest(`"queue" must be a queue name (${QUEUE_NAME_RULE}), got ${describe(value)}`);
+  return value;
 }
 
 function assertJsonText(payload: string): void {

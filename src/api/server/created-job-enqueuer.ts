@@ -19,7 +19,7 @@ import type { JobEventHub } from './event-hub.js';
 import { audienceOf, type EventAudience } from './job-acl.js';
 import type { QueueOptions } from './options.js';
 import { JobEnqueuer } from '../../enqueue/job-enqueuer.js';
-import { LockingQueue } from '../../recipes/locking-queue.js';
+import { QueueRoutes } from '../../recipes/queue-routes.js';
 import { delay } from '../../util/delay.js';
 import type { Logger } from '../../util/logger.js';
 import { exponentialDelays, retrying } from '../../util/retrying.js';
@@ -36,7 +36,7 @@ const LEFT_TO_RECONCILER = 'created jobs not enqueued; the queue reconciler will
 
 interface Connected {
   readonly client: ZkClient;
-  readonly queue: LockingQueue;
+  readonly queue: QueueRoutes;
   readonly enqueuer: JobEnqueuer;
 }
 
@@ -81,7 +81,12 @@ export class CreatedJobEnqueuer {
       });
       return false;
     }
-    const requests = jobs.map((job) => ({ id: job.id, priority: job.priority, action: job.action }));
+    const requests = jobs.map((job) => ({
+      id: job.id,
+      priority: job.priority,
+      action: job.action,
+      ...(job.queue === undefined ? {} : { queue: job.queue }),
+    }));
     for (const job of jobs) this.#audiences.set(job.id, audienceOf(job));
     const signal = AbortSignal.any([this.#closed.signal, AbortSignal.timeout(BACKGROUND_RETRY_MS)]);
     const writing = connected.enqueuer.enqueue(requests, signal).then(
@@ -166,7 +171,7 @@ export class CreatedJobEnqueuer {
       await client.close();
       return;
     }
-    const queue = new LockingQueue(client, { path: queuePath, logger: this.#logger });
+    const queue = new QueueRoutes(client, queuePath, this.#logger);
     const enqueuer = new JobEnqueuer({
       queue,
       logger: this.#logger,
