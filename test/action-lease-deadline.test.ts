@@ -20,7 +20,7 @@ const STALLED_ACTION = fileURLToPath(new URL('./fixtures/executor-actions/stalle
 
 // The side-effects action never calls the job API.
 const SETTINGS: WorkerSettings = {
-  api: { baseUrl: 'http://127.0.0.1:9', credentials: undefined, compatibility: 'engine', timeoutMs: 1000 },
+  api: { baseUrls: ['http://127.0.0.1:9'], credentials: undefined, compatibility: 'engine', timeoutMs: 1000 },
   progressIntervalMs: 1000,
 };
 

@@ -16,7 +16,7 @@ const ACTION = (name: string): string => fileURLToPath(new URL(`./fixtures/execu
 
 // The test actions used here never call the job API.
 const SETTINGS: WorkerSettings = {
-  api: { baseUrl: 'http://127.0.0.1:9', credentials: undefined, compatibility: 'engine', timeoutMs: 1000 },
+  api: { baseUrls: ['http://127.0.0.1:9'], credentials: undefined, compatibility: 'engine', timeoutMs: 1000 },
   progressIntervalMs: 1000,
 };
 

@@ -35,7 +35,10 @@ export function withEngineOptions<T>(argv: Argv<T>, envPrefix: string, defaults:
       type: 'string',
       describe: 'file (mode 0600) with the ZooKeeper digest identity user:password; every znode created then carries its ACL',
     })
-    .option('api-url', { type: 'string', describe: `job API root (default ${DEFAULT_API_URL})` })
+    .option('api-url', {
+      type: 'string',
+      describe: `job API root (default ${DEFAULT_API_URL}); repeat it or give a comma-separated list for replicas of one API, which calls are spread over and fail over between`,
+    })
     .option('api-ca-file', {
       type: 'string',
       describe: 'PEM certificates to trust for an https:// --api-url (a private CA or self-signed)',

@@ -42,7 +42,10 @@ const fail = (message: string, code: number): never => {
 
 function withGlobalOptions(argv: Argv): Argv {
   return argv
-    .option('api-url', { type: 'string', describe: `the job API's root (default ${JOBCTL_DEFAULTS.apiUrl})` })
+    .option('api-url', {
+      type: 'string',
+      describe: `the job API's root (default ${JOBCTL_DEFAULTS.apiUrl}); repeat it or give a comma-separated list for replicas of one API`,
+    })
     .option('api-ca-file', {
       type: 'string',
       describe: 'PEM certificates to trust for an https:// --api-url (a private CA or self-signed)',

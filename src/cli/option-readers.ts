@@ -22,7 +22,10 @@ export const DEFAULT_API_URL = 'http://127.0.0.1:8200';
 export { DEFAULT_QUEUE_PATH } from '../recipes/queue-layout.js';
 
 export interface ApiOptions {
+  /** The first of `baseUrls`, for messages. */
   readonly baseUrl: string;
+  /** Every `--api-url` (repeated or comma-separated): replicas of one job API, which clients fail over between. */
+  readonly baseUrls: readonly string[];
   readonly credentials: ApiCredentials | undefined;
   readonly compatibility: Compatibility;
   readonly timeoutMs: number;
@@ -170,6 +173,15 @@ async function readCredentials(args: OptionArgs): Promise<ApiCredentials | undef
   return key === undefined || secret === undefined ? undefined : { key, secret };
 }
 
+/** `--api-url`, repeatable, each value a URL or a comma-separated list of them (the job API's replicas). */
+function readApiUrls(args: OptionArgs): string[] {
+  const given = readStrings(args, 'api-url', 'a URL or a comma-separated list of URLs');
+  if (given === undefined) return [DEFAULT_API_URL];
+  const urls = given.flatMap((value) => value.split(',')).map((url) => url.trim());
+  if (urls.some((url) => url === '')) fail(`--api-url has an empty URL in a list: ${JSON.stringify(given.join(','))}`);
+  return [...new Set(urls)];
+}
+
 /** `--api-url`, the credentials, `--api-compatibility` and `--api-timeout`. */
 export async function readApiOptions(args: OptionArgs, defaultTimeoutSeconds: number): Promise<ApiOptions> {
   const compatibility = readString(args, 'api-compatibility') ?? 'auto';
@@ -182,8 +194,10 @@ export async function readApiOptions(args: OptionArgs, defaultTimeoutSeconds: nu
       ? undefined
       : await readFile(caFile, 'utf8').catch((error: unknown) => fail(`API CA file ${caFile} cannot be read: ${toError(error).message}`));
   if (ca !== undefined && !ca.includes('-----BEGIN CERTIFICATE-----')) fail(`API CA file ${caFile ?? ''} holds no PEM certificate`);
+  const baseUrls = readApiUrls(args);
   return Object.freeze({
-    baseUrl: readString(args, 'api-url') ?? DEFAULT_API_URL,
+    baseUrl: baseUrls[0] ?? DEFAULT_API_URL,
+    baseUrls,
     credentials: await readCredentials(args),
     compatibility: compatibility as Compatibility,
     timeoutMs: readSeconds(args, 'api-timeout', defaultTimeoutSeconds, 0.1, 3600),

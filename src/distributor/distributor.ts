@@ -85,7 +85,7 @@ export class Distributor {
         const api = await releasers.open(
           'API client',
           JobApiClient.create({
-            baseUrl: options.api.baseUrl,
+            baseUrl: options.api.baseUrls,
             compatibility: options.api.compatibility,
             timeoutMs: options.api.timeoutMs,
             logger,
@@ -145,7 +145,7 @@ export class Distributor {
           name: options.name,
           distributions: runners.map((runner) => `${runner.definition.name} (${runner.schedule.description})`),
           zkHosts: options.zkHosts,
-          api: options.api.baseUrl,
+          api: options.api.baseUrls.join(','),
         });
         return distributor;
       },

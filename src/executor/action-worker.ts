@@ -41,7 +41,7 @@ function definitionOf(file: string): Promise<ActionDefinition> {
 const api = new LazyJobApi(async () => {
   const { JobApiClient } = await import('../api/client/job-api-client.js');
   return JobApiClient.create({
-    baseUrl: settings.api.baseUrl,
+    baseUrl: settings.api.baseUrls,
     compatibility: settings.api.compatibility,
     timeoutMs: settings.api.timeoutMs,
     ...(settings.api.credentials === undefined ? {} : { credentials: settings.api.credentials }),

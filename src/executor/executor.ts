@@ -166,7 +166,7 @@ export class Executor {
         const api = await releasers.open(
           'job API client',
           JobApiClient.create({
-            baseUrl: options.api.baseUrl,
+            baseUrl: options.api.baseUrls,
             compatibility: options.api.compatibility,
             timeoutMs: options.api.timeoutMs,
             // The executor backs off itself (api-gate.ts); the client's own retries would only multiply requests.
@@ -206,7 +206,7 @@ export class Executor {
       queues: options.queues,
       actions: [...actions.actions.keys()],
       zkHosts: options.zkHosts,
-      api: options.api.baseUrl,
+      api: options.api.baseUrls.join(','),
     });
     return executor;
   }

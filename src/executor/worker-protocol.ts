@@ -10,7 +10,8 @@ import { isRecord } from '../util/is-record.js';
 
 /** What a worker needs to build its own API client for the action's `api`. */
 export interface WorkerApiSettings {
-  readonly baseUrl: string;
+  /** The job API's replicas (`--api-url`). */
+  readonly baseUrls: readonly string[];
   readonly credentials: ApiCredentials | undefined;
   readonly compatibility: Compatibility;
   readonly timeoutMs: number;
@@ -126,9 +127,14 @@ export function parseWorkerSettings(value: unknown): WorkerSettings {
   if (!isRecord(value) || !isRecord(value.api) || typeof value.progressIntervalMs !== 'number') {
     throw new TypeError('action worker started without its settings (workerData)');
   }
-  const { baseUrl, credentials, compatibility, timeoutMs, ca } = value.api;
-  if (typeof baseUrl !== 'string' || typeof compatibility !== 'string' || typeof timeoutMs !== 'number') {
-    throw new TypeError('action worker settings: api.baseUrl, api.compatibility and api.timeoutMs are required');
+  const { baseUrls, credentials, compatibility, timeoutMs, ca } = value.api;
+  if (
+    !Array.isArray(baseUrls) ||
+    !baseUrls.every((url): url is string => typeof url === 'string') ||
+    typeof compatibility !== 'string' ||
+    typeof timeoutMs !== 'number'
+  ) {
+    throw new TypeError('action worker settings: api.baseUrls, api.compatibility and api.timeoutMs are required');
   }
   let parsedCredentials: ApiCredentials | undefined;
   if (isRecord(credentials) && typeof credentials.key === 'string' && typeof credentials.secret === 'string') {
@@ -136,7 +142,7 @@ export function parseWorkerSettings(value: unknown): WorkerSettings {
   }
   return {
     api: {
-      baseUrl,
+      baseUrls,
       credentials: parsedCredentials,
       compatibility: compatibility as Compatibility,
       timeoutMs,

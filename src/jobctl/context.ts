@@ -34,7 +34,7 @@ export class CommandContext {
     this.#api ??= this.#releasers.open(
       'job API client',
       JobApiClient.create({
-        baseUrl: this.options.api.baseUrl,
+        baseUrl: this.options.api.baseUrls,
         timeoutMs: this.options.api.timeoutMs,
         compatibility: this.options.api.compatibility,
         retry: CLI_RETRY,

@@ -48,7 +48,7 @@ export function describeFailure(error: unknown, context: FailureContext): Failur
   if (error instanceof OptionsError) return { message: oneLine(error.message), exitCode: EXIT.usage };
   // The client checks the URL it is given; the user gave it as --api-url.
   if (error instanceof ClientOptionsError)
-    return { message: oneLine(error.message.replace('"baseUrl"', '--api-url')), exitCode: EXIT.usage };
+    return { message: oneLine(error.message.replace(/"baseUrl(\[\d+\])?"/, '--api-url')), exitCode: EXIT.usage };
   if (error instanceof ApiError) return apiFailure(error, context);
   if (error instanceof ZkError) {
     // The engine runs with a ZooKeeper identity and this jobctl was not given it (or another one).

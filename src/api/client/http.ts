@@ -32,6 +32,7 @@ export interface HttpResponse {
 }
 
 export interface HttpTransportOptions {
+  /** Where a request goes unless it names its replica's root. */
   readonly baseUrl: string;
   readonly timeoutMs: number;
   readonly maxSockets: number;
@@ -85,7 +86,8 @@ export class HttpTransport {
     return this.#closing.signal;
   }
 
-  async send(request: HttpRequest, cookie: string | undefined): Promise<HttpResponse> {
+  /** `baseUrl`: the replica to send it to (the transport's own by default); connections are pooled per replica. */
+  async send(request: HttpRequest, cookie: string | undefined, baseUrl: string = this.#options.baseUrl): Promise<HttpResponse> {
     const headers: Record<string, string> = { accept: 'application/json', ...request.headers };
     if (cookie !== undefined) headers.cookie = cookie;
     let data: string | undefined;
@@ -96,8 +98,7 @@ export class HttpTransport {
       data = new URLSearchParams(request.body.form).toString();
       headers['content-type'] = 'application/x-www-form-urlencoded';
     }
-    const query = request.query === undefined ? '' : new URLSearchParams(request.query).toString();
-    const url = `${this.#options.baseUrl}${request.path}${query === '' ? '' : `?${query}`}`;
+    const url = urlOf(baseUrl, request);
     try {
       const response = await this.#axios.request<unknown>({
         url,
@@ -133,9 +134,9 @@ export class HttpTransport {
   async openStream(
     request: Omit<HttpRequest, 'method' | 'body'>,
     signal: AbortSignal,
+    baseUrl: string = this.#options.baseUrl,
   ): Promise<{ readonly stream: Readable } | { readonly response: HttpResponse }> {
-    const query = request.query === undefined ? '' : new URLSearchParams(request.query).toString();
-    const url = `${this.#options.baseUrl}${request.path}${query === '' ? '' : `?${query}`}`;
+    const url = urlOf(baseUrl, request);
     try {
       const response = await this.#axios.request<Readable>({
         url,
@@ -167,6 +168,11 @@ export class HttpTransport {
     this.#closing.abort(new Error('the job API client was closed'));
     for (const agent of this.#agents) agent.destroy();
   }
+}
+
+function urlOf(baseUrl: string, request: Pick<HttpRequest, 'path' | 'query'>): string {
+  const query = request.query === undefined ? '' : new URLSearchParams(request.query).toString();
+  return `${baseUrl}${request.path}${query === '' ? '' : `?${query}`}`;
 }
 
 function parseBody(data: unknown, contentType: string | undefined): unknown {

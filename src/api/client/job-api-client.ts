@@ -30,6 +30,7 @@ import { resolveOptions, type JobApiClientOptions, type ResolvedOptions, type Se
 import { EVENTS_PATH, followEvents, type EventStreamOptions } from './event-stream.js';
 import type { JobEvent, PublishedJobEvent } from '../job/events.js';
 import { parseJob, parseSelectedJob, type JobField } from './parse-job.js';
+import { ReplicaSet } from './replicas.js';
 import { Requester, type Call, type CallResult } from './requester.js';
 import { parseBulkCreated, parseCollection, parseCreated, parseDeletedCount, parseStateCounts, type Created } from './responses.js';
 
@@ -38,13 +39,21 @@ export type ClaimResult = { readonly claimed: true; readonly job: JobDocument } 
 
 export class JobApiClient implements JobApi {
   readonly #http: HttpTransport;
+  readonly #replicas: ReplicaSet;
   readonly #detector: FlavourDetector;
   readonly #requester: Requester;
   readonly #logger: Logger;
   readonly #options: ResolvedOptions;
 
-  private constructor(http: HttpTransport, detector: FlavourDetector, requester: Requester, options: ResolvedOptions) {
+  private constructor(
+    http: HttpTransport,
+    replicas: ReplicaSet,
+    detector: FlavourDetector,
+    requester: Requester,
+    options: ResolvedOptions,
+  ) {
     this.#http = http;
+    this.#replicas = replicas;
     this.#detector = detector;
     this.#requester = requester;
     this.#logger = options.logger;
@@ -61,9 +70,10 @@ export class JobApiClient implements JobApi {
         maxSockets: resolved.maxSockets,
         ca: resolved.ca,
       });
-      const detector = new FlavourDetector(resolved.compatibility, resolved.baseUrl, resolved.logger);
-      const requester = new Requester(http, detector, resolved.credentials, resolved.retry, resolved.logger);
-      return Promise.resolve(new JobApiClient(http, detector, requester, resolved));
+      const replicas = new ReplicaSet(resolved.baseUrls);
+      const detector = new FlavourDetector(resolved.compatibility, replicas.describe(), resolved.logger);
+      const requester = new Requester(http, replicas, detector, resolved.credentials, resolved.retry, resolved.logger);
+      return Promise.resolve(new JobApiClient(http, replicas, detector, requester, resolved));
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
@@ -254,7 +264,7 @@ export class JobApiClient implements JobApi {
    * without losing events after a short break. Subscribe before reading a job's state to miss nothing.
    */
   events(options: EventStreamOptions = {}): AsyncGenerator<JobEvent> {
-    return followEvents(this.#http, this.#options.credentials, this.#options.retry, this.#logger, options);
+    return followEvents(this.#http, this.#replicas, this.#options.credentials, this.#options.retry, this.#logger, options);
   }
 
   async delete(id: string): Promise<void> {

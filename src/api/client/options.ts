@@ -24,8 +24,11 @@ export interface ApiCredentials {
 }
 
 export interface JobApiClientOptions {
-  /** The server's root, e.g. `http://127.0.0.1:8200` (the client adds `/api/...`). */
-  readonly baseUrl: string;
+  /**
+   * The server's root, e.g. `http://127.0.0.1:8200` (the client adds `/api/...`); or the roots of
+   * several replicas of one job API (one database), which calls are spread over and fail over between.
+   */
+  readonly baseUrl: string | readonly string[];
   /** An API key to log in with (POST /api/session); without it requests carry no credentials. */
   readonly credentials?: ApiCredentials;
   /** Per attempt, from sending to the whole response being read (default 10 s). */
@@ -47,8 +50,10 @@ export interface JobApiClientOptions {
 }
 
 export interface ResolvedOptions {
-  /** Origin plus any path prefix, without a trailing slash. */
+  /** Origin plus any path prefix, without a trailing slash: the first replica's. */
   readonly baseUrl: string;
+  /** Every replica's, in the order given, without duplicates. */
+  readonly baseUrls: readonly string[];
   readonly credentials: ApiCredentials | undefined;
   readonly timeoutMs: number;
   readonly retry: RetryPolicy;
@@ -89,8 +94,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (typeof compatibility !== 'string' || !(COMPATIBILITIES as readonly string[]).includes(compatibility)) {
     throw new ClientOptionsError(`"compatibility" must be one of ${COMPATIBILITIES.join(', ')}, got ${describe(compatibility)}`);
   }
+  const baseUrls = baseUrlsOf(options.baseUrl);
   return {
-    baseUrl: baseUrlOf(options.baseUrl),
+    baseUrl: baseUrls[0] ?? '',
+    baseUrls,
     credentials: credentialsOf(options.credentials),
     timeoutMs: integer(options.timeoutMs, 'timeoutMs', 1, 3_600_000) ?? DEFAULT_TIMEOUT_MS,
     retry: resolvedRetry,
@@ -111,29 +118,36 @@ function caOf(value: unknown): string | undefined {
   return value;
 }
 
-function baseUrlOf(value: unknown): string {
+function baseUrlsOf(value: unknown): string[] {
+  if (!Array.isArray(value)) return [baseUrlOf(value, '"baseUrl"')];
+  if (value.length === 0) throw new ClientOptionsError('"baseUrl" must name at least one URL, got an empty list');
+  const urls = value.map((item: unknown, index) => baseUrlOf(item, `"baseUrl[${String(index)}]"`));
+  return [...new Set(urls)];
+}
+
+function baseUrlOf(value: unknown, name: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
-    throw new ClientOptionsError(`"baseUrl" must be a URL such as http://127.0.0.1:8200, got ${describe(value)}`);
+    throw new ClientOptionsError(`${name} must be a URL such as http://127.0.0.1:8200, got ${describe(value)}`);
   }
   let url: URL;
   try {
     url = new URL(value.trim());
   } catch {
-    throw new ClientOptionsError(`"baseUrl" is not a valid URL: ${JSON.stringify(value)} (expected e.g. http://127.0.0.1:8200)`);
+    throw new ClientOptionsError(`${name} is not a valid URL: ${JSON.stringify(value)} (expected e.g. http://127.0.0.1:8200)`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ClientOptionsError(`"baseUrl" must be http: or https:, got ${url.protocol} in ${JSON.stringify(value)}`);
+    throw new ClientOptionsError(`${name} must be http: or https:, got ${url.protocol} in ${JSON.stringify(value)}`);
   }
   if (url.username !== '' || url.password !== '') {
-    throw new ClientOptionsError('"baseUrl" must not carry credentials; pass them as "credentials: { key, secret }"');
+    throw new ClientOptionsError(`${name} must not carry credentials; pass them as "credentials: { key, secret }"`);
   }
   if (url.search !== '' || url.hash !== '') {
-    throw new ClientOptionsError(`"baseUrl" must not have a query or fragment: ${JSON.stringify(value)}`);
+    throw new ClientOptionsError(`${name} must not have a query or fragment: ${JSON.stringify(value)}`);
   }
   const path = url.pathname.replace(/\/+$/, '');
   // The client adds /api/job itself; a base ending in /api would ask for /api/api/job.
   if (/\/api$/.test(path)) {
-    throw new ClientOptionsError(`"baseUrl" is the server root, without /api: use ${JSON.stringify(`${url.origin}${path.slice(0, -4)}`)}`);
+    throw new ClientOptionsError(`${name} is the server root, without /api: use ${JSON.stringify(`${url.origin}${path.slice(0, -4)}`)}`);
   }
   return `${url.origin}${path}`;
 }

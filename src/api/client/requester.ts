@@ -1,8 +1,10 @@
 /**
- * A call to the job API as the client's methods see it: logged in (once, shared by concurrent calls),
- * retried when that is safe, logged in again once on a 401 and replayed. Answers of any status come
- * back to the caller, which knows what each status means for its call; only a call that got no answer
- * at all, after its retries, throws.
+ * A call to the job API as the client's methods see it: logged in (once per replica, shared by
+ * concurrent calls), retried when that is safe, logged in again once on a 401 and replayed. With
+ * several replicas, a call that got no answer from one goes at once to another that answers, when
+ * that cannot do it twice: the request never reached the first, or a replay is harmless. Answers of
+ * any status come back to the caller, which knows what each status means for its call; only a call
+ * that got no answer at all, after its retries, throws.
  */
 import { ApiError } from '../errors.js';
 import type { Logger } from '../../util/logger.js';
@@ -10,9 +12,9 @@ import type { FlavourDetector } from './compat.js';
 import { errorFromResponse, isRetryable, mayHaveBeenApplied, withAttempts } from './errors.js';
 import type { HttpRequest, HttpResponse, HttpTransport } from './http.js';
 import type { ApiCredentials, RetryPolicy } from './options.js';
+import type { Replica, ReplicaSet } from './replicas.js';
 import { backoffDelayMs, isRetryableStatus } from './retry.js';
 import { delay } from '../../util/delay.js';
-import { SessionCookie } from './session.js';
 import { StallWatch, type WatchedCall } from './stall-watch.js';
 
 export interface Call extends HttpRequest {
@@ -22,6 +24,8 @@ export interface Call extends HttpRequest {
   readonly retryOn500?: boolean;
   /** False for the login itself. */
   readonly authenticated?: boolean;
+  /** Sent to this replica only (a login, whose cookie is that replica's). */
+  readonly replica?: Replica;
 }
 
 export interface CallResult {
@@ -37,13 +41,15 @@ export interface CallResult {
 
 const API_KEY_TEMPLATE = 'session-template/api-key';
 
+/** Statuses by which a replica says it cannot serve now (restarting, draining, its gateway lost it). */
+const REPLICA_UNAVAILABLE: ReadonlySet<number> = new Set([502, 503, 504]);
+
 export class Requester {
-  readonly #session = new SessionCookie();
   readonly #stalls: StallWatch;
-  #loggingIn: Promise<void> | undefined;
 
   constructor(
     private readonly http: HttpTransport,
+    private readonly replicas: ReplicaSet,
     private readonly detector: FlavourDetector,
     private readonly credentials: ApiCredentials | undefined,
     private readonly retry: RetryPolicy,
@@ -68,18 +74,42 @@ export class Requester {
     let retries = 0;
     let reloggedIn = false;
     let ambiguous = false;
+    // The replicas this round of the call found silent; a back-off starts a new round over all of them.
+    const silent = new Set<Replica>();
     for (;;) {
-      if (authenticated && this.#session.needsLogin(Date.now())) await this.#login(this.#session.generation);
-      const generation = this.#session.generation;
+      const replica = call.replica ?? this.replicas.pick(silent) ?? this.replicas.pick();
+      if (replica === undefined) throw new ApiError('internal', 'the job API client has no replica to call');
+      if (authenticated && replica.session.needsLogin(Date.now())) {
+        try {
+          await this.#login(replica, replica.session.generation);
+        } catch (error) {
+          // One replica: the login had its own retries. Several: another replica may log us in now.
+          if (!(error instanceof ApiError) || !isRetryable(error) || call.replica !== undefined || this.replicas.size === 1) throw error;
+          this.#silent(replica, silent, error.message);
+          if (this.replicas.hasAnswering(silent)) continue;
+          if (!call.idempotent || retries >= this.retry.retries) throw withAttempts(error, attempts);
+          retries += 1;
+          silent.clear();
+          await this.#backOff(call, retries, error.message, undefined);
+          continue;
+        }
+      }
+      const generation = replica.session.generation;
       attempts += 1;
       let response: HttpResponse;
       try {
-        response = await this.http.send(call, authenticated ? this.#session.header : undefined);
+        response = await this.http.send(call, authenticated ? replica.session.header : undefined, replica.baseUrl);
       } catch (error) {
         if (!(error instanceof ApiError)) throw error;
-        ambiguous ||= mayHaveBeenApplied(error);
-        if (call.idempotent && retries < this.retry.retries && isRetryable(error)) {
+        const maybeApplied = mayHaveBeenApplied(error);
+        ambiguous ||= maybeApplied;
+        if (isRetryable(error)) {
+          this.#silent(replica, silent, error.message);
+          if (this.#mayTurnElsewhere(call, silent, maybeApplied)) continue;
+        }
+        if (call.idempotent && retries < this.retry.retries && isRetryable(error) && !this.#pinnedAmongMany(call)) {
           retries += 1;
+          silent.clear();
           await this.#backOff(call, retries, error.message, undefined);
           continue;
         }
@@ -87,6 +117,16 @@ export class Requester {
       }
       watched.answered();
       this.detector.observe(response);
+      if (REPLICA_UNAVAILABLE.has(response.status)) {
+        this.#silent(replica, silent, `HTTP ${response.status}`);
+        // A 502 or 504 may have been forwarded and carried out; a 503 was refused before any work.
+        if (this.#mayTurnElsewhere(call, silent, response.status !== 503)) {
+          ambiguous ||= response.status !== 503;
+          continue;
+        }
+      } else {
+        replica.answered();
+      }
       if (authenticated && !reloggedIn && this.#sessionRefused(response.status)) {
         // Once: a second refusal right after a fresh login is about the key, not the session.
         reloggedIn = true;
@@ -94,13 +134,15 @@ export class Requester {
           method: call.method,
           path: call.path,
           status: response.status,
+          ...(this.replicas.size > 1 ? { replica: replica.baseUrl } : {}),
         });
-        await this.#login(generation);
+        await this.#login(replica, generation);
         continue;
       }
       if (call.idempotent && retries < this.retry.retries && isRetryableStatus(response.status, call.retryOn500 === true)) {
         ambiguous ||= response.status !== 503 && response.status !== 429;
         retries += 1;
+        silent.clear();
         await this.#backOff(call, retries, `HTTP ${response.status}`, response.retryAfter);
         continue;
       }
@@ -108,28 +150,53 @@ export class Requester {
     }
   }
 
-  /** Logs in now (a fresh session even if one is held): checks the credentials early. */
+  /** A login to one of several replicas fails fast, so that its call turns to another replica instead of waiting. */
+  #pinnedAmongMany(call: Call): boolean {
+    return call.replica !== undefined && this.replicas.size > 1;
+  }
+
+  /** Another replica now, without a back-off: one answers, and sending the call there cannot do it twice. */
+  #mayTurnElsewhere(call: Call, silent: ReadonlySet<Replica>, maybeApplied: boolean): boolean {
+    return call.replica === undefined && (call.idempotent || !maybeApplied) && this.replicas.hasAnswering(silent);
+  }
+
+  #silent(replica: Replica, silent: Set<Replica>, reason: string): void {
+    silent.add(replica);
+    if (this.replicas.size === 1) return;
+    const wasBenched = replica.isBenched(Date.now());
+    const benchMs = this.replicas.failed(replica);
+    if (!wasBenched) {
+      this.logger.warn('job API replica did not answer; calls go to the others for a while', {
+        replica: replica.baseUrl,
+        forMs: benchMs,
+        reason,
+      });
+    }
+  }
+
+  /** Logs in now (a fresh session even if one is held) to the next replica: checks the credentials early. */
   async login(): Promise<void> {
     if (this.credentials === undefined) {
       throw new ApiError('unauthorized', 'the job API client has no credentials to log in with (option "credentials")');
     }
-    await this.#login(this.#session.generation);
+    const replica = this.replicas.pick();
+    if (replica !== undefined) await this.#login(replica, replica.session.generation);
   }
 
   /**
-   * Logs in unless a login happened since the caller's cookie was current (another call already
-   * replaced it); concurrent callers share one login request.
+   * Logs in to the replica unless a login happened there since the caller's cookie was current
+   * (another call already replaced it); concurrent callers share one login request.
    */
-  #login(seenGeneration: number): Promise<void> {
-    if (this.#loggingIn !== undefined) return this.#loggingIn;
-    if (seenGeneration !== this.#session.generation && !this.#session.needsLogin(Date.now())) return Promise.resolve();
-    this.#loggingIn = this.#loginNow().finally(() => {
-      this.#loggingIn = undefined;
+  #login(replica: Replica, seenGeneration: number): Promise<void> {
+    if (replica.loggingIn !== undefined) return replica.loggingIn;
+    if (seenGeneration !== replica.session.generation && !replica.session.needsLogin(Date.now())) return Promise.resolve();
+    replica.loggingIn = this.#loginNow(replica).finally(() => {
+      replica.loggingIn = undefined;
     });
-    return this.#loggingIn;
+    return replica.loggingIn;
   }
 
-  async #loginNow(): Promise<void> {
+  async #loginNow(replica: Replica): Promise<void> {
     const credentials = this.credentials;
     if (credentials === undefined) return;
     const path = '/api/session';
@@ -139,6 +206,7 @@ export class Requester {
       body: { json: { template: { href: API_KEY_TEMPLATE, key: credentials.key, secret: credentials.secret } } },
       idempotent: true,
       authenticated: false,
+      replica,
     });
     if (response.status !== 200 && response.status !== 201) {
       const error = errorFromResponse(response.status, response.body, { method: 'POST', path, attempts });
@@ -146,12 +214,15 @@ export class Requester {
         details: { ...error.details, key: credentials.key },
       });
     }
-    if (!this.#session.accept(response.setCookie, Date.now())) {
+    if (!replica.session.accept(response.setCookie, Date.now())) {
       throw new ApiError('unauthorized', `login with API key ${credentials.key} answered ${response.status} but set no session cookie`, {
         details: { httpStatus: response.status, method: 'POST', path },
       });
     }
-    this.logger.debug('logged in to the job API', { key: credentials.key });
+    this.logger.debug('logged in to the job API', {
+      key: credentials.key,
+      ...(this.replicas.size > 1 ? { replica: replica.baseUrl } : {}),
+    });
   }
 
   /**
