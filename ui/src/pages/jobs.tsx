@@ -46,13 +46,15 @@ export function buildFilter(filters: Filters): string {
   if (filters.target.trim() !== '') parts.push(`target-resource/href=${quoted(filters.target.trim())}`);
   if (filters.tag.trim() !== '') parts.push(`tags=${quoted(filters.tag.trim())}`);
   if (filters.age !== '') parts.push(`created>'${filters.age}'`);
-  return parts.join(' and ');
+  // Alone, the box goes as typed: its errors then name only what the user wrote.
+  return parts.length === 1 && filters.cimi.trim() !== '' ? filters.cimi.trim() : parts.join(' and ');
 }
 
 /** The API's message about the CIMI box, its position counted in the box's own text rather than the whole filter. */
 function filterError(failure: ApiFailure, cimi: string): string {
   const position = failure.details.position;
-  if (typeof position !== 'number' || cimi.trim() === '') return failure.message;
+  const sent = failure.details.filter;
+  if (typeof position !== 'number' || typeof sent !== 'string' || !sent.startsWith(`(${cimi.trim()})`)) return failure.message;
   return failure.message.replace(/at position \d+/, `at position ${String(Math.max(0, position - 1))}`);
 }
 
@@ -106,6 +108,7 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
       if (mine !== generation.current) return;
       if (failure instanceof ApiFailure && failure.status === 400) {
         setCimiError(filterError(failure, filters.cimi));
+        setServerMs(undefined);
         setJobs([]);
         setCount(undefined);
       } else setLoadError(describeFailure(failure));
