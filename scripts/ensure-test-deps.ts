@@ -1,7 +1,7 @@
 /**
  * Runs before `npm test`: the tests need Debian's zookeeper (a real server), python3-kazoo (the
  * interoperability tests), postgresql (the job store's second backend; the tests run private
- * clusters, not the system one) and systemd (systemd-analyze checks the unit files). As root, installs what is missing; otherwise says what to install.
+ * clusters, not the system one), systemd (systemd-analyze checks the unit files) and chromium (the dashboard's tests drive it through playwright-core). As root, installs what is missing; otherwise says what to install.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,6 +13,7 @@ if (!existsSync(ZOOKEEPER_JAR)) missing.push('zookeeper');
 if (spawnSync('/usr/bin/python3', ['-c', 'import kazoo'], { stdio: 'ignore' }).status !== 0) missing.push('python3-kazoo');
 if ((await findPostgresBinDir()) === undefined) missing.push('postgresql');
 if (spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).status !== 0) missing.push('systemd');
+if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
 
 if (missing.length > 0) {
   const command = `apt-get install -y ${missing.join(' ')}`;

@@ -95,6 +95,10 @@ await yargs(hideBin(process.argv))
           describe: 'ZooKeeper H:P[,H:P][/chroot]: enqueue the jobs the API creates (default: none; the queue reconciler does)',
         })
         .option('queue-path', { type: 'string', describe: `ZooKeeper queue root, with --zk-hosts (default ${JOB_API_DEFAULTS.queuePath})` })
+        .option('election-path', {
+          type: 'string',
+          describe: `ZooKeeper election root the dashboard shows the leaders of, with --zk-hosts (default ${JOB_API_DEFAULTS.electionPath})`,
+        })
         .option('zk-auth-file', {
           type: 'string',
           describe:

@@ -16,6 +16,11 @@ import { registerSessionRoutes } from './session-routes.js';
 import { DEFAULT_CREDENTIAL_LIMITS, loginRouteConfig, registerCredentialLimits, type CredentialLimits } from './credential-limits.js';
 import { JobEventHub } from './event-hub.js';
 import { registerEventRoutes } from './event-routes.js';
+import { registerEngineRoutes } from './engine-routes.js';
+import { registerSessionInfoRoute } from './session-info-route.js';
+import { registerUiRoutes } from './ui-routes.js';
+import type { UiAssets } from './ui-assets.js';
+import type { EngineViews } from '../zk-views/engine-views.js';
 
 export interface JobApiOptions {
   readonly store: JobStore;
@@ -41,6 +46,10 @@ export interface JobApiOptions {
   readonly trustProxy?: boolean | string;
   /** Serve HTTPS with this certificate chain and key (PEM) instead of plain HTTP. */
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
+  /** The dashboard's files, served under /ui/; absent: no dashboard. */
+  readonly ui?: UiAssets;
+  /** ZooKeeper as the dashboard shows it (`--zk-hosts`); absent: /api/engine/* says how to turn it on. */
+  readonly engineViews?: EngineViews;
 }
 
 export interface RequestObserver {
@@ -79,6 +88,9 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
     reply.code(404).send({ status: 404, code: 'not-found', message: `no such resource: ${request.method} ${request.url}` }),
   );
   registerSessionRoutes(app, options.access, loginRouteConfig(credentialLimits));
+  registerSessionInfoRoute(app, options.access);
+  registerEngineRoutes(app, { access: options.access, views: options.engineViews });
+  if (options.ui !== undefined) registerUiRoutes(app, options.ui);
   const now = options.now ?? (() => new Date());
   const events = options.events ?? new JobEventHub(options.logger);
   registerJobRoutes(app, {

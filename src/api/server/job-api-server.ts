@@ -24,6 +24,8 @@ import { CreatedJobEnqueuer } from './created-job-enqueuer.js';
 import { JobEventHub } from './event-hub.js';
 import type { JobApiServerOptions } from './options.js';
 import { PgEventRelay } from './pg-event-relay.js';
+import { loadUiAssets } from './ui-assets.js';
+import { EngineViews } from '../zk-views/engine-views.js';
 
 export type JobApiServerState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -172,11 +174,17 @@ export class JobApiServer {
     // Opened before the listener and closed after it, so every request's enqueue has its session.
     const created = options.queue === undefined ? undefined : CreatedJobEnqueuer.start(options.queue, events, logger);
     if (created !== undefined) releasers.add('created-job enqueuer', () => created.close());
+    const views = options.queue === undefined ? undefined : new EngineViews(options.queue, logger);
+    if (views !== undefined) releasers.add('dashboard ZooKeeper views', () => views.close());
+    const ui = await loadUiAssets();
+    if (!ui.built) logger.warn('the dashboard is not built: /ui/ says so until npm run build is run', { dir: ui.dir });
     const tls = options.tls === undefined ? undefined : await readTls(options.tls);
     const app = await buildJobApi({
       ...(tls === undefined ? {} : { tls }),
       events,
       ...(created === undefined ? {} : { enqueueCreated: (jobs) => created.enqueueCreated(jobs) }),
+      ...(views === undefined ? {} : { engineViews: views }),
+      ui,
       ...(metrics === undefined ? {} : { requests: metrics }),
       store: stores.jobs,
       access: new Authenticator(stores.credentials, () => new Date(), parts.authenticator ?? {}),

@@ -65,10 +65,12 @@ export interface QueueOptions {
   readonly connectTimeoutMs: number;
   /** The engine's ZooKeeper identity (`--zk-auth-file`): its entries then carry the engine's ACL. */
   readonly auth?: DigestAuth;
+  /** Where the distributions' elections live, for the dashboard's read-only view of their leaders. */
+  readonly electionPath: string;
 }
 
 /** The ZooKeeper options that mean something only with --zk-hosts. */
-const QUEUE_FLAGS = ['queue-path', 'session-timeout', 'connect-timeout', 'zk-auth-file'] as const;
+const QUEUE_FLAGS = ['queue-path', 'election-path', 'session-timeout', 'connect-timeout', 'zk-auth-file'] as const;
 
 export const JOB_API_DEFAULTS = Object.freeze({
   database: 'job-api.sqlite',
@@ -78,6 +80,7 @@ export const JOB_API_DEFAULTS = Object.freeze({
   bodyLimitBytes: 4 * 1024 * 1024,
   maxBulkCreate: 10_000,
   queuePath: DEFAULT_QUEUE_PATH,
+  electionPath: '/election',
   sessionTimeoutSeconds: 10,
   connectTimeoutSeconds: 10,
 });
@@ -137,6 +140,7 @@ async function readQueueOptions(args: OptionArgs): Promise<QueueOptions | undefi
     ...(auth === undefined ? {} : { auth }),
     zkHosts: readZkHosts(args),
     queuePath: readZkPath(args, 'queue-path', JOB_API_DEFAULTS.queuePath, true),
+    electionPath: readZkPath(args, 'election-path', JOB_API_DEFAULTS.electionPath),
     sessionTimeoutMs: readSeconds(args, 'session-timeout', JOB_API_DEFAULTS.sessionTimeoutSeconds, 1, 600),
     connectTimeoutMs: readSeconds(args, 'connect-timeout', JOB_API_DEFAULTS.connectTimeoutSeconds, 0.1, 3600),
   });
