@@ -132,7 +132,8 @@ export function decide(facts: DispositionFacts): Disposition {
     const owner = job.executor;
     // Found RUNNING with nobody alive to run it: its last attempt ended without a result. A job that
     // kills whatever runs it (a poison job) would otherwise take down one executor after the other.
-    const ended = job.attempt ?? 0;
+    // Counted in the current round: an operator's retry starts a new one (retry-plan.ts).
+    const ended = (job.attempt ?? 0) - (job['retried-at-attempt'] ?? 0);
     if (facts.maxAttempts !== undefined && ended >= facts.maxAttempts) {
       const cause = owner === undefined ? 'it was left RUNNING with no recorded owner' : `executor ${owner} died while running it`;
       return {

@@ -144,7 +144,17 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
     const owned = ownJob(item, job, owner, disposition.kind === 'claim' ? disposition.attempt : (job.attempt ?? 0), jobLog, deps);
     try {
       if (disposition.kind === 'fail')
-        return { exit: await failBeforeRun(item, owned, disposition.returnCode, disposition.detail, jobLog, deps) };
+        return {
+          exit: await failBeforeRun(
+            item,
+            owned,
+            disposition.returnCode,
+            disposition.detail,
+            jobLog,
+            deps,
+            disposition.reason === 'attempts-exhausted' ? disposition.detail : undefined,
+          ),
+        };
       const claimed = await owned.write(
         { state: 'RUNNING', executor: owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail },
         deps.giveUp,

@@ -19,6 +19,10 @@ export const JOB_OUTCOMES = [
   'failed',
   /** FAILED recorded because the action outlasted its timeout. */
   'timed_out',
+  /** The attempt failed and its retry policy allows another: QUEUED again with a `not-before` time. */
+  'retry_scheduled',
+  /** The attempt failed and was the last its retry policy (or max-attempts) allows: FAILED and dead-lettered. */
+  'dead_lettered',
   /** Someone canceled the job while it ran; the action was stopped. */
   'cancelled',
   /** Handed back to the queue, QUEUED again (the executor stopping, or a failure while handling it). */

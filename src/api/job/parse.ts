@@ -6,6 +6,7 @@
 import { badRequest } from '../errors.js';
 import { QUEUE_NAME_RULE, isQueueName } from '../../recipes/queue-layout.js';
 import { EXECUTION_MODES, JOB_STATES, MAX_ATTEMPTS_LIMIT, type JobDocument, type JobState, type ResourceLink } from './document.js';
+import { checkRetrySpec, toJobRetryField, type JobRetryField } from './retry-policy.js';
 
 /** What a client may give on create: the document's own fields, all but `action` optional. */
 export type JobCreate = Pick<JobDocument, 'action'> &
@@ -27,8 +28,15 @@ export type JobCreate = Pick<JobDocument, 'action'> &
       | 'queue'
       | 'idempotency-key'
       | 'status-message'
+      | 'retry'
     >
   >;
+
+/** What an executor sends to mark a job it fails as given up; the server adds `at`. */
+export interface DeadLetterEdit {
+  readonly reason: string;
+  readonly attempt?: number;
+}
 
 export interface JobEdit {
   readonly state?: JobState;
@@ -45,6 +53,9 @@ export interface JobEdit {
   readonly attempt?: number;
   readonly timeout?: number;
   readonly 'max-attempts'?: number;
+  readonly retry?: JobRetryField;
+  /** Only with state FAILED: the engine gave the job up (docs/contracts.md §3). */
+  readonly 'dead-letter'?: DeadLetterEdit;
   /** Fields fixed at creation, as sent: accepted only when equal to the stored value. */
   readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
 }
@@ -65,6 +76,8 @@ export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
   'revision',
   'operations',
   'created-by',
+  'attempt-history',
+  'retried-at-attempt',
 ]);
 
 /** What an action may be called; the executor's defineAction checks the same. */
@@ -199,6 +212,7 @@ const CREATE_FIELDS = new Set([
   'state',
   'progress',
   'resource-type',
+  'retry',
 ]);
 
 export function parseJobCreate(body: unknown): JobCreate {
@@ -234,6 +248,7 @@ export function parseJobCreate(body: unknown): JobCreate {
     queue: queueName(fields),
     'idempotency-key': text(fields, 'idempotency-key', { max: 512 }),
     'status-message': text(fields, 'status-message'),
+    retry: retryField(fields),
   });
 }
 
@@ -252,6 +267,8 @@ const EDIT_FIELDS = new Set([
   'attempt',
   'timeout',
   'max-attempts',
+  'retry',
+  'dead-letter',
   ...IMMUTABLE_FIELDS,
   ...SERVER_OWNED_FIELDS,
 ]);
@@ -281,6 +298,8 @@ export function parseJobEdit(body: unknown): JobEdit {
     attempt: integer(fields, 'attempt', 0, 1_000_000),
     timeout: integer(fields, 'timeout', 1, 31 * 24 * 3600),
     'max-attempts': integer(fields, 'max-attempts', 1, MAX_ATTEMPTS_LIMIT),
+    retry: retryField(fields),
+    'dead-letter': deadLetter(fields),
     immutable,
   });
 }
@@ -309,6 +328,29 @@ export function parseJobClaim(body: unknown): JobClaim {
     'status-message': text(fields, 'status-message'),
     actions: actions === undefined ? undefined : Object.freeze([...actions]),
   });
+}
+
+/** The job's `retry` policy: every problem named at once, each with its field. */
+function retryField(fields: Fields): JobRetryField | undefined {
+  const value = fields.retry;
+  if (value === undefined) return undefined;
+  const checked = checkRetrySpec(value, 'kebab', '"retry"');
+  if ('problems' in checked) throw badRequest(`invalid retry policy: ${checked.problems.join('; ')}`, { field: 'retry' });
+  return toJobRetryField(checked.spec);
+}
+
+const DEAD_LETTER_FIELDS: ReadonlySet<string> = new Set(['reason', 'attempt', 'at']);
+const MAX_DEAD_LETTER_REASON_CHARS = 1000;
+
+/** `{"reason": "...", "attempt"?: n}`; an `at` sent back with a whole document is ignored (the server sets it). */
+function deadLetter(fields: Fields): DeadLetterEdit | undefined {
+  const value = fields['dead-letter'];
+  if (value === undefined) return undefined;
+  const letter = asObject(value, '"dead-letter"');
+  rejectUnknown(letter, DEAD_LETTER_FIELDS, '"dead-letter"');
+  const reason = text(letter, 'reason', { max: MAX_DEAD_LETTER_REASON_CHARS });
+  if (reason === undefined || reason.trim() === '') throw badRequest('"dead-letter" needs a non-empty "reason"');
+  return compact<DeadLetterEdit>({ reason, attempt: integer(letter, 'attempt', 0, 1_000_000) });
 }
 
 /** The job's `queue`, checked by the rule of queue-layout.ts (it becomes a znode name). */
