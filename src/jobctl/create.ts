@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { NewJob } from '../api/client/inputs.js';
 import type { JobApiClient } from '../api/client/index.js';
 import { DEFAULT_JOB_PRIORITY, MAX_ATTEMPTS_LIMIT, type JobDocument } from '../api/job/document.js';
+import { MAX_RETRY_DELAY_SECONDS, checkRetrySpec, toJobRetryField, type JobRetryField } from '../api/job/retry-policy.js';
 import { numberFlag, readNumber, readString, type OptionArgs } from '../cli/option-readers.js';
 import { JobSubmitter, type SubmittedJob } from '../enqueue/job-submitter.js';
 import type { QueueRoutes } from '../recipes/queue-routes.js';
@@ -42,6 +43,13 @@ export const createCommand: JobctlCommand = {
         type: 'string',
         describe: 'the named queue the job goes to: only executors given --queue <name> take it (default: default)',
       })
+      .option('retry', {
+        type: 'string',
+        describe:
+          'the job\'s retry policy as JSON, over its action\'s field by field: {"attempts": 3, "backoff": "exponential", "delay-seconds": 5, "max-delay-seconds": 300, "jitter": 0.2, "on": [1, 75] or "any"}',
+      })
+      .option('retry-attempts', numberFlag("1-1000: attempts in all when attempts fail (sets the policy's attempts)"))
+      .option('retry-delay', numberFlag("seconds before the second attempt (sets the policy's delay-seconds)"))
       .option('wait', {
         alias: 'w',
         type: 'boolean',
@@ -100,6 +108,7 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
   const maxAttempts = args['max-attempts'] === undefined ? undefined : readNumber(args, 'max-attempts', 1, 1, MAX_ATTEMPTS_LIMIT, true);
   const queue = readString(args, 'queue');
   if (queue !== undefined && !isQueueName(queue)) throw usageError(`queue name ${JSON.stringify(queue)} is not valid: ${QUEUE_NAME_RULE}`);
+  const retry = readRetry(args);
   return {
     action,
     ...(target === undefined ? {} : { 'target-resource': { href: target } }),
@@ -108,7 +117,29 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
     ...(timeout === undefined ? {} : { timeout }),
     ...(maxAttempts === undefined ? {} : { 'max-attempts': maxAttempts }),
     ...(queue === undefined ? {} : { queue }),
+    ...(retry === undefined ? {} : { retry }),
   };
+}
+
+/** `--retry` JSON with `--retry-attempts` and `--retry-delay` over it, checked as the job API checks it. */
+function readRetry(args: OptionArgs): JobRetryField | undefined {
+  const text = readString(args, 'retry');
+  let given: unknown = {};
+  if (text !== undefined) {
+    try {
+      given = JSON.parse(text);
+    } catch (error) {
+      throw usageError(`--retry is not JSON: ${toError(error).message}`);
+    }
+  }
+  const overrides: Record<string, unknown> = {};
+  if (args['retry-attempts'] !== undefined) overrides.attempts = readNumber(args, 'retry-attempts', 1, 1, MAX_ATTEMPTS_LIMIT, true);
+  if (args['retry-delay'] !== undefined) overrides['delay-seconds'] = readNumber(args, 'retry-delay', 0, 0, MAX_RETRY_DELAY_SECONDS);
+  if (text === undefined && Object.keys(overrides).length === 0) return undefined;
+  const isObject = typeof given === 'object' && given !== null && !Array.isArray(given);
+  const checked = checkRetrySpec(isObject ? { ...(given as Record<string, unknown>), ...overrides } : given, 'kebab', '--retry');
+  if ('problems' in checked) throw usageError(`invalid retry policy: ${checked.problems.join('; ')}`);
+  return toJobRetryField(checked.spec);
 }
 
 async function readPayload(given: string | undefined, cwd: string): Promise<string | undefined> {
