@@ -5,6 +5,7 @@
  */
 import { badRequest } from '../errors.js';
 import { QUEUE_NAME_RULE, isQueueName } from '../../recipes/queue-layout.js';
+import { resolveDate } from '../cimi/dates.js';
 import { EXECUTION_MODES, JOB_STATES, MAX_ATTEMPTS_LIMIT, type JobDocument, type JobState, type ResourceLink } from './document.js';
 
 /** What a client may give on create: the document's own fields, all but `action` optional. */
@@ -27,6 +28,7 @@ export type JobCreate = Pick<JobDocument, 'action'> &
       | 'queue'
       | 'idempotency-key'
       | 'status-message'
+      | 'not-before'
     >
   >;
 
@@ -45,6 +47,8 @@ export interface JobEdit {
   readonly attempt?: number;
   readonly timeout?: number;
   readonly 'max-attempts'?: number;
+  /** A new time before which the job is not started; null clears it. */
+  readonly 'not-before'?: string | null;
   /** Fields fixed at creation, as sent: accepted only when equal to the stored value. */
   readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
 }
@@ -114,6 +118,22 @@ function date(fields: Fields, key: string): string | undefined {
   const parsed = Date.parse(value);
   if (Number.isNaN(parsed)) throw badRequest(`"${key}" must be an ISO-8601 date, got ${JSON.stringify(value)}`);
   return new Date(parsed).toISOString();
+}
+
+/**
+ * An instant: ISO-8601 (`2026-12-05T03:00:00Z`; no offset means UTC) or date math on the server's
+ * clock (`now+10m`), as filters take dates; stored as `toISOString()` text so it compares as text.
+ */
+function instant(fields: Fields, key: string, now: Date): string | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  const resolved = typeof value === 'string' ? resolveDate(value.trim(), now) : undefined;
+  if (resolved === undefined) {
+    throw badRequest(
+      `"${key}" must be an ISO-8601 instant such as "2026-12-05T03:00:00Z" (or date math such as "now+10m"), got ${describe(value)}`,
+    );
+  }
+  return resolved;
 }
 
 function link(value: unknown, key: string): ResourceLink {
@@ -196,12 +216,13 @@ const CREATE_FIELDS = new Set([
   'queue',
   'idempotency-key',
   'status-message',
+  'not-before',
   'state',
   'progress',
   'resource-type',
 ]);
 
-export function parseJobCreate(body: unknown): JobCreate {
+export function parseJobCreate(body: unknown, now: Date = new Date()): JobCreate {
   const fields = asObject(body, 'job');
   for (const key of Object.keys(fields)) {
     if (SERVER_OWNED_FIELDS.has(key) && key !== 'resource-type')
@@ -234,6 +255,7 @@ export function parseJobCreate(body: unknown): JobCreate {
     queue: queueName(fields),
     'idempotency-key': text(fields, 'idempotency-key', { max: 512 }),
     'status-message': text(fields, 'status-message'),
+    'not-before': instant(fields, 'not-before', now),
   });
 }
 
@@ -252,11 +274,12 @@ const EDIT_FIELDS = new Set([
   'attempt',
   'timeout',
   'max-attempts',
+  'not-before',
   ...IMMUTABLE_FIELDS,
   ...SERVER_OWNED_FIELDS,
 ]);
 
-export function parseJobEdit(body: unknown): JobEdit {
+export function parseJobEdit(body: unknown, now: Date = new Date()): JobEdit {
   const fields = asObject(body, 'job edit');
   rejectUnknown(fields, EDIT_FIELDS, 'job edit');
   const executor = fields.executor;
@@ -281,6 +304,7 @@ export function parseJobEdit(body: unknown): JobEdit {
     attempt: integer(fields, 'attempt', 0, 1_000_000),
     timeout: integer(fields, 'timeout', 1, 31 * 24 * 3600),
     'max-attempts': integer(fields, 'max-attempts', 1, MAX_ATTEMPTS_LIMIT),
+    'not-before': fields['not-before'] === null ? null : instant(fields, 'not-before', now),
     immutable,
   });
 }
