@@ -3,7 +3,7 @@
  * (docs/contracts.md §5 lists Nuvla's answers; ours differ where Nuvla loses or duplicates work). The caller
  * gathers the facts (the document, whether its recorded owner is alive) and carries the answer out.
  */
-import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isFinal, type JobDocument } from '../api/job/document.js';
+import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isDelayed, isFinal, type JobDocument } from '../api/job/document.js';
 import type { ActionAvailability } from './action-offers.js';
 
 /** Return codes the engine itself gives a job, apart from the action's own. */
@@ -36,11 +36,13 @@ export interface DispositionFacts {
   readonly maxAttempts?: number;
   /** For a job whose action is not known here: where else it can run (action-offers.ts). */
   readonly availability?: ActionAvailability;
+  /** The time of the decision (ms since the epoch), for `not-before`; default: the clock's. */
+  readonly now?: number;
 }
 
 export type Disposition =
   /** The document does not exist (after the retry window): nothing to run. */
-  | { readonly kind: 'consume'; readonly reason: 'not-found' | 'final' | 'owned-elsewhere'; readonly detail: string }
+  | { readonly kind: 'consume'; readonly reason: 'not-found' | 'final' | 'owned-elsewhere' | 'not-due'; readonly detail: string }
   /** Another engine version must run it. */
   | { readonly kind: 'release'; readonly reason: 'newer-schema'; readonly detail: string }
   /**
@@ -125,6 +127,15 @@ export function decide(facts: DispositionFacts): Disposition {
   if (job.state === 'RUNNING' && facts.foreignHolder !== undefined) {
     // Whatever wrote the job's owner: the process holding its other entry runs it (docs/contracts.md §5).
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING under ${facts.foreignHolder}` };
+  }
+  if (job.state === 'QUEUED' && isDelayed(job, facts.now ?? Date.now())) {
+    // Enqueued before its time (by an edit that delayed it, or a producer's early clock): the API would
+    // refuse the claim; the scheduler enqueues it again when due, as it does every QUEUED job due.
+    return {
+      kind: 'consume',
+      reason: 'not-due',
+      detail: `the job is not due before ${job['not-before'] ?? '?'}; the scheduler enqueues it then`,
+    };
   }
   if (!facts.knownAction(job.action)) return elsewhereOrFail(job.action, facts.availability, facts.withheldReason?.(job.action));
   const attempt = (job.attempt ?? 0) + 1;

@@ -40,6 +40,8 @@ export const SKIP_REASONS = [
   'final',
   /** RUNNING on another live executor (a duplicate entry). */
   'owned_elsewhere',
+  /** QUEUED with a `not-before` still to come (enqueued early): consumed, the scheduler enqueues it when due. */
+  'not_due',
   /** Being handled by another slot of this executor (a duplicate entry). */
   'duplicate',
   /** A newer schema version: left for a newer executor. */
@@ -82,6 +84,7 @@ const SKIPPED_BY_DISPOSITION: Readonly<Record<DispositionReason, SkipReason>> = 
   'not-found': 'not_found',
   final: 'final',
   'owned-elsewhere': 'owned_elsewhere',
+  'not-due': 'not_due',
   'newer-schema': 'newer_schema',
   'action-elsewhere': 'action_elsewhere',
   'action-unoffered': 'action_unoffered',

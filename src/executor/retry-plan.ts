@@ -76,6 +76,7 @@ export function planAfterFailure(failed: JobChanges, facts: RetryFacts): AfterFa
       state: 'QUEUED',
       executor: null,
       progress: 0,
+      'not-before': notBefore,
       'return-code': code,
       'status-message':
         `attempt ${String(n)} of ${String(policy.attempts)} failed with return code ${String(code)}${why}; ` +

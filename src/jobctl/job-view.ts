@@ -64,6 +64,7 @@ export function showFields(job: JobDocument, now: number): (readonly [string, st
     [isFinal(job.state) ? 'duration' : 'elapsed', elapsed],
     ['updated', formatMoment(job.updated, now)],
     ['timeout', job.timeout === undefined ? undefined : formatDuration(job.timeout * 1000)],
+    ['next run', job['not-before'] === undefined ? undefined : formatMoment(job['not-before'], now)],
     ['retry policy', job.retry === undefined ? undefined : JSON.stringify(job.retry)],
     [
       'dead letter',

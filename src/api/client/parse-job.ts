@@ -124,6 +124,7 @@ const RULES: { readonly [K in JobField]-?: FieldRule<Exclude<JobDocument[K], und
   timeout: { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   'max-attempts': { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   queue: { check: text, expected: 'a string' },
+  'not-before': { check: date, expected: 'an ISO-8601 date' },
   'idempotency-key': { check: text, expected: 'a string' },
   'created-by': { check: text, expected: 'a string' },
   retry: { check: retry, expected: 'a retry policy object' },

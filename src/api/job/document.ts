@@ -1,8 +1,7 @@
 /**
  * The job document: Nuvla's job resource, schema version 2 (docs/contracts.md §3), kebab-case as on the wire,
- * plus the engine's additions (revision, executor, attempt, timeout, max-attempts, queue, idempotency-key, retry,
- * attempt-history, dead-letter, retried-at-attempt), which a Nuvla
- * client ignores.
+ * plus the engine's additions (revision, executor, attempt, timeout, max-attempts, queue, idempotency-key, not-before,
+ * retry, attempt-history, dead-letter, retried-at-attempt), which a Nuvla client ignores.
  */
 
 import type { JobRetryField } from './retry-policy.js';
@@ -103,6 +102,11 @@ export interface JobDocument {
    * on every job created here; absent from older jobs and from Nuvla's, which are the default queue's.
    */
   readonly queue?: string;
+  /**
+   * Ours: the job is not started before this instant. A QUEUED job whose time is still to come has no
+   * queue entry: the scheduler (the `job_scheduler` distribution) enqueues it when due and clears the field.
+   */
+  readonly 'not-before'?: string;
   /** Ours: a second create with the same key returns this job and creates nothing. */
   readonly 'idempotency-key'?: string;
   /** Ours: the job's retry policy, field by field over its action's (retry-policy.ts). */
@@ -118,6 +122,21 @@ export interface JobDocument {
   readonly 'retried-at-attempt'?: number;
   /** Nuvla's too: the API key that created the job (`credential/<uuid>`), set by the API. */
   readonly 'created-by'?: string;
+}
+
+/**
+ * Whether the job waits for its `not-before` at `now`: then nobody enqueues it but the scheduler, and a
+ * claim is refused. A job whose time has come is due, whoever enqueues it.
+ */
+export function isDelayed(job: Pick<JobDocument, 'not-before'>, now: number): boolean {
+  const notBefore = job['not-before'];
+  return notBefore !== undefined && Date.parse(notBefore) > now;
+}
+
+/** Whether a job not yet started has passed its `expiry` at `now` (Nuvla's field): it must not run. */
+export function isExpired(job: Pick<JobDocument, 'expiry'>, now: number): boolean {
+  const expiry = job.expiry;
+  return expiry !== undefined && Date.parse(expiry) <= now;
 }
 
 export function isFinal(state: JobState): boolean {

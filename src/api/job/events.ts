@@ -51,6 +51,8 @@ export interface JobEvent {
   readonly attempt?: number;
   /** On dead-lettered: why the engine gave the job up. */
   readonly reason?: string;
+  /** On retry-scheduled: when the next attempt may start. */
+  readonly 'not-before'?: string;
 }
 
 /** What a publisher sends for an event the API cannot see (today: `enqueued`); the API adds `seq`. */
@@ -91,5 +93,6 @@ export function parseJobEvent(value: unknown, options: { readonly seqRequired: b
     ...optionalText('executor'),
     ...optionalNumber('attempt'),
     ...optionalText('reason'),
+    ...optionalText('not-before'),
   };
 }

@@ -16,6 +16,8 @@ import {
   DEFAULT_JOB_PRIORITY,
   JOB_SCHEMA_VERSION,
   MAX_STATUS_MESSAGE_CHARS,
+  isDelayed,
+  isExpired,
   isFinal,
   type JobDocument,
   type JobState,
@@ -44,6 +46,10 @@ export function newJob(create: JobCreate, now: Date | string, id: string = newJo
   const job: Record<string, unknown> = {};
   // In the order a spread of `create` without its status message would give, then the server's fields.
   for (const key in fields) if (key !== 'status-message') job[key] = fields[key];
+  // A time already come is no delay: the creator enqueues the job at once, and the scheduler, which
+  // looks only for QUEUED jobs carrying the field, does not enqueue it a second time.
+  const notBefore = create['not-before'];
+  if (notBefore !== undefined && notBefore <= timestamp) delete job['not-before'];
   job.id = id;
   job['resource-type'] = 'job';
   job.created = timestamp;
@@ -85,7 +91,15 @@ export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDo
       throw badRequest(`"${field}" cannot be changed after the job is created`, { field });
     }
   }
-  const { immutable, state: nextState, executor, 'status-message': statusMessage, 'dead-letter': deadLetter, ...plain } = edit;
+  const {
+    immutable,
+    state: nextState,
+    executor,
+    'status-message': statusMessage,
+    'dead-letter': deadLetter,
+    'not-before': notBefore,
+    ...plain
+  } = edit;
   const state = nextState ?? current.state;
   if (!TRANSITIONS[current.state].includes(state)) {
     throw conflict(`job ${current.id} cannot go from ${current.state} to ${state}`, { from: current.state, to: state });
@@ -93,12 +107,17 @@ export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDo
   if (deadLetter !== undefined && state !== 'FAILED') {
     throw badRequest(`"dead-letter" marks a job the engine gave up: it needs "state" FAILED, not ${state}`, { field: 'dead-letter' });
   }
+  if (state === 'RUNNING' && current.state === 'QUEUED') assertStartable(current, now);
   let next: JobDocument = { ...current, ...plain, state };
   if (deadLetter !== undefined) {
     const attempt = deadLetter.attempt ?? current.attempt;
     next = { ...next, 'dead-letter': { reason: deadLetter.reason, at: now.toISOString(), ...(attempt === undefined ? {} : { attempt }) } };
   }
   if (executor !== undefined) next = withoutExecutor(next, executor);
+  if (notBefore !== undefined) next = withNotBefore(next, notBefore);
+  // A job that starts waits for nothing any more: a later hand-back to QUEUED must not leave it waiting
+  // for a time long past (the scheduler would enqueue it a second time).
+  else if (state === 'RUNNING' && current.state === 'QUEUED') next = withNotBefore(next, null);
   if (statusMessage !== undefined && statusMessage !== current['status-message']) {
     next = { ...next, 'status-message': truncate(statusMessage), 'time-of-status-change': now.toISOString() };
   }
@@ -163,6 +182,7 @@ export function retryJob(current: JobDocument, now: Date, reason = 'retried'): J
     started: _started,
     executor: _executor,
     'dead-letter': _deadLetter,
+    'not-before': _notBefore,
     ...rest
   } = current;
   const timestamp = now.toISOString();
@@ -198,6 +218,35 @@ function stamp(current: JobDocument, next: JobDocument, now: Date): JobDocument 
     stamped = stamped.state === 'SUCCESS' ? { ...stamped, progress: 100, duration } : { ...stamped, duration };
   }
   return stamped;
+}
+
+/**
+ * A QUEUED job may start only once its `not-before` has come and before its `expiry`; otherwise 409,
+ * whose message says which, so that no executor runs it (an executor ends an expired job CANCELED).
+ */
+function assertStartable(current: JobDocument, now: Date): void {
+  const at = now.getTime();
+  if (isExpired(current, at)) {
+    throw conflict(`job ${current.id} expired at ${current.expiry ?? ''}: a job is not started after its expiry`, {
+      reason: 'expired',
+      expiry: current.expiry,
+      job: current,
+    });
+  }
+  if (isDelayed(current, at)) {
+    throw conflict(`job ${current.id} is not due before ${current['not-before'] ?? ''}: it cannot start yet`, {
+      reason: 'not-due',
+      'not-before': current['not-before'],
+      job: current,
+    });
+  }
+}
+
+function withNotBefore(job: JobDocument, notBefore: string | null): JobDocument {
+  if (notBefore !== null) return { ...job, 'not-before': notBefore };
+  if (job['not-before'] === undefined) return job;
+  const { 'not-before': _dropped, ...rest } = job;
+  return rest;
 }
 
 function withoutExecutor(job: JobDocument, executor: string | null): JobDocument {

@@ -5,6 +5,7 @@
  */
 import { badRequest } from '../errors.js';
 import { QUEUE_NAME_RULE, isQueueName } from '../../recipes/queue-layout.js';
+import { resolveDate } from '../cimi/dates.js';
 import { EXECUTION_MODES, JOB_STATES, MAX_ATTEMPTS_LIMIT, type JobDocument, type JobState, type ResourceLink } from './document.js';
 import { checkRetrySpec, toJobRetryField, type JobRetryField } from './retry-policy.js';
 
@@ -29,6 +30,7 @@ export type JobCreate = Pick<JobDocument, 'action'> &
       | 'idempotency-key'
       | 'status-message'
       | 'retry'
+      | 'not-before'
     >
   >;
 
@@ -56,6 +58,8 @@ export interface JobEdit {
   readonly retry?: JobRetryField;
   /** Only with state FAILED: the engine gave the job up (docs/contracts.md §3). */
   readonly 'dead-letter'?: DeadLetterEdit;
+  /** A new time before which the job is not started; null clears it. */
+  readonly 'not-before'?: string | null;
   /** Fields fixed at creation, as sent: accepted only when equal to the stored value. */
   readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
 }
@@ -127,6 +131,22 @@ function date(fields: Fields, key: string): string | undefined {
   const parsed = Date.parse(value);
   if (Number.isNaN(parsed)) throw badRequest(`"${key}" must be an ISO-8601 date, got ${JSON.stringify(value)}`);
   return new Date(parsed).toISOString();
+}
+
+/**
+ * An instant: ISO-8601 (`2026-12-05T03:00:00Z`; no offset means UTC) or date math on the server's
+ * clock (`now+10m`), as filters take dates; stored as `toISOString()` text so it compares as text.
+ */
+function instant(fields: Fields, key: string, now: Date): string | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  const resolved = typeof value === 'string' ? resolveDate(value.trim(), now) : undefined;
+  if (resolved === undefined) {
+    throw badRequest(
+      `"${key}" must be an ISO-8601 instant such as "2026-12-05T03:00:00Z" (or date math such as "now+10m"), got ${describe(value)}`,
+    );
+  }
+  return resolved;
 }
 
 function link(value: unknown, key: string): ResourceLink {
@@ -209,13 +229,14 @@ const CREATE_FIELDS = new Set([
   'queue',
   'idempotency-key',
   'status-message',
+  'not-before',
   'state',
   'progress',
   'resource-type',
   'retry',
 ]);
 
-export function parseJobCreate(body: unknown): JobCreate {
+export function parseJobCreate(body: unknown, now: Date = new Date()): JobCreate {
   const fields = asObject(body, 'job');
   for (const key of Object.keys(fields)) {
     if (SERVER_OWNED_FIELDS.has(key) && key !== 'resource-type')
@@ -249,6 +270,7 @@ export function parseJobCreate(body: unknown): JobCreate {
     'idempotency-key': text(fields, 'idempotency-key', { max: 512 }),
     'status-message': text(fields, 'status-message'),
     retry: retryField(fields),
+    'not-before': instant(fields, 'not-before', now),
   });
 }
 
@@ -269,11 +291,12 @@ const EDIT_FIELDS = new Set([
   'max-attempts',
   'retry',
   'dead-letter',
+  'not-before',
   ...IMMUTABLE_FIELDS,
   ...SERVER_OWNED_FIELDS,
 ]);
 
-export function parseJobEdit(body: unknown): JobEdit {
+export function parseJobEdit(body: unknown, now: Date = new Date()): JobEdit {
   const fields = asObject(body, 'job edit');
   rejectUnknown(fields, EDIT_FIELDS, 'job edit');
   const executor = fields.executor;
@@ -300,6 +323,7 @@ export function parseJobEdit(body: unknown): JobEdit {
     'max-attempts': integer(fields, 'max-attempts', 1, MAX_ATTEMPTS_LIMIT),
     retry: retryField(fields),
     'dead-letter': deadLetter(fields),
+    'not-before': fields['not-before'] === null ? null : instant(fields, 'not-before', now),
     immutable,
   });
 }

@@ -27,7 +27,15 @@ export function changeEvents(before: JobDocument, after: JobDocument): Published
   if (after.state === 'RUNNING' && before.state !== 'RUNNING') return [eventOf('taken', after, at), eventOf('started', after, at)];
   if (after.state === 'QUEUED' && before.state === 'RUNNING') {
     const failed = attemptRecord(after, before.attempt)?.['return-code'];
-    if (failed !== undefined) return [{ ...eventOf('retry-scheduled', after, at), 'return-code': failed }];
+    const notBefore = after['not-before'];
+    if (failed !== undefined)
+      return [
+        {
+          ...eventOf('retry-scheduled', after, at),
+          'return-code': failed,
+          ...(notBefore === undefined ? {} : { 'not-before': notBefore }),
+        },
+      ];
   }
   if (after.state === 'QUEUED' && before.state !== 'QUEUED') return [eventOf('released', after, at)];
   if (after.state === 'RUNNING' && after.progress !== before.progress) return [eventOf('progress', after, at)];
