@@ -100,13 +100,18 @@ export async function runScheduler(api: JobApi, queue: QueueAccess, log: Logger,
       takeover = false;
       failures = 0;
     } catch (error) {
-      if (signal.aborted) break;
+      if (isAborted(signal)) break;
       failures += 1;
       sleepMs = FAILURE_DELAYS(failures);
       log.warn('scheduler pass failed; retrying', { error, retryInMs: sleepMs });
     }
     if (sleepMs > 0) await delay(sleepMs, signal, { keepProcessAlive: true }).catch(() => undefined);
   }
+}
+
+// A function, because TypeScript keeps `signal.aborted` narrowed to false across awaits.
+function isAborted(signal: AbortSignal): boolean {
+  return signal.aborted;
 }
 
 /** One look and what is due in it; returns how long to sleep before the next. */
