@@ -1,8 +1,8 @@
 /**
  * Retry policies, attempt history and dead letters (docs/contracts.md §3 and §5): the checks of a policy
  * (in an action module, on a job), the back-off, the decision after a failed attempt, and end to end
- * with the real job API, ZooKeeper, executors as child processes and the scheduler that enqueues a
- * retry when it is due: a job failing twice then succeeding, one always failing (dead-lettered, listed
+ * with the real job API, ZooKeeper, executors and the `job_scheduler` distribution (which enqueues a
+ * retry when it is due) as child processes: a job failing twice then succeeding, one always failing (dead-lettered, listed
  * by `jobctl dead`, revived by `jobctl retry --dead`), a timed-out one retried, a cancelled one not.
  */
 import assert from 'node:assert/strict';
@@ -17,7 +17,6 @@ import { waitFor } from '../src/harness/wait-for.js';
 import { defineAction } from '../src/sdk/index.js';
 import { useJobctl } from './fixtures/jobctl-stack.js';
 import { TEST_ACTIONS, useExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
-import { startScheduler } from './fixtures/retry-scheduler.js';
 
 const RETRY_ACTIONS = fileURLToPath(new URL('./fixtures/actions-retry', import.meta.url));
 const BAD_RETRY_ACTIONS = fileURLToPath(new URL('./fixtures/actions-retry-bad', import.meta.url));
@@ -125,125 +124,114 @@ describe('retry policies end to end', () => {
   }
 
   test('an action failing twice then succeeding ends SUCCESS at attempt 3, with back-off gaps of 1 s then 2 s', async () => {
-    const scheduler = startScheduler(bed());
-    try {
-      spawnExecutor();
-      const stop = new AbortController();
-      const b = bed();
-      const created = await b.client.create({ action: 'flaky', payload: JSON.stringify({ failUntil: 2 }) });
-      const { events, opened } = collectEvents(b, created.id, stop.signal);
-      await opened;
-      await b.queue.put(created.id, 100);
-      const job = await b.waitForState(created.id, ['SUCCESS', 'FAILED'], 40_000);
-      stop.abort();
-      assert.equal(job.state, 'SUCCESS');
-      assert.equal(job.attempt, 3);
-      assert.equal(job['dead-letter'], undefined);
-      const history = job['attempt-history'] ?? [];
-      assert.deepEqual(
-        history.map((record) => [record.attempt, record.state, record['return-code']]),
-        [
-          [1, 'QUEUED', 3],
-          [2, 'QUEUED', 3],
-          [3, 'SUCCESS', 0],
-        ],
-      );
-      // Back-off 1 s then 2 s (exponential from 1 s); the scheduler and a loaded machine may add to it.
-      const gap = (from: number, to: number): number => Date.parse(history[to]?.started ?? '') - Date.parse(history[from]?.ended ?? '');
-      const gaps = [gap(0, 1), gap(1, 2)];
-      assert.ok(gaps[0] !== undefined && gaps[0] >= 1000 && gaps[0] < 1000 + 2500, `first gap ${String(gaps[0])} ms, 1 s wanted`);
-      assert.ok(gaps[1] !== undefined && gaps[1] >= 2000 && gaps[1] < 2000 + 2500, `second gap ${String(gaps[1])} ms, 2 s wanted`);
-      await waitFor(() => events.some((event) => event.type === 'finished'), { message: 'the finished event' });
-      const scheduled = events.filter((event) => event.type === 'retry-scheduled');
-      assert.equal(scheduled.length, 2);
-      assert.equal(scheduled[0]?.['return-code'], 3);
-      assert.ok(scheduled[0]?.['not-before'] !== undefined, 'retry-scheduled carries the next run time');
-      assert.equal(events.filter((event) => event.type === 'released').length, 0);
-    } finally {
-      await scheduler.stop();
-    }
+    bed().spawnDistributor({ names: ['job_scheduler'] });
+    spawnExecutor();
+    const stop = new AbortController();
+    const b = bed();
+    const created = await b.client.create({ action: 'flaky', payload: JSON.stringify({ failUntil: 2 }) });
+    const { events, opened } = collectEvents(b, created.id, stop.signal);
+    await opened;
+    await b.queue.put(created.id, 100);
+    const job = await b.waitForState(created.id, ['SUCCESS', 'FAILED'], 40_000);
+    stop.abort();
+    assert.equal(job.state, 'SUCCESS');
+    assert.equal(job.attempt, 3);
+    assert.equal(job['dead-letter'], undefined);
+    const history = job['attempt-history'] ?? [];
+    assert.deepEqual(
+      history.map((record) => [record.attempt, record.state, record['return-code']]),
+      [
+        [1, 'QUEUED', 3],
+        [2, 'QUEUED', 3],
+        [3, 'SUCCESS', 0],
+      ],
+    );
+    // Back-off 1 s then 2 s (exponential from 1 s); the scheduler and a loaded machine may add to it.
+    const gap = (from: number, to: number): number => Date.parse(history[to]?.started ?? '') - Date.parse(history[from]?.ended ?? '');
+    const gaps = [gap(0, 1), gap(1, 2)];
+    assert.ok(gaps[0] !== undefined && gaps[0] >= 1000 && gaps[0] < 1000 + 2500, `first gap ${String(gaps[0])} ms, 1 s wanted`);
+    assert.ok(gaps[1] !== undefined && gaps[1] >= 2000 && gaps[1] < 2000 + 2500, `second gap ${String(gaps[1])} ms, 2 s wanted`);
+    await waitFor(() => events.some((event) => event.type === 'finished'), { message: 'the finished event' });
+    const scheduled = events.filter((event) => event.type === 'retry-scheduled');
+    assert.equal(scheduled.length, 2);
+    const [firstRetry] = scheduled;
+    assert.equal(firstRetry?.['return-code'], 3);
+    assert.ok(firstRetry['not-before'] !== undefined, 'retry-scheduled carries the next run time');
+    assert.equal(events.filter((event) => event.type === 'released').length, 0);
   });
 
   test('a job always failing is dead-lettered after its attempts, listed by jobctl dead, and revived by jobctl retry --dead', async () => {
-    const scheduler = startScheduler(bed());
-    try {
-      spawnExecutor();
-      const b = bed();
-      const stop = new AbortController();
-      const created = await b.client.create({ action: 'always_fails' });
-      const { events, opened } = collectEvents(b, created.id, stop.signal);
-      await opened;
-      await b.queue.put(created.id, 100);
-      const dead = await b.waitForState(created.id, ['FAILED'], 30_000);
-      assert.equal(dead.attempt, 3);
-      assert.equal(dead['return-code'], 7);
-      assert.match(
-        dead['dead-letter']?.reason ?? '',
-        /^gave up after 3 attempts \(retry policy attempts 3\): the last failed with return code 7/,
-      );
-      await waitFor(() => events.some((event) => event.type === 'dead-lettered'), { message: 'the dead-lettered event' });
-      stop.abort();
-      assert.match(events.find((event) => event.type === 'dead-lettered')?.reason ?? '', /^gave up after 3 attempts/);
-      // A plain failure (no policy) is not a dead letter.
-      const plain = await create(b, 'noop', { payload: JSON.stringify({ returnCode: 2 }) });
-      assert.equal((await b.waitForState(plain, ['FAILED', 'SUCCESS'])).state, 'FAILED');
+    bed().spawnDistributor({ names: ['job_scheduler'] });
+    spawnExecutor();
+    const b = bed();
+    const stop = new AbortController();
+    const created = await b.client.create({ action: 'always_fails' });
+    const { events, opened } = collectEvents(b, created.id, stop.signal);
+    await opened;
+    await b.queue.put(created.id, 100);
+    const dead = await b.waitForState(created.id, ['FAILED'], 30_000);
+    assert.equal(dead.attempt, 3);
+    assert.equal(dead['return-code'], 7);
+    assert.match(
+      dead['dead-letter']?.reason ?? '',
+      /^gave up after 3 attempts \(retry policy attempts 3\): the last failed with return code 7/,
+    );
+    await waitFor(() => events.some((event) => event.type === 'dead-lettered'), { message: 'the dead-lettered event' });
+    stop.abort();
+    assert.match(events.find((event) => event.type === 'dead-lettered')?.reason ?? '', /^gave up after 3 attempts/);
+    // A plain failure (no policy) is not a dead letter.
+    const plain = await create(b, 'noop', { payload: JSON.stringify({ returnCode: 2 }) });
+    assert.equal((await b.waitForState(plain, ['FAILED', 'SUCCESS'])).state, 'FAILED');
 
-      const listed = await jobctl.run(['dead', '--json']);
-      assert.equal(listed.code, 0, listed.stderr);
-      const body = JSON.parse(listed.stdout) as { count: number; byAction: Record<string, number>; jobs: JobDocument[] };
-      assert.equal(body.count, 1);
-      assert.deepEqual(body.byAction, { always_fails: 1 });
-      assert.equal(body.jobs[0]?.id, created.id);
-      const table = await jobctl.run(['dead']);
-      assert.match(table.stdout, /always_fails\s+1/);
-      const shown = await jobctl.run(['show', created.id]);
-      assert.match(shown.stdout, /dead letter\s+gave up after 3 attempts/);
-      assert.match(shown.stdout, /^attempts\n {2}#1 .* QUEUED {2}rc 7 /m);
-      const none = await jobctl.run(['dead', '--action', 'other', '--json']);
-      assert.equal((JSON.parse(none.stdout) as { count: number }).count, 0);
+    const listed = await jobctl.run(['dead', '--json']);
+    assert.equal(listed.code, 0, listed.stderr);
+    const body = JSON.parse(listed.stdout) as { count: number; byAction: Record<string, number>; jobs: JobDocument[] };
+    assert.equal(body.count, 1);
+    assert.deepEqual(body.byAction, { always_fails: 1 });
+    assert.equal(body.jobs[0]?.id, created.id);
+    const table = await jobctl.run(['dead']);
+    assert.match(table.stdout, /always_fails\s+1/);
+    const shown = await jobctl.run(['show', created.id]);
+    assert.match(shown.stdout, /dead letter\s+gave up after 3 attempts/);
+    assert.match(shown.stdout, /^attempts\n {2}#1 .* QUEUED {2}rc 7 /m);
+    const none = await jobctl.run(['dead', '--action', 'other', '--json']);
+    assert.equal((JSON.parse(none.stdout) as { count: number }).count, 0);
 
-      const revived = await jobctl.run(['retry', '--dead', '--action', 'always_fails', '--json']);
-      assert.equal(revived.code, 0, revived.stderr);
-      assert.equal((JSON.parse(revived.stdout) as { retried: number }).retried, 1);
-      // A whole new round: three more attempts, then dead again.
-      const again = await waitFor(
-        async () => {
-          const { job } = await b.client.get(created.id);
-          return job.state === 'FAILED' && (job.attempt ?? 0) > 3 ? job : undefined;
-        },
-        { timeoutMs: 30_000, message: 'the revived job dead-lettered again' },
-      );
-      assert.equal(again.attempt, 6);
-      assert.equal(again['retried-at-attempt'], 3);
-      assert.ok(again['dead-letter'] !== undefined);
-    } finally {
-      await scheduler.stop();
-    }
+    const revived = await jobctl.run(['retry', '--dead', '--action', 'always_fails', '--json']);
+    assert.equal(revived.code, 0, revived.stderr);
+    assert.equal((JSON.parse(revived.stdout) as { retried: number }).retried, 1);
+    // A whole new round: three more attempts, then dead again.
+    const again = await waitFor(
+      async () => {
+        const { job } = await b.client.get(created.id);
+        return job.state === 'FAILED' && (job.attempt ?? 0) > 3 ? job : undefined;
+      },
+      { timeoutMs: 30_000, message: 'the revived job dead-lettered again' },
+    );
+    assert.equal(again.attempt, 6);
+    assert.equal(again['retried-at-attempt'], 3);
+    assert.ok(again['dead-letter'] !== undefined);
   });
 
   test('a timed-out attempt is retried (whatever `on` lists); a cancelled job is not', async () => {
-    const scheduler = startScheduler(bed());
-    try {
-      spawnExecutor();
-      const b = bed();
-      const slow = await create(b, 'slow_first');
-      const done = await b.waitForState(slow, ['SUCCESS', 'FAILED'], 30_000);
-      assert.equal(done.state, 'SUCCESS');
-      assert.equal(done.attempt, 2);
-      assert.equal(done['attempt-history']?.[0]?.['return-code'], 124);
+    bed().spawnDistributor({ names: ['job_scheduler'] });
+    spawnExecutor();
+    const b = bed();
+    const slow = await create(b, 'slow_first');
+    const done = await b.waitForState(slow, ['SUCCESS', 'FAILED'], 30_000);
+    assert.equal(done.state, 'SUCCESS');
+    assert.equal(done.attempt, 2);
+    assert.equal(done['attempt-history']?.[0]?.['return-code'], 124);
 
-      const waiting = await create(b, 'wait_forever');
-      await waitFor(async () => (await b.client.get(waiting)).job.progress >= 1, { message: 'wait_forever running' });
-      await b.client.cancel(waiting);
-      await waitFor(async () => (await b.queue.length()) === 0, { message: 'its entry consumed' });
-      const { job } = await b.client.get(waiting);
-      assert.equal(job.state, 'CANCELED');
-      assert.equal(job.attempt, 1);
-      assert.equal(job['not-before'], undefined);
-      assert.equal(job['dead-letter'], undefined);
-    } finally {
-      await scheduler.stop();
-    }
+    const waiting = await create(b, 'wait_forever');
+    await waitFor(async () => (await b.client.get(waiting)).job.progress >= 1, { message: 'wait_forever running' });
+    await b.client.cancel(waiting);
+    await waitFor(async () => (await b.queue.length()) === 0, { message: 'its entry consumed' });
+    const { job } = await b.client.get(waiting);
+    assert.equal(job.state, 'CANCELED');
+    assert.equal(job.attempt, 1);
+    assert.equal(job['not-before'], undefined);
+    assert.equal(job['dead-letter'], undefined);
   });
 
   test('a bad retry policy on a job is refused naming the field; a bad one in a module is reported by the executor', async () => {

@@ -3,7 +3,7 @@
  * (docs/contracts.md §5 lists Nuvla's answers; ours differ where Nuvla loses or duplicates work). The caller
  * gathers the facts (the document, whether its recorded owner is alive) and carries the answer out.
  */
-import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isDelayed, isFinal, type JobDocument } from '../api/job/document.js';
+import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isDelayed, isExpired, isFinal, type JobDocument } from '../api/job/document.js';
 import type { ActionAvailability } from './action-offers.js';
 
 /** Return codes the engine itself gives a job, apart from the action's own. */
@@ -62,6 +62,11 @@ export type Disposition =
       readonly detail: string;
       readonly returnCode: number;
     }
+  /**
+   * Not started before its `expiry`: it must not run. CANCELED (nothing failed: it was not wanted any
+   * more), then consume.
+   */
+  | { readonly kind: 'cancel'; readonly reason: 'expired'; readonly detail: string }
   /** Run it: claim it as `attempt`. */
   | { readonly kind: 'claim'; readonly attempt: number; readonly previousOwner: string | undefined; readonly detail: string };
 
@@ -128,7 +133,11 @@ export function decide(facts: DispositionFacts): Disposition {
     // Whatever wrote the job's owner: the process holding its other entry runs it (docs/contracts.md §5).
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING under ${facts.foreignHolder}` };
   }
-  if (job.state === 'QUEUED' && isDelayed(job, facts.now ?? Date.now())) {
+  const now = facts.now ?? Date.now();
+  if (job.state === 'QUEUED' && isExpired(job, now)) {
+    return { kind: 'cancel', reason: 'expired', detail: `expired: not started before its expiry ${job.expiry ?? ''}` };
+  }
+  if (job.state === 'QUEUED' && isDelayed(job, now)) {
     // Enqueued before its time (by an edit that delayed it, or a producer's early clock): the API would
     // refuse the claim; the scheduler enqueues it again when due, as it does every QUEUED job due.
     return {

@@ -40,6 +40,8 @@ export const SKIP_REASONS = [
   'final',
   /** RUNNING on another live executor (a duplicate entry). */
   'owned_elsewhere',
+  /** QUEUED past its `expiry`: made CANCELED without running, and consumed. */
+  'expired',
   /** QUEUED with a `not-before` still to come (enqueued early): consumed, the scheduler enqueues it when due. */
   'not_due',
   /** Being handled by another slot of this executor (a duplicate entry). */

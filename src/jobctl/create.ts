@@ -22,6 +22,7 @@ import { EXIT, failure, usageError } from './errors.js';
 import { EventFeed } from './event-feed.js';
 import { STREAM_OPEN_WAIT_MS, followJob } from './follow.js';
 import { followView } from './follow-views.js';
+import { notBeforeOf } from './start-time.js';
 
 export const createCommand: JobctlCommand = {
   command: 'create <action>',
@@ -50,15 +51,26 @@ export const createCommand: JobctlCommand = {
       })
       .option('retry-attempts', numberFlag("1-1000: attempts in all when attempts fail (sets the policy's attempts)"))
       .option('retry-delay', numberFlag("seconds before the second attempt (sets the policy's delay-seconds)"))
+      .option('at', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'start it no sooner than this ISO-8601 instant, e.g. 2026-12-05T03:00Z (its not-before; no offset means UTC)',
+      })
+      .option('in', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'start it no sooner than this long from now: 30s, 10m, 2h, 1d (sets not-before)',
+      })
       .option('wait', {
         alias: 'w',
         type: 'boolean',
         describe: 'follow the job to its end; exit 0 on SUCCESS, its return code on FAILED (1 if none), 130 on CANCELED',
       })
       .example('$0 create dummy_test_action --payload \'{"seconds": 3}\' --wait', 'run a job and wait for it')
-      .example('$0 create command --payload @job.json --priority 50', 'the payload from a file'),
+      .example('$0 create command --payload @job.json --priority 50', 'the payload from a file')
+      .example('$0 create cleanup_jobs --in 10m', 'a job that starts in ten minutes (the job_scheduler enqueues it then)'),
   async run(ctx, args) {
-    const job = await newJobFrom(args, process.cwd());
+    const job = await newJobFrom(args, process.cwd(), ctx.now());
     const wait = args.wait === true;
     // ZooKeeper first: no job is persisted when it could not be enqueued right after.
     const queue = await ctx.queue('enqueue the job (jobctl create)');
@@ -70,7 +82,9 @@ export const createCommand: JobctlCommand = {
       const submitted = await submitOne(ctx, api, queue, job);
       if (!ctx.options.json)
         ctx.out.line(
-          `created ${submitted.id} (${job.action}, priority ${job.priority ?? DEFAULT_JOB_PRIORITY})${submitted.enqueued ? ', enqueued' : ''}`,
+          `created ${submitted.id} (${job.action}, priority ${job.priority ?? DEFAULT_JOB_PRIORITY})${
+            submitted.enqueued ? ', enqueued' : submitted.notBefore === undefined ? '' : `, not before ${submitted.notBefore}`
+          }`,
         );
       else if (!wait) ctx.out.json(submitted);
       if (feed === undefined) return EXIT.ok;
@@ -98,7 +112,7 @@ export function exitCodeOf(job: Pick<JobDocument, 'state' | 'return-code'>): num
 }
 
 /** The job the options describe, checked before anything is sent. */
-export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob> {
+export async function newJobFrom(args: OptionArgs, cwd: string, now: number = Date.now()): Promise<NewJob> {
   const action = readString(args, 'action') ?? '';
   if (!/^[A-Za-z0-9_.:-]+$/.test(action)) throw usageError(`${JSON.stringify(action)} is not an action name: letters, digits, _ . : -`);
   const target = readString(args, 'target');
@@ -109,6 +123,7 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
   const queue = readString(args, 'queue');
   if (queue !== undefined && !isQueueName(queue)) throw usageError(`queue name ${JSON.stringify(queue)} is not valid: ${QUEUE_NAME_RULE}`);
   const retry = readRetry(args);
+  const notBefore = notBeforeOf(readString(args, 'at'), readString(args, 'in'), now);
   return {
     action,
     ...(target === undefined ? {} : { 'target-resource': { href: target } }),
@@ -118,6 +133,7 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
     ...(maxAttempts === undefined ? {} : { 'max-attempts': maxAttempts }),
     ...(queue === undefined ? {} : { queue }),
     ...(retry === undefined ? {} : { retry }),
+    ...(notBefore === undefined ? {} : { 'not-before': notBefore }),
   };
 }
 
