@@ -12,6 +12,7 @@ import { cancelCommand, deleteCommand, retryCommand } from '../jobctl/change.js'
 import type { JobctlCommand } from '../jobctl/command.js';
 import { CommandContext } from '../jobctl/context.js';
 import { createCommand } from '../jobctl/create.js';
+import { deadCommand } from '../jobctl/dead-letters.js';
 import { EXIT, describeFailure } from '../jobctl/errors.js';
 import { eventsCommand } from '../jobctl/events-command.js';
 import { leadersCommand } from '../jobctl/leaders-command.js';
@@ -29,6 +30,7 @@ const COMMANDS: readonly JobctlCommand[] = [
   showCommand,
   cancelCommand,
   retryCommand,
+  deadCommand,
   deleteCommand,
   queueCommand,
   leadersCommand,

@@ -7,6 +7,8 @@
  *
  * - A QUEUED job whose id is in no queue entry was persisted by a creator that died before enqueueing
  *   it, created by a third party through the REST API, or lost with ZooKeeper's data: it is enqueued.
+ *   Not a delayed job whose `not-before` is still to come (or came within the grace): the scheduler
+ *   enqueues those (src/distributor/job-scheduler.ts).
  * - A RUNNING job whose owner is not a live executor and whose id is in no entry lost its entry while
  *   its executor died: it is set back to QUEUED (only if nobody changed it meanwhile) and enqueued.
  *
@@ -80,7 +82,10 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
   const cutoff = new Date(Date.now() - options.graceMs).toISOString();
   // The API first, then the queue: a job enqueued between the two reads is then seen in the queue.
   const queued: Found[] = [];
-  for await (const job of jobsMatching(api, `state='QUEUED' and created<'${cutoff}'`, signal)) queued.push(job);
+  // A job waiting for its `not-before` has no entry on purpose, and is the scheduler's once due; one
+  // whose time came more than the grace ago without an entry was missed, and is enqueued here.
+  const waited = `(not-before=null or not-before<'${cutoff}')`;
+  for await (const job of jobsMatching(api, `state='QUEUED' and created<'${cutoff}' and ${waited}`, signal)) queued.push(job);
   const running: Found[] = [];
   for await (const job of jobsMatching(api, `state='RUNNING' and updated<'${cutoff}'`, signal)) running.push(job);
   if (queued.length === 0 && running.length === 0) return { queuedChecked: 0, runningChecked: 0, enqueued: [], requeued: [] };

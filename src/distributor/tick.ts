@@ -5,6 +5,7 @@
  * lead, a retry after the API failed, a new leader making up a missed tick) creates each job once.
  */
 import { createHash } from 'node:crypto';
+import { toJobRetryField } from '../api/job/retry-policy.js';
 import type { JobApi } from '../api/client/job-api.js';
 import type { NewJob } from '../api/client/inputs.js';
 import type { JobEnqueuer } from '../enqueue/job-enqueuer.js';
@@ -55,6 +56,7 @@ export function newJobOf(spec: JobSpec, key: string | undefined): NewJob {
     ...(spec.timeoutSeconds === undefined ? {} : { timeout: spec.timeoutSeconds }),
     ...(spec.queue === undefined ? {} : { queue: spec.queue }),
     ...(spec.tags === undefined ? {} : { tags: [...spec.tags] }),
+    ...(spec.retry === undefined ? {} : { retry: toJobRetryField(spec.retry) }),
     ...(key === undefined ? {} : { 'idempotency-key': key }),
   };
 }

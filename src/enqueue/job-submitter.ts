@@ -59,8 +59,9 @@ export class JobSubmitter {
   async #enqueue(jobs: readonly NewJob[], created: readonly Created[], signal: AbortSignal | undefined): Promise<SubmittedJob[]> {
     const fresh = created.flatMap((result, index): EnqueueRequest[] => {
       const job = jobs[index];
-      // An API server with --zk-hosts has enqueued it already: a second entry would only be dropped.
-      return result.created && result.enqueuedByApi !== true && job !== undefined
+      // An API server with --zk-hosts has enqueued it already: a second entry would only be dropped. A
+      // delayed job is the scheduler's to enqueue, when due.
+      return result.created && result.enqueuedByApi !== true && result.notBefore === undefined && job !== undefined
         ? [
             {
               id: result.id,
@@ -81,7 +82,7 @@ export class JobSubmitter {
       });
       throw error;
     }
-    return created.map((result) => ({ ...result, enqueued: result.created }));
+    return created.map((result) => ({ ...result, enqueued: result.created && result.notBefore === undefined }));
   }
 }
 

@@ -36,6 +36,7 @@ for (const file of files) {
       name: definition.name,
       timeoutSeconds: definition.timeoutSeconds,
       ...(definition.maxAttempts === undefined ? {} : { maxAttempts: definition.maxAttempts }),
+      ...(definition.retry === undefined ? {} : { retry: definition.retry }),
       ...(definition.description === undefined ? {} : { description: definition.description }),
     });
   } catch (error) {

@@ -141,10 +141,25 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
     if (!lookup.found)
       throw new Error(`job ${item.jobId}: a document that does not exist cannot be ${disposition.kind === 'fail' ? 'failed' : 'claimed'}`);
     const { job } = lookup;
+    if (disposition.kind === 'cancel') {
+      const canceled = await cancelExpired(item, job, disposition.detail, jobLog, deps);
+      if (canceled !== undefined) return { exit: canceled };
+      continue;
+    }
     const owned = ownJob(item, job, owner, disposition.kind === 'claim' ? disposition.attempt : (job.attempt ?? 0), jobLog, deps);
     try {
       if (disposition.kind === 'fail')
-        return { exit: await failBeforeRun(item, owned, disposition.returnCode, disposition.detail, jobLog, deps) };
+        return {
+          exit: await failBeforeRun(
+            item,
+            owned,
+            disposition.returnCode,
+            disposition.detail,
+            jobLog,
+            deps,
+            disposition.reason === 'attempts-exhausted' ? disposition.detail : undefined,
+          ),
+        };
       const claimed = await owned.write(
         { state: 'RUNNING', executor: owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail },
         deps.giveUp,
@@ -167,6 +182,33 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
       line('warn', 'job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS }),
     ),
   };
+}
+
+/**
+ * An expired job ends CANCELED without running, written only at the revision read (the API refuses to
+ * start it anyway); undefined when it changed meanwhile, to decide again.
+ */
+async function cancelExpired(
+  item: QueueItem,
+  job: JobDocument,
+  detail: string,
+  log: Logger,
+  deps: ClaimDeps,
+): Promise<JobExit | undefined> {
+  try {
+    await deps.api.edit(
+      job.id,
+      { state: 'CANCELED', executor: ownerOf(deps.name, item.session), 'status-message': detail },
+      { ifRevision: deps.api.compatibility === 'nuvla' ? undefined : job.revision },
+    );
+  } catch (error) {
+    if (error instanceof ApiError && (error.code === 'precondition-failed' || error.code === 'conflict')) {
+      log.info('expired job changed while being cancelled; deciding again', { detail: error.message });
+      return undefined;
+    }
+    throw error;
+  }
+  return consumeEntry(log, skipped('expired'), line('info', 'job expired before it started: CANCELED, entry consumed', { detail }));
 }
 
 /** Who else holds an entry of the job, for the log; undefined when nobody outside our executors does. */

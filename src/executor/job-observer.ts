@@ -19,6 +19,10 @@ export const JOB_OUTCOMES = [
   'failed',
   /** FAILED recorded because the action outlasted its timeout. */
   'timed_out',
+  /** The attempt failed and its retry policy allows another: QUEUED again with a `not-before` time. */
+  'retry_scheduled',
+  /** The attempt failed and was the last its retry policy (or max-attempts) allows: FAILED and dead-lettered. */
+  'dead_lettered',
   /** Someone canceled the job while it ran; the action was stopped. */
   'cancelled',
   /** Handed back to the queue, QUEUED again (the executor stopping, or a failure while handling it). */
@@ -36,6 +40,10 @@ export const SKIP_REASONS = [
   'final',
   /** RUNNING on another live executor (a duplicate entry). */
   'owned_elsewhere',
+  /** QUEUED past its `expiry`: made CANCELED without running, and consumed. */
+  'expired',
+  /** QUEUED with a `not-before` still to come (enqueued early): consumed, the scheduler enqueues it when due. */
+  'not_due',
   /** Being handled by another slot of this executor (a duplicate entry). */
   'duplicate',
   /** A newer schema version: left for a newer executor. */
@@ -78,6 +86,7 @@ const SKIPPED_BY_DISPOSITION: Readonly<Record<DispositionReason, SkipReason>> = 
   'not-found': 'not_found',
   final: 'final',
   'owned-elsewhere': 'owned_elsewhere',
+  'not-due': 'not_due',
   'newer-schema': 'newer_schema',
   'action-elsewhere': 'action_elsewhere',
   'action-unoffered': 'action_unoffered',

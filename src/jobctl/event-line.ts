@@ -24,6 +24,8 @@ export function eventFacts(event: JobEvent): string[] {
   if (event.duration !== undefined) facts.push(`after ${formatWholeSeconds(event.duration)}`);
   if (event.executor !== undefined) facts.push(`by ${event.executor}`);
   if (event.attempt !== undefined) facts.push(`attempt ${event.attempt}`);
+  if (event['not-before'] !== undefined) facts.push(`next attempt at ${event['not-before']}`);
+  if (event.reason !== undefined) facts.push(`reason ${JSON.stringify(clip(event.reason, 160))}`);
   const message = event['status-message'];
   if (message !== undefined && message !== '') facts.push(JSON.stringify(clip(message, 120)));
   return facts;

@@ -64,10 +64,35 @@ export function showFields(job: JobDocument, now: number): (readonly [string, st
     [isFinal(job.state) ? 'duration' : 'elapsed', elapsed],
     ['updated', formatMoment(job.updated, now)],
     ['timeout', job.timeout === undefined ? undefined : formatDuration(job.timeout * 1000)],
+    ['next run', job['not-before'] === undefined ? undefined : formatMoment(job['not-before'], now)],
+    ['retry policy', job.retry === undefined ? undefined : JSON.stringify(job.retry)],
+    [
+      'dead letter',
+      job['dead-letter'] === undefined
+        ? undefined
+        : `${job['dead-letter'].reason} (${formatMoment(job['dead-letter'].at, now) ?? job['dead-letter'].at})`,
+    ],
     ['payload', job.payload],
     ['parent', job['parent-job']],
     ['tags', job.tags === undefined || job.tags.length === 0 ? undefined : job.tags.join(', ')],
   ];
+}
+
+/**
+ * One line per attempt of the history, oldest first: `#2  <started>  3.2 s  QUEUED  rc 1  by x@1  message`.
+ * Empty without a history (Nuvla's API, or a job never claimed).
+ */
+export function attemptLines(job: JobDocument): string[] {
+  const history = job['attempt-history'] ?? [];
+  return history.map((record) => {
+    const took = record.ended === undefined ? 'running' : formatDuration(Date.parse(record.ended) - Date.parse(record.started));
+    const parts = [`#${String(record.attempt)}`, record.started, took, record.state ?? 'RUNNING'];
+    if (record['return-code'] !== undefined) parts.push(`rc ${String(record['return-code'])}`);
+    if (record.executor !== undefined) parts.push(`by ${record.executor}`);
+    const message = record['status-message'];
+    if (message !== undefined && message !== '') parts.push(firstLine(message));
+    return parts.join('  ');
+  });
 }
 
 /** `SUCCESS after 5.2 s, return code 0: slept 500 ms` */

@@ -10,7 +10,7 @@ import { EXIT, usageError } from './errors.js';
 import { EventFeed } from './event-feed.js';
 import { STREAM_OPEN_WAIT_MS, followJob } from './follow.js';
 import { followView } from './follow-views.js';
-import { listColumns, showFields } from './job-view.js';
+import { attemptLines, listColumns, showFields } from './job-view.js';
 import { parseJobId } from './options.js';
 import { renderFields, renderTable } from './table.js';
 
@@ -63,7 +63,11 @@ export const showCommand: JobctlCommand = {
     if (args.follow === true) return follow(ctx, id);
     const { job } = await api.get(id);
     if (ctx.options.json) ctx.out.json(job);
-    else ctx.out.lines(renderFields(showFields(job, ctx.now())));
+    else {
+      ctx.out.lines(renderFields(showFields(job, ctx.now())));
+      const attempts = attemptLines(job);
+      if (attempts.length > 0) ctx.out.lines(['attempts', ...attempts.map((text) => `  ${text}`)]);
+    }
     return EXIT.ok;
   },
 };

@@ -8,6 +8,7 @@
  */
 import { ACTION_NAME } from '../api/job/parse.js';
 import { MAX_ATTEMPTS_LIMIT, type JobDocument } from '../api/job/document.js';
+import { checkRetrySpec, type RetryPolicySpec } from '../api/job/retry-policy.js';
 import type { JobApi } from '../api/client/job-api.js';
 import type { Logger } from '../util/logger.js';
 import { defineChecked, definitionProblems, fieldsOf, isDefinition, unknownFieldsProblem, type DefinitionKind } from './define.js';
@@ -66,6 +67,13 @@ export interface ActionSpec<P = unknown> {
    * `--max-attempts` (default 5) applies without either.
    */
   readonly maxAttempts?: number;
+  /**
+   * How failed attempts are retried: `{ attempts, backoff: 'exponential' | 'fixed', delaySeconds,
+   * maxDelaySeconds, jitter, on: [return codes] | 'any' }`, every field optional (defaults: attempts 1,
+   * i.e. no retry; exponential; 1 s; 3600 s; jitter 0; on 'any'). A job's own `retry` field overrides
+   * it field by field. See the README, "Retries and dead letters".
+   */
+  readonly retry?: RetryPolicySpec;
   readonly description?: string;
   /** Validates the JSON value of `job.payload`; throwing fails the job before `run` starts. */
   readonly parsePayload?: (raw: unknown) => P;
@@ -84,7 +92,7 @@ export interface ActionDefinition<P = unknown> extends ActionSpec<P> {
 export const ACTION_NAME_PATTERN = ACTION_NAME;
 export const MAX_ACTION_TIMEOUT_SECONDS = 31 * 24 * 60 * 60;
 
-const KNOWN_FIELDS: ReadonlySet<string> = new Set(['name', 'timeoutSeconds', 'maxAttempts', 'description', 'parsePayload', 'run']);
+const KNOWN_FIELDS: ReadonlySet<string> = new Set(['name', 'timeoutSeconds', 'maxAttempts', 'retry', 'description', 'parsePayload', 'run']);
 
 export class ActionDefinitionError extends TypeError {
   override readonly name = 'ActionDefinitionError';
@@ -96,7 +104,7 @@ export function actionSpecProblems(spec: unknown): string[] {
   const fields = fieldsOf(spec);
   if (fields === undefined) return [`an action definition must be an object, got ${describeValue(spec)}`];
   const problems: string[] = [];
-  const { name, timeoutSeconds, maxAttempts, description, parsePayload, run } = fields;
+  const { name, timeoutSeconds, maxAttempts, retry, description, parsePayload, run } = fields;
   if (typeof name !== 'string' || !ACTION_NAME_PATTERN.test(name)) {
     problems.push(`name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describeValue(name)}`);
   }
@@ -110,6 +118,10 @@ export function actionSpecProblems(spec: unknown): string[] {
     (typeof maxAttempts !== 'number' || !Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS_LIMIT)
   ) {
     problems.push(`maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT} when given, got ${describeValue(maxAttempts)}`);
+  }
+  if (retry !== undefined) {
+    const checked = checkRetrySpec(retry, 'camel', 'retry');
+    if ('problems' in checked) problems.push(...checked.problems);
   }
   if (description !== undefined && typeof description !== 'string') {
     problems.push(`description must be a string when given, got ${describeValue(description)}`);
@@ -142,12 +154,19 @@ export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
     name: spec.name,
     timeoutSeconds: spec.timeoutSeconds,
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+    ...(spec.retry === undefined ? {} : { retry: retrySpecOf(spec.retry) }),
     ...(spec.description === undefined ? {} : { description: spec.description }),
     ...(spec.parsePayload === undefined ? {} : { parsePayload: spec.parsePayload }),
     // The executor calls `definition.run(context)`, so `this` is the definition, which holds the same fields.
     // eslint-disable-next-line @typescript-eslint/unbound-method
     run: spec.run,
   }));
+}
+
+/** The checked, frozen copy of a valid `retry` (defineChecked has checked it before this runs). */
+function retrySpecOf(retry: RetryPolicySpec): RetryPolicySpec {
+  const checked = checkRetrySpec(retry, 'camel', 'retry');
+  return 'spec' in checked ? checked.spec : {};
 }
 
 /** True for values made by `defineAction` (from any copy of this module) that still hold a valid spec. */

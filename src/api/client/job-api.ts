@@ -7,6 +7,7 @@ import type { JobDocument, JobState } from '../job/document.js';
 import type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
 import type { JobField } from './parse-job.js';
 import type { Created } from './responses.js';
+import type { JobOperationRequest, JobOperationResult } from './operations.js';
 
 export interface CreateOptions {
   /** The same key always yields the same job: a create with it can be retried safely. */
@@ -40,6 +41,8 @@ export interface JobApi {
   search(query?: SearchQuery): Promise<SearchResult<JobDocument>>;
   count(filter?: string): Promise<number>;
   countByState(filter?: string): Promise<Record<JobState, number>>;
+  /** Many claims and edits of single jobs in one request (the engine's `POST /api/job/operations`). */
+  operations(requests: readonly JobOperationRequest[]): Promise<JobOperationResult[]>;
   cancel(id: string): Promise<void>;
   delete(id: string): Promise<void>;
   deleteMatching(filter: string): Promise<number>;

@@ -8,6 +8,7 @@ import type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
 import type { CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
 import type { JobField } from './parse-job.js';
 import type { Created } from './responses.js';
+import type { JobOperationRequest, JobOperationResult } from './operations.js';
 
 export class LazyJobApi implements JobApi {
   readonly #load: () => Promise<JobApi>;
@@ -40,6 +41,10 @@ export class LazyJobApi implements JobApi {
 
   async edit(id: string, changes: JobChanges, options?: EditOptions): Promise<JobDocument> {
     return (await this.#api()).edit(id, changes, options);
+  }
+
+  async operations(requests: readonly JobOperationRequest[]): Promise<JobOperationResult[]> {
+    return (await this.#api()).operations(requests);
   }
 
   search<K extends JobField>(query: SelectQuery<K>): Promise<SearchResult<Pick<JobDocument, K | 'id'>>>;

@@ -10,6 +10,8 @@ export interface Created {
   readonly created: boolean;
   /** True when the API server itself wrote the job's queue entry (`job-api serve --zk-hosts`). */
   readonly enqueuedByApi?: boolean;
+  /** The time the job waits for: its creator leaves it to the scheduler instead of enqueueing it. */
+  readonly notBefore?: string;
 }
 
 /** `{status, message, resource-id[, created]}` of POST /api/job (Nuvla's has no `created`: 201 is). */
@@ -34,7 +36,8 @@ function createdOf(body: unknown, createdByStatus: boolean | undefined, what: st
   const created =
     typeof body.created === 'boolean' ? body.created : typeof body.status === 'number' ? body.status === 201 : createdByStatus;
   if (created === undefined) throw malformed(`${what} answered without saying whether the job was created`, body);
-  return body.enqueued === true ? { id, created, enqueuedByApi: true } : { id, created };
+  const notBefore = typeof body['not-before'] === 'string' ? { notBefore: body['not-before'] } : {};
+  return body.enqueued === true ? { id, created, enqueuedByApi: true, ...notBefore } : { id, created, ...notBefore };
 }
 
 /** A collection's `count` and its `resources` (still unparsed). */

@@ -5,7 +5,8 @@
  * ZooKeeper, so whoever enqueues publishes it (`POST /api/job/events`).
  *
  *   created -> enqueued -> taken -> started -> progress* -> finished | timed-out | cancelled
- *                                            \-> released (back to QUEUED) -> taken ...
+ *                                            |                  (then dead-lettered, if the engine gave it up)
+ *                                            \-> released | retry-scheduled (back to QUEUED) -> taken ...
  */
 import { isRecord } from '../../util/is-record.js';
 import { JOB_STATES, type JobState } from './document.js';
@@ -20,6 +21,8 @@ export const JOB_EVENT_TYPES = [
   'timed-out',
   'cancelled',
   'released',
+  'retry-scheduled',
+  'dead-lettered',
 ] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
@@ -46,6 +49,10 @@ export interface JobEvent {
   /** The owner (`<executor>@<session>`) on taken, started, progress and the end. */
   readonly executor?: string;
   readonly attempt?: number;
+  /** On dead-lettered: why the engine gave the job up. */
+  readonly reason?: string;
+  /** On retry-scheduled: when the next attempt may start. */
+  readonly 'not-before'?: string;
 }
 
 /** What a publisher sends for an event the API cannot see (today: `enqueued`); the API adds `seq`. */
@@ -85,5 +92,7 @@ export function parseJobEvent(value: unknown, options: { readonly seqRequired: b
     ...optionalNumber('duration'),
     ...optionalText('executor'),
     ...optionalNumber('attempt'),
+    ...optionalText('reason'),
+    ...optionalText('not-before'),
   };
 }

@@ -41,8 +41,11 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
   const { store, access, now, events } = options;
   // Persisted first, then enqueued (docs/contracts.md): an entry never names a job that does not exist.
-  const enqueue = async (jobs: readonly JobDocument[]): Promise<boolean> =>
-    options.enqueueCreated === undefined || jobs.length === 0 ? false : options.enqueueCreated(jobs);
+  // A job waiting for its `not-before` gets its entry from the scheduler when due, not here.
+  const enqueue = async (created: readonly JobDocument[]): Promise<boolean> => {
+    const jobs = created.filter((job) => job['not-before'] === undefined);
+    return options.enqueueCreated === undefined || jobs.length === 0 ? false : options.enqueueCreated(jobs);
+  };
 
   app.post('/api/job', async (request, reply) => {
     const principal = await requirePermission(access, request, 'create');
@@ -57,7 +60,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       const timestamp = now().toISOString();
       const jobs = request.body.map((body: unknown, index) => {
         try {
-          const create = parseJobCreate(body);
+          const create = parseJobCreate(body, new Date(timestamp));
           checkCreate(principal, create.action);
           return { ...newJob(create, timestamp), ...createdBy };
         } catch (error) {
@@ -79,11 +82,14 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
         const conflict = asked === undefined ? undefined : idempotencyConflict(asked, result);
         if (conflict !== undefined) throw conflictAt(conflict, index);
       });
-      return reply
-        .code(201)
-        .send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created, enqueued && result.created)) });
+      return reply.code(201).send({
+        status: 201,
+        resources: results.map((result) =>
+          createdBody(result.job, result.created, enqueued && result.created && result.job['not-before'] === undefined),
+        ),
+      });
     }
-    const create = parseJobCreate(request.body);
+    const create = parseJobCreate(request.body, now());
     checkCreate(principal, create.action);
     const asked = { ...newJob(create, now()), ...createdBy };
     const result = await store.create(asked);
@@ -143,7 +149,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     const principal = await requireAnyPermission(access, request, ['edit', 'claim']);
     const id = jobIdOf(request);
     const expected = ifMatch(request);
-    const edit = parseJobEdit(request.body);
+    const edit = parseJobEdit(request.body, now());
     const job = await updateWithEvents(
       store,
       events,

@@ -53,6 +53,8 @@ export const INDEXED_COLUMNS: readonly IndexedColumn[] = [
     valueOf: (job) => orNull(job['idempotency-key']),
   },
   { attribute: 'revision', column: 'revision', type: 'number', valueOf: (job) => job.revision },
+  // Added by schema version 2 of both stores; indexed (with state) for the scheduler's "QUEUED jobs due by now".
+  { attribute: 'not-before', column: 'not_before', type: 'date', valueOf: (job) => orNull(job['not-before']) },
 ];
 
 /** Columns every job has a value for (NOT NULL in both schemas). */

@@ -58,6 +58,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // NULLs are distinct in a UNIQUE index: jobs without a key never collide.
     `CREATE UNIQUE INDEX jobs_idempotency_key ON ${JOBS_TABLE} (idempotency_key)`,
   ],
+  [
+    // Existing jobs have no `not-before`: NULL is their value, nothing to fill in.
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN not_before text COLLATE "C"`,
+    // The scheduler's query (QUEUED jobs with not_before <= now, by not_before) as one index range;
+    // partial, so that the jobs that never waited cost it nothing.
+    `CREATE INDEX jobs_state_not_before ON ${JOBS_TABLE} (state, not_before) WHERE not_before IS NOT NULL`,
+  ],
 ];
 
 const placeholders = (from: number, count: number): string => Array.from({ length: count }, (_, index) => `$${from + index}`).join(', ');

@@ -64,6 +64,14 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // NULLs are distinct in a UNIQUE index: jobs without a key never collide.
     `CREATE UNIQUE INDEX jobs_idempotency_key ON ${JOBS_TABLE} (idempotency_key)`,
   ],
+  [
+    // Existing jobs have no `not-before`: NULL is their value, nothing to fill in.
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN not_before TEXT`,
+    // The scheduler's query, `state = 'QUEUED' AND not_before <= ?` by not_before, is one range of this
+    // index; partial, so that the jobs that never waited (nearly all) cost it nothing. A comparison on
+    // not_before implies NOT NULL, which is what lets SQLite use a partial index for it.
+    `CREATE INDEX jobs_state_not_before ON ${JOBS_TABLE} (state, not_before) WHERE not_before IS NOT NULL`,
+  ],
 ];
 
 export function openSqliteStore(path: string): Promise<JobStore> {
