@@ -7,3 +7,4 @@ export * from './sdk/index.js';
 export { RETURN_CODES } from './executor/disposition.js';
 export { JobApiClient } from './api/client/index.js';
 export { reconcileQueue, type ReconcileOptions, type ReconcileReport } from './distributor/queue-reconciler.js';
+export { feedQueues, type FeedOptions, type FeedReport } from './distributor/queue-feeder.js';

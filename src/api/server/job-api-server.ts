@@ -176,7 +176,9 @@ export class JobApiServer {
     const app = await buildJobApi({
       ...(tls === undefined ? {} : { tls }),
       events,
-      ...(created === undefined ? {} : { enqueueCreated: (jobs) => created.enqueueCreated(jobs) }),
+      ...(created === undefined
+        ? {}
+        : { enqueueCreated: (jobs) => created.enqueueCreated(jobs), parkBeyondRoom: (jobs) => created.parkBeyondRoom(jobs) }),
       ...(metrics === undefined ? {} : { requests: metrics }),
       store: stores.jobs,
       access: new Authenticator(stores.credentials, () => new Date(), parts.authenticator ?? {}),
