@@ -16,9 +16,11 @@ import { QueueRoutes } from '../src/recipes/queue-routes.js';
 import { windowPath } from '../src/recipes/queue-window.js';
 import { silentLogger } from '../src/util/logger.js';
 import { useExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
+import { useJobctl } from './fixtures/jobctl-stack.js';
 
 const BUNDLED_DISTRIBUTORS = fileURLToPath(new URL('../distributors', import.meta.url));
 const testbed = useExecutorTestbed();
+const jobctl = useJobctl(testbed);
 /** The testbed's job API is the file's: each test starts from no job at all, its counts its own. */
 const EVERY_JOB = "created>'2000-01-01T00:00:00Z'";
 
@@ -74,6 +76,34 @@ function spawnFeeders(bed: ExecutorTestbed, count: number): ReturnType<ExecutorT
 }
 
 describe('the queue window', () => {
+  test('jobctl queue window shows the default, sets a size producers then use, and refuses a bad one by name', async () => {
+    const bed = testbed();
+    const shown = await jobctl.run(['queue', 'window']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.equal(shown.stdout, `window: 20000 entries per queue (${windowPath(bed.queuePath)})\n`);
+    const set = await jobctl.run(['queue', 'window', '3', '--json']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.deepEqual(JSON.parse(set.stdout), { window: 3, path: windowPath(bed.queuePath) });
+    const report = await jobctl.run(['queue']);
+    assert.match(report.stdout, /^window: 3 entries per queue; producers park the jobs beyond it in the job API$/m);
+    const { submitter, routes } = submitterFor(bed);
+    try {
+      const submitted = await submitter.submit(noops(5));
+      assert.deepEqual(
+        submitted.map((job) => job.parked === true),
+        [false, false, false, true, true],
+      );
+    } finally {
+      await routes.close();
+      await bed.client.deleteMatching(EVERY_JOB);
+    }
+    for (const bad of ['0', 'ten', '1000001']) {
+      const refused = await jobctl.run(['queue', 'window', bad]);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /^jobctl: jobctl queue window: /);
+    }
+  });
+
   test('the feed unparks best priority first, then oldest, and only what it returns', async () => {
     const bed = testbed();
     await bed.client.deleteMatching(EVERY_JOB);
