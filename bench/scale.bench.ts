@@ -62,7 +62,7 @@ interface ScaleRun {
   readonly zkSurvived: boolean;
   readonly zkRssMb: number;
   readonly maxEntries: number;
-  readonly feederRssMb: { readonly start: number; readonly end: number };
+  readonly feederRssMb: { readonly start: number; readonly afterFirstWindow: number; readonly end: number };
   readonly apiCpuPercent: number;
   readonly databaseCpuPercent: number | null;
   readonly insertSeconds: number;
@@ -107,20 +107,51 @@ async function shrinkParked(client: JobApiClient, left: number): Promise<void> {
   await client.deleteMatching(`waiting='room' and created>'${boundary}'`);
 }
 
-/** Postgres backends are the postmaster's children: their CPU, summed, is the database's. */
-function childPids(parent: number): number[] {
+/** utime + stime (+ the waited-for children's) of a process, in seconds; undefined once it is gone. */
+function processSeconds(pid: number, withChildren: boolean): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${String(pid)}/stat`, 'utf8');
+    // After the command name's last ')': state is field 3, utime 14, stime 15, cutime 16, cstime 17.
+    const fields = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    const own = (fields[11] ?? 0) + (fields[12] ?? 0);
+    return (withChildren ? own + (fields[13] ?? 0) + (fields[14] ?? 0) : own) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+function childrenOf(parent: number): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === parent) pids.push(Number(entry));
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent) pids.push(Number(entry));
     } catch {
       // gone meanwhile
     }
   }
   return pids;
+}
+
+/**
+ * PostgreSQL's CPU: the postmaster, its backends (its children) and those that exited meanwhile (its
+ * children's time, counted when it reaped them), as percent of one core between start and stop.
+ */
+function databaseCpuMeter(postmaster: number): { stop(): number } {
+  const started = now();
+  const before = new Map(childrenOf(postmaster).map((pid) => [pid, processSeconds(pid, false) ?? 0]));
+  const postmasterBefore = processSeconds(postmaster, true) ?? 0;
+  return {
+    stop: () => {
+      let seconds = (processSeconds(postmaster, true) ?? 0) - postmasterBefore;
+      for (const pid of childrenOf(postmaster)) seconds += (processSeconds(pid, false) ?? 0) - (before.get(pid) ?? 0);
+      return (100 * seconds) / ((now() - started) / 1000);
+    },
+  };
 }
 
 async function runStore(store: string): Promise<ScaleRun> {
@@ -188,10 +219,10 @@ async function runStore(store: string): Promise<ScaleRun> {
       await probe.close();
       say(`[${store}] first take with the window full: ${round2(firstTakeMs)} ms`);
 
-      const meter = cpuMeter([
-        { label: 'job-api', pid: api.daemon.pid },
-        ...(postgres === undefined ? [] : childPids(postgres.pid).map((pid) => ({ label: 'postgres', pid }))),
-      ]);
+      const meter = cpuMeter([{ label: 'job-api', pid: api.daemon.pid }]);
+      const databaseMeter = postgres === undefined ? undefined : databaseCpuMeter(postgres.pid);
+      // The feeder has fed its first window: its RSS from here on is what a long backlog costs it.
+      const feederFed = rssMb(feeder.pid) ?? Number.NaN;
       const drain = spawnExecutor({ ...common, threads: THREADS, actionsDir: dir });
       daemons.push(drain);
       await untilCount(client, "state='SUCCESS'", 2000, 'at least');
@@ -206,7 +237,7 @@ async function runStore(store: string): Promise<ScaleRun> {
       say(`[${store}] about 1,000 waiting: ${round2(at1k)} jobs/s`);
       const cpu = meter.stop();
       const apiShare = cpu.shares.find((share) => share.label === 'job-api');
-      const dbPercent = cpu.shares.filter((share) => share.label === 'postgres').reduce((sum, share) => sum + share.percent, 0);
+      const dbPercent = databaseMeter?.stop();
       const zkAlive = (await fourLetterWord(zk.host, zk.port, 'ruok').catch(() => '')) === 'imok';
       return {
         backlog: TOTAL,
@@ -219,9 +250,9 @@ async function runStore(store: string): Promise<ScaleRun> {
         zkSurvived: zkAlive,
         zkRssMb: round2(rssMb(zk.pid) ?? Number.NaN),
         maxEntries,
-        feederRssMb: { start: round2(feederStart), end: round2(rssMb(feeder.pid) ?? Number.NaN) },
+        feederRssMb: { start: round2(feederStart), afterFirstWindow: round2(feederFed), end: round2(rssMb(feeder.pid) ?? Number.NaN) },
         apiCpuPercent: round2(apiShare?.percent ?? Number.NaN),
-        databaseCpuPercent: postgres === undefined ? null : round2(dbPercent),
+        databaseCpuPercent: dbPercent === undefined ? null : round2(dbPercent),
         insertSeconds: round2(insertSeconds),
       };
     } finally {
@@ -269,4 +300,12 @@ for (const store of STORES) {
   runs.push(await runStore(store));
 }
 if (args.json) console.log(JSON.stringify({ runs }));
-else console.table(runs.map(({ feederRssMb, ...run }) => ({ ...run, feederRssStart: feederRssMb.start, feederRssEnd: feederRssMb.end })));
+else
+  console.table(
+    runs.map(({ feederRssMb, ...run }) => ({
+      ...run,
+      feederRssStart: feederRssMb.start,
+      feederRssFed: feederRssMb.afterFirstWindow,
+      feederRssEnd: feederRssMb.end,
+    })),
+  );
