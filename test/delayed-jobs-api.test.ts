@@ -170,7 +170,25 @@ describe('the SQLite store migration', () => {
     const check = new Database(path, { readonly: true });
     try {
       const version = check.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number };
-      assert.equal(version.v, 2);
+      assert.ok(version.v >= 2, `schema version ${String(version.v)}`);
+      // Version 3: why each QUEUED job waits, and its queue with the default filled in.
+      const columns = check.prepare('SELECT id, waiting, queue FROM jobs ORDER BY id').all() as { waiting: string | null; queue: string }[];
+      assert.deepEqual(
+        columns.map((row) => [row.waiting, row.queue]),
+        [
+          [null, 'default'],
+          ['time', 'default'],
+        ],
+      );
+      const feedPlan = check
+        .prepare(
+          'EXPLAIN QUERY PLAN SELECT doc FROM jobs WHERE state = ? AND waiting = ? AND queue = ? ORDER BY priority ASC, created ASC, id ASC LIMIT 1000',
+        )
+        .all('QUEUED', 'room', 'default') as { detail: string }[];
+      assert.ok(
+        feedPlan.some((row) => row.detail.includes('jobs_waiting_order')) && !feedPlan.some((row) => row.detail.includes('TEMP B-TREE')),
+        `the feeder's query walks the index in order: ${JSON.stringify(feedPlan)}`,
+      );
       const plan = check
         .prepare('EXPLAIN QUERY PLAN SELECT doc FROM jobs WHERE state = ? AND not_before <= ? ORDER BY not_before LIMIT 100')
         .all('QUEUED', '2026-07-01T00:00:00.000Z') as { detail: string }[];

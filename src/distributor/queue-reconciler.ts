@@ -20,11 +20,12 @@
 import type { JobApi } from '../api/client/job-api.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULT_JOB_PRIORITY } from '../api/job/document.js';
+import { DEFAULT_QUEUE_NAME } from '../recipes/queue-layout.js';
 import type { Logger } from '../util/logger.js';
 import type { QueueAccess } from '../sdk/distribution.js';
 
 export interface ReconcileOptions {
-  /** Jobs created (QUEUED) or updated (RUNNING) more recently than this are not touched. */
+  /** Jobs changed more recently than this (created, unparked, handed back, RUNNING updated) are not touched. */
   readonly graceMs: number;
   readonly signal?: AbortSignal;
 }
@@ -82,16 +83,23 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
   const cutoff = new Date(Date.now() - options.graceMs).toISOString();
   // The API first, then the queue: a job enqueued between the two reads is then seen in the queue.
   const queued: Found[] = [];
-  // A job waiting for its `not-before` has no entry on purpose, and is the scheduler's once due; one
-  // whose time came more than the grace ago without an entry was missed, and is enqueued here.
-  const waited = `(not-before=null or not-before<'${cutoff}')`;
-  for await (const job of jobsMatching(api, `state='QUEUED' and created<'${cutoff}' and ${waited}`, signal)) queued.push(job);
+  // A job waiting (`waiting`, an indexed column) has no entry on purpose: a parked one is the queue
+  // feeder's, a delayed one the scheduler's once due. Only a delayed job whose time came more than the
+  // grace ago without an entry was missed, and is enqueued here; two indexed reads, so that a million
+  // waiting jobs cost a pass nothing.
+  // `updated`, not `created`: a job the feeder has just unparked is between its API write and its entry.
+  for await (const job of jobsMatching(api, `state='QUEUED' and waiting=null and updated<'${cutoff}'`, signal)) queued.push(job);
+  for await (const job of jobsMatching(api, `state='QUEUED' and waiting='time' and not-before<'${cutoff}'`, signal)) queued.push(job);
   const running: Found[] = [];
   for await (const job of jobsMatching(api, `state='RUNNING' and updated<'${cutoff}'`, signal)) running.push(job);
   if (queued.length === 0 && running.length === 0) return { queuedChecked: 0, runningChecked: 0, enqueued: [], requeued: [] };
   const inQueue = await queue.jobIds();
 
-  const stranded = queued.filter((job) => !inQueue.has(job.id));
+  const stranded = await withinRoom(
+    queued.filter((job) => !inQueue.has(job.id)),
+    queue,
+    log,
+  );
   signal?.throwIfAborted();
   await queue.enqueue(stranded.map(enqueueable));
   const enqueued = stranded.map((job) => job.id);
@@ -120,6 +128,30 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
     });
   }
   return report;
+}
+
+/**
+ * The stranded jobs that fit their queue's room, best priority first: a queue's window holds whatever
+ * a pass finds (jobs created over REST by a producer that does not enqueue), and the rest wait for a
+ * later pass, as room comes back.
+ */
+async function withinRoom(stranded: readonly Found[], queue: QueueAccess, log: Logger): Promise<Found[]> {
+  const byQueue = new Map<string, Found[]>();
+  for (const job of stranded) {
+    const name = job.queue ?? DEFAULT_QUEUE_NAME;
+    const list = byQueue.get(name);
+    if (list === undefined) byQueue.set(name, [job]);
+    else list.push(job);
+  }
+  const fit: Found[] = [];
+  for (const [name, jobs] of byQueue) {
+    const room = await queue.room(name);
+    jobs.sort((a, b) => (a.priority ?? DEFAULT_JOB_PRIORITY) - (b.priority ?? DEFAULT_JOB_PRIORITY));
+    fit.push(...jobs.slice(0, room));
+    if (jobs.length > room)
+      log.info('stranded jobs left for a later pass: their queue is full', { queue: name, jobs: jobs.length - room, room });
+  }
+  return fit;
 }
 
 /** Into the job's own queue: a job without the field (older, or Nuvla's) is the default queue's. */

@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { toJobRetryField } from '../api/job/retry-policy.js';
 import type { JobApi } from '../api/client/job-api.js';
+import type { FedJob } from '../api/job/feed.js';
 import type { NewJob } from '../api/client/inputs.js';
 import type { JobEnqueuer } from '../enqueue/job-enqueuer.js';
 import type { JobSubmitter } from '../enqueue/job-submitter.js';
@@ -19,7 +20,7 @@ import { jobSpecProblems, type JobSpec } from '../sdk/job-spec.js';
 const MAX_KEY_LENGTH = 512;
 
 /** What the distributor reads of the queue for a leader-only task (the queue reconciler). */
-export type QueueReading = Pick<QueueAccess, 'jobIds' | 'isExecutorAlive'>;
+export type QueueReading = Pick<QueueAccess, 'jobIds' | 'isExecutorAlive' | 'names' | 'room'>;
 
 export interface TickServices {
   readonly api: JobApi;
@@ -27,6 +28,8 @@ export interface TickServices {
   /** How a leader-only task enqueues (the one enqueue path, also under `submitter`). */
   readonly enqueuer: JobEnqueuer;
   readonly submitter: JobSubmitter;
+  /** Unparks the first jobs parked for a queue, best first (the job API's feed), for a leader-only task to enqueue. */
+  readonly unpark: (queue: string, limit: number) => Promise<readonly FedJob[]>;
   /** False with Nuvla's job API, which has no idempotency keys: then only the election prevents duplicates. */
   readonly useIdempotencyKeys: () => Promise<boolean>;
 }
@@ -82,6 +85,13 @@ function queueAccessOf(services: TickServices, signal: AbortSignal): QueueAccess
     isExecutorAlive: (owner) => services.queue.isExecutorAlive(owner),
     enqueue: async (jobs) => {
       await services.enqueuer.enqueue(jobs, signal);
+    },
+    names: () => services.queue.names(),
+    room: (name) => services.queue.room(name),
+    feedParked: async (name, limit) => {
+      const jobs = await services.unpark(name, limit);
+      await services.enqueuer.enqueue(jobs, signal);
+      return jobs.length;
     },
   };
 }

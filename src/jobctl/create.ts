@@ -181,7 +181,10 @@ async function submitOne(ctx: CommandContext, api: JobApiClient, queue: QueueRou
   let submitted: SubmittedJob | undefined;
   try {
     // As distributors submit: `enqueued` announced on the event stream, for whoever follows the job.
-    [submitted] = await new JobSubmitter(api, enqueuerFor(ctx, api, queue), warningsOf(ctx)).submit([job], ctx.signal);
+    [submitted] = await new JobSubmitter(api, enqueuerFor(ctx, api, queue), warningsOf(ctx), (name) => queue.window.room(name)).submit(
+      [job],
+      ctx.signal,
+    );
   } catch (error) {
     // The API's part failed (nothing to undo), or ZooKeeper's, after the job was persisted.
     if (!isZkError(error)) throw error;

@@ -31,6 +31,7 @@ import { EVENTS_PATH, followEvents, type EventStreamOptions } from './event-stre
 import type { JobEvent, PublishedJobEvent } from '../job/events.js';
 import { parseJob, parseSelectedJob, type JobField } from './parse-job.js';
 import { ReplicaSet } from './replicas.js';
+import { FEED_PATH, parseFedJobs, type FedJob } from './fed-jobs.js';
 import { Requester, type Call, type CallResult } from './requester.js';
 import { parseBulkCreated, parseCollection, parseCreated, parseDeletedCount, parseStateCounts, type Created } from './responses.js';
 
@@ -233,6 +234,17 @@ export class JobApiClient implements JobApi {
     if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('job operations');
     const result = await this.#call({ method: 'POST', path: OPERATIONS_PATH, body: { json: operationsBody(requests) }, idempotent: false });
     return parseOperationResults(ok(result, 'POST', OPERATIONS_PATH, [200]).body, requests.length, (value) => this.#parseJob(value));
+  }
+
+  /**
+   * The engine's feed (`POST /api/job/feed`): unparks the first `limit` jobs parked for queue `queue`,
+   * best priority first, then oldest, and returns them for the caller to enqueue at once. Not
+   * replayed after a lost answer: jobs unparked then are enqueued by the queue reconciler.
+   */
+  async unparkFirst(queue: string, limit: number): Promise<FedJob[]> {
+    if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('the queue feed');
+    const result = await this.#call({ method: 'POST', path: FEED_PATH, body: { json: { queue, limit } }, idempotent: false });
+    return parseFedJobs(ok(result, 'POST', FEED_PATH, [200]).body);
   }
 
   /** Nuvla's `cancel` operation: QUEUED or RUNNING to CANCELED; ApiError 'conflict' when already final. */

@@ -125,6 +125,7 @@ const RULES: { readonly [K in JobField]-?: FieldRule<Exclude<JobDocument[K], und
   'max-attempts': { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   queue: { check: text, expected: 'a string' },
   'not-before': { check: date, expected: 'an ISO-8601 date' },
+  parked: { check: (value) => (value === true ? value : undefined), expected: 'true' },
   'idempotency-key': { check: text, expected: 'a string' },
   'created-by': { check: text, expected: 'a string' },
   retry: { check: retry, expected: 'a retry policy object' },

@@ -12,6 +12,8 @@ export interface Created {
   readonly enqueuedByApi?: boolean;
   /** The time the job waits for: its creator leaves it to the scheduler instead of enqueueing it. */
   readonly notBefore?: string;
+  /** The job waits in the API for room in its queue: the queue feeder enqueues it, not its creator. */
+  readonly parked?: boolean;
 }
 
 /** `{status, message, resource-id[, created]}` of POST /api/job (Nuvla's has no `created`: 201 is). */
@@ -36,8 +38,11 @@ function createdOf(body: unknown, createdByStatus: boolean | undefined, what: st
   const created =
     typeof body.created === 'boolean' ? body.created : typeof body.status === 'number' ? body.status === 201 : createdByStatus;
   if (created === undefined) throw malformed(`${what} answered without saying whether the job was created`, body);
-  const notBefore = typeof body['not-before'] === 'string' ? { notBefore: body['not-before'] } : {};
-  return body.enqueued === true ? { id, created, enqueuedByApi: true, ...notBefore } : { id, created, ...notBefore };
+  const waits = {
+    ...(typeof body['not-before'] === 'string' ? { notBefore: body['not-before'] } : {}),
+    ...(body.parked === true ? { parked: true } : {}),
+  };
+  return body.enqueued === true ? { id, created, enqueuedByApi: true, ...waits } : { id, created, ...waits };
 }
 
 /** A collection's `count` and its `resources` (still unparsed). */

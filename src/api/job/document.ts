@@ -107,6 +107,12 @@ export interface JobDocument {
    * queue entry: the scheduler (the `job_scheduler` distribution) enqueues it when due and clears the field.
    */
   readonly 'not-before'?: string;
+  /**
+   * Ours: true while the job waits in the job API for room in its queue (the queue's window, see
+   * docs/contracts.md §2): it has no entry, and the queue feeder (the `queue_feeder` distribution)
+   * enqueues it when there is room, best priority first, then oldest, and removes the field.
+   */
+  readonly parked?: true;
   /** Ours: a second create with the same key returns this job and creates nothing. */
   readonly 'idempotency-key'?: string;
   /** Ours: the job's retry policy, field by field over its action's (retry-policy.ts). */
@@ -137,6 +143,19 @@ export function isDelayed(job: Pick<JobDocument, 'not-before'>, now: number): bo
 export function isExpired(job: Pick<JobDocument, 'expiry'>, now: number): boolean {
   const expiry = job.expiry;
   return expiry !== undefined && Date.parse(expiry) <= now;
+}
+
+/**
+ * Why a QUEUED job has no queue entry on purpose, as the stores index it (the `waiting` column): `time`
+ * until its `not-before`, `room` while parked; null for a job that has (or should have) an entry, and
+ * for every job that is not QUEUED.
+ */
+export type WaitingFor = 'time' | 'room';
+
+export function waitingFor(job: Pick<JobDocument, 'state' | 'not-before' | 'parked'>): WaitingFor | null {
+  if (job.state !== 'QUEUED') return null;
+  if (job['not-before'] !== undefined) return 'time';
+  return job.parked === true ? 'room' : null;
 }
 
 export function isFinal(state: JobState): boolean {

@@ -98,6 +98,7 @@ export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDo
     'status-message': statusMessage,
     'dead-letter': deadLetter,
     'not-before': notBefore,
+    parked,
     ...plain
   } = edit;
   const state = nextState ?? current.state;
@@ -118,6 +119,10 @@ export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDo
   // A job that starts waits for nothing any more: a later hand-back to QUEUED must not leave it waiting
   // for a time long past (the scheduler would enqueue it a second time).
   else if (state === 'RUNNING' && current.state === 'QUEUED') next = withNotBefore(next, null);
+  // Parked only while QUEUED: a job that starts (its id was put in the queue by other means) or ends
+  // waits for no room.
+  if (parked !== undefined) next = withParked(next, parked);
+  if (state !== 'QUEUED') next = withParked(next, false);
   if (statusMessage !== undefined && statusMessage !== current['status-message']) {
     next = { ...next, 'status-message': truncate(statusMessage), 'time-of-status-change': now.toISOString() };
   }
@@ -162,7 +167,8 @@ export function cancelJob(current: JobDocument, now: Date, reason = 'canceled'):
   if (isFinal(current.state)) {
     throw conflict(`job ${current.id} is already ${current.state}: there is nothing to cancel`, { state: current.state });
   }
-  return stamp(current, { ...current, state: 'CANCELED', 'status-message': reason, 'time-of-status-change': now.toISOString() }, now);
+  const canceled = withParked(current, false);
+  return stamp(current, { ...canceled, state: 'CANCELED', 'status-message': reason, 'time-of-status-change': now.toISOString() }, now);
 }
 
 /**
@@ -246,6 +252,13 @@ function withNotBefore(job: JobDocument, notBefore: string | null): JobDocument 
   if (notBefore !== null) return { ...job, 'not-before': notBefore };
   if (job['not-before'] === undefined) return job;
   const { 'not-before': _dropped, ...rest } = job;
+  return rest;
+}
+
+function withParked(job: JobDocument, parked: boolean): JobDocument {
+  if (parked) return job.parked === true ? job : { ...job, parked: true };
+  if (job.parked === undefined) return job;
+  const { parked: _dropped, ...rest } = job;
   return rest;
 }
 

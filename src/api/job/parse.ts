@@ -31,6 +31,7 @@ export type JobCreate = Pick<JobDocument, 'action'> &
       | 'status-message'
       | 'retry'
       | 'not-before'
+      | 'parked'
     >
   >;
 
@@ -60,6 +61,8 @@ export interface JobEdit {
   readonly 'dead-letter'?: DeadLetterEdit;
   /** A new time before which the job is not started; null clears it. */
   readonly 'not-before'?: string | null;
+  /** true parks the job (it waits in the API for room in its queue); false or null unparks it. */
+  readonly parked?: boolean;
   /** Fields fixed at creation, as sent: accepted only when equal to the stored value. */
   readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
 }
@@ -230,6 +233,7 @@ const CREATE_FIELDS = new Set([
   'idempotency-key',
   'status-message',
   'not-before',
+  'parked',
   'state',
   'progress',
   'resource-type',
@@ -271,7 +275,24 @@ export function parseJobCreate(body: unknown, now: Date = new Date()): JobCreate
     'status-message': text(fields, 'status-message'),
     retry: retryField(fields),
     'not-before': instant(fields, 'not-before', now),
+    parked: parkedOnCreate(fields),
   });
+}
+
+/** On create only `true` means something; `false` is the same as leaving it out. */
+function parkedOnCreate(fields: Fields): true | undefined {
+  const parked = fields.parked;
+  if (parked === undefined || parked === false) return undefined;
+  if (parked !== true) throw badRequest(`"parked" must be true or false, got ${describe(parked)}`);
+  return true;
+}
+
+function parkedOnEdit(fields: Fields): boolean | undefined {
+  const parked = fields.parked;
+  if (parked === undefined) return undefined;
+  if (parked === null) return false;
+  if (typeof parked !== 'boolean') throw badRequest(`"parked" must be true, false or null, got ${describe(parked)}`);
+  return parked;
 }
 
 const EDIT_FIELDS = new Set([
@@ -292,6 +313,7 @@ const EDIT_FIELDS = new Set([
   'retry',
   'dead-letter',
   'not-before',
+  'parked',
   ...IMMUTABLE_FIELDS,
   ...SERVER_OWNED_FIELDS,
 ]);
@@ -324,6 +346,7 @@ export function parseJobEdit(body: unknown, now: Date = new Date()): JobEdit {
     retry: retryField(fields),
     'dead-letter': deadLetter(fields),
     'not-before': fields['not-before'] === null ? null : instant(fields, 'not-before', now),
+    parked: parkedOnEdit(fields),
     immutable,
   });
 }

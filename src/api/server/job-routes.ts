@@ -14,7 +14,7 @@ import { parseOptionalFilter } from '../cimi/parser.js';
 import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
 import { checkCancel, checkCreate, checkEdit, deletesFinalOnly } from './job-access.js';
 import { aclBound, audienceOf, mayView, visibleFilter } from './job-acl.js';
-import { FINAL_STATES } from '../job/document.js';
+import { FINAL_STATES, waitingFor } from '../job/document.js';
 import { parseCollectionQuery } from './search-params.js';
 import { forAudience, type JobEventHub } from './event-hub.js';
 import { updateWithEvents } from './evented-update.js';
@@ -32,6 +32,11 @@ export interface JobRoutesOptions {
    * nothing is enqueued here, the producer or the queue reconciler does it.
    */
   readonly enqueueCreated?: (jobs: readonly JobDocument[]) => Promise<boolean>;
+  /**
+   * Marks `parked` the jobs about to be created that find no room in their queue's window
+   * (`--zk-hosts`): the queue feeder enqueues them later. Absent: nothing is parked here.
+   */
+  readonly parkBeyondRoom?: (jobs: readonly JobDocument[]) => Promise<JobDocument[]>;
 }
 
 const FINAL_FILTER = [...FINAL_STATES].map((state) => `state='${state}'`).join(' or ');
@@ -41,11 +46,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
   const { store, access, now, events } = options;
   // Persisted first, then enqueued (docs/contracts.md): an entry never names a job that does not exist.
-  // A job waiting for its `not-before` gets its entry from the scheduler when due, not here.
+  // A job waiting for its `not-before` gets its entry from the scheduler when due, a parked one from
+  // the queue feeder when there is room, not here.
   const enqueue = async (created: readonly JobDocument[]): Promise<boolean> => {
-    const jobs = created.filter((job) => job['not-before'] === undefined);
+    const jobs = created.filter((job) => waitingFor(job) === null);
     return options.enqueueCreated === undefined || jobs.length === 0 ? false : options.enqueueCreated(jobs);
   };
+  const park = async (jobs: JobDocument[]): Promise<JobDocument[]> =>
+    options.parkBeyondRoom === undefined ? jobs : options.parkBeyondRoom(jobs);
 
   app.post('/api/job', async (request, reply) => {
     const principal = await requirePermission(access, request, 'create');
@@ -70,7 +78,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
           throw error instanceof Error ? badRequest(`job ${String(index)}: ${error.message}`, { index }) : error;
         }
       });
-      const results = await store.createMany(jobs);
+      const results = await store.createMany(await park(jobs));
       const fresh = results.filter((result) => result.created).map((result) => result.job);
       for (const job of fresh) events.publish(forAudience(createdEvents(job), audienceOf(job)));
       // One enqueue for the whole request: its entries go in one transaction per few hundred jobs.
@@ -85,13 +93,14 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       return reply.code(201).send({
         status: 201,
         resources: results.map((result) =>
-          createdBody(result.job, result.created, enqueued && result.created && result.job['not-before'] === undefined),
+          createdBody(result.job, result.created, enqueued && result.created && waitingFor(result.job) === null),
         ),
       });
     }
     const create = parseJobCreate(request.body, now());
     checkCreate(principal, create.action);
-    const asked = { ...newJob(create, now()), ...createdBy };
+    const fresh = { ...newJob(create, now()), ...createdBy };
+    const asked = (await park([fresh]))[0] ?? fresh;
     const result = await store.create(asked);
     if (result.created) events.publish(forAudience(createdEvents(result.job), audienceOf(result.job)));
     const conflict = idempotencyConflict(asked, result);

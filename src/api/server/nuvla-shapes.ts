@@ -29,6 +29,7 @@ export function selectFields(job: JobDocument, select: readonly string[] | undef
 /**
  * `enqueued`: the server wrote the job's queue entry before replying (only with --zk-hosts).
  * `not-before`: the job waits for that time, so its creator must not enqueue it (the scheduler will).
+ * `parked`: the job waits for room in its queue, so its creator must not enqueue it (the queue feeder will).
  */
 export function createdBody(job: JobDocument, created: boolean, enqueued = false): Record<string, unknown> {
   const notBefore = job['not-before'];
@@ -39,6 +40,7 @@ export function createdBody(job: JobDocument, created: boolean, enqueued = false
     created,
     ...(enqueued ? { enqueued: true } : {}),
     ...(notBefore === undefined ? {} : { 'not-before': notBefore }),
+    ...(job.parked === true ? { parked: true } : {}),
   };
 }
 

@@ -48,6 +48,17 @@ export interface JobStore {
    * The mutation must return the document with its revision already incremented.
    */
   update(id: string, mutate: JobMutation, expectedRevision?: number): Promise<JobDocument>;
+  /**
+   * The first `limit` jobs the filter matches in the search's order, each rewritten by `mutate`, in one
+   * transaction; returns them as stored afterwards. No count is made: a page through an index costs
+   * the page, not the matches (the queue feeder's read of parked jobs, best first, however many wait).
+   * Rows another transaction holds are skipped (PostgreSQL), not waited for.
+   */
+  updateFirst(
+    search: { readonly filter: FilterNode; readonly orderBy?: readonly OrderBy[] },
+    limit: number,
+    mutate: JobMutation,
+  ): Promise<JobDocument[]>;
   search(search: JobSearch): Promise<SearchResult>;
   /** Deletes what the filter matches (all when absent); returns how many. */
   deleteMatching(filter: FilterNode | undefined): Promise<number>;

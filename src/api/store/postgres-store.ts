@@ -65,6 +65,19 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // partial, so that the jobs that never waited cost it nothing.
     `CREATE INDEX jobs_state_not_before ON ${JOBS_TABLE} (state, not_before) WHERE not_before IS NOT NULL`,
   ],
+  [
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN waiting text COLLATE "C"`,
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN queue text COLLATE "C"`,
+    // Jobs already waiting for their not-before are the only ones waiting so far; every job's queue is
+    // in its document, or it is the default queue's.
+    `UPDATE ${JOBS_TABLE} SET waiting = CASE WHEN state = 'QUEUED' AND not_before IS NOT NULL THEN 'time' END, queue = coalesce(doc->>'queue', 'default')`,
+    // The queue feeder's read: one queue's parked jobs, best priority first, then oldest, a page at a time. Partial:
+    // the jobs that never waited (nearly all, when the queue keeps up) cost it nothing.
+    `CREATE INDEX jobs_waiting_order ON ${JOBS_TABLE} (waiting, queue, priority, created, id) WHERE waiting IS NOT NULL`,
+    // The reconciler's read: QUEUED jobs that should have an entry (waiting IS NULL) by id, skipping the
+    // parked and delayed ones however many there are.
+    `CREATE INDEX jobs_state_waiting_id ON ${JOBS_TABLE} (state, waiting, id)`,
+  ],
 ];
 
 const placeholders = (from: number, count: number): string => Array.from({ length: count }, (_, index) => `$${from + index}`).join(', ');
@@ -181,6 +194,27 @@ class PostgresJobStore implements JobStore {
       const next = applyMutation(documentOfRow(row), mutate, expectedRevision);
       await uniqueGuarded(client.query({ ...UPDATE, values: [...updatedValues(next), id] }), next);
       return next;
+    });
+  }
+
+  updateFirst(search: JobSearch, limit: number, mutate: JobMutation): Promise<JobDocument[]> {
+    if (limit <= 0) return Promise.resolve([]);
+    const options = compileOptions('postgres');
+    const where = whereOf(search.filter, options);
+    const order = compileOrderBy(orderOf(search), options);
+    return this.#transaction(async (client) => {
+      // SKIP LOCKED: rows a concurrent writer holds are left for the next call instead of waited for.
+      const found = await rows(client, {
+        text: numbered(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ? FOR UPDATE SKIP LOCKED`),
+        values: [...where.params, limit],
+      });
+      const updated: JobDocument[] = [];
+      for (const row of found) {
+        const next = applyMutation(documentOfRow(row), mutate, undefined);
+        await uniqueGuarded(client.query({ ...UPDATE, values: [...updatedValues(next), next.id] }), next);
+        updated.push(next);
+      }
+      return updated;
     });
   }
 

@@ -72,6 +72,19 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // not_before implies NOT NULL, which is what lets SQLite use a partial index for it.
     `CREATE INDEX jobs_state_not_before ON ${JOBS_TABLE} (state, not_before) WHERE not_before IS NOT NULL`,
   ],
+  [
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN waiting TEXT`,
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN queue TEXT`,
+    // Jobs already waiting for their not-before are the only ones waiting so far; every job's queue is
+    // in its document, or it is the default queue's.
+    `UPDATE ${JOBS_TABLE} SET waiting = CASE WHEN state = 'QUEUED' AND not_before IS NOT NULL THEN 'time' END, queue = coalesce(json_extract(doc, '$.queue'), 'default')`,
+    // The queue feeder's read: one queue's parked jobs, best priority first, then oldest, a page at a time. Partial:
+    // the jobs that never waited (nearly all, when the queue keeps up) cost it nothing.
+    `CREATE INDEX jobs_waiting_order ON ${JOBS_TABLE} (waiting, queue, priority, created, id) WHERE waiting IS NOT NULL`,
+    // The reconciler's read: QUEUED jobs that should have an entry (waiting IS NULL) by id, skipping the
+    // parked and delayed ones however many there are.
+    `CREATE INDEX jobs_state_waiting_id ON ${JOBS_TABLE} (state, waiting, id)`,
+  ],
 ];
 
 export function openSqliteStore(path: string): Promise<JobStore> {
@@ -126,6 +139,7 @@ class SqliteJobStore implements JobStore {
   readonly #createMany: (jobs: readonly JobDocument[]) => CreateResult[];
   readonly #updateOne: (id: string, mutate: JobMutation, expectedRevision: number | undefined) => JobDocument;
   readonly #search: (search: JobSearch) => SearchResult;
+  readonly #updateFirst: (search: JobSearch, limit: number, mutate: JobMutation) => JobDocument[];
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -151,6 +165,19 @@ class SqliteJobStore implements JobStore {
       return next;
     });
     this.#updateOne = (id, mutate, expectedRevision) => updateOne.immediate(id, mutate, expectedRevision);
+    const updateFirst = db.transaction((search: JobSearch, limit: number, mutate: JobMutation) => {
+      const options = compileOptions('sqlite');
+      const where = this.#where(search.filter, options);
+      const order = compileOrderBy(orderOf(search), options);
+      const found = this.#statement(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ?`).all(...where.params, limit);
+      return found.map((row) => {
+        const current = documentOfRow(row);
+        const next = applyMutation(current, mutate, undefined);
+        runUnique(() => this.#updateRow(current, next), next);
+        return next;
+      });
+    });
+    this.#updateFirst = (search, limit, mutate) => updateFirst.immediate(search, limit, mutate);
     // A read transaction, so that the count and the page come from one snapshot.
     const search = db.transaction((query: JobSearch) => this.#searchNow(query));
     this.#search = (query) => search.deferred(query);
@@ -178,6 +205,10 @@ class SqliteJobStore implements JobStore {
 
   search(search: JobSearch): Promise<SearchResult> {
     return promised(() => this.#search(search));
+  }
+
+  updateFirst(search: JobSearch, limit: number, mutate: JobMutation): Promise<JobDocument[]> {
+    return promised(() => (limit <= 0 ? [] : this.#updateFirst(search, limit, mutate)));
   }
 
   deleteMatching(filter: FilterNode | undefined): Promise<number> {
