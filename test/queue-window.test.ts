@@ -180,6 +180,36 @@ describe('the queue window', () => {
     }
   });
 
+  test('delayed jobs that come due when their queue is full are parked, not enqueued, and fed as room comes back', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    await setWindow(bed, 5);
+    const due = new Date(Date.now() + 2000).toISOString();
+    const created = await bed.client.createMany(Array.from({ length: 20 }, () => ({ action: 'noop', 'not-before': due })));
+    assert.equal(created.filter((job) => job.notBefore !== undefined).length, 20);
+    bed.spawnDistributor({
+      names: ['job_scheduler', 'queue_feeder'],
+      distributorsDirs: [BUNDLED_DISTRIBUTORS],
+      sessionTimeoutSeconds: 2,
+    });
+    await waitFor(async () => (await bed.client.count("state='QUEUED' and waiting='time'")) === 0 || undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      message: 'every delayed job to come due',
+    });
+    const entries = async (): Promise<number> => (await bed.zkClient.exists(queuePaths(bed.queuePath).entries))?.numChildren ?? 0;
+    assert.equal(await entries(), 5, 'the window was filled and no more');
+    assert.equal(await bed.client.count("state='QUEUED' and waiting='room'"), 15, 'the rest wait parked');
+    // An executor drains the queue: the feeder tops it up until every job ran.
+    bed.spawnExecutor({ threads: 4 });
+    await waitFor(async () => (await bed.client.count("state='SUCCESS'")) === 20 || undefined, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      message: 'every job to run',
+    });
+    await bed.client.deleteMatching(EVERY_JOB);
+  });
+
   test("kill -9 of the feeder's leader mid-feed: the standby goes on, and every job runs once", async () => {
     const bed = testbed();
     await bed.client.deleteMatching(EVERY_JOB);

@@ -17,11 +17,17 @@
  * is consumed; test/executor-duplicate-entries.test.ts). The other order could lose a job until the
  * queue reconciler's next pass. A job whose mark failed because it changed meanwhile (it was claimed,
  * cancelled, edited) is left alone: it is no longer QUEUED and due, or it is found again next pass.
+ *
+ * Due jobs that find their queue's window full (src/recipes/queue-window.ts) are not enqueued but
+ * marked parked with the same edit that clears their `not-before`: the queue feeder enqueues them
+ * as room comes back, best priority first, so a burst of due jobs cannot flood ZooKeeper either.
  */
 import type { JobApi } from '../api/client/job-api.js';
 import type { JobOperationRequest } from '../api/client/operations.js';
 import { isExpired } from '../api/job/document.js';
 import { DEFAULT_JOB_PRIORITY } from '../api/job/document.js';
+import { DEFAULT_QUEUE_NAME } from '../recipes/queue-layout.js';
+import { splitByRoom } from '../recipes/queue-window.js';
 import type { QueueAccess } from '../sdk/distribution.js';
 import { delay } from '../util/delay.js';
 import type { Logger } from '../util/logger.js';
@@ -159,6 +165,11 @@ async function release(
     runnable = runnable.filter((job) => !inQueue.has(job.id));
     alreadyIn = before - runnable.length;
   }
+  // Due jobs beyond their queue's room wait for it parked, as any producer's do: the queue feeder
+  // enqueues them best priority first, and ZooKeeper never holds more than the window.
+  const { fit, parked } = await splitByRoom(runnable, (name) => queue.room(name), DEFAULT_QUEUE_NAME);
+  const parkedIds: ReadonlySet<string> = new Set(parked.map((job) => job.id));
+  runnable = fit;
   options.signal.throwIfAborted();
   await queue.enqueue(
     runnable.map((job) => ({
@@ -181,12 +192,15 @@ async function release(
             'status-message': `expired: not started before its expiry ${job.expiry ?? ''} (it was delayed until ${job['not-before'] ?? ''})`,
           },
         }
-      : { op: 'edit', id: job.id, ifRevision: job.revision, changes: { 'not-before': null } },
+      : parkedIds.has(job.id)
+        ? { op: 'edit', id: job.id, ifRevision: job.revision, changes: { 'not-before': null, parked: true } }
+        : { op: 'edit', id: job.id, ifRevision: job.revision, changes: { 'not-before': null } },
   );
   const results = await api.operations(marks);
   const unmarked = results.filter((result) => !result.ok).length;
   log.debug('due jobs released', {
     enqueued: runnable.length,
+    parked: parked.length,
     expired: expired.length,
     alreadyEnqueued: alreadyIn,
     changedMeanwhile: unmarked,

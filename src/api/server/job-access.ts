@@ -49,12 +49,13 @@ export function checkEdit(access: AccessControl, principal: Principal, current: 
 
 /**
  * What the job scheduler writes (it runs with an executor key, as the queue reconciler does): a QUEUED
- * job's `not-before` cleared once it is enqueued, or, for one whose expiry came, CANCELED with a message.
+ * job's `not-before` cleared once it is enqueued, or cleared and the job parked when its queue is
+ * full, or, for one whose expiry came, CANCELED with a message.
  */
 function isSchedulerEdit(current: JobDocument, edit: JobEdit): boolean {
   if (current.state !== 'QUEUED' || edit['not-before'] !== null) return false;
-  const { immutable: _immutable, 'not-before': _notBefore, state, 'status-message': _message, ...others } = edit;
-  if (Object.keys(others).length > 0) return false;
+  const { immutable: _immutable, 'not-before': _notBefore, state, 'status-message': _message, parked, ...others } = edit;
+  if (Object.keys(others).length > 0 || (parked !== undefined && (!parked || state !== undefined))) return false;
   if (state === undefined) return edit['status-message'] === undefined;
   return state === 'CANCELED' && isExpired(current, Date.now());
 }
