@@ -96,7 +96,10 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
   const inQueue = await queue.jobIds();
 
   const stranded = await withinRoom(
-    queued.filter((job) => !inQueue.has(job.id)),
+    await stillQueued(
+      api,
+      queued.filter((job) => !inQueue.has(job.id)),
+    ),
     queue,
     log,
   );
@@ -128,6 +131,26 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
     });
   }
   return report;
+}
+
+/** Ids per re-read: well under the filter's limits (5,000 values, 64 KiB). */
+const RECHECK_CHUNK = 500;
+
+/**
+ * The candidates that are still QUEUED, read again after the queue was: a job that ran and ended
+ * between the two reads has no entry any more, and is not stranded. Without this, a busy queue hands
+ * the reconciler a few such jobs every pass, each enqueued again for nothing (and past the window).
+ */
+async function stillQueued(api: JobApi, candidates: readonly Found[]): Promise<Found[]> {
+  const kept: Found[] = [];
+  for (let start = 0; start < candidates.length; start += RECHECK_CHUNK) {
+    const chunk = candidates.slice(start, start + RECHECK_CHUNK);
+    const ids = chunk.map((job) => `'${job.id}'`).join(',');
+    const page = await api.search({ filter: `state='QUEUED' and id=[${ids}]`, last: chunk.length, select: ['state'] });
+    const queuedNow = new Set(page.jobs.map((job) => job.id));
+    kept.push(...chunk.filter((job) => queuedNow.has(job.id)));
+  }
+  return kept;
 }
 
 /**
