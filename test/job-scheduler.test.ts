@@ -155,10 +155,16 @@ describe('job_scheduler', () => {
     const delayed = await client.create({ action: 'noop', 'not-before': new Date(Date.now() + 3_600_000).toISOString() });
     const stranded = await client.create({ action: 'noop' });
     const reconciler = bed().spawnDistributor({ names: ['queue_reconciler'], extraArgs: ['--schedule', 'queue_reconciler=1s'] });
-    // The reconciler's grace is 5 s: the stranded job is enqueued after it.
+    // The reconciler's grace is 5 s: the stranded job is enqueued after it, by the pass that also saw
+    // the delayed one (created just before it). Older stranded jobs of this file's tests may come first.
     await reconciler.waitForLine(/stranded jobs put back in the queue/, 20_000);
-    const list = await entries();
-    assert.ok(list.includes(stranded.id), 'the stranded job is enqueued');
+    const list = await waitFor(
+      async () => {
+        const current = await entries();
+        return current.includes(stranded.id) ? current : undefined;
+      },
+      { timeoutMs: 20_000, message: 'the stranded job to be enqueued' },
+    );
     assert.equal(list.includes(delayed.id), false, 'the delayed job is not');
     // The API is shared by this file's tests: older jobs (QUEUED, not delayed) may be enqueued too, but
     // none of the 10,000 still waiting for their time.
