@@ -60,6 +60,9 @@ export function showFields(job: JobDocument, now: number): (readonly [string, st
     ['message', job['status-message']],
     ['return code', job['return-code'] === undefined ? undefined : String(job['return-code'])],
     ['created', formatMoment(job.created, now)],
+    // The next run time of a delayed job (cleared once the scheduler enqueued it), and its deadline.
+    ['not before', formatMoment(job['not-before'], now)],
+    ['expiry', formatMoment(job.expiry, now)],
     ['started', formatMoment(job.started, now)],
     [isFinal(job.state) ? 'duration' : 'elapsed', elapsed],
     ['updated', formatMoment(job.updated, now)],
