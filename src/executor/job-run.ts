@@ -24,6 +24,7 @@ import { finalChanges, type StopReason, type Stopped } from './run-outcome.js';
 import { planAfterFailure, retryabilityOf, type AfterFailure } from './retry-plan.js';
 import { RunStopper } from './run-stopper.js';
 import { awaitFreshLease, leaseIsOver, shareLeaseDeadline } from './lease-gate.js';
+import { awaitEarlierRunEnded, firstAttemptAfterRetry } from './earlier-run.js';
 
 export interface SlotThreads {
   readonly index: number;
@@ -120,6 +121,7 @@ async function execute(
   const loaded = deps.actions.get(job.action);
   if (loaded === undefined) throw new Error(`action ${job.action} vanished`);
   const timeoutSeconds = job.timeout ?? loaded.definition.timeoutSeconds;
+  if (firstAttemptAfterRetry(job, owned.attempt)) await awaitEarlierRunEnded(item, log);
   // The last step before the action: a claim made on a session gone quiet (or just before a SIGSTOP)
   // must not start it (docs/contracts.md, invariant 2).
   await awaitFreshLease(item, log);
