@@ -55,7 +55,9 @@ function untilDeleted(item: QueueItem, path: string): Promise<void> {
     item.lost.addEventListener('abort', onLost, { once: true });
     // Any event on the node ends the wait: the caller looks again.
     item.session
-      .exists(path, () => { done(); })
+      .exists(path, () => {
+        done();
+      })
       .then((stat) => {
         if (stat === undefined) done();
       }, done);
