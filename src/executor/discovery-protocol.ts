@@ -10,6 +10,9 @@ export interface ActionMetadata {
   readonly timeoutSeconds: number;
   /** The action's default cap on attempts that end without a result, when it declares one. */
   readonly maxAttempts?: number;
+  /** The action's own fleet-wide limits, when it declares them. */
+  readonly maxConcurrent?: number;
+  readonly ratePerSecond?: number;
   readonly description?: string;
 }
 
@@ -52,15 +55,19 @@ export function parseFromDiscovery(value: unknown): FromDiscovery | undefined {
   if (type === 'importing') return { type, file };
   if (type === 'failed') return typeof value.error === 'string' ? { type, file, error: value.error } : undefined;
   if (type !== 'found') return undefined;
-  const { name, timeoutSeconds, maxAttempts, description } = value;
+  const { name, timeoutSeconds, maxAttempts, maxConcurrent, ratePerSecond, description } = value;
   if (typeof name !== 'string' || typeof timeoutSeconds !== 'number') return undefined;
   if (maxAttempts !== undefined && typeof maxAttempts !== 'number') return undefined;
+  if (maxConcurrent !== undefined && typeof maxConcurrent !== 'number') return undefined;
+  if (ratePerSecond !== undefined && typeof ratePerSecond !== 'number') return undefined;
   return {
     type,
     file,
     name,
     timeoutSeconds,
     ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
+    ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
     ...(typeof description === 'string' ? { description } : {}),
   };
 }

@@ -12,6 +12,7 @@ import type { JobApi } from '../api/client/job-api.js';
 import type { Logger } from '../util/logger.js';
 import { defineChecked, definitionProblems, fieldsOf, isDefinition, unknownFieldsProblem, type DefinitionKind } from './define.js';
 import { describeValue } from './describe-value.js';
+import { limitProblems } from './action-limits.js';
 
 export interface ActionContext<P = unknown> {
   readonly job: JobDocument;
@@ -66,6 +67,13 @@ export interface ActionSpec<P = unknown> {
    * `--max-attempts` (default 5) applies without either.
    */
   readonly maxAttempts?: number;
+  /**
+   * Never more than this many jobs of the action run at once across every executor of the fleet
+   * (a kazoo Semaphore under the queue root); the operator may override it (`jobctl limits`).
+   */
+  readonly maxConcurrent?: number;
+  /** At most this many jobs of the action start per second across the fleet (a token bucket); overridable likewise. */
+  readonly ratePerSecond?: number;
   readonly description?: string;
   /** Validates the JSON value of `job.payload`; throwing fails the job before `run` starts. */
   readonly parsePayload?: (raw: unknown) => P;
@@ -84,7 +92,16 @@ export interface ActionDefinition<P = unknown> extends ActionSpec<P> {
 export const ACTION_NAME_PATTERN = ACTION_NAME;
 export const MAX_ACTION_TIMEOUT_SECONDS = 31 * 24 * 60 * 60;
 
-const KNOWN_FIELDS: ReadonlySet<string> = new Set(['name', 'timeoutSeconds', 'maxAttempts', 'description', 'parsePayload', 'run']);
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([
+  'name',
+  'timeoutSeconds',
+  'maxAttempts',
+  'maxConcurrent',
+  'ratePerSecond',
+  'description',
+  'parsePayload',
+  'run',
+]);
 
 export class ActionDefinitionError extends TypeError {
   override readonly name = 'ActionDefinitionError';
@@ -111,6 +128,7 @@ export function actionSpecProblems(spec: unknown): string[] {
   ) {
     problems.push(`maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT} when given, got ${describeValue(maxAttempts)}`);
   }
+  problems.push(...limitProblems(fields));
   if (description !== undefined && typeof description !== 'string') {
     problems.push(`description must be a string when given, got ${describeValue(description)}`);
   }
@@ -142,6 +160,8 @@ export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
     name: spec.name,
     timeoutSeconds: spec.timeoutSeconds,
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+    ...(spec.maxConcurrent === undefined ? {} : { maxConcurrent: spec.maxConcurrent }),
+    ...(spec.ratePerSecond === undefined ? {} : { ratePerSecond: spec.ratePerSecond }),
     ...(spec.description === undefined ? {} : { description: spec.description }),
     ...(spec.parsePayload === undefined ? {} : { parsePayload: spec.parsePayload }),
     // The executor calls `definition.run(context)`, so `this` is the definition, which holds the same fields.

@@ -1,0 +1,159 @@
+/**
+ * Fleet-wide limits per action (issue 16, items 5 and 6): `maxConcurrent` through a kazoo-layout
+ * semaphore, `ratePerSecond` through a token bucket, and the operator's override (`jobctl limits`).
+ * Real ZooKeeper, the real job API, `job-executor` processes; each run of a test action appends its
+ * start and end to a file, the side-effect log the assertions read.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { waitFor } from '../src/harness/wait-for.js';
+import { limitPaths } from '../src/recipes/limit-layout.js';
+import { writeOverride } from '../src/recipes/limit-overrides.js';
+import { ZkSemaphore } from '../src/recipes/semaphore.js';
+import { defineAction } from '../src/sdk/action.js';
+import { useExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
+
+const LIMIT_ACTIONS = fileURLToPath(new URL('./fixtures/actions-limits', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'zkje-limits-'));
+after(() => {
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+let logs = 0;
+function newLog(): string {
+  const file = join(scratch, `runs-${String(++logs)}.log`);
+  writeFileSync(file, '');
+  return file;
+}
+
+interface RunEvent {
+  readonly job: string;
+  readonly what: 'start' | 'end';
+  readonly at: number;
+}
+
+function readRuns(file: string): RunEvent[] {
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const [job = '', what = '', at = ''] = line.split(' ');
+      assert.ok(what === 'start' || what === 'end', `bad log line ${line}`);
+      return { job, what, at: Number(at) };
+    });
+}
+
+/** The most runs live at once; at equal times an end counts before a start (the lease goes after the end). */
+function peakConcurrency(events: readonly RunEvent[]): number {
+  const sorted = [...events].sort((a, b) => a.at - b.at || (a.what === 'end' ? -1 : 1));
+  let live = 0;
+  let peak = 0;
+  for (const event of sorted) {
+    live += event.what === 'start' ? 1 : -1;
+    peak = Math.max(peak, live);
+  }
+  return peak;
+}
+
+async function createJobs(bed: ExecutorTestbed, action: string, count: number, payload: unknown): Promise<string[]> {
+  const created = await bed.client.createMany(Array.from({ length: count }, () => ({ action, payload: JSON.stringify(payload) })));
+  const ids = created.map((job) => job.id);
+  await bed.queue.putMany(ids.map((jobId) => ({ jobId, priority: 100 })));
+  return ids;
+}
+
+async function waitForSuccess(bed: ExecutorTestbed, action: string, count: number, timeoutMs: number): Promise<void> {
+  await waitFor(async () => (await bed.client.count(`action='${action}' and state='SUCCESS'`)) === count, {
+    timeoutMs,
+    intervalMs: 250,
+    message: `${count} ${action} jobs to succeed`,
+  });
+}
+
+function spawnFleet(bed: ExecutorTestbed, count: number, threads: number): ReturnType<ExecutorTestbed['spawnExecutor']>[] {
+  return Array.from({ length: count }, (_, index) =>
+    bed.spawnExecutor({ threads, actionsDirs: [LIMIT_ACTIONS], name: `limits-${String(index)}` }),
+  );
+}
+
+describe('maxConcurrent', () => {
+  const bed = useExecutorTestbed();
+
+  test('3 executors x 8 slots and 60 jobs of an action limited to 3: never more than 3 at once, each run once', async () => {
+    const log = newLog();
+    const executors = spawnFleet(bed(), 3, 8);
+    await Promise.all(executors.map((executor) => executor.waitForLine(/executor started/)));
+    const ids = await createJobs(bed(), 'limited', 60, { file: log, ms: 200 });
+    await waitForSuccess(bed(), 'limited', 60, 120_000);
+    const events = readRuns(log);
+    assert.equal(events.filter((event) => event.what === 'start').length, 60, 'one start per job');
+    assert.deepEqual(new Set(events.map((event) => event.job)), new Set(ids));
+    const peak = peakConcurrency(events);
+    assert.ok(peak <= 3, `${peak} runs were live at once`);
+    assert.equal(peak, 3, 'the limit is used: 3 at once at some point');
+    // Deferred jobs were not claimed, so their attempts were not counted.
+    for (const id of ids) assert.equal((await bed().client.get(id)).job.attempt, 1, `job ${id}'s attempt`);
+    // Every lease was given back.
+    const semaphore = new ZkSemaphore(bed().zkClient, `${limitPaths(bed().queuePath).semaphores}/limited`);
+    assert.deepEqual(await semaphore.holders(), []);
+    assert.equal((await bed().zkClient.getData(semaphore.path)).data.toString('utf8'), '3', "the max in kazoo's place");
+  });
+
+  test("a killed executor's leases vanish with its session; the others finish every job", async () => {
+    const log = newLog();
+    const [victim, ...others] = spawnFleet(bed(), 3, 4);
+    assert.ok(victim !== undefined);
+    await Promise.all([victim, ...others].map((executor) => executor.waitForLine(/executor started/)));
+    // Only the victim runs at first, so that it holds leases when killed.
+    await Promise.all(others.map((executor) => executor.kill()));
+    const ids = await createJobs(bed(), 'limited', 12, { file: log, ms: 3000 });
+    const semaphore = new ZkSemaphore(bed().zkClient, `${limitPaths(bed().queuePath).semaphores}/limited`);
+    await waitFor(async () => (await semaphore.holders()).length === 3, { timeoutMs: 20_000, message: 'the victim to hold 3 leases' });
+    victim.signal('SIGKILL');
+    await victim.exited;
+    const survivors = [0, 1].map((index) =>
+      bed().spawnExecutor({ threads: 4, actionsDirs: [LIMIT_ACTIONS], name: `survivor-${String(index)}` }),
+    );
+    await waitForSuccess(bed(), 'limited', 12, 90_000);
+    await Promise.all(survivors.map((executor) => executor.kill()));
+    for (const id of ids) assert.equal((await bed().client.get(id)).job.state, 'SUCCESS');
+    assert.deepEqual(await semaphore.holders(), [], 'no lease is left behind');
+  });
+
+  test("the operator's override takes effect on running executors, and a bad one is refused with its reason", async () => {
+    const log = newLog();
+    const executors = spawnFleet(bed(), 2, 4);
+    await Promise.all(executors.map((executor) => executor.waitForLine(/executor started/)));
+    const overrides = limitPaths(bed().queuePath).overrides;
+    await writeOverride(bed().zkClient, overrides, 'unlimited', { maxConcurrent: 1 });
+    await Promise.all(executors.map((executor) => executor.waitForLine(/limit overrides read.*"unlimited"/, 10_000)));
+    await bed().zkClient.create(`${overrides}/limited`, Buffer.from('{"maxConcurrent": 0}'), 'persistent');
+    const refused = await executors[0]?.waitForLine(/limit override .*limited refused/, 10_000);
+    assert.match(refused ?? '', /maxConcurrent must be an integer from 1 to 100000, got 0/);
+    await createJobs(bed(), 'unlimited', 8, { file: log, ms: 300 });
+    await waitForSuccess(bed(), 'unlimited', 8, 60_000);
+    assert.equal(peakConcurrency(readRuns(log)), 1, 'one at a time under the override');
+  });
+});
+
+describe('defineAction refuses bad limits', () => {
+  test('naming the field and the value', () => {
+    const run = (): number => 0;
+    assert.throws(
+      () => defineAction({ name: 'bad', timeoutSeconds: 1, maxConcurrent: 0, run }),
+      /invalid action "bad" definition: maxConcurrent must be an integer from 1 to 100000, got 0/,
+    );
+    assert.throws(
+      () => defineAction({ name: 'bad', timeoutSeconds: 1, maxConcurrent: 2.5, ratePerSecond: -1, run }),
+      /maxConcurrent must be an integer .* got 2\.5 \(when given\); ratePerSecond must be a number of starts per second above 0 and at most 10000, got -1/,
+    );
+    assert.throws(
+      () => defineAction({ name: 'bad', timeoutSeconds: 1, ratePerSecond: '5' as unknown as number, run }),
+      /ratePerSecond must be .* got "5"/,
+    );
+  });
+});
