@@ -67,11 +67,13 @@ async function createJobs(bed: ExecutorTestbed, action: string, count: number, p
   return ids;
 }
 
-async function waitForSuccess(bed: ExecutorTestbed, action: string, count: number, timeoutMs: number): Promise<void> {
-  await waitFor(async () => (await bed.client.count(`action='${action}' and state='SUCCESS'`)) === count, {
+/** Until every job of `ids` is SUCCESS (the API outlives each test of a suite: counted by id). */
+async function waitForSuccess(bed: ExecutorTestbed, ids: readonly string[], timeoutMs: number): Promise<void> {
+  const filter = `state='SUCCESS' and id=[${ids.map((id) => `'${id}'`).join(',')}]`;
+  await waitFor(async () => (await bed.client.count(filter)) === ids.length, {
     timeoutMs,
     intervalMs: 250,
-    message: `${count} ${action} jobs to succeed`,
+    message: `${ids.length} jobs to succeed`,
   });
 }
 
@@ -90,7 +92,7 @@ describe('maxConcurrent', () => {
     const executors = spawnFleet(bed(), 3, 8);
     await Promise.all(executors.map((executor) => executor.waitForLine(/executor started/)));
     const ids = await createJobs(bed(), 'limited', 60, { file: log, ms: 200 });
-    await waitForSuccess(bed(), 'limited', 60, 120_000);
+    await waitForSuccess(bed(), ids, 120_000);
     const events = readRuns(log);
     assert.equal(events.filter((event) => event.what === 'start').length, 60, 'one start per job');
     assert.deepEqual(new Set(events.map((event) => event.job)), new Set(ids));
@@ -130,7 +132,7 @@ describe('maxConcurrent', () => {
     const survivors = [0, 1].map((index) =>
       bed().spawnExecutor({ threads: 4, actionsDirs: [LIMIT_ACTIONS], name: `survivor-${String(index)}` }),
     );
-    await waitForSuccess(bed(), 'limited', 12, 90_000);
+    await waitForSuccess(bed(), ids, 90_000);
     await Promise.all(survivors.map((executor) => executor.kill()));
     for (const id of ids) assert.equal((await bed().client.get(id)).job.state, 'SUCCESS');
     assert.deepEqual(await semaphore.holders(), [], 'no lease is left behind');
@@ -152,8 +154,8 @@ describe('maxConcurrent', () => {
     await writeOverride(bed().zkClient, overrides, 'limited', { maxConcurrent: 0 });
     const refused = await executors[0]?.waitForLine(/limit override .*limited refused/, 10_000);
     assert.match(refused ?? '', /maxConcurrent must be an integer from 1 to 100000, got 0/);
-    await createJobs(bed(), 'unlimited', 8, { file: log, ms: 300 });
-    await waitForSuccess(bed(), 'unlimited', 8, 60_000);
+    const ids = await createJobs(bed(), 'unlimited', 8, { file: log, ms: 300 });
+    await waitForSuccess(bed(), ids, 60_000);
     assert.equal(peakConcurrency(readRuns(log)), 1, 'one at a time under the override');
     const cleared = await jobctl.run(['limits', 'clear', 'unlimited']);
     assert.match(cleared.stdout, /override of unlimited removed/);
@@ -179,7 +181,7 @@ describe('ratePerSecond', () => {
     // Behind 1,500 entries of the rated action, in queue order.
     const others = await createJobs(bed(), 'unlimited', 200, { file: otherLog, ms: 10 });
     const othersCreated = Date.now();
-    await waitForSuccess(bed(), 'unlimited', others.length, 30_000);
+    await waitForSuccess(bed(), others, 30_000);
     const othersMs = Date.now() - othersCreated;
     const windowEnd = firstStart + 60_000;
     await waitFor(() => Date.now() > windowEnd + 1000, { timeoutMs: 70_000, intervalMs: 500, message: 'the minute to pass' });
