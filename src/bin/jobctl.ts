@@ -16,6 +16,7 @@ import { deadCommand } from '../jobctl/dead-letters.js';
 import { EXIT, describeFailure } from '../jobctl/errors.js';
 import { eventsCommand } from '../jobctl/events-command.js';
 import { leadersCommand } from '../jobctl/leaders-command.js';
+import { limitsCommand } from '../jobctl/limits-command.js';
 import { listCommand, showCommand } from '../jobctl/list-show.js';
 import { API_SECRET_FLAGS, argvSecretWarning, secretFlagsOnArgv } from '../cli/argv-secrets.js';
 import { JOBCTL_DEFAULTS, compileJobctlOptions } from '../jobctl/options.js';
@@ -34,6 +35,7 @@ const COMMANDS: readonly JobctlCommand[] = [
   deleteCommand,
   queueCommand,
   leadersCommand,
+  limitsCommand,
   eventsCommand,
 ];
 

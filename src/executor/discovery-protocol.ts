@@ -13,6 +13,9 @@ export interface ActionMetadata {
   readonly maxAttempts?: number;
   /** The action's retry policy, when it declares one. */
   readonly retry?: RetryPolicySpec;
+  /** The action's own fleet-wide limits, when it declares them. */
+  readonly maxConcurrent?: number;
+  readonly ratePerSecond?: number;
   readonly description?: string;
 }
 
@@ -55,9 +58,11 @@ export function parseFromDiscovery(value: unknown): FromDiscovery | undefined {
   if (type === 'importing') return { type, file };
   if (type === 'failed') return typeof value.error === 'string' ? { type, file, error: value.error } : undefined;
   if (type !== 'found') return undefined;
-  const { name, timeoutSeconds, maxAttempts, retry, description } = value;
+  const { name, timeoutSeconds, maxAttempts, retry, maxConcurrent, ratePerSecond, description } = value;
   if (typeof name !== 'string' || typeof timeoutSeconds !== 'number') return undefined;
   if (maxAttempts !== undefined && typeof maxAttempts !== 'number') return undefined;
+  if (maxConcurrent !== undefined && typeof maxConcurrent !== 'number') return undefined;
+  if (ratePerSecond !== undefined && typeof ratePerSecond !== 'number') return undefined;
   const checkedRetry = retry === undefined ? undefined : checkRetrySpec(retry, 'camel', 'retry');
   if (checkedRetry !== undefined && 'problems' in checkedRetry) return undefined;
   return {
@@ -67,6 +72,8 @@ export function parseFromDiscovery(value: unknown): FromDiscovery | undefined {
     timeoutSeconds,
     ...(maxAttempts === undefined ? {} : { maxAttempts }),
     ...(checkedRetry === undefined ? {} : { retry: checkedRetry.spec }),
+    ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
+    ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
     ...(typeof description === 'string' ? { description } : {}),
   };
 }

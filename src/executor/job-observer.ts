@@ -54,6 +54,8 @@ export const SKIP_REASONS = [
   'action_unoffered',
   /** The job API could not be reached: released. */
   'api_unreachable',
+  /** Its action is at its fleet-wide limit (maxConcurrent, ratePerSecond): released, set aside until a permit may be had. */
+  'limited',
   /** The job kept changing while it was being claimed: released. */
   'contended',
   /** Handling it failed before it was claimed: released. */
@@ -74,6 +76,8 @@ export interface JobObserver {
   /** `seconds` from taken to the outcome (the action's run, the result's write, the entry's release). */
   ended(action: string, outcome: JobOutcome, seconds: number): void;
   skipped(reason: SkipReason): void;
+  /** A job of an action at its fleet-wide limit was deferred (action-limits.ts). */
+  deferred?(action: string, reason: 'concurrency' | 'rate'): void;
 }
 
 const ignore = (): void => undefined;

@@ -331,6 +331,11 @@ export class LockingQueue {
     await this.release(item);
   }
 
+  /** Ends the set-aside of entries of queue `queue` (this one) before their time: takes may try them again. */
+  recall(queue: string, names: readonly string[]): void {
+    if (queue === this.name) this.#listing.endAside(names);
+  }
+
   /** Whether this consumer still holds the item, checked on the server. */
   async holds(item: QueueItem): Promise<boolean> {
     if (item.lost.aborted || this.#held.get(item.name) !== item) return false;

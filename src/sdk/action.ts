@@ -13,6 +13,7 @@ import type { JobApi } from '../api/client/job-api.js';
 import type { Logger } from '../util/logger.js';
 import { defineChecked, definitionProblems, fieldsOf, isDefinition, unknownFieldsProblem, type DefinitionKind } from './define.js';
 import { describeValue } from './describe-value.js';
+import { limitProblems } from './action-limits.js';
 
 export interface ActionContext<P = unknown> {
   readonly job: JobDocument;
@@ -74,6 +75,13 @@ export interface ActionSpec<P = unknown> {
    * it field by field. See the README, "Retries and dead letters".
    */
   readonly retry?: RetryPolicySpec;
+  /**
+   * Never more than this many jobs of the action run at once across every executor of the fleet
+   * (a kazoo Semaphore under the queue root); the operator may override it (`jobctl limits`).
+   */
+  readonly maxConcurrent?: number;
+  /** At most this many jobs of the action start per second across the fleet (a token bucket); overridable likewise. */
+  readonly ratePerSecond?: number;
   readonly description?: string;
   /** Validates the JSON value of `job.payload`; throwing fails the job before `run` starts. */
   readonly parsePayload?: (raw: unknown) => P;
@@ -92,7 +100,17 @@ export interface ActionDefinition<P = unknown> extends ActionSpec<P> {
 export const ACTION_NAME_PATTERN = ACTION_NAME;
 export const MAX_ACTION_TIMEOUT_SECONDS = 31 * 24 * 60 * 60;
 
-const KNOWN_FIELDS: ReadonlySet<string> = new Set(['name', 'timeoutSeconds', 'maxAttempts', 'retry', 'description', 'parsePayload', 'run']);
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([
+  'name',
+  'timeoutSeconds',
+  'maxAttempts',
+  'retry',
+  'maxConcurrent',
+  'ratePerSecond',
+  'description',
+  'parsePayload',
+  'run',
+]);
 
 export class ActionDefinitionError extends TypeError {
   override readonly name = 'ActionDefinitionError';
@@ -123,6 +141,7 @@ export function actionSpecProblems(spec: unknown): string[] {
     const checked = checkRetrySpec(retry, 'camel', 'retry');
     if ('problems' in checked) problems.push(...checked.problems);
   }
+  problems.push(...limitProblems(fields));
   if (description !== undefined && typeof description !== 'string') {
     problems.push(`description must be a string when given, got ${describeValue(description)}`);
   }
@@ -155,6 +174,8 @@ export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
     timeoutSeconds: spec.timeoutSeconds,
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
     ...(spec.retry === undefined ? {} : { retry: retrySpecOf(spec.retry) }),
+    ...(spec.maxConcurrent === undefined ? {} : { maxConcurrent: spec.maxConcurrent }),
+    ...(spec.ratePerSecond === undefined ? {} : { ratePerSecond: spec.ratePerSecond }),
     ...(spec.description === undefined ? {} : { description: spec.description }),
     ...(spec.parsePayload === undefined ? {} : { parsePayload: spec.parsePayload }),
     // The executor calls `definition.run(context)`, so `this` is the definition, which holds the same fields.
