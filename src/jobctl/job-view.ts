@@ -2,7 +2,7 @@
  * How a job reads for a person: a row of `jobctl list`, the fields of `jobctl show`, and the one-line
  * progress summary that `show --follow` redraws. Pure functions of the document and the clock.
  */
-import { isFinal, type JobDocument } from '../api/job/document.js';
+import { isFinal, type AttemptRecord, type JobDocument } from '../api/job/document.js';
 import { describeEstimate, estimate, progressBar } from './progress.js';
 import type { Column } from './table.js';
 import { formatAge, formatDuration, formatMoment, formatWholeSeconds } from './time-format.js';
@@ -86,8 +86,7 @@ export function showFields(job: JobDocument, now: number): (readonly [string, st
  * Empty without a history (Nuvla's API, or a job never claimed).
  */
 export function attemptLines(job: JobDocument): string[] {
-  const history = job['attempt-history'] ?? [];
-  return history.map((record) => {
+  return attemptsOf(job).map((record) => {
     const took = record.ended === undefined ? 'running' : formatDuration(Date.parse(record.ended) - Date.parse(record.started));
     const parts = [`#${String(record.attempt)}`, record.started, took, record.state ?? 'RUNNING'];
     if (record['return-code'] !== undefined) parts.push(`rc ${String(record['return-code'])}`);
@@ -96,6 +95,27 @@ export function attemptLines(job: JobDocument): string[] {
     if (message !== undefined && message !== '') parts.push(firstLine(message));
     return parts.join('  ');
   });
+}
+
+/**
+ * The history and the job's current attempt, which the API records there only once the job moves past
+ * it when it is the first of its round: until then the document's own fields are that attempt.
+ */
+function attemptsOf(job: JobDocument): AttemptRecord[] {
+  const records = [...(job['attempt-history'] ?? [])];
+  const attempt = job.attempt;
+  if (attempt === undefined || job.started === undefined || records.some((record) => record.attempt === attempt)) return records;
+  if (job.state === 'QUEUED') return records;
+  const ended = isFinal(job.state);
+  records.push({
+    attempt,
+    started: job.started,
+    ...(ended ? { ended: job.updated, state: job.state } : {}),
+    ...(job['return-code'] === undefined ? {} : { 'return-code': job['return-code'] }),
+    ...(job.executor === undefined ? {} : { executor: job.executor }),
+    ...(ended && job['status-message'] !== undefined ? { 'status-message': job['status-message'] } : {}),
+  });
+  return records;
 }
 
 /** `SUCCESS after 5.2 s, return code 0: slept 500 ms` */

@@ -24,7 +24,7 @@ import {
 } from './document.js';
 import { DEFAULT_QUEUE_NAME } from '../../recipes/queue-layout.js';
 import { IMMUTABLE_FIELDS, type JobClaim, type JobCreate, type JobEdit } from './parse.js';
-import { nextAttemptHistory } from './attempt-history.js';
+import { historyBeforeRetry, nextAttemptHistory } from './attempt-history.js';
 
 const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   QUEUED: ['QUEUED', 'RUNNING', 'FAILED', 'CANCELED'],
@@ -192,8 +192,10 @@ export function retryJob(current: JobDocument, now: Date, reason = 'retried'): J
     ...rest
   } = current;
   const timestamp = now.toISOString();
+  const history = historyBeforeRetry(current);
   return {
     ...rest,
+    ...(history === undefined ? {} : { 'attempt-history': history }),
     // Its retry policy and max-attempts count the attempts after this one: a whole new round.
     'retried-at-attempt': current.attempt ?? 0,
     state: 'QUEUED',

@@ -84,6 +84,9 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // The reconciler's read: QUEUED jobs that should have an entry (waiting IS NULL) by id, skipping the
     // parked and delayed ones however many there are.
     `CREATE INDEX jobs_state_waiting_id ON ${JOBS_TABLE} (state, waiting, id)`,
+    // Its first column serves every filter and count by state as the old index did; keeping both would
+    // make each change of state maintain two indexes (measured: about 10 us more per job run).
+    `DROP INDEX jobs_state`,
   ],
 ];
 
