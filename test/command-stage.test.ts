@@ -17,6 +17,7 @@ import { after, before, test } from 'node:test';
 import type { JobEvent } from '../src/api/job/events.js';
 import { BUNDLED_ACTIONS_DIR } from '../src/executor/options.js';
 import { waitFor } from '../src/harness/wait-for.js';
+import { eventLine } from '../src/jobctl/event-line.js';
 import { useExecutorTestbed } from './fixtures/executor-testbed.js';
 
 const bed = useExecutorTestbed();
@@ -141,6 +142,12 @@ test('a file staged in, sorted, staged out; stage events carry bytes, files and 
     assert.ok((stage.duration ?? -1) >= 0 && (stage.duration ?? 99) < 30, `a stage's seconds: ${stage.duration}`);
     assert.equal(stage.executor, job.executor, 'published as the job owner');
   }
+  const [stagedIn] = stages;
+  assert.ok(stagedIn !== undefined);
+  assert.match(
+    eventLine(stagedIn, { withJob: false }),
+    new RegExp(`stage-in\\s+RUNNING  2 files  ${inBytes} bytes  in \\d+\\.\\d{3} s  by `),
+  );
 });
 
 test('an HTTP input from an allowed origin is fetched; another origin and a missing URL fail naming them', async () => {
