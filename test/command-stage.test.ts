@@ -38,6 +38,8 @@ before(async () => {
   await writeFile(join(data, 'words.txt'), words);
   server = createServer((request, response) => {
     if (request.url === '/fruit.txt') response.writeHead(200, { 'content-type': 'text/plain' }).end(served);
+    // Headers and a first chunk, then nothing: a download that never ends.
+    else if (request.url === '/stalled') response.writeHead(200).write('partial');
     else response.writeHead(404).end('no such file');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -207,6 +209,7 @@ test('outputs may not escape the working directory: ".." is a payload error (65)
   const nowhere = await bed().createJob('command', { payload: { command: '/bin/true', outputs: { to: '/etc' } } });
   const denied = await bed().waitForState(nowhere, ['SUCCESS', 'FAILED']);
   assert.equal(denied.state, 'FAILED');
+  assert.match(denied['status-message'] ?? '', /output directory "\/etc" is not allowed: it is not inside a --command-stage-dir/);
   await noWorkDirLeft();
 });
 
@@ -235,6 +238,24 @@ test('the working directory is removed after a timeout, and the outputs are not 
   assert.equal(existsSync(join(results, 'partial')), false, 'an output of the timed-out run was staged out');
 });
 
+test('a command that fails stages nothing out; a cancelled one leaves no working directory either', async () => {
+  spawnStagingExecutor();
+  const failing = await bed().createJob('command', {
+    payload: { command: '/bin/sh', args: ['-c', 'echo half > %OUT/failed.txt; exit 3'], outputs: { to: results } },
+  });
+  const failed = await bed().waitForState(failing, ['SUCCESS', 'FAILED']);
+  assert.equal(failed['return-code'], 3, failed['status-message']);
+  assert.match(failed['status-message'] ?? '', /^exit 3\nstage-in: 0 files, 0 bytes in [\d.]+ s\nstage-out: not done, the command failed/);
+  assert.equal(existsSync(join(results, 'failed.txt')), false, 'an output of the failed run was staged out');
+  await noWorkDirLeft();
+
+  const long = await bed().createJob('command', { payload: { command: '/bin/sleep', args: ['60'], outputs: { to: results } } });
+  await waitFor(async () => (await readdir(work)).length === 1, { timeoutMs: 20_000, message: 'the working directory to be made' });
+  await bed().client.cancel(long);
+  await bed().waitForState(long, ['CANCELED']);
+  await noWorkDirLeft();
+});
+
 test('stage events: only the owner of a RUNNING job publishes them', async () => {
   const { api } = bed();
   const { id } = await bed().client.create({ action: 'command' });
@@ -257,4 +278,21 @@ test('stage events: only the owner of a RUNNING job publishes them', async () =>
   const viewer = await publish(await api.createKey('viewer'), { state: 'RUNNING', executor: 'owner@0000000000000001' });
   assert.equal(viewer.status, 403);
   await bed().client.cancel(id);
+});
+
+test('inputs are capped (--command-input-max-bytes) and a download has a deadline (--command-fetch-timeout)', async () => {
+  spawnStagingExecutor(['--command-input-max-bytes', String(words.length - 1), '--command-fetch-timeout', '1']);
+  const large = await bed().createJob('command', { payload: { command: '/bin/cat', args: ['%IN'], inputs: [join(data, 'words.txt')] } });
+  const capped = await bed().waitForState(large, ['SUCCESS', 'FAILED']);
+  assert.equal(capped.state, 'FAILED');
+  assert.match(
+    capped['status-message'] ?? '',
+    new RegExp(`words\\.txt is ${words.length} bytes, more than the ${words.length - 1} bytes left of --command-input-max-bytes`),
+  );
+
+  const stalled = await bed().createJob('command', { payload: { command: '/bin/cat', args: ['%IN'], inputs: [`${origin}/stalled`] } });
+  const job = await bed().waitForState(stalled, ['SUCCESS', 'FAILED']);
+  assert.equal(job.state, 'FAILED');
+  assert.match(job['status-message'] ?? '', new RegExp(`input ${origin}/stalled: not downloaded within --command-fetch-timeout \\(1 s\\)`));
+  await noWorkDirLeft();
 });
