@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import type { JobEvent } from '../src/api/job/events.js';
-import { BUNDLED_ACTIONS_DIR } from '../src/executor/options.js';
+import { BUNDLED_ACTIONS_DIR, compileExecutorOptions } from '../src/executor/options.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { eventLine } from '../src/jobctl/event-line.js';
 import { useExecutorTestbed } from './fixtures/executor-testbed.js';
@@ -295,4 +295,32 @@ test('inputs are capped (--command-input-max-bytes) and a download has a deadlin
   assert.equal(job.state, 'FAILED');
   assert.match(job['status-message'] ?? '', new RegExp(`input ${origin}/stalled: not downloaded within --command-fetch-timeout \\(1 s\\)`));
   await noWorkDirLeft();
+});
+
+test('the staging flags are checked at start, naming the flag and the value', async () => {
+  const base = { 'zk-hosts': '127.0.0.1:2181' };
+  await assert.rejects(
+    compileExecutorOptions({ ...base, 'command-stage-dir': 'data' }),
+    /--command-stage-dir must be an absolute directory path, got "data"/,
+  );
+  await assert.rejects(
+    compileExecutorOptions({ ...base, 'command-stage-dir': join(scratch, 'none') }),
+    /--command-stage-dir .*none: not an existing directory/,
+  );
+  await assert.rejects(
+    compileExecutorOptions({ ...base, 'command-fetch-from': 'https://host/path' }),
+    /--command-fetch-from must be an http\(s\) origin .*"https:\/\/host\/path"/,
+  );
+  await assert.rejects(
+    compileExecutorOptions({ ...base, 'command-fetch-from': 'ftp://host' }),
+    /--command-fetch-from must be an http\(s\) origin/,
+  );
+  await assert.rejects(compileExecutorOptions({ ...base, 'command-input-max-bytes': -1 }), /command-input-max-bytes/);
+  const options = await compileExecutorOptions({ ...base, 'command-stage-dir': [data, results], 'command-fetch-from': `${origin}/` });
+  assert.deepEqual(options.commandStage.dirs, [data, results]);
+  assert.deepEqual(options.commandStage.fetchFrom, [`${origin}/`]);
+  assert.equal(options.commandStage.maxInputBytes, 1024 ** 3);
+  assert.equal(options.commandStage.fetchTimeoutMs, 60_000);
+  const none = await compileExecutorOptions(base);
+  assert.deepEqual([none.commandStage.dirs, none.commandStage.fetchFrom], [[], []]);
 });
