@@ -3,6 +3,7 @@
  * reports progress, log records and the outcome. A thread, not the executor's event loop, so that an
  * action that never yields can still be stopped (Worker#terminate) and its stack read (stack-dump.ts).
  */
+import { tmpdir } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { LazyJobApi } from '../api/client/lazy-job-api.js';
 import { errorJsonReplacer, toError } from '../util/errors.js';
@@ -11,6 +12,7 @@ import type { ActionContext, ActionDefinition, ActionOutcome } from '../sdk/acti
 import { ActionPayloadError, parseJobPayload } from '../sdk/action-payload.js';
 import { loadActionModule } from './action-loader.js';
 import { programAllowlist } from './program-allowlist.js';
+import { stagePolicy } from './stage-policy.js';
 import { bindSignalToLease } from './lease-signal.js';
 import { parseToWorker, parseWorkerSettings, type FromWorker, type RunOutcome, type RunRequest } from './worker-protocol.js';
 
@@ -19,6 +21,9 @@ if (port === null) throw new Error('action-worker must run in a worker thread');
 const settings = parseWorkerSettings(workerData);
 
 const programs = programAllowlist(settings.commandAllow ?? []);
+const staging = stagePolicy(
+  settings.commandStage ?? { workRoot: tmpdir(), dirs: [], fetchFrom: [], maxInputBytes: 0, fetchTimeoutMs: 1000 },
+);
 const definitions = new Map<string, Promise<ActionDefinition>>();
 const running = new Map<number, AbortController>();
 
@@ -143,6 +148,7 @@ async function run(request: RunRequest): Promise<void> {
       progress: progressReporter(request.runId),
       api,
       programs,
+      staging,
     };
     const result: ActionOutcome | Promise<ActionOutcome> = definition.run(context);
     outcome = outcomeOfResult(await result);

@@ -152,6 +152,7 @@ export class Executor {
       api: options.api,
       progressIntervalMs: Math.min(250, options.progressIntervalMs),
       commandAllow: options.commandAllow,
+      commandStage: options.commandStage,
     };
     this.#slots = Array.from({ length: options.threads }, (_, index) => new Slot(index, workerSettings, options.idleThreadMs));
     releasers.add('threads', async () => {

@@ -7,6 +7,7 @@ import type { JobDocument } from '../api/job/document.js';
 import type { ApiCredentials, Compatibility } from '../api/client/options.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
 import { isRecord } from '../util/is-record.js';
+import type { StageSettings } from './stage-policy.js';
 
 /** What a worker needs to build its own API client for the action's `api`. */
 export interface WorkerApiSettings {
@@ -25,6 +26,8 @@ export interface WorkerSettings {
   readonly progressIntervalMs: number;
   /** `--command-allow`: the only programs actions may start; empty or absent: any. */
   readonly commandAllow?: readonly string[];
+  /** `--command-stage-dir` and its kin; absent: nothing may be staged. */
+  readonly commandStage?: StageSettings;
 }
 
 export interface RunRequest {
@@ -150,5 +153,18 @@ export function parseWorkerSettings(value: unknown): WorkerSettings {
     },
     progressIntervalMs: value.progressIntervalMs,
     commandAllow: Array.isArray(value.commandAllow) ? value.commandAllow.filter((item): item is string => typeof item === 'string') : [],
+    ...(isRecord(value.commandStage) ? { commandStage: parseStageSettings(value.commandStage) } : {}),
   };
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+function parseStageSettings(value: Record<string, unknown>): StageSettings {
+  const { workRoot, maxInputBytes, fetchTimeoutMs } = value;
+  if (typeof workRoot !== 'string' || typeof maxInputBytes !== 'number' || typeof fetchTimeoutMs !== 'number') {
+    throw new TypeError('action worker settings: commandStage needs workRoot, maxInputBytes and fetchTimeoutMs');
+  }
+  return { workRoot, dirs: strings(value.dirs), fetchFrom: strings(value.fetchFrom), maxInputBytes, fetchTimeoutMs };
 }

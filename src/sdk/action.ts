@@ -29,6 +29,8 @@ export interface ActionContext<P = unknown> {
   readonly api: JobApi;
   /** Which programs the executor lets actions start (`--command-allow`): ask before spawning one. */
   readonly programs: ProgramPolicy;
+  /** Which files and URLs the executor lets actions stage in and out (`--command-stage-dir`, `--command-fetch-from`). */
+  readonly staging: StagePolicy;
 }
 
 /** The executor operator's rule for programs an action starts. */
@@ -39,6 +41,29 @@ export interface ProgramPolicy {
    * and `--command-allow`, a program off the list, or not named by absolute path.
    */
   allowed(program: string): Promise<string>;
+}
+
+/**
+ * The executor operator's rule for files an action copies in from, or out to, the executor's host, and
+ * for URLs it fetches on a job's behalf: a job must not read or write arbitrary files of the host, nor
+ * make the executor fetch whatever it names. Nothing is allowed unless the operator listed it.
+ */
+export interface StagePolicy {
+  /** Where working directories are made (`--command-work-dir`, default the executor's temporary directory). */
+  readonly workRoot: string;
+  /** Most bytes one job's inputs may add up to (`--command-input-max-bytes`). */
+  readonly maxInputBytes: number;
+  /** Longest one URL's download may take, from request to last byte (`--command-fetch-timeout`). */
+  readonly fetchTimeoutMs: number;
+  /**
+   * The real path (symlinks resolved) of a regular file a job asks to read, when it lies inside a
+   * `--command-stage-dir`; rejects, naming the file and the option, otherwise.
+   */
+  readableFile(file: string): Promise<string>;
+  /** The real path of a directory a job asks to write to, when it lies inside a `--command-stage-dir`; rejects otherwise. */
+  writableDirectory(directory: string): Promise<string>;
+  /** Throws, naming the URL and `--command-fetch-from`, unless the URL's origin is listed. */
+  checkFetch(url: URL): void;
 }
 
 /** A result with a message: `returnCode` 0 (the default) is SUCCESS; `message` becomes the job's status message. */

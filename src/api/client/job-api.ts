@@ -4,6 +4,7 @@
  * action first calls it).
  */
 import type { JobDocument, JobState } from '../job/document.js';
+import type { PublishedJobEvent } from '../job/events.js';
 import type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
 import type { JobField } from './parse-job.js';
 import type { Created } from './responses.js';
@@ -46,4 +47,9 @@ export interface JobApi {
   cancel(id: string): Promise<void>;
   delete(id: string): Promise<void>;
   deleteMatching(filter: string): Promise<number>;
+  /**
+   * Lifecycle events the API cannot see (`POST /api/job/events`): `enqueued`, and an action's
+   * `stage-in`/`stage-out`. Nothing happens against Nuvla's API, which has no event stream.
+   */
+  publishEvents(events: readonly PublishedJobEvent[]): Promise<void>;
 }

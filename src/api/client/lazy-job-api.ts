@@ -4,6 +4,7 @@
  * without it (Node 20, measured with 16 threads), and most actions never call the API.
  */
 import type { JobDocument, JobState } from '../job/document.js';
+import type { PublishedJobEvent } from '../job/events.js';
 import type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
 import type { CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
 import type { JobField } from './parse-job.js';
@@ -74,5 +75,9 @@ export class LazyJobApi implements JobApi {
 
   async deleteMatching(filter: string): Promise<number> {
     return (await this.#api()).deleteMatching(filter);
+  }
+
+  async publishEvents(events: readonly PublishedJobEvent[]): Promise<void> {
+    await (await this.#api()).publishEvents(events);
   }
 }

@@ -2,9 +2,12 @@
  * Job lifecycle events (HyperFlow's `job.<id>.started/finished` in spirit): one per transition of a job,
  * logged by the job API as one structured line and served live as a stream (`GET /api/job/events`,
  * server-sent events). The API derives most of them from the writes it serves; `enqueued` happens in
- * ZooKeeper, so whoever enqueues publishes it (`POST /api/job/events`).
+ * ZooKeeper, so whoever enqueues publishes it (`POST /api/job/events`); `stage-in` and `stage-out`
+ * happen inside a running action (the bundled `command` copying its inputs and outputs), so its
+ * executor publishes them, with the bytes, files and seconds of the stage.
  *
  *   created -> enqueued -> taken -> started -> progress* -> finished | timed-out | cancelled
+ *                                 (stage-in, stage-out: within started .. finished, from the action)
  *                                            |                  (then dead-lettered, if the engine gave it up)
  *                                            \-> released | retry-scheduled (back to QUEUED) -> taken ...
  */
@@ -23,6 +26,8 @@ export const JOB_EVENT_TYPES = [
   'released',
   'retry-scheduled',
   'dead-lettered',
+  'stage-in',
+  'stage-out',
 ] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
@@ -44,7 +49,7 @@ export interface JobEvent {
   readonly progress?: number;
   readonly 'status-message'?: string;
   readonly 'return-code'?: number;
-  /** Seconds from start (or creation) to the end, on finished, timed-out and cancelled. */
+  /** Seconds from start (or creation) to the end, on finished, timed-out and cancelled; the stage's seconds on stage-in and stage-out. */
   readonly duration?: number;
   /** The owner (`<executor>@<session>`) on taken, started, progress and the end. */
   readonly executor?: string;
@@ -53,9 +58,12 @@ export interface JobEvent {
   readonly reason?: string;
   /** On retry-scheduled: when the next attempt may start. */
   readonly 'not-before'?: string;
+  /** On stage-in and stage-out: the bytes copied and the number of files. */
+  readonly bytes?: number;
+  readonly files?: number;
 }
 
-/** What a publisher sends for an event the API cannot see (today: `enqueued`); the API adds `seq`. */
+/** What a publisher sends for an event the API cannot see (`enqueued`, `stage-in`, `stage-out`); the API adds `seq`. */
 export type PublishedJobEvent = Omit<JobEvent, 'seq'>;
 
 export function isJobEventType(value: unknown): value is JobEventType {
@@ -94,5 +102,7 @@ export function parseJobEvent(value: unknown, options: { readonly seqRequired: b
     ...optionalNumber('attempt'),
     ...optionalText('reason'),
     ...optionalText('not-before'),
+    ...optionalNumber('bytes'),
+    ...optionalNumber('files'),
   };
 }
