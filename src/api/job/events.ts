@@ -23,6 +23,8 @@ export const JOB_EVENT_TYPES = [
   'released',
   'retry-scheduled',
   'dead-lettered',
+  'paused',
+  'resumed',
 ] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
