@@ -12,10 +12,12 @@ import { ApiError } from '../src/api/errors.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { queuePaths } from '../src/recipes/queue-layout.js';
 import { TEST_ACTIONS, useExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
+import { useJobctl } from './fixtures/jobctl-stack.js';
 
 const BUNDLED_DISTRIBUTORS = fileURLToPath(new URL('../distributors', import.meta.url));
 const BATCH_ACTIONS = fileURLToPath(new URL('./fixtures/actions-batch', import.meta.url));
 const testbed = useExecutorTestbed();
+const jobctl = useJobctl(testbed);
 const EVERY_JOB = "created>'2000-01-01T00:00:00Z'";
 
 function spawnFeeder(bed: ExecutorTestbed, extra: readonly string[] = []): ReturnType<ExecutorTestbed['spawnDistributor']> {
@@ -83,7 +85,14 @@ describe('batches', () => {
     const expectedBytes = (count * (count - 1)) / 2;
     assert.deepEqual(
       { ...failed.batch, counters: failed.batch?.counters },
-      { ...failed.batch, sent: count, succeeded: 540, failed: 60, canceled: 0, counters: { movedBytes: expectedBytes, movedChunks: count } },
+      {
+        ...failed.batch,
+        sent: count,
+        succeeded: 540,
+        failed: 60,
+        canceled: 0,
+        counters: { movedBytes: expectedBytes, movedChunks: count },
+      },
     );
     assert.match(failed['status-message'] ?? '', /60 of 600 tasks failed/);
 
@@ -92,9 +101,9 @@ describe('batches', () => {
     const done = await waitForBatch(bed, id, ['SUCCESS', 'FAILED']);
     assert.equal(done.state, 'SUCCESS', done['status-message']);
     assert.equal(done.batch?.succeeded, count);
-    assert.equal(done.batch?.failed, 0);
+    assert.equal(done.batch.failed, 0);
     // The retried tasks' second runs count again; the failed runs' counters were taken back.
-    assert.deepEqual(done.batch?.counters, { movedBytes: expectedBytes, movedChunks: count });
+    assert.deepEqual(done.batch.counters, { movedBytes: expectedBytes, movedChunks: count });
     assert.equal(await bed.client.count(`parent-job='${id}' and attempt=2`), 60);
     assert.equal(await bed.client.count(`parent-job='${id}' and attempt=1`), 540);
     await bed.client.delete(id);
@@ -130,14 +139,14 @@ describe('batches', () => {
     );
     assert.equal(done.state, 'SUCCESS', done['status-message']);
     assert.equal(done.batch?.succeeded, count);
-    assert.equal(done.batch?.total, count);
-    assert.equal(done.batch?.['total-estimated'], false);
+    assert.equal(done.batch.total, count);
+    assert.equal(done.batch['total-estimated'], false);
     assert.ok(largest <= maxInFlight, `ZooKeeper held ${String(largest)} entries, more than max-in-flight ${String(maxInFlight)}`);
     assert.ok(inFlight <= maxInFlight, `the batch had ${String(inFlight)} tasks in flight`);
     assert.ok(largest > 0, 'the sampling saw the queue');
   });
 
-  test('pause stops the feeding within 1 s and resume goes on; the events say so', async () => {
+  test('pause stops the feeding within 1 s and resume goes on', async () => {
     const bed = testbed();
     await bed.client.deleteMatching(EVERY_JOB);
     spawnExecutor(bed);
@@ -229,7 +238,7 @@ describe('batches', () => {
     const batch = await batchOf(bed, id);
     assert.equal(batch.state, 'CANCELED');
     assert.equal(batch.batch?.sent, 10);
-    assert.equal(batch.batch?.canceled, 10);
+    assert.equal(batch.batch.canceled, 10);
     // The executors stop the running ones: their threads are free for other work at once.
     const probe = await bed.createJob('noop');
     await bed.waitForState(probe, ['SUCCESS'], 10_000);
@@ -266,5 +275,34 @@ describe('batches', () => {
     const done = await waitForBatch(bed, good, ['FAILED', 'SUCCESS']);
     assert.equal(done.state, 'SUCCESS', done['status-message']);
     assert.equal(done.batch?.succeeded, 50);
+  });
+
+  test('jobctl batch create reads JSON lines from stdin; show renders the table, list the batches, pause and resume work', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    // 2,500 lines: uploaded in three requests as they are read.
+    const input = tasksOf(2500, (i) => ({ i, bytes: 2 }))
+      .map((task) => JSON.stringify(task))
+      .join('\n');
+    const created = await jobctl.run(['batch', 'create', 'batch_task', '--tasks', '-', '--max-in-flight', '400', '--json'], { input });
+    assert.equal(created.code, 0, created.stderr);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    const paused = await jobctl.run(['batch', 'pause', id]);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.match(paused.stdout, /RUNNING \(paused\)/);
+    const listed = await jobctl.run(['batch', 'list']);
+    assert.match(listed.stdout, new RegExp(`${id.replace('/', '\\/')}\\s+PAUSED\\s+batch_task\\s+\\d+\\s+\\d+\\s+2500`));
+    spawnExecutor(bed);
+    spawnFeeder(bed);
+    await jobctl.run(['batch', 'resume', id]);
+    const followed = await jobctl.run(['show', id, '--follow']);
+    assert.equal(followed.code, 0, followed.stderr + followed.stdout);
+    assert.match(followed.stdout, /\[[#-]+\] \d+% \d+\/2500 sent \d+/);
+    assert.match(followed.stdout, /state\s+SUCCESS/);
+    assert.match(followed.stdout, /tasks\.processed\s+2500/);
+    assert.match(followed.stdout, /movedBytes\s+5000/);
+    const refused = await jobctl.run(['batch', 'create', 'batch_task', '--tasks', '-'], { input: '{"payload": 1}\nnot json' });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /line 2 is not JSON/);
   });
 });

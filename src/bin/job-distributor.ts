@@ -9,8 +9,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Distributor } from '../distributor/distributor.js';
-import { BUNDLED_DISTRIBUTORS_DIR,
-  BUNDLED_BATCHES_DIR, DISTRIBUTOR_DEFAULTS, compileDistributorOptions } from '../distributor/options.js';
+import { BUNDLED_DISTRIBUTORS_DIR, BUNDLED_BATCHES_DIR, DISTRIBUTOR_DEFAULTS, compileDistributorOptions } from '../distributor/options.js';
 import { API_SECRET_FLAGS, argvSecretWarning, secretFlagsOnArgv } from '../cli/argv-secrets.js';
 import { messageOf, toError } from '../util/errors.js';
 import { Releasers } from '../util/releasers.js';

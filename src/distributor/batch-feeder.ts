@@ -90,7 +90,6 @@ export async function feedBatches(api: JobApi, queue: QueueAccess, log: Logger, 
       sources.keepOnly(live);
       let fedThisPass = 0;
       for (const job of jobs) {
-        if (options.signal.aborted) break;
         try {
           const count = await feedOne(api, queue, job, sources, rates, log);
           if (count > 0) {
@@ -100,7 +99,8 @@ export async function feedBatches(api: JobApi, queue: QueueAccess, log: Logger, 
         } catch (error) {
           // One batch's trouble (a 409 from another feeder, a generator that throws) must not stop the others.
           sources.forget(job.id);
-          if (error instanceof ApiError && error.code === 'conflict') log.info('batch moved on meanwhile', { batch: job.id, reason: error.message });
+          if (error instanceof ApiError && error.code === 'conflict')
+            log.info('batch moved on meanwhile', { batch: job.id, reason: error.message });
           else log.error('batch not fed', { batch: job.id, error: toError(error).message });
         }
       }
@@ -116,14 +116,7 @@ export async function feedBatches(api: JobApi, queue: QueueAccess, log: Logger, 
   return { passes, fed };
 }
 
-async function feedOne(
-  api: JobApi,
-  queue: QueueAccess,
-  job: LiveBatch,
-  sources: BatchSources,
-  rates: Rates,
-  log: Logger,
-): Promise<number> {
+async function feedOne(api: JobApi, queue: QueueAccess, job: LiveBatch, sources: BatchSources, rates: Rates, log: Logger): Promise<number> {
   let batch = job.batch;
   if (batch === undefined) return 0;
   // Every task sent ended: the canary decides, or the batch ends.

@@ -9,6 +9,7 @@ import type { JobApi } from '../api/client/job-api.js';
 import type { BatchField, TaskSpec } from '../api/batch/batch-field.js';
 import { batchGeneratorDefinitionProblems, type BatchGeneratorDefinition, type BatchTaskItem } from '../sdk/batch.js';
 import { loadDropIns, type DropInKind } from '../util/drop-in-modules.js';
+import { describeValue } from '../sdk/describe-value.js';
 import { isRecord } from '../util/is-record.js';
 import type { Logger } from '../util/logger.js';
 
@@ -112,9 +113,9 @@ export class BatchSources {
       }
       const item: unknown = step.value;
       if (!isRecord(item) || typeof item.marker !== 'string' || !isRecord(item.spec)) {
-        throw new Error(`batch generator ${definition.name} yielded ${JSON.stringify(item)?.slice(0, 100)}; expected {spec, marker}`);
+        throw new Error(`batch generator ${definition.name} yielded ${describeValue(item)}; expected {spec, marker}`);
       }
-      specs.push(item.spec as TaskSpec);
+      specs.push(item.spec);
       marker = item.marker;
     }
     const total = batch.total === undefined && definition.estimate !== undefined ? await definition.estimate(args) : undefined;

@@ -114,7 +114,11 @@ export function outcomeOfResult(value: unknown): RunOutcome {
       };
     }
     if (counters !== undefined && !isCounters(counters)) {
-      return { kind: 'threw', message: `the action returned counters ${JSON.stringify(counters)}; expected names to finite numbers`, payload: false };
+      return {
+        kind: 'threw',
+        message: `the action returned counters ${JSON.stringify(counters)}; expected names to finite numbers`,
+        payload: false,
+      };
     }
     if (message === undefined || typeof message === 'string') {
       return {

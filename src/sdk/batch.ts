@@ -58,11 +58,16 @@ export function batchGeneratorSpecProblems(spec: unknown): string[] {
   if (fields === undefined) return [`a batch generator definition must be an object, got ${describeValue(spec)}`];
   const problems: string[] = [];
   const { name, action, description, estimate, tasks } = fields;
-  if (typeof name !== 'string' || !ACTION_NAME.test(name)) problems.push(`name must be 1-128 letters, digits, _ . : -, got ${describeValue(name)}`);
-  if (action !== undefined && (typeof action !== 'string' || !ACTION_NAME.test(action))) problems.push(`action must be an action name, got ${describeValue(action)}`);
-  if (description !== undefined && typeof description !== 'string') problems.push(`description must be a string, got ${describeValue(description)}`);
-  if (estimate !== undefined && typeof estimate !== 'function') problems.push(`estimate must be a function, got ${describeValue(estimate)}`);
-  if (typeof tasks !== 'function') problems.push(`tasks must be a function (args, fromMarker) yielding {spec, marker}, got ${describeValue(tasks)}`);
+  if (typeof name !== 'string' || !ACTION_NAME.test(name))
+    problems.push(`name must be 1-128 letters, digits, _ . : -, got ${describeValue(name)}`);
+  if (action !== undefined && (typeof action !== 'string' || !ACTION_NAME.test(action)))
+    problems.push(`action must be an action name, got ${describeValue(action)}`);
+  if (description !== undefined && typeof description !== 'string')
+    problems.push(`description must be a string, got ${describeValue(description)}`);
+  if (estimate !== undefined && typeof estimate !== 'function')
+    problems.push(`estimate must be a function, got ${describeValue(estimate)}`);
+  if (typeof tasks !== 'function')
+    problems.push(`tasks must be a function (args, fromMarker) yielding {spec, marker}, got ${describeValue(tasks)}`);
   const unknown = unknownFieldsProblem(fields, KNOWN_FIELDS);
   if (unknown !== undefined) problems.push(unknown);
   return problems;

@@ -159,10 +159,10 @@ export function parseBatchCreate(body: unknown, maxTasks: number): BatchCreate {
     ...(generator === undefined ? {} : { generator }),
     ...(isRecord(args) ? { args } : {}),
     'batch-size': positiveInt(body, 'batch-size', MAX_BATCH_SIZE) ?? DEFAULT_BATCH_SIZE,
-    ...(tasksPerSecond === undefined ? {} : { 'tasks-per-second': tasksPerSecond as number }),
+    ...(tasksPerSecond === undefined ? {} : { 'tasks-per-second': tasksPerSecond }),
     'max-in-flight': positiveInt(body, 'max-in-flight', 1_000_000) ?? DEFAULT_MAX_IN_FLIGHT,
     ...(canary === undefined ? {} : { canary }),
-    ...(lock === undefined ? {} : { lock: lock as string }),
+    ...(lock === undefined ? {} : { lock: lock }),
     defaults: parseDefaults(defaults),
     phase: canary === undefined ? 'feeding' : 'canary',
     paused: false,
@@ -180,7 +180,7 @@ export function parseBatchCreate(body: unknown, maxTasks: number): BatchCreate {
     ...(Array.isArray(tasks) ? { tasks } : {}),
     sealed: field.sealed,
     ...(isRecord(acl) ? { acl } : {}),
-    ...(Array.isArray(tags) ? { tags: tags as string[] } : {}),
+    ...(Array.isArray(tags) ? { tags: tags } : {}),
   };
 }
 
@@ -197,8 +197,8 @@ function parseDefaults(value: unknown): TaskDefaults {
   const timeout = positiveInt(value, 'timeout', 31 * 24 * 3600);
   const maxAttempts = positiveInt(value, 'max-attempts', 1000);
   return {
-    ...(queue === undefined ? {} : { queue: queue as string }),
-    ...(priority === undefined ? {} : { priority: priority as number }),
+    ...(queue === undefined ? {} : { queue: queue }),
+    ...(priority === undefined ? {} : { priority: priority }),
     ...(timeout === undefined ? {} : { timeout }),
     ...(maxAttempts === undefined ? {} : { 'max-attempts': maxAttempts }),
   };
@@ -213,7 +213,8 @@ export interface TaskSpec {
 
 /** Why a task spec is refused, or undefined: a spec is `{payload?, target?, priority?}`. */
 export function taskSpecProblem(spec: unknown): string | undefined {
-  if (!isRecord(spec)) return `a task spec must be an object like {"payload": {...}}, got ${JSON.stringify(spec)?.slice(0, 80)}`;
+  if (!isRecord(spec))
+    return `a task spec must be an object like {"payload": {...}}, got ${spec === null ? 'null' : Array.isArray(spec) ? 'a list' : typeof spec}`;
   for (const key of Object.keys(spec)) {
     if (key !== 'payload' && key !== 'target' && key !== 'priority') return `a task spec has payload, target, priority; not "${key}"`;
   }
@@ -238,20 +239,19 @@ export function isCounters(value: unknown): value is Record<string, number> {
 export function tallied(parent: JobDocument, before: JobDocument, after: JobDocument): JobDocument | undefined {
   const batch = batchOf(parent);
   if (batch === undefined || isFinal(before.state) === isFinal(after.state)) return undefined;
-  let next = { ...batch, counters: { ...batch.counters } };
+  let next = batch;
   if (isFinal(before.state)) next = counted(next, before, -1);
   if (isFinal(after.state)) next = counted(next, after, 1);
   return { ...parent, batch: next, revision: parent.revision + 1 };
 }
 
-function counted(batch: BatchField & { counters: Record<string, number> }, task: JobDocument, sign: 1 | -1) {
+function counted(batch: BatchField, task: JobDocument, sign: 1 | -1): BatchField {
   const key = task.state === 'SUCCESS' ? 'succeeded' : task.state === 'FAILED' ? 'failed' : 'canceled';
-  for (const [name, count] of Object.entries(task.counters ?? {})) {
-    const sum = (batch.counters[name] ?? 0) + sign * count;
-    if (sum === 0) delete batch.counters[name];
-    else batch.counters[name] = sum;
-  }
-  return { ...batch, [key]: batch[key] + sign };
+  const sums = new Map(Object.entries(batch.counters));
+  for (const [name, count] of Object.entries(task.counters ?? {})) sums.set(name, (sums.get(name) ?? 0) + sign * count);
+  // A counter back at zero (a retried task's taken back) is dropped, so that it reads as never counted.
+  const counters = Object.fromEntries([...sums].filter(([, sum]) => sum !== 0));
+  return { ...batch, counters, [key]: batch[key] + sign };
 }
 
 /** The id of the batch whose counts `task` feeds, if it is one of a batch's tasks. */
@@ -281,7 +281,10 @@ export function uploadedTo(job: JobDocument, from: number, count: number, seal: 
   if (batch.source !== 'list') throw conflict(`batch ${job.id} feeds from generator ${batch.generator ?? ''}: it takes no uploaded tasks`);
   if (batch.sealed) throw conflict(`batch ${job.id} is sealed: it takes no more tasks`);
   const total = batch.total ?? 0;
-  if (from !== total) throw conflict(`batch ${job.id} holds ${String(total)} task specs: the next upload starts at ${String(total)}, not ${String(from)}`, { total });
+  if (from !== total)
+    throw conflict(`batch ${job.id} holds ${String(total)} task specs: the next upload starts at ${String(total)}, not ${String(from)}`, {
+      total,
+    });
   return withBatch(job, { ...batch, total: total + count, sealed: seal, 'total-estimated': !seal }, now);
 }
 
@@ -341,7 +344,13 @@ export function settled(job: JobDocument, now: Date): JobDocument | undefined {
     if (batch.sent < canary && !exhausted) return undefined;
     const bad = batch.failed + batch.canceled;
     if (bad > 0) {
-      return finished(job, batch, 'FAILED', `canary failed: ${String(bad)} of ${String(batch.sent)} canary tasks did not succeed; the other tasks were not fed`, now);
+      return finished(
+        job,
+        batch,
+        'FAILED',
+        `canary failed: ${String(bad)} of ${String(batch.sent)} canary tasks did not succeed; the other tasks were not fed`,
+        now,
+      );
     }
     return withBatch(job, { ...batch, phase: exhausted ? 'draining' : 'feeding' }, now, { 'status-message': 'canary succeeded: feeding' });
   }

@@ -3,13 +3,14 @@
  * read of a batch, checked field by field; undefined when it is not one.
  */
 import { isRecord } from '../../util/is-record.js';
-import { BATCH_PHASES, isCounters, type BatchField, type BatchPhase, type TaskDefaults } from './batch-field.js';
+import { BATCH_PHASES, isCounters, type BatchField, type BatchPhase } from './batch-field.js';
 
 const count = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 export function parseBatchField(value: unknown): BatchField | undefined {
   if (!isRecord(value)) return undefined;
-  const { action, source, generator, args, phase, paused, sealed, marker, sent, total, succeeded, failed, canceled, counters, lock } = value;
+  const { action, source, generator, args, phase, paused, sealed, marker, sent, total, succeeded, failed, canceled, counters, lock } =
+    value;
   const tasksPerSecond = value['tasks-per-second'];
   const batchSize = value['batch-size'];
   const maxInFlight = value['max-in-flight'];
@@ -36,7 +37,7 @@ export function parseBatchField(value: unknown): BatchField | undefined {
     'max-in-flight': maxInFlight,
     ...(count(canary) ? { canary } : {}),
     ...(typeof lock === 'string' ? { lock } : {}),
-    defaults: { ...defaults } as TaskDefaults,
+    defaults: { ...defaults },
     phase: phase as BatchPhase,
     paused,
     sealed,

@@ -279,7 +279,8 @@ export class JobApiClient implements JobApi {
     if (!Array.isArray(tasks)) throw new ApiError('internal', `${path} answered without a list of tasks`);
     return tasks.map((item: unknown) => {
       const index = isRecord(item) ? item.index : undefined;
-      if (typeof index !== 'number' || !Number.isSafeInteger(index)) throw new ApiError('internal', `${path} answered a task without an index`);
+      if (typeof index !== 'number' || !Number.isSafeInteger(index))
+        throw new ApiError('internal', `${path} answered a task without an index`);
       return { index, spec: isRecord(item) ? item.spec : undefined };
     });
   }

@@ -71,7 +71,15 @@ export interface JobEdit {
   readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
 }
 
-export const IMMUTABLE_FIELDS = ['action', 'target-resource', 'payload', 'parent-job', 'execution-mode', 'idempotency-key', 'batch-index'] as const;
+export const IMMUTABLE_FIELDS = [
+  'action',
+  'target-resource',
+  'payload',
+  'parent-job',
+  'execution-mode',
+  'idempotency-key',
+  'batch-index',
+] as const;
 export type ImmutableField = (typeof IMMUTABLE_FIELDS)[number];
 
 /** Derived or identifying fields: ignored in an edit, refused in a create. */

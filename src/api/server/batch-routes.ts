@@ -87,7 +87,10 @@ export function registerBatchRoutes(app: FastifyInstance, options: BatchRoutesOp
     }
     if (specs.length > 0) await store.putBatchSpecs(parent.id, 0, specs);
     publish(parent, createdEvents(parent));
-    return reply.code(201).header('location', locationOf(parent)).send(createdBody(parent, true, false));
+    return reply
+      .code(201)
+      .header('location', locationOf(parent))
+      .send(createdBody(parent, true, false));
   });
 
   app.post('/api/job/:uuid/batch/tasks', async (request) => {
@@ -95,7 +98,8 @@ export function registerBatchRoutes(app: FastifyInstance, options: BatchRoutesOp
     const id = jobIdOf(request);
     const body = isRecord(request.body) ? request.body : {};
     const { from, tasks, seal } = body;
-    if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0) throw badRequest('"from" must be the index of the first task sent');
+    if (typeof from !== 'number' || !Number.isSafeInteger(from) || from < 0)
+      throw badRequest('"from" must be the index of the first task sent');
     if (!Array.isArray(tasks) || tasks.length > options.maxTasks) {
       throw badRequest(`"tasks" must be a list of at most ${String(options.maxTasks)} task specs`);
     }

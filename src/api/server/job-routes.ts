@@ -189,7 +189,8 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     const batch = await store.get(id);
     if (batch?.action === BATCH_ACTION) {
       // A live batch's tasks are running: it is cancelled first, so nothing is deleted under an executor.
-      if (!FINAL_STATES.has(batch.state)) throw conflict(`batch ${id} is ${batch.state}: cancel it before deleting it`, { state: batch.state });
+      if (!FINAL_STATES.has(batch.state))
+        throw conflict(`batch ${id} is ${batch.state}: cancel it before deleting it`, { state: batch.state });
       const tasks = await store.deleteMatching(parseFilter(`parent-job='${id}'`));
       await store.deleteBatchSpecs(id);
       if (!(await store.delete(id))) throw notFound(`${id} not found`);

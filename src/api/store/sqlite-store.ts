@@ -202,9 +202,13 @@ class SqliteJobStore implements JobStore {
     this.#updateFirst = (search, limit, mutate) => updateFirst.immediate(search, limit, mutate);
     const putSpecs = db.transaction((batch: string, from: number, specs: readonly string[]) => {
       const insert = this.#statement(`INSERT OR REPLACE INTO ${BATCH_SPECS_TABLE} (batch, idx, spec) VALUES (?, ?, ?)`);
-      specs.forEach((spec, offset) => insert.run(batch, from + offset, spec));
+      specs.forEach((spec, offset) => {
+        insert.run(batch, from + offset, spec);
+      });
     });
-    this.#putSpecs = (batch, from, specs) => putSpecs.immediate(batch, from, specs);
+    this.#putSpecs = (batch, from, specs) => {
+      putSpecs.immediate(batch, from, specs);
+    };
     // A read transaction, so that the count and the page come from one snapshot.
     const search = db.transaction((query: JobSearch) => this.#searchNow(query));
     this.#search = (query) => search.deferred(query);
