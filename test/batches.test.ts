@@ -110,10 +110,11 @@ describe('batches', () => {
     assert.equal(await bed.client.count(`parent-job='${id}'`), 0, 'a deleted batch takes its tasks with it');
   });
 
-  test('a generator batch far larger than max-in-flight never has more than max-in-flight entries in ZooKeeper', async () => {
+  test("a generator batch far larger than max-in-flight keeps max-in-flight tasks in flight, and the queue's entries within it plus the executor slots", async () => {
     const bed = testbed();
     await bed.client.deleteMatching(EVERY_JOB);
-    spawnExecutor(bed, 16);
+    const threads = 16;
+    spawnExecutor(bed, threads);
     spawnFeeder(bed);
     const count = 10_000;
     const maxInFlight = 300;
@@ -141,7 +142,12 @@ describe('batches', () => {
     assert.equal(done.batch?.succeeded, count);
     assert.equal(done.batch.total, count);
     assert.equal(done.batch['total-estimated'], false);
-    assert.ok(largest <= maxInFlight, `ZooKeeper held ${String(largest)} entries, more than max-in-flight ${String(maxInFlight)}`);
+    // A task counts as ended from its final write; its executor consumes the entry right after, so
+    // for that instant an entry may outlive its task's count: at most one per executor slot.
+    assert.ok(
+      largest <= maxInFlight + threads,
+      `ZooKeeper held ${String(largest)} entries, more than max-in-flight ${String(maxInFlight)} + ${String(threads)} slots`,
+    );
     assert.ok(inFlight <= maxInFlight, `the batch had ${String(inFlight)} tasks in flight`);
     assert.ok(largest > 0, 'the sampling saw the queue');
   });
