@@ -9,3 +9,4 @@ export { JobApiClient } from './api/client/index.js';
 export { reconcileQueue, type ReconcileOptions, type ReconcileReport } from './distributor/queue-reconciler.js';
 export { runScheduler, type SchedulerOptions } from './distributor/job-scheduler.js';
 export { feedQueues, type FeedOptions, type FeedReport } from './distributor/queue-feeder.js';
+export { feedBatches, type BatchFeedOptions, type BatchFeedReport } from './distributor/batch-feeder.js';

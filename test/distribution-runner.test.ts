@@ -73,6 +73,7 @@ function runnerFor(definition: DistributionDefinition): Harness {
   const enqueuer = new JobEnqueuer({ queue: routes, logger: silentLogger });
   const services: TickServices = {
     api: jobs,
+    batchesDirs: [],
     queue: {
       jobIds: () => inventory.jobIds(),
       isExecutorAlive: (owner) => registry.isAlive(owner),

@@ -12,6 +12,7 @@ import { cancelCommand, deleteCommand, retryCommand } from '../jobctl/change.js'
 import type { JobctlCommand } from '../jobctl/command.js';
 import { CommandContext } from '../jobctl/context.js';
 import { createCommand } from '../jobctl/create.js';
+import { batchCommand } from '../jobctl/batch-command.js';
 import { deadCommand } from '../jobctl/dead-letters.js';
 import { EXIT, describeFailure } from '../jobctl/errors.js';
 import { eventsCommand } from '../jobctl/events-command.js';
@@ -26,6 +27,7 @@ import { numberFlag } from '../cli/option-readers.js';
 import { packageVersion } from '../cli/package-version.js';
 
 const COMMANDS: readonly JobctlCommand[] = [
+  batchCommand,
   createCommand,
   listCommand,
   showCommand,

@@ -122,6 +122,7 @@ export class Distributor {
             room: (name) => queue.window.room(name),
           },
           unpark: (name, limit) => api.unparkFirst(name, limit),
+          batchesDirs: options.batchesDirs,
           enqueuer,
           submitter: new JobSubmitter(api, enqueuer, logger, (name) => queue.window.room(name)),
           useIdempotencyKeys: async () => {

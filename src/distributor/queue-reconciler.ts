@@ -91,7 +91,7 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
   for await (const job of jobsMatching(api, `state='QUEUED' and waiting=null and updated<'${cutoff}'`, signal)) queued.push(job);
   for await (const job of jobsMatching(api, `state='QUEUED' and waiting='time' and not-before<'${cutoff}'`, signal)) queued.push(job);
   const running: Found[] = [];
-  for await (const job of jobsMatching(api, `state='RUNNING' and updated<'${cutoff}'`, signal)) running.push(job);
+  for await (const job of jobsMatching(api, `state='RUNNING' and action!='batch' and updated<'${cutoff}'`, signal)) running.push(job);
   if (queued.length === 0 && running.length === 0) return { queuedChecked: 0, runningChecked: 0, enqueued: [], requeued: [] };
   const inQueue = await queue.jobIds();
 

@@ -30,6 +30,8 @@ export interface TickServices {
   readonly submitter: JobSubmitter;
   /** Unparks the first jobs parked for a queue, best first (the job API's feed), for a leader-only task to enqueue. */
   readonly unpark: (queue: string, limit: number) => Promise<readonly FedJob[]>;
+  /** Where batch generators are loaded from (`batch_feeder`). */
+  readonly batchesDirs: readonly string[];
   /** False with Nuvla's job API, which has no idempotency keys: then only the election prevents duplicates. */
   readonly useIdempotencyKeys: () => Promise<boolean>;
 }
@@ -104,7 +106,7 @@ export async function runTick(
   logger: Logger,
 ): Promise<TickOutcome> {
   const log = withFields(logger, { distribution: definition.name, tick: tick.toISOString() });
-  const context = { tick, signal, log, api: services.api, queue: queueAccessOf(services, signal) };
+  const context = { tick, signal, log, api: services.api, queue: queueAccessOf(services, signal), batchesDirs: services.batchesDirs };
   if (definition.run !== undefined) {
     await untilAborted(Promise.resolve(definition.run(context)), signal);
     return { created: 0, existing: 0, invalid: 0 };

@@ -4,6 +4,7 @@
  * action that never yields can still be stopped (Worker#terminate) and its stack read (stack-dump.ts).
  */
 import { tmpdir } from 'node:os';
+import { isCounters } from '../api/batch/batch-field.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { LazyJobApi } from '../api/client/lazy-job-api.js';
 import { errorJsonReplacer, toError } from '../util/errors.js';
@@ -109,7 +110,7 @@ export function outcomeOfResult(value: unknown): RunOutcome {
     return { kind: 'threw', message: `the action returned ${String(value)}, which is not a 32-bit integer return code`, payload: false };
   }
   if (typeof value === 'object' && !Array.isArray(value)) {
-    const { returnCode = 0, message } = value as Record<string, unknown>;
+    const { returnCode = 0, message, counters } = value as Record<string, unknown>;
     if (!isReturnCode(returnCode)) {
       return {
         kind: 'threw',
@@ -117,13 +118,25 @@ export function outcomeOfResult(value: unknown): RunOutcome {
         payload: false,
       };
     }
+    if (counters !== undefined && !isCounters(counters)) {
+      return {
+        kind: 'threw',
+        message: `the action returned counters ${JSON.stringify(counters)}; expected names to finite numbers`,
+        payload: false,
+      };
+    }
     if (message === undefined || typeof message === 'string') {
-      return { kind: 'returned', returnCode, ...(message === undefined ? {} : { message }) };
+      return {
+        kind: 'returned',
+        returnCode,
+        ...(message === undefined ? {} : { message }),
+        ...(counters === undefined ? {} : { counters: { ...counters } }),
+      };
     }
   }
   return {
     kind: 'threw',
-    message: `the action returned ${JSON.stringify(value)}; expected a return code, nothing, or { returnCode?, message? }`,
+    message: `the action returned ${JSON.stringify(value)}; expected a return code, nothing, or { returnCode?, message?, counters? }`,
     payload: false,
   };
 }

@@ -3,6 +3,7 @@
  * it receives as `unknown`: an action can post to its parent port too, and a malformed message must
  * be reported, never trusted.
  */
+import { isCounters } from '../api/batch/batch-field.js';
 import type { JobDocument } from '../api/job/document.js';
 import type { ApiCredentials, Compatibility } from '../api/client/options.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
@@ -52,7 +53,13 @@ export interface AbortRequest {
 export type ToWorker = RunRequest | AbortRequest;
 
 export type RunOutcome =
-  | { readonly kind: 'returned'; readonly returnCode: number; readonly message?: string }
+  | {
+      readonly kind: 'returned';
+      readonly returnCode: number;
+      readonly message?: string;
+      /** Summed on the job's batch (docs/batches.md). */
+      readonly counters?: Readonly<Record<string, number>>;
+    }
   | { readonly kind: 'threw'; readonly message: string; readonly stack?: string; readonly payload: boolean };
 
 export type FromWorker =
@@ -78,9 +85,14 @@ const optionalString = (value: unknown): value is string | undefined => value ==
 
 function outcomeOf(value: unknown): RunOutcome | undefined {
   if (!isRecord(value)) return undefined;
-  const { kind, returnCode, message, stack, payload } = value;
-  if (kind === 'returned' && Number.isInteger(returnCode) && optionalString(message)) {
-    return { kind, returnCode: returnCode as number, ...(message === undefined ? {} : { message }) };
+  const { kind, returnCode, message, stack, payload, counters } = value;
+  if (kind === 'returned' && Number.isInteger(returnCode) && optionalString(message) && (counters === undefined || isCounters(counters))) {
+    return {
+      kind,
+      returnCode: returnCode as number,
+      ...(message === undefined ? {} : { message }),
+      ...(counters === undefined ? {} : { counters }),
+    };
   }
   if (kind === 'threw' && typeof message === 'string' && optionalString(stack) && typeof payload === 'boolean') {
     return { kind, message, payload, ...(stack === undefined ? {} : { stack }) };

@@ -3,6 +3,8 @@
  * (one job's fields with its progress; `--follow` until it ends).
  */
 import { JOB_STATES, type JobState } from '../api/job/document.js';
+import { BATCH_ACTION } from '../api/batch/batch-field.js';
+import { show as showBatch } from './batch-command.js';
 import { numberFlag, readNumber, readString, readStrings, type OptionArgs } from '../cli/option-readers.js';
 import type { JobctlCommand } from './command.js';
 import type { CommandContext } from './context.js';
@@ -60,8 +62,10 @@ export const showCommand: JobctlCommand = {
   async run(ctx, args) {
     const id = parseJobId(args.id);
     const api = await ctx.api();
-    if (args.follow === true) return follow(ctx, id);
     const { job } = await api.get(id);
+    // A batch is shown as OpenIO xcute shows a job: tasks, rate, percent, errors, counters.
+    if (job.action === BATCH_ACTION) return showBatch(ctx, id, args.follow === true);
+    if (args.follow === true) return follow(ctx, id);
     if (ctx.options.json) ctx.out.json(job);
     else {
       ctx.out.lines(renderFields(showFields(job, ctx.now())));

@@ -69,6 +69,8 @@ export interface StagePolicy {
 /** A result with a message: `returnCode` 0 (the default) is SUCCESS; `message` becomes the job's status message. */
 export interface ActionResult {
   readonly returnCode?: number;
+  /** Counts of what the run did (`{ movedBytes: 10 }`): kept on the job and summed on its batch. */
+  readonly counters?: Readonly<Record<string, number>>;
   readonly message?: string;
 }
 

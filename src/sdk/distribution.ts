@@ -56,6 +56,8 @@ export interface DistributionContext {
   readonly log: Logger;
   readonly api: JobApi;
   readonly queue: QueueAccess;
+  /** Folders of batch generator modules (`batches/` and every `--batches-dir`), for the batch feeder. */
+  readonly batchesDirs: readonly string[];
 }
 
 export interface DistributionSpec {

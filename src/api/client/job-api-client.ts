@@ -35,6 +35,8 @@ import { FEED_PATH, parseFedJobs, type FedJob } from './fed-jobs.js';
 import { Requester, type Call, type CallResult } from './requester.js';
 import { parseBulkCreated, parseCollection, parseCreated, parseDeletedCount, parseStateCounts, type Created } from './responses.js';
 
+const BATCH_PATH = '/api/job/batch';
+
 /** What `claim` found: the job is now this executor's, or the job as it is (it was not QUEUED). */
 export type ClaimResult = { readonly claimed: true; readonly job: JobDocument } | { readonly claimed: false; readonly job: JobDocument };
 
@@ -245,6 +247,42 @@ export class JobApiClient implements JobApi {
     if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('the queue feed');
     const result = await this.#call({ method: 'POST', path: FEED_PATH, body: { json: { queue, limit } }, idempotent: false });
     return parseFedJobs(ok(result, 'POST', FEED_PATH, [200]).body);
+  }
+
+  /**
+   * The engine's batches (docs/batches.md): creates one (`POST /api/job/batch`, the body as it takes
+   * it) and returns the parent job's id. Not replayed after a lost answer: a batch has no key.
+   */
+  async createBatch(body: Readonly<Record<string, unknown>>): Promise<string> {
+    if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('a batch');
+    const result = await this.#call({ method: 'POST', path: BATCH_PATH, body: { json: body }, idempotent: false });
+    return parseCreated(ok(result, 'POST', BATCH_PATH, [201]), 'a batch create').id;
+  }
+
+  /**
+   * A batch operation (`tasks`, `pause`, `resume`, `retry-failed`, `advance`, `settle`): the batch
+   * afterwards. Each may be replayed: `tasks` and `advance` carry where they start, and a replay that
+   * finds its own work done is a 409 the caller reads again.
+   */
+  async batchOperation(id: string, operation: string, body: Readonly<Record<string, unknown>> = {}): Promise<JobDocument> {
+    const path = `${jobPath(id)}/batch/${operation}`;
+    const result = await this.#call({ method: 'POST', path, body: { json: body }, idempotent: false });
+    return this.#parseJob(ok(result, 'POST', path, [200]).body);
+  }
+
+  /** A list batch's specs from index `from` (the feeder's read): `[{index, spec}]` in index order. */
+  async batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]> {
+    const path = `${jobPath(id)}/batch/tasks?from=${String(from)}&limit=${String(limit)}`;
+    const result = await this.#call({ method: 'GET', path, idempotent: true, retryOn500: true });
+    const body = ok(result, 'GET', path, [200]).body;
+    const tasks = isRecord(body) ? body.tasks : undefined;
+    if (!Array.isArray(tasks)) throw new ApiError('internal', `${path} answered without a list of tasks`);
+    return tasks.map((item: unknown) => {
+      const index = isRecord(item) ? item.index : undefined;
+      if (typeof index !== 'number' || !Number.isSafeInteger(index))
+        throw new ApiError('internal', `${path} answered a task without an index`);
+      return { index, spec: isRecord(item) ? item.spec : undefined };
+    });
   }
 
   /** Nuvla's `cancel` operation: QUEUED or RUNNING to CANCELED; ApiError 'conflict' when already final. */

@@ -52,4 +52,10 @@ export interface JobApi {
    * `stage-in`/`stage-out`. Nothing happens against Nuvla's API, which has no event stream.
    */
   publishEvents(events: readonly PublishedJobEvent[]): Promise<void>;
+  /** The engine's batches (docs/batches.md): creates one, returns its id. */
+  createBatch(body: Readonly<Record<string, unknown>>): Promise<string>;
+  /** A batch operation (`tasks`, `pause`, `resume`, `retry-failed`, `advance`, `settle`): the batch afterwards. */
+  batchOperation(id: string, operation: string, body?: Readonly<Record<string, unknown>>): Promise<JobDocument>;
+  /** A list batch's specs from index `from`, in index order. */
+  batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]>;
 }

@@ -65,6 +65,18 @@ export class LazyJobApi implements JobApi {
     return (await this.#api()).countByState(filter);
   }
 
+  async createBatch(body: Readonly<Record<string, unknown>>): Promise<string> {
+    return (await this.#api()).createBatch(body);
+  }
+
+  async batchOperation(id: string, operation: string, body?: Readonly<Record<string, unknown>>): Promise<JobDocument> {
+    return (await this.#api()).batchOperation(id, operation, body);
+  }
+
+  async batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]> {
+    return (await this.#api()).batchTasks(id, from, limit);
+  }
+
   async cancel(id: string): Promise<void> {
     await (await this.#api()).cancel(id);
   }

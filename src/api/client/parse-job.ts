@@ -8,6 +8,10 @@ import { ApiError } from '../errors.js';
 import { EXECUTION_MODES, JOB_STATES, type AttemptRecord, type DeadLetter, type JobDocument, type ResourceLink } from '../job/document.js';
 import { checkRetrySpec, toJobRetryField, type JobRetryField } from '../job/retry-policy.js';
 import { isRecord } from '../../util/is-record.js';
+import { isCounters } from '../batch/batch-field.js';
+import { parseBatchField } from '../batch/batch-wire.js';
+
+const batchField = parseBatchField;
 
 export type JobField = keyof JobDocument;
 
@@ -132,6 +136,9 @@ const RULES: { readonly [K in JobField]-?: FieldRule<Exclude<JobDocument[K], und
   'attempt-history': { check: attemptHistory, expected: 'a list of attempts {attempt, started, ...}' },
   'dead-letter': { check: deadLetter, expected: 'an object {reason, at}' },
   'retried-at-attempt': { check: int(0, Number.MAX_SAFE_INTEGER), expected: 'a non-negative integer' },
+  batch: { check: batchField, expected: 'a batch object {action, source, sent, ...}' },
+  'batch-index': { check: int(0, Number.MAX_SAFE_INTEGER), expected: 'a non-negative integer' },
+  counters: { check: (value) => (isCounters(value) ? { ...value } : undefined), expected: 'an object of names to numbers' },
 };
 
 export const JOB_FIELDS = Object.keys(RULES) as readonly JobField[];

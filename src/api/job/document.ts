@@ -4,6 +4,7 @@
  * retry, attempt-history, dead-letter, retried-at-attempt), which a Nuvla client ignores.
  */
 
+import type { BatchField } from '../batch/batch-field.js';
 import type { JobRetryField } from './retry-policy.js';
 
 export const JOB_STATES = ['QUEUED', 'RUNNING', 'SUCCESS', 'FAILED', 'CANCELED'] as const;
@@ -128,6 +129,12 @@ export interface JobDocument {
   readonly 'retried-at-attempt'?: number;
   /** Nuvla's too: the API key that created the job (`credential/<uuid>`), set by the API. */
   readonly 'created-by'?: string;
+  /** Ours: a batch's spec and status (action `batch` only; docs/batches.md), kept by the server. */
+  readonly batch?: BatchField;
+  /** Ours: a batch task's index in its batch (`parent-job`), from 0. */
+  readonly 'batch-index'?: number;
+  /** Ours: what the action counted (`{ movedBytes: 10 }`), summed on its batch when it ends. */
+  readonly counters?: Readonly<Record<string, number>>;
 }
 
 /**

@@ -28,6 +28,8 @@ export const JOB_EVENT_TYPES = [
   'dead-lettered',
   'stage-in',
   'stage-out',
+  'paused',
+  'resumed',
 ] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 

@@ -10,6 +10,7 @@
  * truncated to 100,000 characters); `revision` on every change; `attempt-history` whenever an attempt
  * starts or ends (attempt-history.ts); `dead-letter.at` when an executor gives a job up.
  */
+import { BATCH_ACTION } from '../batch/batch-field.js';
 import { randomUUID } from 'node:crypto';
 import { badRequest, conflict } from '../errors.js';
 import {
@@ -82,6 +83,11 @@ export function newJobId(): string {
 
 /** Merges an edit into the job, enforcing the state machine; throws 400/409 ApiErrors. */
 export function applyEdit(current: JobDocument, edit: JobEdit, now: Date): JobDocument {
+  if (current.action === BATCH_ACTION) {
+    throw conflict(`job ${current.id} is a batch: it changes through its batch operations (docs/batches.md), not edits`, {
+      job: current.id,
+    });
+  }
   if (isFinal(current.state)) {
     throw conflict(`job ${current.id} is ${current.state}, a final state: it cannot be changed`, { state: current.state });
   }
@@ -177,6 +183,8 @@ export function cancelJob(current: JobDocument, now: Date, reason = 'canceled'):
  * policy counts from it: `retried-at-attempt`) and its `attempt-history`; a dead letter is cleared. The engine itself never does this (docs/contracts.md, invariant 3).
  */
 export function retryJob(current: JobDocument, now: Date, reason = 'retried'): JobDocument {
+  if (current.action === BATCH_ACTION)
+    throw conflict(`job ${current.id} is a batch: retry its failed tasks with its retry-failed operation`);
   if (!isFinal(current.state)) {
     throw conflict(`job ${current.id} is ${current.state}: only a final job (SUCCESS, FAILED, CANCELED) can be retried`, {
       state: current.state,

@@ -7,6 +7,7 @@ import { badRequest } from '../errors.js';
 import { QUEUE_NAME_RULE, isQueueName } from '../../recipes/queue-layout.js';
 import { resolveDate } from '../cimi/dates.js';
 import { EXECUTION_MODES, JOB_STATES, MAX_ATTEMPTS_LIMIT, type JobDocument, type JobState, type ResourceLink } from './document.js';
+import { BATCH_ACTION, isCounters } from '../batch/batch-field.js';
 import { checkRetrySpec, toJobRetryField, type JobRetryField } from './retry-policy.js';
 
 /** What a client may give on create: the document's own fields, all but `action` optional. */
@@ -32,6 +33,7 @@ export type JobCreate = Pick<JobDocument, 'action'> &
       | 'retry'
       | 'not-before'
       | 'parked'
+      | 'batch-index'
     >
   >;
 
@@ -63,11 +65,21 @@ export interface JobEdit {
   readonly 'not-before'?: string | null;
   /** true parks the job (it waits in the API for room in its queue); false or null unparks it. */
   readonly parked?: boolean;
+  /** What the action counted, written with its result; summed on its batch. */
+  readonly counters?: Readonly<Record<string, number>>;
   /** Fields fixed at creation, as sent: accepted only when equal to the stored value. */
   readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
 }
 
-export const IMMUTABLE_FIELDS = ['action', 'target-resource', 'payload', 'parent-job', 'execution-mode', 'idempotency-key'] as const;
+export const IMMUTABLE_FIELDS = [
+  'action',
+  'target-resource',
+  'payload',
+  'parent-job',
+  'execution-mode',
+  'idempotency-key',
+  'batch-index',
+] as const;
 export type ImmutableField = (typeof IMMUTABLE_FIELDS)[number];
 
 /** Derived or identifying fields: ignored in an edit, refused in a create. */
@@ -85,6 +97,7 @@ export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
   'created-by',
   'attempt-history',
   'retried-at-attempt',
+  'batch',
 ]);
 
 /** What an action may be called; the executor's defineAction checks the same. */
@@ -238,6 +251,7 @@ const CREATE_FIELDS = new Set([
   'progress',
   'resource-type',
   'retry',
+  'batch-index',
 ]);
 
 export function parseJobCreate(body: unknown, now: Date = new Date()): JobCreate {
@@ -253,6 +267,9 @@ export function parseJobCreate(body: unknown, now: Date = new Date()): JobCreate
   if (fields.progress !== undefined && fields.progress !== 0) throw badRequest('a job is created with "progress" 0');
   const action = text(fields, 'action', { pattern: ACTION_NAME, hint: 'must be a name of letters, digits, _ . : -' });
   if (action === undefined) throw badRequest('job needs an "action"');
+  if (action === BATCH_ACTION) throw badRequest(`action "${BATCH_ACTION}" is reserved: create a batch with POST /api/job/batch`);
+  const batchIndex = integer(fields, 'batch-index', 0, Number.MAX_SAFE_INTEGER);
+  if (batchIndex !== undefined && fields['parent-job'] === undefined) throw badRequest('"batch-index" needs the batch as "parent-job"');
   const payload = text(fields, 'payload', { max: MAX_PAYLOAD_CHARS });
   if (payload !== undefined) assertJsonText(payload);
   const targetResource = fields['target-resource'] === undefined ? undefined : link(fields['target-resource'], 'target-resource');
@@ -276,6 +293,7 @@ export function parseJobCreate(body: unknown, now: Date = new Date()): JobCreate
     retry: retryField(fields),
     'not-before': instant(fields, 'not-before', now),
     parked: parkedOnCreate(fields),
+    'batch-index': batchIndex,
   });
 }
 
@@ -314,6 +332,7 @@ const EDIT_FIELDS = new Set([
   'dead-letter',
   'not-before',
   'parked',
+  'counters',
   ...IMMUTABLE_FIELDS,
   ...SERVER_OWNED_FIELDS,
 ]);
@@ -347,6 +366,7 @@ export function parseJobEdit(body: unknown, now: Date = new Date()): JobEdit {
     'dead-letter': deadLetter(fields),
     'not-before': fields['not-before'] === null ? null : instant(fields, 'not-before', now),
     parked: parkedOnEdit(fields),
+    counters: countersField(fields),
     immutable,
   });
 }
@@ -398,6 +418,16 @@ function deadLetter(fields: Fields): DeadLetterEdit | undefined {
   const reason = text(letter, 'reason', { max: MAX_DEAD_LETTER_REASON_CHARS });
   if (reason === undefined || reason.trim() === '') throw badRequest('"dead-letter" needs a non-empty "reason"');
   return compact<DeadLetterEdit>({ reason, attempt: integer(letter, 'attempt', 0, 1_000_000) });
+}
+
+/** `{"movedBytes": 10}`: names to finite numbers (at most 64 of them). */
+function countersField(fields: Fields): Record<string, number> | undefined {
+  const value = fields.counters;
+  if (value === undefined) return undefined;
+  if (!isCounters(value) || Object.keys(value).length > 64) {
+    throw badRequest(`"counters" must be an object of at most 64 names to numbers, got ${describe(value)}`);
+  }
+  return { ...value };
 }
 
 /** The job's `queue`, checked by the rule of queue-layout.ts (it becomes a znode name). */

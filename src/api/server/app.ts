@@ -12,6 +12,7 @@ import type { Logger } from '../../util/logger.js';
 import type { AccessControl } from './access.js';
 import { registerJobOperationRoutes } from './job-operations.js';
 import { registerFeedRoute } from './feed-route.js';
+import { registerBatchRoutes } from './batch-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { DEFAULT_CREDENTIAL_LIMITS, loginRouteConfig, registerCredentialLimits, type CredentialLimits } from './credential-limits.js';
@@ -108,6 +109,14 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
   // As many operations (and published events) as jobs in a bulk create: the same order of work per request.
   registerJobOperationRoutes(app, { store: options.store, access: options.access, now, maxOperations: options.maxBulkCreate, events });
   registerFeedRoute(app, { store: options.store, access: options.access, now, maxJobs: options.maxBulkCreate });
+  registerBatchRoutes(app, {
+    store: options.store,
+    access: options.access,
+    now,
+    events,
+    maxTasks: options.maxBulkCreate,
+    ...(options.enqueueCreated === undefined ? {} : { enqueue: options.enqueueCreated }),
+  });
   registerEventRoutes(app, { access: options.access, hub: events, store: options.store, maxEvents: options.maxBulkCreate });
   return app;
 }

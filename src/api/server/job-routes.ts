@@ -3,14 +3,15 @@
  * edits (412 when the revision moved), idempotency keys and bulk create, counts per state.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError, badRequest, notFound, preconditionFailed } from '../errors.js';
+import { ApiError, badRequest, conflict, notFound, preconditionFailed } from '../errors.js';
 import { conflictAt, idempotencyConflict } from './idempotency.js';
 import { applyEdit, cancelJob, claimJob, newJob, retryJob } from '../job/lifecycle.js';
-import { createdEvents } from '../job/transition-events.js';
+import { changeEvents, createdEvents } from '../job/transition-events.js';
+import { BATCH_ACTION } from '../batch/batch-field.js';
 import { parseJobClaim, parseJobCreate, parseJobEdit } from '../job/parse.js';
 import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
-import { parseOptionalFilter } from '../cimi/parser.js';
+import { parseFilter, parseOptionalFilter } from '../cimi/parser.js';
 import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
 import { checkCancel, checkCreate, checkEdit, deletesFinalOnly } from './job-access.js';
 import { aclBound, audienceOf, mayView, visibleFilter } from './job-acl.js';
@@ -185,9 +186,31 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
         });
       }
     }
+    const batch = await store.get(id);
+    if (batch?.action === BATCH_ACTION) {
+      // A live batch's tasks are running: it is cancelled first, so nothing is deleted under an executor.
+      if (!FINAL_STATES.has(batch.state))
+        throw conflict(`batch ${id} is ${batch.state}: cancel it before deleting it`, { state: batch.state });
+      const tasks = await store.deleteMatching(parseFilter(`parent-job='${id}'`));
+      await store.deleteBatchSpecs(id);
+      if (!(await store.delete(id))) throw notFound(`${id} not found`);
+      return { status: 200, message: `${id} deleted with its ${String(tasks)} tasks`, 'resource-id': id, tasks };
+    }
     if (!(await store.delete(id))) throw notFound(`${id} not found`);
     return { status: 200, message: `${id} deleted`, 'resource-id': id };
   });
+
+  /** A batch's cancel cascades: its waiting tasks end CANCELED, its running ones too (their executors stop them). */
+  const cancelTasks = async (id: string, reason: string): Promise<void> => {
+    const filter = parseFilter(`parent-job='${id}' and state=['QUEUED','RUNNING']`);
+    for (;;) {
+      const page = await store.updateFirst({ filter, orderBy: [{ attribute: ['id'], direction: 'asc' }] }, 500, (task) =>
+        cancelJob(task, now(), reason),
+      );
+      for (const task of page) events.publish(forAudience(changeEvents({ ...task, state: 'RUNNING' }, task), audienceOf(task)));
+      if (page.length === 0) return;
+    }
+  };
 
   // The engine's addition for executors: read, check and take a QUEUED job in one request and one
   // transaction, instead of a read and a conditional edit (one round trip per job fewer).
@@ -212,6 +235,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       },
       ifMatch(request),
     );
+    if (job.action === BATCH_ACTION) await cancelTasks(job.id, `batch ${job.id} canceled by ${principal.credentialId}`);
     return reply.header('etag', etagOf(job)).send(operationBody(200, job, 'canceled'));
   });
 

@@ -6,6 +6,7 @@
 import type { ColumnSpec } from '../cimi/sql.js';
 import { JOB_STATES, waitingFor, type JobDocument } from '../job/document.js';
 import { DEFAULT_QUEUE_NAME } from '../../recipes/queue-layout.js';
+import { lockKeyOf } from '../batch/batch-field.js';
 
 export const JOBS_TABLE = 'jobs';
 /** The whole document as JSON (TEXT in SQLite, jsonb in PostgreSQL). */
@@ -51,7 +52,8 @@ export const INDEXED_COLUMNS: readonly IndexedColumn[] = [
     attribute: 'idempotency-key',
     column: 'idempotency_key',
     type: 'text',
-    valueOf: (job) => orNull(job['idempotency-key']),
+    // A live batch's lock is its key (`batch-lock:<lock>`), released when the batch ends (batch-field.ts).
+    valueOf: (job) => orNull(lockKeyOf(job)),
   },
   { attribute: 'revision', column: 'revision', type: 'number', valueOf: (job) => job.revision },
   // Added by schema version 2 of both stores; indexed (with state) for the scheduler's "QUEUED jobs due by now".

@@ -11,8 +11,20 @@ import { conflict, notFound } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
 import { toError } from '../../util/errors.js';
 import { ALL_COLUMNS, INDEXED_COLUMNS, JOBS_TABLE, UPDATED_COLUMNS, rowValues, updatedValues, type ColumnValue } from './columns.js';
-import type { CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
-import { applyMutation, compileOptions, countOf, documentOfRow, field, orderOf, pageOf, stateCountsOf } from './store-common.js';
+import type { BatchSpec, CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
+import {
+  BATCH_SPECS_TABLE,
+  applyMutation,
+  compileOptions,
+  countOf,
+  documentOfRow,
+  field,
+  orderOf,
+  pageOf,
+  stateCountsOf,
+  tallyTarget,
+  talliedParent,
+} from './store-common.js';
 
 export interface PostgresStoreOptions {
   /** Connections this replica holds at most; default 10. */
@@ -80,6 +92,12 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // Its first column serves every filter and count by state as the old index did; keeping both would
     // make each change of state maintain two indexes (measured: about 10 us more per job run).
     `DROP INDEX jobs_state`,
+  ],
+  [
+    // A batch's tasks by state (its cancel, its retry of the failed ones) as one index range.
+    `CREATE INDEX jobs_parent_state ON ${JOBS_TABLE} (parent_job, state) WHERE parent_job IS NOT NULL`,
+    // A list batch's task specs, read by the feeder a keyset page at a time.
+    `CREATE TABLE ${BATCH_SPECS_TABLE} (batch text COLLATE "C" NOT NULL, idx bigint NOT NULL, spec text NOT NULL, PRIMARY KEY (batch, idx))`,
   ],
 ];
 
@@ -194,8 +212,10 @@ class PostgresJobStore implements JobStore {
       // FOR UPDATE: concurrent writers of this job wait here, then read the winner's revision.
       const [row] = await rows(client, { ...SELECT_FOR_UPDATE, values: [id] });
       if (row === undefined) throw notFound(`${id} not found`);
-      const next = applyMutation(documentOfRow(row), mutate, expectedRevision);
+      const current = documentOfRow(row);
+      const next = applyMutation(current, mutate, expectedRevision);
       await uniqueGuarded(client.query({ ...UPDATE, values: [...updatedValues(next), id] }), next);
+      await tally(client, current, next);
       return next;
     });
   }
@@ -213,8 +233,10 @@ class PostgresJobStore implements JobStore {
       });
       const updated: JobDocument[] = [];
       for (const row of found) {
-        const next = applyMutation(documentOfRow(row), mutate, undefined);
+        const current = documentOfRow(row);
+        const next = applyMutation(current, mutate, undefined);
         await uniqueGuarded(client.query({ ...UPDATE, values: [...updatedValues(next), next.id] }), next);
+        await tally(client, current, next);
         updated.push(next);
       }
       return updated;
@@ -249,6 +271,28 @@ class PostgresJobStore implements JobStore {
     return (result.rowCount ?? 0) > 0;
   }
 
+  async putBatchSpecs(batch: string, from: number, specs: readonly string[]): Promise<void> {
+    if (specs.length === 0) return;
+    await this.#pool.query(
+      `INSERT INTO ${BATCH_SPECS_TABLE} (batch, idx, spec) SELECT $1, $2::bigint + ordinality - 1, spec FROM unnest($3::text[]) WITH ORDINALITY AS s(spec, ordinality)
+       ON CONFLICT (batch, idx) DO UPDATE SET spec = excluded.spec`,
+      [batch, from, [...specs]],
+    );
+  }
+
+  async batchSpecs(batch: string, from: number, limit: number): Promise<BatchSpec[]> {
+    const found = await rows(this.#pool, {
+      text: `SELECT idx, spec FROM ${BATCH_SPECS_TABLE} WHERE batch = $1 AND idx >= $2 ORDER BY idx LIMIT $3`,
+      values: [batch, from, limit],
+    });
+    return found.map((row) => ({ index: countOf(field(row, 'idx')), spec: String(field(row, 'spec')) }));
+  }
+
+  async deleteBatchSpecs(batch: string): Promise<number> {
+    const result = await this.#pool.query(`DELETE FROM ${BATCH_SPECS_TABLE} WHERE batch = $1`, [batch]);
+    return result.rowCount ?? 0;
+  }
+
   async countByState(filter?: FilterNode): Promise<Record<JobState, number>> {
     const where = whereOf(filter, compileOptions('postgres'));
     const sql = numbered(`SELECT state, count(*) AS n FROM ${JOBS_TABLE}${where.sql} GROUP BY state`);
@@ -280,6 +324,18 @@ class PostgresJobStore implements JobStore {
       client.release(broken);
     }
   }
+}
+
+/**
+ * A batch task that ended (or was retried) moves its batch's counts in its own transaction. The
+ * parent is locked after the task, always in that order, so concurrent tasks queue on the parent's row.
+ */
+async function tally(client: Queryable, current: JobDocument, next: JobDocument): Promise<void> {
+  const parentId = tallyTarget(current, next);
+  if (parentId === undefined) return;
+  const [row] = await rows(client, { ...SELECT_FOR_UPDATE, values: [parentId] });
+  const counted = talliedParent(row === undefined ? undefined : documentOfRow(row), current, next);
+  if (counted !== undefined) await client.query({ ...UPDATE, values: [...updatedValues(counted), counted.id] });
 }
 
 async function createOneByOne(client: Queryable, jobs: readonly JobDocument[]): Promise<CreateResult[]> {

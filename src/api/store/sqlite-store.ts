@@ -11,8 +11,20 @@ import { compileFilter, compileOrderBy } from '../cimi/sql.js';
 import { conflict, notFound } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
 import { ALL_COLUMNS, DOCUMENT_COLUMN, INDEXED_COLUMNS, JOBS_TABLE, appendRowValues, rowValues, type ColumnValue } from './columns.js';
-import type { CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
-import { applyMutation, compileOptions, countOf, documentOfRow, field, orderOf, pageOf, stateCountsOf } from './store-common.js';
+import type { BatchSpec, CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
+import {
+  BATCH_SPECS_TABLE,
+  applyMutation,
+  compileOptions,
+  countOf,
+  documentOfRow,
+  field,
+  orderOf,
+  pageOf,
+  stateCountsOf,
+  tallyTarget,
+  talliedParent,
+} from './store-common.js';
 
 /** How long a write waits for another process's write lock before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -88,6 +100,13 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     // make each change of state maintain two indexes (measured: about 10 us more per job run).
     `DROP INDEX jobs_state`,
   ],
+  [
+    // A batch's tasks by state (its cancel, its retry of the failed ones) as one index range; partial:
+    // jobs of no parent cost it nothing.
+    `CREATE INDEX jobs_parent_state ON ${JOBS_TABLE} (parent_job, state) WHERE parent_job IS NOT NULL`,
+    // A list batch's task specs, read by the feeder a keyset page at a time.
+    `CREATE TABLE ${BATCH_SPECS_TABLE} (batch TEXT NOT NULL, idx INTEGER NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (batch, idx)) WITHOUT ROWID`,
+  ],
 ];
 
 export function openSqliteStore(path: string): Promise<JobStore> {
@@ -143,6 +162,7 @@ class SqliteJobStore implements JobStore {
   readonly #updateOne: (id: string, mutate: JobMutation, expectedRevision: number | undefined) => JobDocument;
   readonly #search: (search: JobSearch) => SearchResult;
   readonly #updateFirst: (search: JobSearch, limit: number, mutate: JobMutation) => JobDocument[];
+  readonly #putSpecs: (batch: string, from: number, specs: readonly string[]) => void;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -165,6 +185,7 @@ class SqliteJobStore implements JobStore {
       if (current === undefined) throw notFound(`${id} not found`);
       const next = applyMutation(current, mutate, expectedRevision);
       runUnique(() => this.#updateRow(current, next), next);
+      this.#tally(current, next);
       return next;
     });
     this.#updateOne = (id, mutate, expectedRevision) => updateOne.immediate(id, mutate, expectedRevision);
@@ -177,10 +198,20 @@ class SqliteJobStore implements JobStore {
         const current = documentOfRow(row);
         const next = applyMutation(current, mutate, undefined);
         runUnique(() => this.#updateRow(current, next), next);
+        this.#tally(current, next);
         return next;
       });
     });
     this.#updateFirst = (search, limit, mutate) => updateFirst.immediate(search, limit, mutate);
+    const putSpecs = db.transaction((batch: string, from: number, specs: readonly string[]) => {
+      const insert = this.#statement(`INSERT OR REPLACE INTO ${BATCH_SPECS_TABLE} (batch, idx, spec) VALUES (?, ?, ?)`);
+      specs.forEach((spec, offset) => {
+        insert.run(batch, from + offset, spec);
+      });
+    });
+    this.#putSpecs = (batch, from, specs) => {
+      putSpecs.immediate(batch, from, specs);
+    };
     // A read transaction, so that the count and the page come from one snapshot.
     const search = db.transaction((query: JobSearch) => this.#searchNow(query));
     this.#search = (query) => search.deferred(query);
@@ -225,6 +256,24 @@ class SqliteJobStore implements JobStore {
     return promised(() => this.#deleteById.run(id).changes > 0);
   }
 
+  putBatchSpecs(batch: string, from: number, specs: readonly string[]): Promise<void> {
+    return promised(() => {
+      this.#putSpecs(batch, from, specs);
+    });
+  }
+
+  batchSpecs(batch: string, from: number, limit: number): Promise<BatchSpec[]> {
+    return promised(() =>
+      this.#statement(`SELECT idx, spec FROM ${BATCH_SPECS_TABLE} WHERE batch = ? AND idx >= ? ORDER BY idx LIMIT ?`)
+        .all(batch, from, limit)
+        .map((row) => ({ index: countOf(field(row, 'idx')), spec: String(field(row, 'spec')) })),
+    );
+  }
+
+  deleteBatchSpecs(batch: string): Promise<number> {
+    return promised(() => this.#statement(`DELETE FROM ${BATCH_SPECS_TABLE} WHERE batch = ?`).run(batch).changes);
+  }
+
   countByState(filter?: FilterNode): Promise<Record<JobState, number>> {
     return promised(() => {
       const where = this.#where(filter);
@@ -239,6 +288,15 @@ class SqliteJobStore implements JobStore {
       this.#insertRows.clear();
       if (this.#db.open) this.#db.close();
     });
+  }
+
+  /** Inside the task's transaction: its batch's counts move with it. */
+  #tally(current: JobDocument, next: JobDocument): void {
+    const parentId = tallyTarget(current, next);
+    if (parentId === undefined) return;
+    const parent = this.#get(parentId);
+    const counted = talliedParent(parent, current, next);
+    if (parent !== undefined && counted !== undefined) this.#updateRow(parent, counted);
   }
 
   #createOne(job: JobDocument): CreateResult {
