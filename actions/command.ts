@@ -2,7 +2,9 @@
  * `command`: runs one program with arguments, without a shell, and reports its exit status and output.
  *
  * Payload (JSON, required):
- *   { "command": "/path/or/name", "args": ["..."], "cwd": "/dir", "env": {"NAME": "value"}, "input": "text" }
+ *   { "command": "/path/or/name", "args": ["..."], "cwd": "/dir", "env": {"NAME": "value"}, "input": "text",
+ *     "inputs": ["file:///data/a.txt", {"from": "https://host/b", "name": "b.csv"}],
+ *     "outputs": {"to": "file:///results", "files": ["out/*"]} }
  * Only `command` is required. A name without a slash is looked up in PATH, unless the executor has a
  * `--command-allow` list: then only the programs listed there run, named by absolute path (context.programs).
  * The program does not inherit the executor's environment, which holds its API secret
@@ -20,235 +22,18 @@
  * if any of it is still alive, so children and grandchildren die with it. Processes the program leaves
  * behind in its group when it exits are stopped the same way: nothing the job started outlives the job.
  * (A process that moves itself to another group or session escapes this; only a cgroup would catch it.)
+ *
+ * A payload with `inputs` or `outputs` is a staged run (_command-stage.ts): a fresh temporary working
+ * directory, the inputs copied or downloaded into it (stage-in), the program run there with the
+ * placeholders of its arguments replaced (%IN, %IN[n], %OUT, %DATA, %WORKDIR, %% for a literal %), the
+ * outputs copied out only if it exited 0 (stage-out), and the directory removed whatever happened. Each
+ * stage's files, bytes and seconds are a line of the status message and a `stage-in`/`stage-out` event.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { constants } from 'node:os';
-import { setTimeout as delay } from 'node:timers/promises';
-import { defineAction, describeValue, toError, whenAborted, type Logger } from 'zk-job-engine/action';
-
-interface CommandPayload {
-  readonly command: string;
-  readonly args: readonly string[];
-  readonly cwd?: string;
-  readonly env?: Readonly<Record<string, string>>;
-  readonly input?: string;
-}
-
-/** Output kept for the status message (the API truncates status messages at 100,000 characters). */
-const OUTPUT_LIMIT_BYTES = 64 * 1024;
-/** From SIGTERM to SIGKILL of the group. */
-const TERM_GRACE_MS = 2000;
-/** How long to wait for the group to vanish after SIGKILL before reporting survivors. */
-const KILL_WAIT_MS = 1000;
-/**
- * After the program exits, how long its output pipes may stay open: a background process it left behind
- * holds them open, and waiting for that forever would keep the job running until its timeout.
- */
-const DRAIN_MS = 1000;
-const POLL_MS = 25;
-
-/** The executor's variables a program gets: what programs need to behave normally, never credentials. */
-const INHERITED_ENV: ReadonlySet<string> = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR']);
-
-function inheritedEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && (INHERITED_ENV.has(name) || name.startsWith('LC_'))) env[name] = value;
-  }
-  return env;
-}
-
-const FIELDS: ReadonlySet<string> = new Set(['command', 'args', 'cwd', 'env', 'input']);
-
-/** exec(2) takes C strings: a NUL would cut the text short, so it is refused rather than truncated. */
-function checkText(value: unknown, field: string, options: { readonly nonEmpty?: boolean } = {}): string {
-  if (typeof value !== 'string') throw new Error(`"${field}" must be a string, got ${describeValue(value)}`);
-  if (options.nonEmpty === true && value === '') throw new Error(`"${field}" must not be empty`);
-  if (value.includes('\0')) throw new Error(`"${field}" must not contain a NUL character`);
-  return value;
-}
-
-function parseEnv(value: unknown): Record<string, string> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error(`"env" must be an object of names to string values, got ${describeValue(value)}`);
-  }
-  const env: Record<string, string> = {};
-  for (const [name, text] of Object.entries(value as Record<string, unknown>)) {
-    if (name === '' || name.includes('=') || name.includes('\0')) {
-      throw new Error(`"env" has an invalid variable name ${JSON.stringify(name)} (empty, or with = or NUL)`);
-    }
-    env[name] = checkText(text, `env.${name}`);
-  }
-  return env;
-}
-
-function parseCommandPayload(raw: unknown): CommandPayload {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new Error(`payload must be an object such as {"command": "/bin/echo", "args": ["hello"]}, got ${describeValue(raw)}`);
-  }
-  const fields = raw as Record<string, unknown>;
-  const unknown = Object.keys(fields).filter((key) => !FIELDS.has(key));
-  if (unknown.length > 0) throw new Error(`unknown payload field(s) ${unknown.join(', ')}; expected ${[...FIELDS].join(', ')}`);
-  if (fields.command === undefined) throw new Error('"command" is required: the program to run');
-  const command = checkText(fields.command, 'command', { nonEmpty: true });
-  let args: string[] = [];
-  if (fields.args !== undefined) {
-    if (!Array.isArray(fields.args)) throw new Error(`"args" must be an array of strings, got ${describeValue(fields.args)}`);
-    args = (fields.args as unknown[]).map((arg, index) => checkText(arg, `args[${index}]`));
-  }
-  return {
-    command,
-    args,
-    ...(fields.cwd === undefined ? {} : { cwd: checkText(fields.cwd, 'cwd', { nonEmpty: true }) }),
-    ...(fields.env === undefined ? {} : { env: parseEnv(fields.env) }),
-    ...(fields.input === undefined ? {} : { input: checkText(fields.input, 'input') }),
-  };
-}
-
-/** The last `limit` bytes of everything pushed, and how much came in total. */
-class OutputTail {
-  #chunks: Buffer[] = [];
-  #kept = 0;
-  #total = 0;
-
-  constructor(private readonly limit: number) {}
-
-  get totalBytes(): number {
-    return this.#total;
-  }
-
-  get truncated(): boolean {
-    return this.#total > this.#kept;
-  }
-
-  push(chunk: Buffer): void {
-    this.#total += chunk.length;
-    this.#chunks.push(chunk);
-    this.#kept += chunk.length;
-    while (this.#kept > this.limit) {
-      const [first] = this.#chunks;
-      if (first === undefined) break;
-      const excess = this.#kept - this.limit;
-      if (first.length <= excess) {
-        this.#chunks.shift();
-        this.#kept -= first.length;
-      } else {
-        this.#chunks[0] = first.subarray(excess);
-        this.#kept -= excess;
-      }
-    }
-  }
-
-  text(): string {
-    let bytes = Buffer.concat(this.#chunks);
-    // The cut may fall inside a multi-byte character: drop its continuation bytes (10xxxxxx) rather
-    // than show a replacement character at the start.
-    if (this.truncated) {
-      let start = 0;
-      while (start < Math.min(3, bytes.length) && ((bytes[start] ?? 0) & 0xc0) === 0x80) start++;
-      bytes = bytes.subarray(start);
-    }
-    return bytes.toString('utf8');
-  }
-}
-
-interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-}
-
-function errnoOf(error: unknown): string | undefined {
-  const code: unknown = typeof error === 'object' && error !== null ? Reflect.get(error, 'code') : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** False when no process of the group is left to signal. */
-function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch (error) {
-    if (errnoOf(error) === 'ESRCH') return false;
-    // EPERM: members exist but none may be signalled by us (e.g. a setuid program); keep watching them.
-    if (errnoOf(error) === 'EPERM') return true;
-    throw toError(error);
-  }
-}
-
-/**
- * Whether a live process is left in the group. kill(2) also counts zombies, which are dead but wait for
- * their parent to collect them, and a grandchild's new parent (init, or a container's PID 1) may take its
- * time or never do it: on Linux the members' states are read from /proc to tell the two apart.
- */
-async function groupAlive(pgid: number): Promise<boolean> {
-  try {
-    process.kill(-pgid, 0);
-  } catch (error) {
-    return errnoOf(error) === 'EPERM';
-  }
-  let entries: string[];
-  try {
-    entries = await readdir('/proc');
-  } catch {
-    return true; // no /proc: trust kill(2)
-  }
-  const states = await Promise.all(
-    entries
-      .filter((entry) => /^\d+$/.test(entry))
-      .map(async (pid) => {
-        try {
-          // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses, so split after its last ')'.
-          const text = await readFile(`/proc/${pid}/stat`, 'utf8');
-          const [state, , pgrp] = text.slice(text.lastIndexOf(')') + 2).split(' ');
-          return Number(pgrp) === pgid && state !== 'Z';
-        } catch {
-          return false; // exited while the list was read
-        }
-      }),
-  );
-  return states.some(Boolean);
-}
-
-async function groupGoneWithin(pgid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (!(await groupAlive(pgid))) return true;
-    if (Date.now() >= deadline) return false;
-    await delay(POLL_MS);
-  }
-}
-
-/** SIGTERM to the whole group, SIGKILL after TERM_GRACE_MS; resolves once no live member is left (or it gave up). */
-async function stopGroup(pgid: number, log: Logger): Promise<void> {
-  if (!signalGroup(pgid, 'SIGTERM')) return;
-  if (!(await groupGoneWithin(pgid, TERM_GRACE_MS))) {
-    log.warn('process group still alive after SIGTERM, sending SIGKILL', { pgid, graceMs: TERM_GRACE_MS });
-  }
-  // Sent even when only zombies are left: it costs them nothing, and it catches a process forked while
-  // the group was being read.
-  if (!signalGroup(pgid, 'SIGKILL')) return;
-  if (!(await groupGoneWithin(pgid, KILL_WAIT_MS))) {
-    log.error('processes of the group survived SIGKILL', { pgid });
-  }
-}
-
-/** Resolves true when `promise` settles within `ms`, false otherwise; never leaves a timer behind. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  const timer = new AbortController();
-  try {
-    return await Promise.race([
-      promise.then(
-        () => true,
-        () => true,
-      ),
-      delay(ms, false, { signal: timer.signal }),
-    ]);
-  } finally {
-    timer.abort();
-  }
-}
+import { stat } from 'node:fs/promises';
+import { defineAction, toError, type ActionContext } from 'zk-job-engine/action';
+import { expandArgs, parseCommandPayload, type CommandPayload } from './_command-payload.js';
+import { messageOf, returnCodeOf, runProgram, type ProgramRun } from './_command-process.js';
+import { makeWorkDir, stageIn, stageLine, stageOut, type StageStats } from './_command-stage.js';
 
 async function checkDirectory(cwd: string): Promise<void> {
   // spawn reports a missing cwd as `spawn <command> ENOENT`, which blames the program; say what is wrong.
@@ -261,114 +46,92 @@ async function checkDirectory(cwd: string): Promise<void> {
   if (!isDirectory) throw new Error(`"cwd" ${JSON.stringify(cwd)} is not a directory`);
 }
 
-function returnCodeOf(exit: Exit): number {
-  if (exit.code !== null) return exit.code;
-  const number = exit.signal === null ? undefined : constants.signals[exit.signal];
-  // Neither a code nor a known signal does not happen on POSIX; 128 still reads as "abnormal end".
-  return 128 + (number ?? 0);
+/**
+ * The stage's event for the job's event stream. A failed publish (API down, a Nuvla API without events)
+ * costs the stream an event, not the job its run: the status message carries the same figures.
+ */
+async function publishStage(context: ActionContext<CommandPayload>, type: 'stage-in' | 'stage-out', stats: StageStats): Promise<void> {
+  const { job } = context;
+  try {
+    await context.api.publishEvents([
+      {
+        type,
+        at: new Date().toISOString(),
+        job: job.id,
+        action: job.action,
+        state: 'RUNNING',
+        ...(job.executor === undefined ? {} : { executor: job.executor }),
+        ...(job.attempt === undefined ? {} : { attempt: job.attempt }),
+        files: stats.files,
+        bytes: stats.bytes,
+        duration: stats.ms / 1000,
+      },
+    ]);
+  } catch (error) {
+    context.log.warn(`the ${type} event could not be published`, { error: toError(error) });
+  }
 }
 
-function messageOf(exit: Exit, output: OutputTail, notes: readonly string[]): string {
-  const status = exit.code !== null ? `exit ${exit.code}` : `killed by ${exit.signal ?? 'an unknown signal'}`;
-  const lines = [status, ...notes];
-  if (output.truncated) {
-    lines.push(`[output truncated: the last ${OUTPUT_LIMIT_BYTES} of ${output.totalBytes} bytes follow]`);
+function runtimeOf(context: ActionContext<CommandPayload>): Pick<ProgramRun, 'signal' | 'log' | 'progress'> {
+  return { signal: context.signal, log: context.log, progress: context.progress };
+}
+
+async function runPlain(context: ActionContext<CommandPayload>, program: string): Promise<{ returnCode: number; message: string }> {
+  const { command, args, cwd, env, input } = context.payload;
+  if (cwd !== undefined) await checkDirectory(cwd);
+  context.signal.throwIfAborted();
+  const { exit, output, notes } = await runProgram({ program, command, args, cwd, env, input, ...runtimeOf(context) });
+  return { returnCode: returnCodeOf(exit), message: messageOf(exit, output, notes) };
+}
+
+async function runStaged(
+  context: ActionContext<CommandPayload>,
+  program: string,
+  stage: NonNullable<CommandPayload['stage']>,
+): Promise<{ returnCode: number; message: string }> {
+  const { payload, signal, log, staging } = context;
+  const workdir = await makeWorkDir(staging);
+  try {
+    log.info('staging inputs in', { workdir: workdir.path, inputs: stage.inputs.length });
+    context.progress(0, `staging ${stage.inputs.length} inputs in`);
+    const staged = await stageIn(stage.inputs, workdir.path, staging, signal);
+    const lines = [stageLine('stage-in', staged.stats)];
+    await publishStage(context, 'stage-in', staged.stats);
+    signal.throwIfAborted();
+    const args = expandArgs(payload.args, { workdir: workdir.path, inputs: staged.paths });
+    const { exit, output, notes } = await runProgram({ ...payload, program, args, cwd: workdir.path, ...runtimeOf(context) });
+    const returnCode = returnCodeOf(exit);
+    if (stage.outputs !== undefined) {
+      if (returnCode === 0) {
+        context.progress(99, `staging outputs out to ${stage.outputs.to}`);
+        const out = await stageOut(stage.outputs, workdir.path, staging, signal);
+        lines.push(stageLine('stage-out', out));
+        await publishStage(context, 'stage-out', out);
+      } else {
+        lines.push(`stage-out: not done, the command failed (outputs are staged out only after exit 0)`);
+      }
+    }
+    return { returnCode, message: messageOf(exit, output, [...lines, ...notes]) };
+  } finally {
+    // Whatever ended the run (exit, failed stage, timeout, cancel): the job leaves nothing behind here.
+    await workdir.remove().catch((error: unknown) => {
+      log.error('the working directory could not be removed', { workdir: workdir.path, error: toError(error) });
+    });
   }
-  const text = output.text();
-  return text === '' ? lines.join('\n') : `${lines.join('\n')}\n${text}`;
 }
 
 export default defineAction({
   name: 'command',
   timeoutSeconds: 3600,
-  description: 'runs a program (payload {"command", "args", "cwd", "env", "input"}) and reports its exit code and output',
+  description:
+    'runs a program (payload {"command", "args", "cwd", "env", "input", "inputs", "outputs"}), staging files in and out of a temporary directory, and reports its exit code and output',
   parsePayload: parseCommandPayload,
   async run(context) {
-    const { payload, signal, log } = context;
-    const { command, args, cwd, env, input } = payload;
+    const { payload, signal } = context;
     signal.throwIfAborted();
     // Before anything else: a program the executor's operator did not list must not start at all.
-    const program = await context.programs.allowed(command);
-    if (cwd !== undefined) await checkDirectory(cwd);
+    const program = await context.programs.allowed(payload.command);
     signal.throwIfAborted();
-
-    // The allowed (real) path is what runs, so a link swapped after the check changes nothing; the
-    // program still sees the name the job gave as its argv[0].
-    const child = spawn(program, args, {
-      argv0: command,
-      ...(cwd === undefined ? {} : { cwd }),
-      env: { ...inheritedEnv(), ...env },
-      // Its own process group (and session), so that the group can be signalled as a whole.
-      detached: true,
-      // Standard input is always a pipe, ended at once when there is no input: the program reads EOF.
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    // Listeners before the first await: exit and output may come as soon as the process starts.
-    const exited = new Promise<Exit>((resolve) => {
-      child.once('exit', (code, exitSignal) => {
-        resolve({ code, signal: exitSignal });
-      });
-    });
-    const closed = new Promise<void>((resolve) => {
-      child.once('close', () => {
-        resolve();
-      });
-    });
-    const output = new OutputTail(OUTPUT_LIMIT_BYTES);
-    const collect = (chunk: Buffer): void => {
-      output.push(chunk);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    // A program that exits without reading all of its input closes the pipe: EPIPE, not a failure of the job.
-    child.stdin.on('error', (error) => {
-      log.debug('standard input of the command not fully written', { command, error });
-    });
-
-    const abort = whenAborted(signal);
-    try {
-      try {
-        await once(child, 'spawn');
-      } catch (error) {
-        throw new Error(`command ${JSON.stringify(command)} could not be started: ${toError(error).message}`, { cause: error });
-      }
-      const pid = child.pid;
-      if (pid === undefined) throw new Error(`command ${JSON.stringify(command)} started without a process id`);
-      child.stdin.end(input);
-      log.info('command started', { command, args, pid });
-      context.progress(0, `running ${command} as pid ${pid}`);
-
-      const exit = await Promise.race([exited, abort.promise]);
-      if (exit === undefined) {
-        log.info('stopping the command on abort', { pid, reason: toError(signal.reason).message });
-        await stopGroup(pid, log);
-        signal.throwIfAborted();
-        // Not reached (the signal is aborted, so the line above threw); the compiler cannot know that.
-        throw new Error('aborted');
-      }
-      const drained = await settlesWithin(Promise.race([closed, abort.promise]), DRAIN_MS);
-      if (signal.aborted) {
-        await stopGroup(pid, log);
-        signal.throwIfAborted();
-      }
-      const notes: string[] = [];
-      if (!drained || (await groupAlive(pid))) {
-        // Background processes it started are still running (and may be holding its output open).
-        log.warn('stopping processes the command left running in its process group', { pid });
-        notes.push('[processes it left running in its process group were stopped]');
-        await stopGroup(pid, log);
-        await settlesWithin(closed, DRAIN_MS);
-      }
-      signal.throwIfAborted();
-      const returnCode = returnCodeOf(exit);
-      log.info('command ended', { pid, returnCode, signal: exit.signal, outputBytes: output.totalBytes });
-      return { returnCode, message: messageOf(exit, output, notes) };
-    } finally {
-      abort.dispose();
-      // Whatever happened, no pipe of the child stays open in this thread.
-      child.stdout.destroy();
-      child.stderr.destroy();
-      child.stdin.destroy();
-    }
+    return payload.stage === undefined ? runPlain(context, program) : runStaged(context, program, payload.stage);
   },
 });

@@ -13,6 +13,7 @@ import { JobApiClient } from '../src/api/client/index.js';
 import type { JobDocument, JobState } from '../src/api/job/document.js';
 import type { ActionContext, ActionDefinition, ActionOutcome } from '../src/sdk/action.js';
 import { ANY_PROGRAM } from '../src/executor/program-allowlist.js';
+import { stagePolicy } from '../src/executor/stage-policy.js';
 import { ActionPayloadError, parseJobPayload } from '../src/sdk/action-payload.js';
 import { loadActions, type LoadedActions } from '../src/executor/action-loader.js';
 import { waitFor } from '../src/harness/wait-for.js';
@@ -104,6 +105,7 @@ async function startRun(action: string, payload: unknown, options: RunOptions = 
     },
     api: options.api ?? client,
     programs: ANY_PROGRAM,
+    staging: stagePolicy({ workRoot: tmpdir(), dirs: [], fetchFrom: [], maxInputBytes: 0, fetchTimeoutMs: 1000 }),
   };
   const settled = Promise.resolve()
     .then(() => definition.run(context))

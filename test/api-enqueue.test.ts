@@ -278,3 +278,30 @@ describe('job-api serve --zk-hosts enqueues what it creates', () => {
     }
   });
 });
+
+describe('job-api serve --zk-hosts leaves delayed jobs to the scheduler', () => {
+  test('a job whose not-before is to come gets no entry on create; one whose time has come does', async () => {
+    await freshStack();
+    const apiUrl = await spawnApi(['--zk-hosts', zk.connectionString, '--queue-path', queuePath]);
+    const inAnHour = new Date(Date.now() + 3_600_000).toISOString();
+    const single = await post(apiUrl, { action: 'noop', 'not-before': inAnHour });
+    assert.equal(single.status, 201, JSON.stringify(single.body));
+    assert.equal(single.body.enqueued, undefined, 'a delayed job is not enqueued by the API');
+    assert.equal(single.body['not-before'], inAnHour, 'the reply says what the job waits for');
+    const bulk = await post(
+      apiUrl,
+      [
+        { action: 'noop', 'not-before': inAnHour },
+        { action: 'noop', 'not-before': '2020-01-01T00:00:00Z' },
+      ],
+      true,
+    );
+    assert.equal(bulk.status, 201, JSON.stringify(bulk.body));
+    const [delayed, due] = bulk.body.resources as Record<string, unknown>[];
+    assert.equal(delayed?.enqueued, undefined);
+    assert.equal(due?.enqueued, true, 'a not-before already past is no delay');
+    assert.equal(due['not-before'], undefined);
+    assert.equal(await entryCount(), 1, 'only the job that is due has an entry');
+    assert.equal(await stateOf(apiUrl, idOf(single.body)), 'QUEUED');
+  });
+});

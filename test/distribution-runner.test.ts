@@ -69,13 +69,18 @@ function runnerFor(definition: DistributionDefinition): Harness {
   const registry = new ExecutorRegistry(client, queue.paths.root);
   const inventory = new QueueInventory(client, queue.paths);
   // No event publisher: these tests follow the queue, not the event stream.
-  const enqueuer = new JobEnqueuer({ queue: new QueueRoutes(client, queue.paths.root), logger: silentLogger });
+  const routes = new QueueRoutes(client, queue.paths.root);
+  const enqueuer = new JobEnqueuer({ queue: routes, logger: silentLogger });
   const services: TickServices = {
     api: jobs,
+    batchesDirs: [],
     queue: {
       jobIds: () => inventory.jobIds(),
       isExecutorAlive: (owner) => registry.isAlive(owner),
+      names: () => Promise.resolve(['default']),
+      room: (name) => routes.window.room(name),
     },
+    unpark: (name, limit) => jobs.unparkFirst(name, limit),
     enqueuer,
     submitter: new JobSubmitter(jobs, enqueuer, silentLogger),
     useIdempotencyKeys: () => Promise.resolve(true),

@@ -128,12 +128,21 @@ describe('SIGUSR1', () => {
     const sleeping = await bed().createJob('sleep', { payload: { ms: 60_000 } });
     await waitFor(async () => (await bed().client.get(stuck)).job.progress === 5, { message: 'the spin to start' });
     await bed().waitForState(sleeping, ['RUNNING']);
-    executor.signal('SIGUSR1');
-    const dump = await executor.waitForLine(
-      new RegExp(`stack dump: job ${stuck} \\(spin\\) on slot \\d, running [\\d.]+ s, progress 5% \\(about to spin\\)`),
-    );
-    const index = executor.lines.indexOf(dump);
-    const stack = executor.lines.slice(index, index + 6).join('\n');
+    const dumpLine = new RegExp(`stack dump: job ${stuck} \\(spin\\) on slot \\d, running [\\d.]+ s, progress 5% \\(about to spin\\)`);
+    // The progress comes 20 ms before the loop starts, and a dump that lands just then catches the
+    // timer's callback on its way into the loop: dump again until the loop is what it shows.
+    let stack = '';
+    await waitFor(
+      async () => {
+        const from = executor.lines.length;
+        executor.signal('SIGUSR1');
+        await waitFor(() => executor.lines.slice(from).some((line) => dumpLine.test(line)), { message: 'the stack dump' });
+        const index = executor.lines.findIndex((line, at) => at >= from && dumpLine.test(line));
+        stack = executor.lines.slice(index, index + 6).join('\n');
+        return /at spinForever \(.*spin\.ts:\d+:\d+\)[\s\S]*at stuckInALoop \(/.test(stack);
+      },
+      { timeoutMs: 10_000, message: 'a stack dump showing the loop' },
+    ).catch(() => undefined);
     assert.match(stack, /at spinForever \(.*spin\.ts:\d+:\d+\)[\s\S]*at stuckInALoop \(/);
     await executor.waitForLine(new RegExp(`stack dump: job ${sleeping} \\(sleep\\)`));
     const next = await bed().createJob('noop');

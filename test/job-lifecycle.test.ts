@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ApiError } from '../src/api/errors.js';
 import { parseJobCreate, parseJobEdit } from '../src/api/job/parse.js';
-import { applyEdit, cancelJob, newJob } from '../src/api/job/lifecycle.js';
+import { applyEdit, cancelJob, newJob, retryJob } from '../src/api/job/lifecycle.js';
 import type { JobDocument } from '../src/api/job/document.js';
 
 const T0 = new Date('2026-11-25T10:00:00.000Z');
@@ -136,5 +136,41 @@ describe('edit', () => {
     assert.equal(cancelJob(running, at(4)).progress, 74);
     assert.equal(edit(running, { state: 'FAILED', 'return-code': 1 }, 4).progress, 74);
     assert.equal(edit(running, { state: 'SUCCESS', 'return-code': 0 }, 4).progress, 100);
+  });
+});
+
+describe('attempt-history', () => {
+  const brief = (doc: JobDocument): unknown[] =>
+    (doc['attempt-history'] ?? []).map((record) => [record.attempt, record.started, record.ended, record.state, record.executor]);
+
+  test('a job run once carries none: the document is its attempt', () => {
+    const done = edit(edit(job(), { state: 'RUNNING', executor: 'a' }, 1), { state: 'SUCCESS', 'return-code': 0 }, 2);
+    assert.equal(done['attempt-history'], undefined);
+  });
+
+  test('the first attempt is recorded once the job moves past it, later ones from their start', () => {
+    const first = edit(job(), { state: 'RUNNING', executor: 'a' }, 1);
+    const requeued = edit(first, { state: 'QUEUED', executor: null, 'return-code': 3, 'status-message': 'failed' }, 2);
+    assert.deepEqual(brief(requeued), [[1, at(1).toISOString(), at(2).toISOString(), 'QUEUED', 'a']]);
+    assert.equal(requeued['attempt-history']?.[0]?.['return-code'], 3);
+    const second = edit(requeued, { state: 'RUNNING', executor: 'b' }, 3);
+    assert.deepEqual(brief(second).at(-1), [2, at(3).toISOString(), undefined, undefined, 'b']);
+    const takenOver = edit(second, { state: 'RUNNING', executor: 'c', attempt: 3 }, 4);
+    const done = edit(takenOver, { state: 'FAILED', 'return-code': 1 }, 5);
+    assert.deepEqual(brief(done), [
+      [1, at(1).toISOString(), at(2).toISOString(), 'QUEUED', 'a'],
+      [2, at(3).toISOString(), at(4).toISOString(), undefined, 'b'],
+      [3, at(4).toISOString(), at(5).toISOString(), 'FAILED', 'c'],
+    ]);
+  });
+
+  test("an operator's retry records the attempt the job ended on, and starts a new round", () => {
+    const failed = edit(edit(job(), { state: 'RUNNING', executor: 'a' }, 1), { state: 'FAILED', 'return-code': 2 }, 2);
+    const retried = retryJob(failed, at(3));
+    assert.deepEqual(brief(retried), [[1, at(1).toISOString(), at(2).toISOString(), 'FAILED', 'a']]);
+    const rerun = edit(edit(retried, { state: 'RUNNING', executor: 'b' }, 4), { state: 'SUCCESS', 'return-code': 0 }, 5);
+    // The new round's first attempt is the document's own again.
+    assert.equal(rerun['attempt-history']?.length, 1);
+    assert.equal(rerun.attempt, 2);
   });
 });

@@ -158,7 +158,7 @@ await yargs(hideBin(process.argv))
       common(argv)
         .positional('role', { type: 'string', demandOption: true })
         .option('description', { type: 'string' })
-        .option('actions', { type: 'string', describe: 'comma-separated actions the key may create jobs of (default: any)' }),
+        .option('actions', { type: 'string', describe: 'comma-separated actions the key may create jobs of (default: every action)' }),
     (args) =>
       withCredentials(args, async ({ credentials }) => {
         if (!isRole(args.role)) throw new Error(`role must be one of ${ROLES.join(', ')}, got "${args.role}"`);

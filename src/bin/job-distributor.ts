@@ -9,7 +9,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Distributor } from '../distributor/distributor.js';
-import { BUNDLED_DISTRIBUTORS_DIR, DISTRIBUTOR_DEFAULTS, compileDistributorOptions } from '../distributor/options.js';
+import { BUNDLED_DISTRIBUTORS_DIR, BUNDLED_BATCHES_DIR, DISTRIBUTOR_DEFAULTS, compileDistributorOptions } from '../distributor/options.js';
 import { API_SECRET_FLAGS, argvSecretWarning, secretFlagsOnArgv } from '../cli/argv-secrets.js';
 import { messageOf, toError } from '../util/errors.js';
 import { Releasers } from '../util/releasers.js';
@@ -34,6 +34,11 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_DISTRIBU
     type: 'string',
     array: true,
     describe: `extra folder of drop-in distribution modules, besides ${BUNDLED_DISTRIBUTORS_DIR}; repeatable`,
+  })
+  .option('batches-dir', {
+    type: 'string',
+    array: true,
+    describe: `extra folder of batch generator modules (defineBatch) for batch_feeder, besides ${BUNDLED_BATCHES_DIR}; repeatable`,
   })
   .option('schedule', {
     type: 'string',

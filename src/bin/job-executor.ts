@@ -46,6 +46,32 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
     describe:
       'absolute path of a program actions may start, compared after resolving symlinks; repeatable; implies --allow-command, and a `command` job naming any other program (or none by absolute path) fails without starting it',
   })
+  .option('command-stage-dir', {
+    type: 'string',
+    array: true,
+    requiresArg: true,
+    describe:
+      'absolute path of a directory whose files `command` jobs may stage in (file:// inputs) and into which they may stage outputs; repeatable (default none: no file of this host)',
+  })
+  .option('command-fetch-from', {
+    type: 'string',
+    array: true,
+    requiresArg: true,
+    describe: 'an http(s) origin (https://host[:port]) `command` jobs may fetch inputs from; repeatable (default none: no URL)',
+  })
+  .option(
+    'command-input-max-bytes',
+    numberFlag(`most bytes the inputs of one \`command\` job may add up to (default ${EXECUTOR_DEFAULTS.commandInputMaxBytes})`),
+  )
+  .option(
+    'command-fetch-timeout',
+    numberFlag(`seconds one input URL's download may take (default ${EXECUTOR_DEFAULTS.commandFetchTimeoutSeconds})`),
+  )
+  .option('command-work-dir', {
+    type: 'string',
+    requiresArg: true,
+    describe: "where `command` jobs' temporary working directories are made (default the system's temporary directory)",
+  })
   .option(
     'shutdown-timeout',
     numberFlag(`seconds running jobs get to finish on SIGTERM (default ${EXECUTOR_DEFAULTS.shutdownTimeoutSeconds})`),

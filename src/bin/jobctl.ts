@@ -12,9 +12,12 @@ import { cancelCommand, deleteCommand, retryCommand } from '../jobctl/change.js'
 import type { JobctlCommand } from '../jobctl/command.js';
 import { CommandContext } from '../jobctl/context.js';
 import { createCommand } from '../jobctl/create.js';
+import { batchCommand } from '../jobctl/batch-command.js';
+import { deadCommand } from '../jobctl/dead-letters.js';
 import { EXIT, describeFailure } from '../jobctl/errors.js';
 import { eventsCommand } from '../jobctl/events-command.js';
 import { leadersCommand } from '../jobctl/leaders-command.js';
+import { limitsCommand } from '../jobctl/limits-command.js';
 import { listCommand, showCommand } from '../jobctl/list-show.js';
 import { API_SECRET_FLAGS, argvSecretWarning, secretFlagsOnArgv } from '../cli/argv-secrets.js';
 import { JOBCTL_DEFAULTS, compileJobctlOptions } from '../jobctl/options.js';
@@ -24,14 +27,17 @@ import { numberFlag } from '../cli/option-readers.js';
 import { packageVersion } from '../cli/package-version.js';
 
 const COMMANDS: readonly JobctlCommand[] = [
+  batchCommand,
   createCommand,
   listCommand,
   showCommand,
   cancelCommand,
   retryCommand,
+  deadCommand,
   deleteCommand,
   queueCommand,
   leadersCommand,
+  limitsCommand,
   eventsCommand,
 ];
 

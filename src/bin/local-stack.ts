@@ -84,8 +84,8 @@ await yargs(hideBin(process.argv))
   .usage(
     '$0 [options]\n\n' +
       'Runs the engine on this machine, on 127.0.0.1: a private ZooKeeper, the job API\n' +
-      'on SQLite, one executor, and the distributor (cleanup_jobs, queue_reconciler and\n' +
-      'any --distribution). Ctrl-C stops it. Every option is also a JOB_LOCAL_*\n' +
+      'on SQLite, one executor, and the distributor (cleanup_jobs, queue_reconciler,\n' +
+      'job_scheduler and any --distribution). Ctrl-C stops it. Every option is also a JOB_LOCAL_*\n' +
       'variable (JOB_LOCAL_API_PORT=8300).',
   )
   .env('JOB_LOCAL')

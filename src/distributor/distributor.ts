@@ -9,6 +9,7 @@ import { JobApiClient } from '../api/client/job-api-client.js';
 import { LeaderElection } from '../recipes/election.js';
 import { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { QueueRoutes } from '../recipes/queue-routes.js';
+import { listQueueNames } from '../recipes/queue-layout.js';
 import { AllQueuesInventory } from '../recipes/queue-inventory.js';
 import { queueNodes, warnOpenNodes } from '../recipes/open-nodes.js';
 import { ZkClient } from '../zk/client.js';
@@ -114,9 +115,16 @@ export class Distributor {
         let warnedNoKeys = false;
         const services: TickServices = {
           api,
-          queue: { jobIds: () => inventory.jobIds(), isExecutorAlive: (owner) => registry.isAlive(owner) },
+          queue: {
+            jobIds: () => inventory.jobIds(),
+            isExecutorAlive: (owner) => registry.isAlive(owner),
+            names: () => listQueueNames(client, options.queuePath),
+            room: (name) => queue.window.room(name),
+          },
+          unpark: (name, limit) => api.unparkFirst(name, limit),
+          batchesDirs: options.batchesDirs,
           enqueuer,
-          submitter: new JobSubmitter(api, enqueuer, logger),
+          submitter: new JobSubmitter(api, enqueuer, logger, (name) => queue.window.room(name)),
           useIdempotencyKeys: async () => {
             if ((await api.detectCompatibility()) !== 'nuvla') return true;
             if (!warnedNoKeys)

@@ -32,6 +32,8 @@ import { parseScheduleText } from './schedule.js';
 
 /** The top-level distributors/ folder of this package (dist/distributors once built). */
 export const BUNDLED_DISTRIBUTORS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../distributors');
+/** The top-level batches/ folder of this package: task generators for `batch_feeder` (docs/batches.md). */
+export const BUNDLED_BATCHES_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../batches');
 
 export interface DistributorOptions {
   /** Distributions to run, as named; empty with `all`. */
@@ -40,6 +42,8 @@ export interface DistributorOptions {
   readonly all: boolean;
   /** The bundled folder first, then every --distributors-dir. */
   readonly distributorsDirs: readonly string[];
+  /** Where `batch_feeder` finds task generators: the bundled folder first, then every --batches-dir. */
+  readonly batchesDirs: readonly string[];
   /** Operators' schedule overrides, by distribution name. */
   readonly schedules: ReadonlyMap<string, ScheduleSpec>;
   readonly zkHosts: string;
@@ -108,6 +112,7 @@ export async function compileDistributorOptions(args: OptionArgs): Promise<Distr
     names: Object.freeze(names),
     all,
     distributorsDirs: Object.freeze([BUNDLED_DISTRIBUTORS_DIR, ...(readDirectories(args, 'distributors-dir') ?? [])]),
+    batchesDirs: Object.freeze([BUNDLED_BATCHES_DIR, ...(readDirectories(args, 'batches-dir') ?? [])]),
     schedules: schedulesOf(args),
     zkHosts: readZkHosts(args),
     ...(zkAuth === undefined ? {} : { zkAuth }),

@@ -7,6 +7,8 @@
  *
  * - A QUEUED job whose id is in no queue entry was persisted by a creator that died before enqueueing
  *   it, created by a third party through the REST API, or lost with ZooKeeper's data: it is enqueued.
+ *   Not a delayed job whose `not-before` is still to come (or came within the grace): the scheduler
+ *   enqueues those (src/distributor/job-scheduler.ts).
  * - A RUNNING job whose owner is not a live executor and whose id is in no entry lost its entry while
  *   its executor died: it is set back to QUEUED (only if nobody changed it meanwhile) and enqueued.
  *
@@ -18,11 +20,12 @@
 import type { JobApi } from '../api/client/job-api.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULT_JOB_PRIORITY } from '../api/job/document.js';
+import { DEFAULT_QUEUE_NAME } from '../recipes/queue-layout.js';
 import type { Logger } from '../util/logger.js';
 import type { QueueAccess } from '../sdk/distribution.js';
 
 export interface ReconcileOptions {
-  /** Jobs created (QUEUED) or updated (RUNNING) more recently than this are not touched. */
+  /** Jobs changed more recently than this (created, unparked, handed back, RUNNING updated) are not touched. */
   readonly graceMs: number;
   readonly signal?: AbortSignal;
 }
@@ -80,13 +83,26 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
   const cutoff = new Date(Date.now() - options.graceMs).toISOString();
   // The API first, then the queue: a job enqueued between the two reads is then seen in the queue.
   const queued: Found[] = [];
-  for await (const job of jobsMatching(api, `state='QUEUED' and created<'${cutoff}'`, signal)) queued.push(job);
+  // A job waiting (`waiting`, an indexed column) has no entry on purpose: a parked one is the queue
+  // feeder's, a delayed one the scheduler's once due. Only a delayed job whose time came more than the
+  // grace ago without an entry was missed, and is enqueued here; two indexed reads, so that a million
+  // waiting jobs cost a pass nothing.
+  // `updated`, not `created`: a job the feeder has just unparked is between its API write and its entry.
+  for await (const job of jobsMatching(api, `state='QUEUED' and waiting=null and updated<'${cutoff}'`, signal)) queued.push(job);
+  for await (const job of jobsMatching(api, `state='QUEUED' and waiting='time' and not-before<'${cutoff}'`, signal)) queued.push(job);
   const running: Found[] = [];
-  for await (const job of jobsMatching(api, `state='RUNNING' and updated<'${cutoff}'`, signal)) running.push(job);
+  for await (const job of jobsMatching(api, `state='RUNNING' and action!='batch' and updated<'${cutoff}'`, signal)) running.push(job);
   if (queued.length === 0 && running.length === 0) return { queuedChecked: 0, runningChecked: 0, enqueued: [], requeued: [] };
   const inQueue = await queue.jobIds();
 
-  const stranded = queued.filter((job) => !inQueue.has(job.id));
+  const stranded = await withinRoom(
+    await stillQueued(
+      api,
+      queued.filter((job) => !inQueue.has(job.id)),
+    ),
+    queue,
+    log,
+  );
   signal?.throwIfAborted();
   await queue.enqueue(stranded.map(enqueueable));
   const enqueued = stranded.map((job) => job.id);
@@ -115,6 +131,50 @@ export async function reconcileQueue(api: JobApi, queue: QueueAccess, log: Logge
     });
   }
   return report;
+}
+
+/** Ids per re-read: well under the filter's limits (5,000 values, 64 KiB). */
+const RECHECK_CHUNK = 500;
+
+/**
+ * The candidates that are still QUEUED, read again after the queue was: a job that ran and ended
+ * between the two reads has no entry any more, and is not stranded. Without this, a busy queue hands
+ * the reconciler a few such jobs every pass, each enqueued again for nothing (and past the window).
+ */
+async function stillQueued(api: JobApi, candidates: readonly Found[]): Promise<Found[]> {
+  const kept: Found[] = [];
+  for (let start = 0; start < candidates.length; start += RECHECK_CHUNK) {
+    const chunk = candidates.slice(start, start + RECHECK_CHUNK);
+    const ids = chunk.map((job) => `'${job.id}'`).join(',');
+    const page = await api.search({ filter: `state='QUEUED' and id=[${ids}]`, last: chunk.length, select: ['state'] });
+    const queuedNow = new Set(page.jobs.map((job) => job.id));
+    kept.push(...chunk.filter((job) => queuedNow.has(job.id)));
+  }
+  return kept;
+}
+
+/**
+ * The stranded jobs that fit their queue's room, best priority first: a queue's window holds whatever
+ * a pass finds (jobs created over REST by a producer that does not enqueue), and the rest wait for a
+ * later pass, as room comes back.
+ */
+async function withinRoom(stranded: readonly Found[], queue: QueueAccess, log: Logger): Promise<Found[]> {
+  const byQueue = new Map<string, Found[]>();
+  for (const job of stranded) {
+    const name = job.queue ?? DEFAULT_QUEUE_NAME;
+    const list = byQueue.get(name);
+    if (list === undefined) byQueue.set(name, [job]);
+    else list.push(job);
+  }
+  const fit: Found[] = [];
+  for (const [name, jobs] of byQueue) {
+    const room = await queue.room(name);
+    jobs.sort((a, b) => (a.priority ?? DEFAULT_JOB_PRIORITY) - (b.priority ?? DEFAULT_JOB_PRIORITY));
+    fit.push(...jobs.slice(0, room));
+    if (jobs.length > room)
+      log.info('stranded jobs left for a later pass: their queue is full', { queue: name, jobs: jobs.length - room, room });
+  }
+  return fit;
 }
 
 /** Into the job's own queue: a job without the field (older, or Nuvla's) is the default queue's. */

@@ -5,7 +5,9 @@
  * lead, a retry after the API failed, a new leader making up a missed tick) creates each job once.
  */
 import { createHash } from 'node:crypto';
+import { toJobRetryField } from '../api/job/retry-policy.js';
 import type { JobApi } from '../api/client/job-api.js';
+import type { FedJob } from '../api/job/feed.js';
 import type { NewJob } from '../api/client/inputs.js';
 import type { JobEnqueuer } from '../enqueue/job-enqueuer.js';
 import type { JobSubmitter } from '../enqueue/job-submitter.js';
@@ -18,7 +20,7 @@ import { jobSpecProblems, type JobSpec } from '../sdk/job-spec.js';
 const MAX_KEY_LENGTH = 512;
 
 /** What the distributor reads of the queue for a leader-only task (the queue reconciler). */
-export type QueueReading = Pick<QueueAccess, 'jobIds' | 'isExecutorAlive'>;
+export type QueueReading = Pick<QueueAccess, 'jobIds' | 'isExecutorAlive' | 'names' | 'room'>;
 
 export interface TickServices {
   readonly api: JobApi;
@@ -26,6 +28,10 @@ export interface TickServices {
   /** How a leader-only task enqueues (the one enqueue path, also under `submitter`). */
   readonly enqueuer: JobEnqueuer;
   readonly submitter: JobSubmitter;
+  /** Unparks the first jobs parked for a queue, best first (the job API's feed), for a leader-only task to enqueue. */
+  readonly unpark: (queue: string, limit: number) => Promise<readonly FedJob[]>;
+  /** Where batch generators are loaded from (`batch_feeder`). */
+  readonly batchesDirs: readonly string[];
   /** False with Nuvla's job API, which has no idempotency keys: then only the election prevents duplicates. */
   readonly useIdempotencyKeys: () => Promise<boolean>;
 }
@@ -55,6 +61,7 @@ export function newJobOf(spec: JobSpec, key: string | undefined): NewJob {
     ...(spec.timeoutSeconds === undefined ? {} : { timeout: spec.timeoutSeconds }),
     ...(spec.queue === undefined ? {} : { queue: spec.queue }),
     ...(spec.tags === undefined ? {} : { tags: [...spec.tags] }),
+    ...(spec.retry === undefined ? {} : { retry: toJobRetryField(spec.retry) }),
     ...(key === undefined ? {} : { 'idempotency-key': key }),
   };
 }
@@ -81,6 +88,13 @@ function queueAccessOf(services: TickServices, signal: AbortSignal): QueueAccess
     enqueue: async (jobs) => {
       await services.enqueuer.enqueue(jobs, signal);
     },
+    names: () => services.queue.names(),
+    room: (name) => services.queue.room(name),
+    feedParked: async (name, limit) => {
+      const jobs = await services.unpark(name, limit);
+      await services.enqueuer.enqueue(jobs, signal);
+      return jobs.length;
+    },
   };
 }
 
@@ -92,7 +106,7 @@ export async function runTick(
   logger: Logger,
 ): Promise<TickOutcome> {
   const log = withFields(logger, { distribution: definition.name, tick: tick.toISOString() });
-  const context = { tick, signal, log, api: services.api, queue: queueAccessOf(services, signal) };
+  const context = { tick, signal, log, api: services.api, queue: queueAccessOf(services, signal), batchesDirs: services.batchesDirs };
   if (definition.run !== undefined) {
     await untilAborted(Promise.resolve(definition.run(context)), signal);
     return { created: 0, existing: 0, invalid: 0 };

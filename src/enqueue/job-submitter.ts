@@ -5,12 +5,18 @@
  * without an entry, which the queue reconciler enqueues; the other order could leave an entry for a
  * job that never existed. A job the API server says it enqueued itself (`job-api serve --zk-hosts`)
  * is not enqueued again. Distributions' ticks and `jobctl create` use this.
+ *
+ * Given the queues' room (queue-window.ts), jobs that find none are created `parked` instead: they wait
+ * in the job API, where the queue feeder finds them best first, and ZooKeeper holds no more than its
+ * window whatever the backlog.
  */
 import type { JobApi } from '../api/client/job-api.js';
 import type { NewJob } from '../api/client/inputs.js';
 import type { Created } from '../api/client/responses.js';
 import { ApiError } from '../api/errors.js';
 import { DEFAULT_JOB_PRIORITY } from '../api/job/document.js';
+import { DEFAULT_QUEUE_NAME } from '../recipes/queue-layout.js';
+import { splitByRoom } from '../recipes/queue-window.js';
 import type { Logger } from '../util/logger.js';
 import type { EnqueueRequest, JobEnqueuer } from './job-enqueuer.js';
 
@@ -26,11 +32,14 @@ export class JobSubmitter {
   readonly #api: Pick<JobApi, 'createMany'>;
   readonly #enqueuer: JobEnqueuer;
   readonly #logger: Logger;
+  readonly #room: ((queue: string) => Promise<number>) | undefined;
 
-  constructor(api: Pick<JobApi, 'createMany'>, enqueuer: JobEnqueuer, logger: Logger) {
+  /** `room`: how many more entries a queue may take now; without it nothing is parked. */
+  constructor(api: Pick<JobApi, 'createMany'>, enqueuer: JobEnqueuer, logger: Logger, room?: (queue: string) => Promise<number>) {
     this.#api = api;
     this.#enqueuer = enqueuer;
     this.#logger = logger;
+    this.#room = room;
   }
 
   /**
@@ -41,7 +50,7 @@ export class JobSubmitter {
     const submitted: SubmittedJob[] = [];
     for (let start = 0; start < jobs.length; start += SUBMIT_CHUNK) {
       signal?.throwIfAborted();
-      const chunk = jobs.slice(start, start + SUBMIT_CHUNK);
+      const chunk = await this.#parkBeyondRoom(jobs.slice(start, start + SUBMIT_CHUNK));
       let created: Created[];
       try {
         created = await this.#api.createMany(chunk);
@@ -56,11 +65,22 @@ export class JobSubmitter {
     return submitted;
   }
 
+  /** The chunk with the jobs that find no room marked `parked` (a delayed job waits for its time, not for room). */
+  async #parkBeyondRoom(chunk: readonly NewJob[]): Promise<NewJob[]> {
+    const room = this.#room;
+    if (room === undefined) return [...chunk];
+    const candidates = chunk.filter((job) => job['not-before'] === undefined && job.parked !== true);
+    const { parked } = await splitByRoom(candidates, room, DEFAULT_QUEUE_NAME);
+    if (parked.length === 0) return [...chunk];
+    const parkedSet: ReadonlySet<NewJob> = new Set(parked);
+    return chunk.map((job) => (parkedSet.has(job) ? { ...job, parked: true } : job));
+  }
+
   async #enqueue(jobs: readonly NewJob[], created: readonly Created[], signal: AbortSignal | undefined): Promise<SubmittedJob[]> {
     const fresh = created.flatMap((result, index): EnqueueRequest[] => {
       const job = jobs[index];
       // An API server with --zk-hosts has enqueued it already: a second entry would only be dropped.
-      return result.created && result.enqueuedByApi !== true && job !== undefined
+      return result.created && result.enqueuedByApi !== true && !waits(result) && job !== undefined
         ? [
             {
               id: result.id,
@@ -81,8 +101,13 @@ export class JobSubmitter {
       });
       throw error;
     }
-    return created.map((result) => ({ ...result, enqueued: result.created }));
+    return created.map((result) => ({ ...result, enqueued: result.created && !waits(result) }));
   }
+}
+
+/** A delayed job is the scheduler's to enqueue when due, a parked one the queue feeder's when there is room. */
+function waits(result: Created): boolean {
+  return result.notBefore !== undefined || result.parked === true;
 }
 
 function createdOf(details: Readonly<Record<string, unknown>> | undefined): Created[] {

@@ -65,7 +65,11 @@ export async function discoverActions(
     {
       noun: 'action',
       nameOf: (metadata) => metadata.name,
-      describe: (metadata) => ({ timeoutSeconds: metadata.timeoutSeconds }),
+      describe: (metadata) => ({
+        timeoutSeconds: metadata.timeoutSeconds,
+        ...(metadata.maxConcurrent === undefined ? {} : { maxConcurrent: metadata.maxConcurrent }),
+        ...(metadata.ratePerSecond === undefined ? {} : { ratePerSecond: metadata.ratePerSecond }),
+      }),
     },
     logger,
   );

@@ -3,6 +3,8 @@
  * reports progress, log records and the outcome. A thread, not the executor's event loop, so that an
  * action that never yields can still be stopped (Worker#terminate) and its stack read (stack-dump.ts).
  */
+import { tmpdir } from 'node:os';
+import { isCounters } from '../api/batch/batch-field.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { LazyJobApi } from '../api/client/lazy-job-api.js';
 import { errorJsonReplacer, toError } from '../util/errors.js';
@@ -11,6 +13,7 @@ import type { ActionContext, ActionDefinition, ActionOutcome } from '../sdk/acti
 import { ActionPayloadError, parseJobPayload } from '../sdk/action-payload.js';
 import { loadActionModule } from './action-loader.js';
 import { programAllowlist } from './program-allowlist.js';
+import { stagePolicy } from './stage-policy.js';
 import { bindSignalToLease } from './lease-signal.js';
 import { parseToWorker, parseWorkerSettings, type FromWorker, type RunOutcome, type RunRequest } from './worker-protocol.js';
 
@@ -19,6 +22,9 @@ if (port === null) throw new Error('action-worker must run in a worker thread');
 const settings = parseWorkerSettings(workerData);
 
 const programs = programAllowlist(settings.commandAllow ?? []);
+const staging = stagePolicy(
+  settings.commandStage ?? { workRoot: tmpdir(), dirs: [], fetchFrom: [], maxInputBytes: 0, fetchTimeoutMs: 1000 },
+);
 const definitions = new Map<string, Promise<ActionDefinition>>();
 const running = new Map<number, AbortController>();
 
@@ -104,7 +110,7 @@ export function outcomeOfResult(value: unknown): RunOutcome {
     return { kind: 'threw', message: `the action returned ${String(value)}, which is not a 32-bit integer return code`, payload: false };
   }
   if (typeof value === 'object' && !Array.isArray(value)) {
-    const { returnCode = 0, message } = value as Record<string, unknown>;
+    const { returnCode = 0, message, counters } = value as Record<string, unknown>;
     if (!isReturnCode(returnCode)) {
       return {
         kind: 'threw',
@@ -112,13 +118,25 @@ export function outcomeOfResult(value: unknown): RunOutcome {
         payload: false,
       };
     }
+    if (counters !== undefined && !isCounters(counters)) {
+      return {
+        kind: 'threw',
+        message: `the action returned counters ${JSON.stringify(counters)}; expected names to finite numbers`,
+        payload: false,
+      };
+    }
     if (message === undefined || typeof message === 'string') {
-      return { kind: 'returned', returnCode, ...(message === undefined ? {} : { message }) };
+      return {
+        kind: 'returned',
+        returnCode,
+        ...(message === undefined ? {} : { message }),
+        ...(counters === undefined ? {} : { counters: { ...counters } }),
+      };
     }
   }
   return {
     kind: 'threw',
-    message: `the action returned ${JSON.stringify(value)}; expected a return code, nothing, or { returnCode?, message? }`,
+    message: `the action returned ${JSON.stringify(value)}; expected a return code, nothing, or { returnCode?, message?, counters? }`,
     payload: false,
   };
 }
@@ -143,6 +161,7 @@ async function run(request: RunRequest): Promise<void> {
       progress: progressReporter(request.runId),
       api,
       programs,
+      staging,
     };
     const result: ActionOutcome | Promise<ActionOutcome> = definition.run(context);
     outcome = outcomeOfResult(await result);

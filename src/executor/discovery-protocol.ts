@@ -2,6 +2,7 @@
  * The messages between the executor and its action discovery thread (discovery-worker.ts). Parsed as
  * unknown on each side: a module's top-level code can post to the parent port too.
  */
+import { checkRetrySpec, type RetryPolicySpec } from '../api/job/retry-policy.js';
 import { isRecord } from '../util/is-record.js';
 
 /** What the executor needs to know of an action without importing it: the module runs elsewhere. */
@@ -10,6 +11,11 @@ export interface ActionMetadata {
   readonly timeoutSeconds: number;
   /** The action's default cap on attempts that end without a result, when it declares one. */
   readonly maxAttempts?: number;
+  /** The action's retry policy, when it declares one. */
+  readonly retry?: RetryPolicySpec;
+  /** The action's own fleet-wide limits, when it declares them. */
+  readonly maxConcurrent?: number;
+  readonly ratePerSecond?: number;
   readonly description?: string;
 }
 
@@ -52,15 +58,22 @@ export function parseFromDiscovery(value: unknown): FromDiscovery | undefined {
   if (type === 'importing') return { type, file };
   if (type === 'failed') return typeof value.error === 'string' ? { type, file, error: value.error } : undefined;
   if (type !== 'found') return undefined;
-  const { name, timeoutSeconds, maxAttempts, description } = value;
+  const { name, timeoutSeconds, maxAttempts, retry, maxConcurrent, ratePerSecond, description } = value;
   if (typeof name !== 'string' || typeof timeoutSeconds !== 'number') return undefined;
   if (maxAttempts !== undefined && typeof maxAttempts !== 'number') return undefined;
+  if (maxConcurrent !== undefined && typeof maxConcurrent !== 'number') return undefined;
+  if (ratePerSecond !== undefined && typeof ratePerSecond !== 'number') return undefined;
+  const checkedRetry = retry === undefined ? undefined : checkRetrySpec(retry, 'camel', 'retry');
+  if (checkedRetry !== undefined && 'problems' in checkedRetry) return undefined;
   return {
     type,
     file,
     name,
     timeoutSeconds,
     ...(maxAttempts === undefined ? {} : { maxAttempts }),
+    ...(checkedRetry === undefined ? {} : { retry: checkedRetry.spec }),
+    ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
+    ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
     ...(typeof description === 'string' ? { description } : {}),
   };
 }

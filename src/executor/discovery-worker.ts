@@ -36,6 +36,9 @@ for (const file of files) {
       name: definition.name,
       timeoutSeconds: definition.timeoutSeconds,
       ...(definition.maxAttempts === undefined ? {} : { maxAttempts: definition.maxAttempts }),
+      ...(definition.retry === undefined ? {} : { retry: definition.retry }),
+      ...(definition.maxConcurrent === undefined ? {} : { maxConcurrent: definition.maxConcurrent }),
+      ...(definition.ratePerSecond === undefined ? {} : { ratePerSecond: definition.ratePerSecond }),
       ...(definition.description === undefined ? {} : { description: definition.description }),
     });
   } catch (error) {

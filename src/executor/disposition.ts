@@ -3,7 +3,7 @@
  * (docs/contracts.md §5 lists Nuvla's answers; ours differ where Nuvla loses or duplicates work). The caller
  * gathers the facts (the document, whether its recorded owner is alive) and carries the answer out.
  */
-import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isFinal, type JobDocument } from '../api/job/document.js';
+import { JOB_SCHEMA_VERSION, TIMED_OUT_RETURN_CODE, isDelayed, isExpired, isFinal, type JobDocument } from '../api/job/document.js';
 import type { ActionAvailability } from './action-offers.js';
 
 /** Return codes the engine itself gives a job, apart from the action's own. */
@@ -36,11 +36,13 @@ export interface DispositionFacts {
   readonly maxAttempts?: number;
   /** For a job whose action is not known here: where else it can run (action-offers.ts). */
   readonly availability?: ActionAvailability;
+  /** The time of the decision (ms since the epoch), for `not-before`; default: the clock's. */
+  readonly now?: number;
 }
 
 export type Disposition =
   /** The document does not exist (after the retry window): nothing to run. */
-  | { readonly kind: 'consume'; readonly reason: 'not-found' | 'final' | 'owned-elsewhere'; readonly detail: string }
+  | { readonly kind: 'consume'; readonly reason: 'not-found' | 'final' | 'owned-elsewhere' | 'not-due'; readonly detail: string }
   /** Another engine version must run it. */
   | { readonly kind: 'release'; readonly reason: 'newer-schema'; readonly detail: string }
   /**
@@ -60,6 +62,11 @@ export type Disposition =
       readonly detail: string;
       readonly returnCode: number;
     }
+  /**
+   * Not started before its `expiry`: it must not run. CANCELED (nothing failed: it was not wanted any
+   * more), then consume.
+   */
+  | { readonly kind: 'cancel'; readonly reason: 'expired'; readonly detail: string }
   /** Run it: claim it as `attempt`. */
   | { readonly kind: 'claim'; readonly attempt: number; readonly previousOwner: string | undefined; readonly detail: string };
 
@@ -126,13 +133,27 @@ export function decide(facts: DispositionFacts): Disposition {
     // Whatever wrote the job's owner: the process holding its other entry runs it (docs/contracts.md §5).
     return { kind: 'consume', reason: 'owned-elsewhere', detail: `the job is RUNNING under ${facts.foreignHolder}` };
   }
+  const now = facts.now ?? Date.now();
+  if (job.state === 'QUEUED' && isExpired(job, now)) {
+    return { kind: 'cancel', reason: 'expired', detail: `expired: not started before its expiry ${job.expiry ?? ''}` };
+  }
+  if (job.state === 'QUEUED' && isDelayed(job, now)) {
+    // Enqueued before its time (by an edit that delayed it, or a producer's early clock): the API would
+    // refuse the claim; the scheduler enqueues it again when due, as it does every QUEUED job due.
+    return {
+      kind: 'consume',
+      reason: 'not-due',
+      detail: `the job is not due before ${job['not-before'] ?? '?'}; the scheduler enqueues it then`,
+    };
+  }
   if (!facts.knownAction(job.action)) return elsewhereOrFail(job.action, facts.availability, facts.withheldReason?.(job.action));
   const attempt = (job.attempt ?? 0) + 1;
   if (job.state === 'RUNNING') {
     const owner = job.executor;
     // Found RUNNING with nobody alive to run it: its last attempt ended without a result. A job that
     // kills whatever runs it (a poison job) would otherwise take down one executor after the other.
-    const ended = job.attempt ?? 0;
+    // Counted in the current round: an operator's retry starts a new one (retry-plan.ts).
+    const ended = (job.attempt ?? 0) - (job['retried-at-attempt'] ?? 0);
     if (facts.maxAttempts !== undefined && ended >= facts.maxAttempts) {
       const cause = owner === undefined ? 'it was left RUNNING with no recorded owner' : `executor ${owner} died while running it`;
       return {

@@ -21,6 +21,7 @@ import { isZkError } from '../zk/errors.js';
 import type { Logger } from '../util/logger.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
 import { NoActionError, discoverActions, type DiscoveredAction } from './action-discovery.js';
+import { ActionLimits } from './action-limits.js';
 import { ActionOffers } from './action-offers.js';
 import { offeredActions, type OfferedActions } from './action-policy.js';
 import { ApiGate } from './api-gate.js';
@@ -30,7 +31,7 @@ import { JobWatch } from './job-watch.js';
 import { BatchedJobWrites } from './job-writes.js';
 import type { ExecutorOptions } from './options.js';
 import { Slot } from './slot.js';
-import { captureThreadStacks, formatStack } from './stack-dump.js';
+import { logRunningStacks } from './stack-dump.js';
 
 export type ExecutorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -58,6 +59,8 @@ export class Executor {
   readonly #gate: ApiGate;
   readonly #watch: JobWatch;
   readonly #runner: JobRunner;
+  /** Fleet-wide limits per action (action-limits.ts); read by metrics. */
+  readonly limits: ActionLimits;
   readonly #slots: Slot[];
   readonly #stopTaking = new AbortController();
   readonly #skipWait = new AbortController();
@@ -104,6 +107,19 @@ export class Executor {
       backoff: { baseDelayMs: 500, maxDelayMs: 30_000 },
     });
     this.#watch = new JobWatch(api, options.cancelPollMs, logger, () => this.#gate.isDown);
+    this.limits = new ActionLimits({
+      client,
+      root: options.queuePath,
+      queue: this.#queue,
+      own: new Map([...actions.actions].map(([name, { definition }]) => [name, definition])),
+      owner: options.name,
+      threads: options.threads,
+      logger,
+      ...(observer === undefined ? {} : { observer }),
+    });
+    releasers.add('action limits', () => {
+      this.limits.close();
+    });
     this.#runner = new JobRunner({
       api,
       writes: new BatchedJobWrites(api),
@@ -129,12 +145,14 @@ export class Executor {
         notFoundRetryMs: 2000,
       },
       giveUp: this.#giveUp.signal,
+      limits: this.limits,
       ...(observer === undefined ? {} : { observer }),
     });
     const workerSettings = {
       api: options.api,
       progressIntervalMs: Math.min(250, options.progressIntervalMs),
       commandAllow: options.commandAllow,
+      commandStage: options.commandStage,
     };
     this.#slots = Array.from({ length: options.threads }, (_, index) => new Slot(index, workerSettings, options.idleThreadMs));
     releasers.add('threads', async () => {
@@ -191,6 +209,7 @@ export class Executor {
         );
         const started = new Executor(options, logger, actions, client, api, observer, releasers);
         await started.#registerWithPatience();
+        await started.limits.start();
         if (options.zkAuth !== undefined) await warnOpenNodes(client, queueNodes(options.queuePath), logger);
         return started;
       },
@@ -251,26 +270,8 @@ export class Executor {
   }
 
   /** Logs every running job with the stack of the code its thread runs right now. */
-  async dumpStacks(): Promise<void> {
-    const running = this.#runner.running();
-    if (running.length === 0) {
-      this.#logger.info('stack dump: no job is running');
-      return;
-    }
-    const stacks = await captureThreadStacks(running.map((job) => job.threadId));
-    const now = Date.now();
-    for (const job of running) {
-      const stack = stacks.get(job.threadId);
-      const elapsedSeconds = Math.round((now - job.startedAt) / 100) / 10;
-      const progress =
-        job.progress === undefined
-          ? 'no progress reported'
-          : `progress ${job.progress.percent}%${job.progress.message === undefined ? '' : ` (${job.progress.message})`}`;
-      this.#logger.warn(
-        `stack dump: job ${job.jobId} (${job.action}) on slot ${job.slot}, running ${elapsedSeconds} s, ${progress}\n${stack === undefined ? '(no stack)' : formatStack(stack)}`,
-        { jobId: job.jobId, action: job.action, slot: job.slot, attempt: job.attempt, elapsedSeconds, progress: job.progress },
-      );
-    }
+  dumpStacks(): Promise<void> {
+    return logRunningStacks(this.#runner.running(), this.#logger);
   }
 
   async #slotLoop(slot: Slot): Promise<void> {

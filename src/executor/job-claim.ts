@@ -13,6 +13,7 @@ import { toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
 import { fixedDelays, retrying } from '../util/retrying.js';
 import type { DiscoveredAction } from './action-discovery.js';
+import type { ActionLimits, Deferral, Permit } from './action-limits.js';
 import type { ActionAvailability, ActionOffers } from './action-offers.js';
 import type { ApiGate } from './api-gate.js';
 import { reportingUnreachable, untilReachable } from './api-retry.js';
@@ -44,6 +45,13 @@ export interface ClaimDeps {
   readonly timings: { readonly notFoundAttempts: number; readonly notFoundRetryMs: number };
   readonly giveUp: AbortSignal;
   readonly tally: JobTally<QueueItem>;
+  /** Fleet-wide limits per action (action-limits.ts): a permit is had before a limited action's job is claimed. */
+  readonly limits?: ActionLimits;
+}
+
+/** The permit the handling of one entry holds; its runner releases it once the entry's exit is carried out. */
+export interface PermitHold {
+  permit: Permit | undefined;
 }
 
 export type ClaimResult = { readonly claimed: ClaimedJob } | { readonly exit: JobExit };
@@ -56,11 +64,24 @@ interface Unreachable {
 /** Claim attempts per take: each refused claim means someone else moved the job meanwhile. */
 const CLAIM_ATTEMPTS = 3;
 
-/** Claims `item`'s job; throws what the runner turns into a failure exit (nothing claimed yet). */
-export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): Promise<ClaimResult> {
+/**
+ * Claims `item`'s job; throws what the runner turns into a failure exit (nothing claimed yet). A
+ * permit had for a limited action is left in `hold`, for the runner to release.
+ */
+export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps, hold: PermitHold): Promise<ClaimResult> {
   const owner = ownerOf(deps.name, item.session);
+  const { limits } = deps;
+  // An entry deferred before: its permit first, without asking the job API about it again.
+  const known = limits?.actionOf(item);
+  if (limits !== undefined && known !== undefined && limits.isLimited(known)) {
+    const got = await limits.acquire(item, known, item.jobId);
+    if ('reason' in got) return { exit: deferred(log, known, got) };
+    hold.permit = got;
+  }
   for (let round = 1; round <= CLAIM_ATTEMPTS; round++) {
-    const first = await firstLook(item, owner, deps);
+    // The API's claim takes only jobs of these actions: a limited action's job comes back unclaimed.
+    const claimable = limits === undefined ? deps.actionNames : limits.claimable(deps.actionNames, hold.permit?.action);
+    const first = await firstLook(item, owner, claimable, deps);
     if ('unreachable' in first) {
       return {
         exit: releaseEntry(
@@ -83,6 +104,7 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
       };
     const lookup = first;
     const jobLog = lookup.found ? withFields(log, { action: lookup.job.action }) : log;
+    if (lookup.found) limits?.learn(item, lookup.job.action);
     if (lookup.found && lookup.job.state === 'RUNNING' && lookup.job.executor === owner) {
       // Our own claim, whose answer was lost on the way back (no other slot here holds the job: JobRunner
       // gives each job to one slot at a time).
@@ -141,10 +163,32 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
     if (!lookup.found)
       throw new Error(`job ${item.jobId}: a document that does not exist cannot be ${disposition.kind === 'fail' ? 'failed' : 'claimed'}`);
     const { job } = lookup;
+    if (disposition.kind === 'cancel') {
+      const canceled = await cancelExpired(item, job, disposition.detail, jobLog, deps);
+      if (canceled !== undefined) return { exit: canceled };
+      continue;
+    }
+    if (disposition.kind === 'claim' && limits?.isLimited(job.action) === true && hold.permit?.action !== job.action) {
+      await hold.permit?.release();
+      hold.permit = undefined;
+      const got = await limits.acquire(item, job.action, job.id);
+      if ('reason' in got) return { exit: deferred(jobLog, job.action, got) };
+      hold.permit = got;
+    }
     const owned = ownJob(item, job, owner, disposition.kind === 'claim' ? disposition.attempt : (job.attempt ?? 0), jobLog, deps);
     try {
       if (disposition.kind === 'fail')
-        return { exit: await failBeforeRun(item, owned, disposition.returnCode, disposition.detail, jobLog, deps) };
+        return {
+          exit: await failBeforeRun(
+            item,
+            owned,
+            disposition.returnCode,
+            disposition.detail,
+            jobLog,
+            deps,
+            disposition.reason === 'attempts-exhausted' ? disposition.detail : undefined,
+          ),
+        };
       const claimed = await owned.write(
         { state: 'RUNNING', executor: owner, attempt: disposition.attempt, progress: 0, 'status-message': disposition.detail },
         deps.giveUp,
@@ -167,6 +211,44 @@ export async function claimJob(item: QueueItem, log: Logger, deps: ClaimDeps): P
       line('warn', 'job kept changing while being claimed: entry released', { attempts: CLAIM_ATTEMPTS }),
     ),
   };
+}
+
+/**
+ * An expired job ends CANCELED without running, written only at the revision read (the API refuses to
+ * start it anyway); undefined when it changed meanwhile, to decide again.
+ */
+async function cancelExpired(
+  item: QueueItem,
+  job: JobDocument,
+  detail: string,
+  log: Logger,
+  deps: ClaimDeps,
+): Promise<JobExit | undefined> {
+  try {
+    await deps.api.edit(
+      job.id,
+      { state: 'CANCELED', executor: ownerOf(deps.name, item.session), 'status-message': detail },
+      { ifRevision: deps.api.compatibility === 'nuvla' ? undefined : job.revision },
+    );
+  } catch (error) {
+    if (error instanceof ApiError && (error.code === 'precondition-failed' || error.code === 'conflict')) {
+      log.info('expired job changed while being cancelled; deciding again', { detail: error.message });
+      return undefined;
+    }
+    throw error;
+  }
+  return consumeEntry(log, skipped('expired'), line('info', 'job expired before it started: CANCELED, entry consumed', { detail }));
+}
+
+/** A job of an action at its limit: not claimed (no attempt counted); its entry goes back, set aside. */
+function deferred(log: Logger, action: string, deferral: Deferral): JobExit {
+  const { reason, detail, asideMs } = deferral;
+  return releaseAside(
+    log,
+    skipped('limited'),
+    asideMs,
+    line('debug', 'job deferred: its action is at its limit; entry released', { action, reason, detail }),
+  );
 }
 
 /** Who else holds an entry of the job, for the log; undefined when nobody outside our executors does. */
@@ -196,11 +278,12 @@ function ownJob(item: QueueItem, job: JobDocument, owner: string, attempt: numbe
 async function firstLook(
   item: QueueItem,
   owner: string,
+  actions: readonly string[],
   deps: ClaimDeps,
 ): Promise<{ readonly claimed: JobDocument } | JobLookup | Unreachable> {
   if (deps.api.compatibility !== 'engine') return lookUp(item, false, deps);
   try {
-    const result = await deps.writes.claim(item.jobId, owner, `claimed by ${owner}`, deps.actionNames);
+    const result = await deps.writes.claim(item.jobId, owner, `claimed by ${owner}`, actions);
     return result.claimed ? { claimed: result.job } : { found: true, job: result.job };
   } catch (error) {
     if (error instanceof ApiError && error.code === 'not-found') return lookUp(item, false, deps);

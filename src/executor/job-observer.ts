@@ -19,6 +19,10 @@ export const JOB_OUTCOMES = [
   'failed',
   /** FAILED recorded because the action outlasted its timeout. */
   'timed_out',
+  /** The attempt failed and its retry policy allows another: QUEUED again with a `not-before` time. */
+  'retry_scheduled',
+  /** The attempt failed and was the last its retry policy (or max-attempts) allows: FAILED and dead-lettered. */
+  'dead_lettered',
   /** Someone canceled the job while it ran; the action was stopped. */
   'cancelled',
   /** Handed back to the queue, QUEUED again (the executor stopping, or a failure while handling it). */
@@ -36,6 +40,10 @@ export const SKIP_REASONS = [
   'final',
   /** RUNNING on another live executor (a duplicate entry). */
   'owned_elsewhere',
+  /** QUEUED past its `expiry`: made CANCELED without running, and consumed. */
+  'expired',
+  /** QUEUED with a `not-before` still to come (enqueued early): consumed, the scheduler enqueues it when due. */
+  'not_due',
   /** Being handled by another slot of this executor (a duplicate entry). */
   'duplicate',
   /** A newer schema version: left for a newer executor. */
@@ -46,6 +54,8 @@ export const SKIP_REASONS = [
   'action_unoffered',
   /** The job API could not be reached: released. */
   'api_unreachable',
+  /** Its action is at its fleet-wide limit (maxConcurrent, ratePerSecond): released, set aside until a permit may be had. */
+  'limited',
   /** The job kept changing while it was being claimed: released. */
   'contended',
   /** Handling it failed before it was claimed: released. */
@@ -66,6 +76,8 @@ export interface JobObserver {
   /** `seconds` from taken to the outcome (the action's run, the result's write, the entry's release). */
   ended(action: string, outcome: JobOutcome, seconds: number): void;
   skipped(reason: SkipReason): void;
+  /** A job of an action at its fleet-wide limit was deferred (action-limits.ts). */
+  deferred?(action: string, reason: 'concurrency' | 'rate'): void;
 }
 
 const ignore = (): void => undefined;
@@ -78,6 +90,7 @@ const SKIPPED_BY_DISPOSITION: Readonly<Record<DispositionReason, SkipReason>> = 
   'not-found': 'not_found',
   final: 'final',
   'owned-elsewhere': 'owned_elsewhere',
+  'not-due': 'not_due',
   'newer-schema': 'newer_schema',
   'action-elsewhere': 'action_elsewhere',
   'action-unoffered': 'action_unoffered',

@@ -6,6 +6,8 @@
  * then the thread is terminated if the action has not ended after the grace period; once the action
  * has ended, nothing of the run reaches the thread.
  */
+import type { JobChanges } from '../api/client/inputs.js';
+import type { JobApiClient } from '../api/client/index.js';
 import type { JobDocument } from '../api/job/document.js';
 import type { QueueItem } from '../recipes/locking-queue.js';
 import { messageOf, toError } from '../util/errors.js';
@@ -14,13 +16,15 @@ import type { DiscoveredAction } from './action-discovery.js';
 import type { ActionThread, ThreadResult } from './action-thread.js';
 import { RETURN_CODES, unknownAction } from './disposition.js';
 import { consumeEntry, ended, line, requeueJob, type JobExit } from './job-exit.js';
-import { UNKNOWN_ACTION, outcomeOfLoss, type JobTally } from './job-observer.js';
+import { UNKNOWN_ACTION, outcomeOfLoss, type JobOutcome, type JobTally } from './job-observer.js';
 import type { JobWatch } from './job-watch.js';
 import { OwnershipLostError, type OwnedJob } from './owned-job.js';
 import { ProgressWriter } from './progress-writer.js';
 import { finalChanges, type StopReason, type Stopped } from './run-outcome.js';
+import { planAfterFailure, retryabilityOf, type AfterFailure } from './retry-plan.js';
 import { RunStopper } from './run-stopper.js';
 import { awaitFreshLease, leaseIsOver, shareLeaseDeadline } from './lease-gate.js';
+import { awaitEarlierRunEnded, firstAttemptAfterRetry } from './earlier-run.js';
 
 export interface SlotThreads {
   readonly index: number;
@@ -54,6 +58,8 @@ export interface ClaimedJob {
 }
 
 export interface RunDeps {
+  /** With Nuvla's API there is no `not-before` nor `dead-letter` to write: no automatic retries. */
+  readonly api: Pick<JobApiClient, 'compatibility'>;
   readonly actions: ReadonlyMap<string, DiscoveredAction>;
   readonly watch: JobWatch;
   readonly timings: { readonly killGraceMs: number; readonly progressIntervalMs: number };
@@ -75,19 +81,33 @@ export async function runClaimed(item: QueueItem, slot: SlotThreads, claimed: Cl
   return execute(item, slot, job, owned, withFields(log, { attempt: owned.attempt }), deps);
 }
 
-/** Only jobs of an action no module here defines end up here: FAILED, then the entry consumed. */
+/**
+ * Jobs that cannot run end up here: FAILED, then the entry consumed. `deadLetter`: the engine gives the
+ * job up (its attempts are exhausted), so it is marked dead-lettered with that reason.
+ */
 export async function failBeforeRun(
   item: QueueItem,
   owned: OwnedJob,
   returnCode: number,
   detail: string,
   log: Logger,
-  deps: Pick<RunDeps, 'giveUp' | 'tally'>,
+  deps: Pick<RunDeps, 'giveUp' | 'tally' | 'api'>,
+  deadLetter?: string,
 ): Promise<JobExit> {
   log.error('job failed before it could run', { detail });
   deps.tally.taken(item, UNKNOWN_ACTION);
-  await owned.write({ state: 'FAILED', executor: owned.owner, 'return-code': returnCode, 'status-message': detail }, deps.giveUp);
-  return consumeEntry(log, ended('failed'));
+  const letter = deadLetter !== undefined && deps.api.compatibility === 'engine' ? deadLetter.slice(0, 1000) : undefined;
+  await owned.write(
+    {
+      state: 'FAILED',
+      executor: owned.owner,
+      'return-code': returnCode,
+      'status-message': detail,
+      ...(letter === undefined ? {} : { 'dead-letter': { reason: letter, attempt: owned.attempt } }),
+    },
+    deps.giveUp,
+  );
+  return consumeEntry(log, ended(letter === undefined ? 'failed' : 'dead_lettered'));
 }
 
 async function execute(
@@ -101,6 +121,7 @@ async function execute(
   const loaded = deps.actions.get(job.action);
   if (loaded === undefined) throw new Error(`action ${job.action} vanished`);
   const timeoutSeconds = job.timeout ?? loaded.definition.timeoutSeconds;
+  if (firstAttemptAfterRetry(job, owned.attempt)) await awaitEarlierRunEnded(item, log);
   // The last step before the action: a claim made on a session gone quiet (or just before a SIGSTOP)
   // must not start it (docs/contracts.md, invariant 2).
   await awaitFreshLease(item, log);
@@ -160,7 +181,16 @@ async function execute(
     deps.active.delete(slot.index);
     await progress.close();
   }
-  return finish(owned, result, stopper.stopped, Date.now() - startedAt, log, deps);
+  return finish(owned, result, stopper.stopped, Date.now() - startedAt, log, deps, (failed) =>
+    planAfterFailure(failed, {
+      job,
+      actionPolicy: loaded.definition.retry,
+      attempt: owned.attempt,
+      retryability: retryabilityOf(result, stopper.stopped),
+      now: Date.now(),
+      random: Math.random(),
+    }),
+  );
 }
 
 async function finish(
@@ -170,6 +200,7 @@ async function finish(
   elapsedMs: number,
   log: Logger,
   deps: RunDeps,
+  afterFailure: (failed: JobChanges) => AfterFailure,
 ): Promise<JobExit> {
   if (stopped?.reason === 'session-lost') throw new OwnershipLostError('session-lost', stopped.detail);
   if (stopped !== undefined && stopped.reason !== 'timeout' && stopped.reason !== 'shutdown') {
@@ -185,9 +216,14 @@ async function finish(
   }
   if (stopped?.reason === 'shutdown')
     return requeueJob(log, owned, `executor ${deps.name} stopped before the job finished (${stopped.detail})`);
-  const changes = finalChanges(result, stopped);
+  const outcome = finalChanges(result, stopped);
+  const plan: AfterFailure =
+    outcome.state === 'FAILED' && deps.api.compatibility === 'engine' ? afterFailure(outcome) : { kind: 'final', changes: outcome };
+  const { changes } = plan;
   const level = changes.state === 'SUCCESS' ? 'info' : 'warn';
-  log[level]('action finished', { state: changes.state, returnCode: changes['return-code'], elapsedMs });
+  log[level]('action finished', { state: outcome.state, returnCode: outcome['return-code'], elapsedMs });
+  if (plan.kind === 'retry') log.info('attempt failed: retry scheduled', { notBefore: plan.notBefore, delayMs: plan.delayMs });
+  if (plan.kind === 'dead-letter') log.warn('job dead-lettered: its last attempt failed', { reason: plan.reason });
   try {
     await owned.write(changes, deps.giveUp);
   } catch (error) {
@@ -211,5 +247,12 @@ async function finish(
     await owned.write({ state: 'FAILED', 'return-code': RETURN_CODES.actionError, 'status-message': refused }, deps.giveUp);
     return consumeEntry(log, ended('failed'));
   }
-  return consumeEntry(log, ended(stopped?.reason === 'timeout' ? 'timed_out' : changes.state === 'SUCCESS' ? 'succeeded' : 'failed'));
+  return consumeEntry(log, ended(outcomeOf(plan, stopped)));
+}
+
+function outcomeOf(plan: AfterFailure, stopped: Stopped | undefined): JobOutcome {
+  if (plan.kind === 'retry') return 'retry_scheduled';
+  if (plan.kind === 'dead-letter') return 'dead_lettered';
+  if (stopped?.reason === 'timeout') return 'timed_out';
+  return plan.changes.state === 'SUCCESS' ? 'succeeded' : 'failed';
 }

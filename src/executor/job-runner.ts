@@ -13,7 +13,8 @@ import { withFields, type Logger } from '../util/logger.js';
 import type { DiscoveredAction } from './action-discovery.js';
 import type { ActionOffers } from './action-offers.js';
 import type { ApiGate } from './api-gate.js';
-import { claimJob, type ClaimDeps } from './job-claim.js';
+import type { ActionLimits } from './action-limits.js';
+import { claimJob, type ClaimDeps, type PermitHold } from './job-claim.js';
 import { describeEntryData, parseEntryData } from '../recipes/queue-layout.js';
 import {
   applyExit,
@@ -68,6 +69,8 @@ export interface RunnerDeps {
   readonly giveUp: AbortSignal;
   /** Told what became of each job and entry (the executor's metrics). */
   readonly observer?: JobObserver;
+  /** Fleet-wide limits per action; none: no action is limited. */
+  readonly limits?: ActionLimits;
 }
 
 export class JobRunner {
@@ -126,18 +129,23 @@ export class JobRunner {
       return;
     }
     this.#inHand.add(entry.jobId);
+    // A limited action's lease is held from before the claim until the entry's exit is carried out.
+    const hold: PermitHold = { permit: undefined };
     try {
-      await applyExit(item, await this.#handle(item, slot, log), this.#exitDeps);
+      const exit = await this.#handle(item, slot, log, hold);
+      await applyExit(item, exit, this.#exitDeps);
+      if (exit.entry !== 'release' && exit.entry !== 'requeue') this.#deps.limits?.forget(item);
     } finally {
       this.#inHand.delete(entry.jobId);
+      await hold.permit?.release();
     }
   }
 
   /** The job's exit; a failure in the claim phase or in the run phase becomes one too. */
-  async #handle(item: QueueItem, slot: SlotThreads, log: Logger): Promise<JobExit> {
+  async #handle(item: QueueItem, slot: SlotThreads, log: Logger, hold: PermitHold): Promise<JobExit> {
     let claimed: ClaimedJob;
     try {
-      const claim = await claimJob(item, log, this.#claimDeps);
+      const claim = await claimJob(item, log, this.#claimDeps, hold);
       if ('exit' in claim) return claim.exit;
       claimed = claim.claimed;
     } catch (error) {

@@ -5,6 +5,7 @@
  */
 import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -32,6 +33,7 @@ import { MAX_ATTEMPTS_LIMIT } from '../api/job/document.js';
 import { DEFAULT_QUEUE_NAME, QUEUE_NAME_RULE, isQueueName } from '../recipes/queue-layout.js';
 import type { LogLevel } from '../util/logger.js';
 import { toError } from '../util/errors.js';
+import { originOf, type StageSettings } from './stage-policy.js';
 
 /** The top-level actions/ folder of this package (dist/actions once built). */
 export const BUNDLED_ACTIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../actions');
@@ -59,6 +61,12 @@ export interface ExecutorOptions {
    * (program-allowlist.ts); empty: any. A list implies allowCommand.
    */
   readonly commandAllow: readonly string[];
+  /**
+   * What a `command` job may stage in and out (stage-policy.ts): `--command-stage-dir` (repeatable; none:
+   * no file of the host), `--command-fetch-from` origins (none: no URL), `--command-input-max-bytes`,
+   * `--command-fetch-timeout`, and `--command-work-dir` where working directories are made.
+   */
+  readonly commandStage: StageSettings;
   readonly shutdownTimeoutMs: number;
   /** From an action's abort signal to terminating its thread. */
   readonly killGraceMs: number;
@@ -98,6 +106,8 @@ export const EXECUTOR_DEFAULTS = Object.freeze({
   progressIntervalMs: 1000,
   idleThreadMs: 60_000,
   unknownActionGraceSeconds: 30,
+  commandInputMaxBytes: 1024 ** 3,
+  commandFetchTimeoutSeconds: 60,
   /** An entry left to another executor is looked at again after this long at most (less with a short grace). */
   setAsideMs: 5000,
 });
@@ -134,6 +144,42 @@ async function readPrograms(args: OptionArgs, key: string): Promise<string[]> {
   return programs;
 }
 
+async function readStageSettings(args: OptionArgs): Promise<StageSettings> {
+  const dirs = readStrings(args, 'command-stage-dir', 'an absolute directory path') ?? [];
+  for (const dir of dirs) {
+    if (!path.isAbsolute(dir)) fail(`--command-stage-dir must be an absolute directory path, got ${JSON.stringify(dir)}`);
+    const found = await stat(dir).catch(() => undefined);
+    if (found === undefined || !found.isDirectory()) fail(`--command-stage-dir ${dir}: not an existing directory`);
+  }
+  const fetchFrom = readStrings(args, 'command-fetch-from', 'an origin such as https://data.example.org') ?? [];
+  for (const origin of fetchFrom) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (
+      parsed === undefined ||
+      (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') ||
+      originOf(origin) !== origin.replace(/\/$/, '')
+    ) {
+      fail(
+        `--command-fetch-from must be an http(s) origin (scheme, host and port, no path), e.g. https://data.example.org:8443, got ${JSON.stringify(origin)}`,
+      );
+    }
+  }
+  const workRoot = readString(args, 'command-work-dir') ?? tmpdir();
+  if (!path.isAbsolute(workRoot)) fail(`--command-work-dir must be an absolute directory path, got ${JSON.stringify(workRoot)}`);
+  return Object.freeze({
+    workRoot,
+    dirs: Object.freeze(dirs),
+    fetchFrom: Object.freeze(fetchFrom),
+    maxInputBytes: readNumber(args, 'command-input-max-bytes', EXECUTOR_DEFAULTS.commandInputMaxBytes, 0, Number.MAX_SAFE_INTEGER, true),
+    fetchTimeoutMs: readSeconds(args, 'command-fetch-timeout', EXECUTOR_DEFAULTS.commandFetchTimeoutSeconds, 0.1, 86_400),
+  });
+}
+
 export async function compileExecutorOptions(args: OptionArgs): Promise<ExecutorOptions> {
   const zkHosts = readZkHosts(args);
   const queuePath = readZkPath(args, 'queue-path', EXECUTOR_DEFAULTS.queuePath, true);
@@ -155,6 +201,7 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     actionsDirs: Object.freeze(readDirectories(args, 'actions-dir') ?? [BUNDLED_ACTIONS_DIR]),
     allowCommand: readFlag(args, 'allow-command') || commandAllow.length > 0,
     commandAllow,
+    commandStage: await readStageSettings(args),
     shutdownTimeoutMs: readSeconds(args, 'shutdown-timeout', EXECUTOR_DEFAULTS.shutdownTimeoutSeconds, 0, 86_400),
     killGraceMs: readSeconds(args, 'kill-grace', EXECUTOR_DEFAULTS.killGraceSeconds, 0, 3600),
     maxAttempts: readNumber(args, 'max-attempts', EXECUTOR_DEFAULTS.maxAttempts, 1, MAX_ATTEMPTS_LIMIT, true),

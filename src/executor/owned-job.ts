@@ -157,6 +157,13 @@ export class OwnedJob {
       this.#revision = job.revision;
       return job;
     }
+    // Our hand-back (a retry, a requeue) clears the owner, so it reads as landed by its state and attempt.
+    const handedBack =
+      changes.state === 'QUEUED' && changes.executor === null && job.executor === undefined && (job.attempt ?? 0) === this.attempt;
+    if (handedBack && job.state === 'QUEUED') {
+      this.#revision = job.revision;
+      return job;
+    }
     if (ours && job.state === 'RUNNING') {
       this.#revision = job.revision;
       return undefined;

@@ -26,6 +26,7 @@ export function finalChanges(result: ThreadResult, stopped: Stopped | undefined)
         state: result.returnCode === 0 ? 'SUCCESS' : 'FAILED',
         'return-code': result.returnCode,
         ...(result.message === undefined ? {} : { 'status-message': result.message }),
+        ...(result.counters === undefined ? {} : { counters: result.counters }),
       };
     case 'threw':
       return {

@@ -7,6 +7,8 @@
  */
 import { Session } from 'node:inspector';
 import { messageOf } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import type { RunningJob } from './job-run.js';
 
 /** 1-based line and column, as in an Error stack. */
 export interface StackFrame {
@@ -314,5 +316,27 @@ export function formatStack(stack: ThreadStack): string {
       if (stack.error !== undefined) lines.push(`    (${stack.error})`);
       return [`${head} is running:`, ...lines].join('\n');
     }
+  }
+}
+
+/** Logs every running job with the stack of the code its thread runs right now (SIGUSR1). */
+export async function logRunningStacks(running: readonly RunningJob[], logger: Logger): Promise<void> {
+  if (running.length === 0) {
+    logger.info('stack dump: no job is running');
+    return;
+  }
+  const stacks = await captureThreadStacks(running.map((job) => job.threadId));
+  const now = Date.now();
+  for (const job of running) {
+    const stack = stacks.get(job.threadId);
+    const elapsedSeconds = Math.round((now - job.startedAt) / 100) / 10;
+    const progress =
+      job.progress === undefined
+        ? 'no progress reported'
+        : `progress ${job.progress.percent}%${job.progress.message === undefined ? '' : ` (${job.progress.message})`}`;
+    logger.warn(
+      `stack dump: job ${job.jobId} (${job.action}) on slot ${job.slot}, running ${elapsedSeconds} s, ${progress}\n${stack === undefined ? '(no stack)' : formatStack(stack)}`,
+      { jobId: job.jobId, action: job.action, slot: job.slot, attempt: job.attempt, elapsedSeconds, progress: job.progress },
+    );
   }
 }

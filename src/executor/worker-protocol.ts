@@ -3,10 +3,12 @@
  * it receives as `unknown`: an action can post to its parent port too, and a malformed message must
  * be reported, never trusted.
  */
+import { isCounters } from '../api/batch/batch-field.js';
 import type { JobDocument } from '../api/job/document.js';
 import type { ApiCredentials, Compatibility } from '../api/client/options.js';
 import { LOG_LEVELS, type LogLevel } from '../util/logger.js';
 import { isRecord } from '../util/is-record.js';
+import type { StageSettings } from './stage-policy.js';
 
 /** What a worker needs to build its own API client for the action's `api`. */
 export interface WorkerApiSettings {
@@ -25,6 +27,8 @@ export interface WorkerSettings {
   readonly progressIntervalMs: number;
   /** `--command-allow`: the only programs actions may start; empty or absent: any. */
   readonly commandAllow?: readonly string[];
+  /** `--command-stage-dir` and its kin; absent: nothing may be staged. */
+  readonly commandStage?: StageSettings;
 }
 
 export interface RunRequest {
@@ -49,7 +53,13 @@ export interface AbortRequest {
 export type ToWorker = RunRequest | AbortRequest;
 
 export type RunOutcome =
-  | { readonly kind: 'returned'; readonly returnCode: number; readonly message?: string }
+  | {
+      readonly kind: 'returned';
+      readonly returnCode: number;
+      readonly message?: string;
+      /** Summed on the job's batch (docs/batches.md). */
+      readonly counters?: Readonly<Record<string, number>>;
+    }
   | { readonly kind: 'threw'; readonly message: string; readonly stack?: string; readonly payload: boolean };
 
 export type FromWorker =
@@ -75,9 +85,14 @@ const optionalString = (value: unknown): value is string | undefined => value ==
 
 function outcomeOf(value: unknown): RunOutcome | undefined {
   if (!isRecord(value)) return undefined;
-  const { kind, returnCode, message, stack, payload } = value;
-  if (kind === 'returned' && Number.isInteger(returnCode) && optionalString(message)) {
-    return { kind, returnCode: returnCode as number, ...(message === undefined ? {} : { message }) };
+  const { kind, returnCode, message, stack, payload, counters } = value;
+  if (kind === 'returned' && Number.isInteger(returnCode) && optionalString(message) && (counters === undefined || isCounters(counters))) {
+    return {
+      kind,
+      returnCode: returnCode as number,
+      ...(message === undefined ? {} : { message }),
+      ...(counters === undefined ? {} : { counters }),
+    };
   }
   if (kind === 'threw' && typeof message === 'string' && optionalString(stack) && typeof payload === 'boolean') {
     return { kind, message, payload, ...(stack === undefined ? {} : { stack }) };
@@ -150,5 +165,18 @@ export function parseWorkerSettings(value: unknown): WorkerSettings {
     },
     progressIntervalMs: value.progressIntervalMs,
     commandAllow: Array.isArray(value.commandAllow) ? value.commandAllow.filter((item): item is string => typeof item === 'string') : [],
+    ...(isRecord(value.commandStage) ? { commandStage: parseStageSettings(value.commandStage) } : {}),
   };
+}
+
+function strings(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+function parseStageSettings(value: Record<string, unknown>): StageSettings {
+  const { workRoot, maxInputBytes, fetchTimeoutMs } = value;
+  if (typeof workRoot !== 'string' || typeof maxInputBytes !== 'number' || typeof fetchTimeoutMs !== 'number') {
+    throw new TypeError('action worker settings: commandStage needs workRoot, maxInputBytes and fetchTimeoutMs');
+  }
+  return { workRoot, dirs: strings(value.dirs), fetchFrom: strings(value.fetchFrom), maxInputBytes, fetchTimeoutMs };
 }

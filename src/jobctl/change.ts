@@ -5,6 +5,7 @@
 import { JOB_STATES } from '../api/job/document.js';
 import type { JobctlCommand } from './command.js';
 import type { CommandContext } from './context.js';
+import { retryDeadLetters } from './dead-letters.js';
 import { enqueuerFor } from './enqueuer.js';
 import { EXIT, failure, usageError } from './errors.js';
 import { listFilter } from './list-show.js';
@@ -27,10 +28,22 @@ export const cancelCommand: JobctlCommand = {
 };
 
 export const retryCommand: JobctlCommand = {
-  command: 'retry <id>',
-  describe: 'put a final job (SUCCESS, FAILED, CANCELED) back to QUEUED as a new attempt, and enqueue it (needs --zk-hosts)',
-  builder: (argv) => argv.positional('id', { type: 'string', describe: 'job/<uuid> or <uuid>' }),
+  command: 'retry [id]',
+  describe:
+    'put a final job (SUCCESS, FAILED, CANCELED) back to QUEUED as a new attempt, and enqueue it (needs --zk-hosts); --dead: every dead letter (of --action)',
+  builder: (argv) =>
+    argv
+      .positional('id', { type: 'string', describe: 'job/<uuid> or <uuid>' })
+      .option('dead', { type: 'boolean', describe: 'retry every dead letter (jobctl dead lists them), or those of --action / --filter' })
+      .option('action', { type: 'string', describe: 'with --dead: only dead letters of this action' })
+      .option('filter', { type: 'string', describe: 'with --dead: a CIMI filter to narrow them further' })
+      .example('$0 retry --dead --action cleanup_jobs', 'send the dead letters of one action back, for a new round of attempts'),
   async run(ctx, args) {
+    const dead = args.dead === true;
+    if (dead && args.id !== undefined) throw usageError('give a job id or --dead, not both');
+    if (!dead && (args.action !== undefined || args.filter !== undefined)) throw usageError('--action and --filter go with --dead');
+    if (dead) return retryDeadLetters(ctx, args, await ctx.queue('enqueue the retried jobs (jobctl retry --dead)'));
+    if (args.id === undefined) throw usageError('give a job id, or --dead for the dead letters');
     const id = parseJobId(args.id);
     // ZooKeeper first: a job is not made QUEUED again when it could not be enqueued right after.
     const queue = await ctx.queue('enqueue the retried job (jobctl retry)');

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { NewJob } from '../api/client/inputs.js';
 import type { JobApiClient } from '../api/client/index.js';
 import { DEFAULT_JOB_PRIORITY, MAX_ATTEMPTS_LIMIT, type JobDocument } from '../api/job/document.js';
+import { MAX_RETRY_DELAY_SECONDS, checkRetrySpec, toJobRetryField, type JobRetryField } from '../api/job/retry-policy.js';
 import { numberFlag, readNumber, readString, type OptionArgs } from '../cli/option-readers.js';
 import { JobSubmitter, type SubmittedJob } from '../enqueue/job-submitter.js';
 import type { QueueRoutes } from '../recipes/queue-routes.js';
@@ -21,6 +22,7 @@ import { EXIT, failure, usageError } from './errors.js';
 import { EventFeed } from './event-feed.js';
 import { STREAM_OPEN_WAIT_MS, followJob } from './follow.js';
 import { followView } from './follow-views.js';
+import { notBeforeOf } from './start-time.js';
 
 export const createCommand: JobctlCommand = {
   command: 'create <action>',
@@ -42,15 +44,33 @@ export const createCommand: JobctlCommand = {
         type: 'string',
         describe: 'the named queue the job goes to: only executors given --queue <name> take it (default: default)',
       })
+      .option('retry', {
+        type: 'string',
+        describe:
+          'the job\'s retry policy as JSON, over its action\'s field by field: {"attempts": 3, "backoff": "exponential", "delay-seconds": 5, "max-delay-seconds": 300, "jitter": 0.2, "on": [1, 75] or "any"}',
+      })
+      .option('retry-attempts', numberFlag("1-1000: attempts in all when attempts fail (sets the policy's attempts)"))
+      .option('retry-delay', numberFlag("seconds before the second attempt (sets the policy's delay-seconds)"))
+      .option('at', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'start it no sooner than this ISO-8601 instant, e.g. 2026-12-05T03:00Z (its not-before; no offset means UTC)',
+      })
+      .option('in', {
+        type: 'string',
+        requiresArg: true,
+        describe: 'start it no sooner than this long from now: 30s, 10m, 2h, 1d (sets not-before)',
+      })
       .option('wait', {
         alias: 'w',
         type: 'boolean',
         describe: 'follow the job to its end; exit 0 on SUCCESS, its return code on FAILED (1 if none), 130 on CANCELED',
       })
       .example('$0 create dummy_test_action --payload \'{"seconds": 3}\' --wait', 'run a job and wait for it')
-      .example('$0 create command --payload @job.json --priority 50', 'the payload from a file'),
+      .example('$0 create command --payload @job.json --priority 50', 'the payload from a file')
+      .example('$0 create cleanup_jobs --in 10m', 'a job that starts in ten minutes (the job_scheduler enqueues it then)'),
   async run(ctx, args) {
-    const job = await newJobFrom(args, process.cwd());
+    const job = await newJobFrom(args, process.cwd(), ctx.now());
     const wait = args.wait === true;
     // ZooKeeper first: no job is persisted when it could not be enqueued right after.
     const queue = await ctx.queue('enqueue the job (jobctl create)');
@@ -62,7 +82,9 @@ export const createCommand: JobctlCommand = {
       const submitted = await submitOne(ctx, api, queue, job);
       if (!ctx.options.json)
         ctx.out.line(
-          `created ${submitted.id} (${job.action}, priority ${job.priority ?? DEFAULT_JOB_PRIORITY})${submitted.enqueued ? ', enqueued' : ''}`,
+          `created ${submitted.id} (${job.action}, priority ${job.priority ?? DEFAULT_JOB_PRIORITY})${
+            submitted.enqueued ? ', enqueued' : submitted.notBefore === undefined ? '' : `, not before ${submitted.notBefore}`
+          }`,
         );
       else if (!wait) ctx.out.json(submitted);
       if (feed === undefined) return EXIT.ok;
@@ -90,7 +112,7 @@ export function exitCodeOf(job: Pick<JobDocument, 'state' | 'return-code'>): num
 }
 
 /** The job the options describe, checked before anything is sent. */
-export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob> {
+export async function newJobFrom(args: OptionArgs, cwd: string, now: number = Date.now()): Promise<NewJob> {
   const action = readString(args, 'action') ?? '';
   if (!/^[A-Za-z0-9_.:-]+$/.test(action)) throw usageError(`${JSON.stringify(action)} is not an action name: letters, digits, _ . : -`);
   const target = readString(args, 'target');
@@ -100,6 +122,8 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
   const maxAttempts = args['max-attempts'] === undefined ? undefined : readNumber(args, 'max-attempts', 1, 1, MAX_ATTEMPTS_LIMIT, true);
   const queue = readString(args, 'queue');
   if (queue !== undefined && !isQueueName(queue)) throw usageError(`queue name ${JSON.stringify(queue)} is not valid: ${QUEUE_NAME_RULE}`);
+  const retry = readRetry(args);
+  const notBefore = notBeforeOf(readString(args, 'at'), readString(args, 'in'), now);
   return {
     action,
     ...(target === undefined ? {} : { 'target-resource': { href: target } }),
@@ -108,7 +132,30 @@ export async function newJobFrom(args: OptionArgs, cwd: string): Promise<NewJob>
     ...(timeout === undefined ? {} : { timeout }),
     ...(maxAttempts === undefined ? {} : { 'max-attempts': maxAttempts }),
     ...(queue === undefined ? {} : { queue }),
+    ...(retry === undefined ? {} : { retry }),
+    ...(notBefore === undefined ? {} : { 'not-before': notBefore }),
   };
+}
+
+/** `--retry` JSON with `--retry-attempts` and `--retry-delay` over it, checked as the job API checks it. */
+function readRetry(args: OptionArgs): JobRetryField | undefined {
+  const text = readString(args, 'retry');
+  let given: unknown = {};
+  if (text !== undefined) {
+    try {
+      given = JSON.parse(text);
+    } catch (error) {
+      throw usageError(`--retry is not JSON: ${toError(error).message}`);
+    }
+  }
+  const overrides: Record<string, unknown> = {};
+  if (args['retry-attempts'] !== undefined) overrides.attempts = readNumber(args, 'retry-attempts', 1, 1, MAX_ATTEMPTS_LIMIT, true);
+  if (args['retry-delay'] !== undefined) overrides['delay-seconds'] = readNumber(args, 'retry-delay', 0, 0, MAX_RETRY_DELAY_SECONDS);
+  if (text === undefined && Object.keys(overrides).length === 0) return undefined;
+  const isObject = typeof given === 'object' && given !== null && !Array.isArray(given);
+  const checked = checkRetrySpec(isObject ? { ...(given as Record<string, unknown>), ...overrides } : given, 'kebab', '--retry');
+  if ('problems' in checked) throw usageError(`invalid retry policy: ${checked.problems.join('; ')}`);
+  return toJobRetryField(checked.spec);
 }
 
 async function readPayload(given: string | undefined, cwd: string): Promise<string | undefined> {
@@ -134,7 +181,10 @@ async function submitOne(ctx: CommandContext, api: JobApiClient, queue: QueueRou
   let submitted: SubmittedJob | undefined;
   try {
     // As distributors submit: `enqueued` announced on the event stream, for whoever follows the job.
-    [submitted] = await new JobSubmitter(api, enqueuerFor(ctx, api, queue), warningsOf(ctx)).submit([job], ctx.signal);
+    [submitted] = await new JobSubmitter(api, enqueuerFor(ctx, api, queue), warningsOf(ctx), (name) => queue.window.room(name)).submit(
+      [job],
+      ctx.signal,
+    );
   } catch (error) {
     // The API's part failed (nothing to undo), or ZooKeeper's, after the job was persisted.
     if (!isZkError(error)) throw error;

@@ -73,6 +73,6 @@ export function applyEvent(job: JobSummary, event: JobEvent): JobSummary {
   if (event.attempt !== undefined) next.attempt = event.attempt;
   // The rate is this attempt's: progress since the attempt started, not since the first one did.
   if (event.type === 'started') next.started = event.at;
-  if (event.type === 'released') next.progress = 0;
+  if (event.type === 'released' || event.type === 'retry-scheduled') next.progress = 0;
   return next;
 }

@@ -3,6 +3,8 @@
  * (one job's fields with its progress; `--follow` until it ends).
  */
 import { JOB_STATES, type JobState } from '../api/job/document.js';
+import { BATCH_ACTION } from '../api/batch/batch-field.js';
+import { show as showBatch } from './batch-command.js';
 import { numberFlag, readNumber, readString, readStrings, type OptionArgs } from '../cli/option-readers.js';
 import type { JobctlCommand } from './command.js';
 import type { CommandContext } from './context.js';
@@ -10,7 +12,7 @@ import { EXIT, usageError } from './errors.js';
 import { EventFeed } from './event-feed.js';
 import { STREAM_OPEN_WAIT_MS, followJob } from './follow.js';
 import { followView } from './follow-views.js';
-import { listColumns, showFields } from './job-view.js';
+import { attemptLines, listColumns, showFields } from './job-view.js';
 import { parseJobId } from './options.js';
 import { renderFields, renderTable } from './table.js';
 
@@ -60,10 +62,16 @@ export const showCommand: JobctlCommand = {
   async run(ctx, args) {
     const id = parseJobId(args.id);
     const api = await ctx.api();
-    if (args.follow === true) return follow(ctx, id);
     const { job } = await api.get(id);
+    // A batch is shown as OpenIO xcute shows a job: tasks, rate, percent, errors, counters.
+    if (job.action === BATCH_ACTION) return showBatch(ctx, id, args.follow === true);
+    if (args.follow === true) return follow(ctx, id);
     if (ctx.options.json) ctx.out.json(job);
-    else ctx.out.lines(renderFields(showFields(job, ctx.now())));
+    else {
+      ctx.out.lines(renderFields(showFields(job, ctx.now())));
+      const attempts = attemptLines(job);
+      if (attempts.length > 0) ctx.out.lines(['attempts', ...attempts.map((text) => `  ${text}`)]);
+    }
     return EXIT.ok;
   },
 };

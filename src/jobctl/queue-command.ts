@@ -3,6 +3,8 @@
  * `<root>/queues`), its depth per priority, its taken entries and by whom, its oldest wait, the
  * entries rejected as not a job id, and the live executors serving it. `jobctl queue remove <entry>`
  * deletes one entry by name: waiting or rejected, or taken with --force; `--queue` picks the queue.
+ * `jobctl queue window [N]` shows or sets the window, the entries each queue may hold before
+ * producers park jobs in the job API (src/recipes/queue-window.ts).
  */
 import { EntryRemovalError, removeEntry } from '../recipes/entry-removal.js';
 import { DEFAULT_QUEUE_NAME, QUEUE_NAME_RULE, describeEntryData, isQueueName, namedQueuePaths } from '../recipes/queue-layout.js';
@@ -12,6 +14,8 @@ import type { CommandContext } from './context.js';
 import { EXIT, failure, usageError } from './errors.js';
 import { readQueuesReport, type QueueReport, type QueuesReport } from './queue-report.js';
 import { renderTable } from './table.js';
+import { QueueWindow, parseWindowSize, windowPath } from '../recipes/queue-window.js';
+import { isZkError } from '../zk/errors.js';
 import { formatDuration } from './time-format.js';
 
 /** Rejected entries shown in the human view; --json has them all. */
@@ -24,18 +28,27 @@ export const queueCommand: JobctlCommand = {
     '"queue remove <entry>" deletes one entry (needs --zk-hosts)',
   builder: (argv) =>
     argv
-      .positional('verb', { type: 'string', choices: ['remove'], describe: 'remove: delete the entry named next' })
-      .positional('entry', { type: 'string', describe: 'an entry name, entry-PPP-SSSSSSSSSS (as jobctl queue shows it)' })
+      .positional('verb', {
+        type: 'string',
+        choices: ['remove', 'window'],
+        describe: 'remove: delete the entry named next; window: show the window, or set it to the number given next',
+      })
+      .positional('entry', {
+        type: 'string',
+        describe: 'remove: an entry name, entry-PPP-SSSSSSSSSS (as jobctl queue shows it); window: entries per queue, 1-1000000',
+      })
       .option('force', { type: 'boolean', describe: 'with remove: also remove an entry a consumer holds (its job may be running)' })
       .option('queue', {
         type: 'string',
         describe: 'only this named queue ("default" is the queue root); with remove: the queue of the entry',
       })
       .example('$0 queue remove entry-100-0000000042', 'delete a waiting or rejected entry')
+      .example('$0 queue window 50000', 'let each queue hold 50,000 entries before producers park jobs')
       .example('$0 queue --queue gpu', 'only the named queue gpu'),
   async run(ctx, args) {
     const only = queueOption(args.queue);
     if (args.verb === 'remove') return remove(ctx, args.entry, args.force === true, only ?? DEFAULT_QUEUE_NAME);
+    if (args.verb === 'window') return setOrShowWindow(ctx, args.entry);
     if (args.verb !== undefined)
       throw usageError(`unknown queue command ${JSON.stringify(args.verb)}: jobctl queue, or jobctl queue remove <entry>`);
     if (args.force !== undefined) throw usageError('--force goes with jobctl queue remove <entry>');
@@ -74,12 +87,35 @@ async function remove(ctx: CommandContext, entry: unknown, force: boolean, queue
   return EXIT.ok;
 }
 
+async function setOrShowWindow(ctx: CommandContext, value: unknown): Promise<number> {
+  const root = ctx.options.zk.queuePath;
+  const zk = await ctx.zk('read or set the queue window (jobctl queue window)');
+  if (value !== undefined) {
+    const size = parseWindowSize(typeof value === 'string' ? value : JSON.stringify(value));
+    if (typeof size === 'string') throw usageError(`jobctl queue window: ${size}`);
+    const path = windowPath(root);
+    const data = Buffer.from(String(size));
+    await zk.mkdirp(root);
+    try {
+      await zk.create(path, data);
+    } catch (error) {
+      if (!isZkError(error, 'NODE_EXISTS')) throw error;
+      await zk.setData(path, data);
+    }
+  }
+  // Read back fresh, as producers will within 5 s.
+  const size = await new QueueWindow(zk, root).size();
+  if (ctx.options.json) ctx.out.json({ window: size, path: windowPath(root) });
+  else ctx.out.line(`window: ${size} entries per queue (${windowPath(root)})`);
+  return EXIT.ok;
+}
+
 function showData(data: { readonly text: string | null; readonly hex: string }): string {
   return data.text === null ? `hex ${data.hex}` : JSON.stringify(data.text);
 }
 
 export function renderQueueReport(report: QueuesReport): string[] {
-  const lines: string[] = [];
+  const lines: string[] = [`window: ${report.window} entries per queue; producers park the jobs beyond it in the job API`];
   for (const queue of report.queues) {
     if (lines.length > 0) lines.push('');
     lines.push(...renderOneQueue(queue));

@@ -6,6 +6,7 @@
  */
 import { ExecutorRegistry, type RegisteredExecutor } from '../recipes/executor-registry.js';
 import { DEFAULT_QUEUE_NAME, listQueueNames, namedQueuePaths, parseEntryName, type QueuePaths } from '../recipes/queue-layout.js';
+import { QueueWindow } from '../recipes/queue-window.js';
 import { listRejected, type RejectedEntry } from '../recipes/rejected-entries.js';
 import type { ZkClient } from '../zk/client.js';
 import { isZkError } from '../zk/errors.js';
@@ -62,18 +63,23 @@ export interface QueueReport {
 }
 
 /** Every queue (or the one asked for), the default first; the first one's fields also at the top, as before named queues. */
-export type QueuesReport = QueueReport & { readonly queues: QueueReport[] };
+export type QueuesReport = QueueReport & {
+  readonly queues: QueueReport[];
+  /** How many entries each queue may hold before producers park jobs (queue-window.ts). */
+  readonly window: number;
+};
 
 /** The report of the queues under `root`: all of them (default first, then the named ones), or `only`. */
 export async function readQueuesReport(zk: ZkClient, root: string, now: number, only?: string): Promise<QueuesReport> {
-  const [names, registered] = await Promise.all([
+  const [names, registered, window] = await Promise.all([
     only === undefined ? listQueueNames(zk, root) : Promise.resolve([only]),
     new ExecutorRegistry(zk, root).list(),
+    new QueueWindow(zk, root).size(),
   ]);
   const queues = await Promise.all(names.map((name) => readQueueReport(zk, root, now, name, registered)));
   const [first] = queues;
   if (first === undefined) throw new Error('no queue to report');
-  return { ...first, queues };
+  return { ...first, queues, window };
 }
 
 interface Entry {

@@ -21,6 +21,11 @@ export interface ExecutorSource {
   readonly busySlots: number;
   readonly apiReachable: boolean;
   readonly options: { readonly threads: number };
+  /** Fleet-wide limits per action: the leases this executor holds, the entries it deferred. */
+  readonly limits?: {
+    leasesHeld(): ReadonlyMap<string, number>;
+    deferredEntries(): ReadonlyMap<string, number>;
+  };
 }
 
 /** From a no-op action's few milliseconds to actions that run for hours. */
@@ -34,6 +39,7 @@ export class ExecutorMetrics implements JobObserver {
   readonly #durations: Histogram<'action' | 'outcome'>;
   readonly #skipped: Counter<'reason'>;
   readonly #rejected: Counter;
+  readonly #deferred: Counter<'action' | 'reason'>;
   #source: ExecutorSource | undefined;
 
   constructor(registry: Registry, logger: Logger) {
@@ -89,6 +95,32 @@ export class ExecutorMetrics implements JobObserver {
         if (this.#source !== undefined) api.set(this.#source.apiReachable ? 1 : 0);
       },
     });
+    this.#deferred = new Counter({
+      name: `${METRIC_PREFIX}executor_limit_waits_total`,
+      help: 'Jobs deferred because their action was at its fleet-wide limit: reason concurrency (no lease of its semaphore) or rate (no token of its bucket)',
+      labelNames: ['action', 'reason'],
+      registers,
+    });
+    const leases = new Gauge({
+      name: `${METRIC_PREFIX}executor_limit_leases_held`,
+      help: "Leases of actions' semaphores (maxConcurrent) this executor holds now",
+      labelNames: ['action'],
+      registers,
+      collect: () => {
+        leases.reset();
+        for (const [action, held] of this.#source?.limits?.leasesHeld() ?? []) leases.set({ action }, held);
+      },
+    });
+    const parked = new Gauge({
+      name: `${METRIC_PREFIX}executor_limit_deferred_entries`,
+      help: 'Queue entries this executor set aside because their action is at its limit, waiting for a lease or a token',
+      labelNames: ['action'],
+      registers,
+      collect: () => {
+        parked.reset();
+        for (const [action, count] of this.#source?.limits?.deferredEntries() ?? []) parked.set({ action }, count);
+      },
+    });
     registerQueueMetrics(registry, () => this.#source, logger);
     this.#zookeeper = new ZooKeeperMetrics(registry);
   }
@@ -118,6 +150,10 @@ export class ExecutorMetrics implements JobObserver {
   ended(action: string, outcome: JobOutcome, seconds: number): void {
     this.#ended.inc({ action, outcome });
     this.#durations.observe({ action, outcome }, seconds);
+  }
+
+  deferred(action: string, reason: 'concurrency' | 'rate'): void {
+    this.#deferred.inc({ action, reason });
   }
 
   skipped(reason: SkipReason): void {

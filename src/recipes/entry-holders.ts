@@ -13,6 +13,9 @@ import type { ZkClient } from '../zk/client.js';
 import { isZkError } from '../zk/errors.js';
 import type { QueuePaths } from './queue-layout.js';
 
+/** The reads these lookups make: a client, or the one session that holds an item. */
+type ZkReader = Pick<ZkClient, 'getChildren' | 'getData' | 'exists'>;
+
 export interface ForeignHolder {
   /** The other entry, whose taken node the holder keeps. */
   readonly entry: string;
@@ -27,21 +30,12 @@ export interface ForeignHolder {
  * whose data is `jobId`. A snapshot: a holder that lets go meanwhile is found by the next look.
  */
 export async function findForeignHolder(
-  zk: ZkClient,
+  zk: ZkReader,
   paths: QueuePaths,
   jobId: string,
   exceptEntry: string,
 ): Promise<ForeignHolder | undefined> {
-  const taken = (await childrenOf(zk, paths.taken)).filter((name) => name !== exceptEntry);
-  // Pipelined: the requests leave together, so this costs about one round trip however many are taken.
-  const candidates = await Promise.all(
-    taken.map(async (entry) => {
-      const data = await dataOf(zk, `${paths.entries}/${entry}`);
-      return data?.toString('utf8') === jobId ? entry : undefined;
-    }),
-  );
-  for (const entry of candidates) {
-    if (entry === undefined) continue;
+  for (const entry of await entriesCarrying(zk, paths, jobId, exceptEntry)) {
     const holder = await nodeOf(zk, `${paths.taken}/${entry}`);
     if (holder === undefined) continue;
     const consumerId = holder.data.toString('utf8');
@@ -51,7 +45,31 @@ export async function findForeignHolder(
   return undefined;
 }
 
-async function childrenOf(zk: ZkClient, path: string): Promise<string[]> {
+/**
+ * The first entry other than `exceptEntry` that carries `jobId` and is held by anyone, this engine's
+ * consumers included: a run of the job that may still be going on.
+ */
+export async function findHeldEntry(zk: ZkReader, paths: QueuePaths, jobId: string, exceptEntry: string): Promise<string | undefined> {
+  for (const entry of await entriesCarrying(zk, paths, jobId, exceptEntry)) {
+    if ((await zk.exists(`${paths.taken}/${entry}`)) !== undefined) return entry;
+  }
+  return undefined;
+}
+
+/** The taken entries, other than `exceptEntry`, whose data is `jobId`. */
+async function entriesCarrying(zk: ZkReader, paths: QueuePaths, jobId: string, exceptEntry: string): Promise<string[]> {
+  const taken = (await childrenOf(zk, paths.taken)).filter((name) => name !== exceptEntry);
+  // Pipelined: the requests leave together, so this costs about one round trip however many are taken.
+  const candidates = await Promise.all(
+    taken.map(async (entry) => {
+      const data = await dataOf(zk, `${paths.entries}/${entry}`);
+      return data?.toString('utf8') === jobId ? entry : undefined;
+    }),
+  );
+  return candidates.filter((entry): entry is string => entry !== undefined);
+}
+
+async function childrenOf(zk: ZkReader, path: string): Promise<string[]> {
   try {
     return await zk.getChildren(path);
   } catch (error) {
@@ -60,7 +78,7 @@ async function childrenOf(zk: ZkClient, path: string): Promise<string[]> {
   }
 }
 
-async function nodeOf(zk: ZkClient, path: string): Promise<Awaited<ReturnType<ZkClient['getData']>> | undefined> {
+async function nodeOf(zk: ZkReader, path: string): Promise<Awaited<ReturnType<ZkReader['getData']>> | undefined> {
   try {
     return await zk.getData(path);
   } catch (error) {
@@ -69,6 +87,6 @@ async function nodeOf(zk: ZkClient, path: string): Promise<Awaited<ReturnType<Zk
   }
 }
 
-async function dataOf(zk: ZkClient, path: string): Promise<Buffer | undefined> {
+async function dataOf(zk: ZkReader, path: string): Promise<Buffer | undefined> {
   return (await nodeOf(zk, path))?.data;
 }

@@ -5,19 +5,18 @@
  *
  * Take = create the ephemeral `taken/<name>` (NODE_EXISTS: someone has it, try the next), then read
  * the entry (NO_NODE: consumed meanwhile, drop the taken node). Consume = one multi deleting both.
- * Release = delete the taken node. Consume, release and holds() go through the session that took the
- * item, so after that session is lost they fail instead of touching a node another consumer now owns.
+ * Release = delete the taken node. What happens to a held item is held-entries.ts's.
  */
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { ZkError, isZkError } from '../zk/errors.js';
 import type { ClientStateChange, ZkClient } from '../zk/client.js';
 import type { ZkSession } from '../zk/session.js';
-import type { MultiOp } from '../zk/types.js';
 import type { Logger } from '../util/logger.js';
 import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
 import { findForeignHolder, type ForeignHolder } from './entry-holders.js';
+import { HeldEntries, TRANSIENT_PAUSE_MS, type QueueItem } from './held-entries.js';
 import { QueueListing, type ListingTimings } from './queue-listing.js';
 import { REJECTED_LIMIT, rejectOps, trimRejected } from './rejected-entries.js';
 import { QueueMembers } from './queue-members.js';
@@ -33,24 +32,7 @@ import {
   type QueuePaths,
 } from './queue-layout.js';
 
-export interface QueueItem {
-  /** Entry name, `entry-PPP-SSSSSSSSSS`. */
-  readonly name: string;
-  /** The entry's data read as UTF-8; check `data` with parseEntryData before trusting it as a job id. */
-  readonly jobId: string;
-  /** The entry's bytes as the producer put them. */
-  readonly data: Buffer;
-  readonly priority: number;
-  /** The session holding the taken node. */
-  readonly session: ZkSession;
-  /** Aborted when the holding session is lost: the item may then be taken by someone else. */
-  readonly lost: AbortSignal;
-  readonly takenAt: number;
-  /** The name of the queue it came from (`default` for the queue root): where it is settled. */
-  readonly queue: string;
-  /** That queue's paths. */
-  readonly paths: QueuePaths;
-}
+export type { QueueItem } from './held-entries.js';
 
 export interface PutRequest {
   readonly jobId: string;
@@ -72,7 +54,6 @@ export interface LockingQueueOptions {
 
 /** One transaction carries at most this many creates; well under ZooKeeper's 1 MB request limit. */
 const PUT_BATCH = 500;
-const TRANSIENT_PAUSE_MS = 50;
 
 export class LockingQueue {
   readonly paths: QueuePaths;
@@ -81,7 +62,7 @@ export class LockingQueue {
   readonly #client: ZkClient;
   readonly #logger: Logger;
   readonly #inProcess = new Set<string>();
-  readonly #held = new Map<string, QueueItem>();
+  readonly #heldEntries: HeldEntries;
   readonly #listing: QueueListing;
   readonly #members: QueueMembers;
   readonly #unsubscribe: () => void;
@@ -103,6 +84,7 @@ export class LockingQueue {
       throw new RangeError(`rejectedLimit must be a positive integer, got ${String(this.#rejectedLimit)}`);
     }
     this.#listing = new QueueListing(this.paths, this.#inProcess, this.#logger, options.listing);
+    this.#heldEntries = new HeldEntries(client, this.paths, this.consumerId, this.#inProcess, this.#listing);
     this.#members = new QueueMembers(this.paths.consumers, this.consumerId, this.#logger, (partition) => {
       this.#listing.setPartition(partition);
     });
@@ -115,7 +97,7 @@ export class LockingQueue {
 
   /** Items this process holds now. */
   get heldCount(): number {
-    return this.#held.size;
+    return this.#heldEntries.count;
   }
 
   /** Appends a job id; returns the entry name. */
@@ -226,7 +208,7 @@ export class LockingQueue {
    * session holding the item is lost (the entry is then someone else's to take).
    */
   async consume(item: QueueItem): Promise<void> {
-    await this.#settle(item, 'consume', [
+    await this.#heldEntries.settle(item, 'consume', [
       { op: 'remove', path: `${this.paths.entries}/${item.name}` },
       { op: 'remove', path: `${this.paths.taken}/${item.name}` },
     ]);
@@ -238,15 +220,15 @@ export class LockingQueue {
    * Fails like consume().
    */
   async reject(item: QueueItem): Promise<void> {
-    this.#assertHeld(item, 'reject');
+    this.#heldEntries.assertHeld(item, 'reject');
     await item.session.mkdirp(this.paths.rejected);
     try {
-      await this.#settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
+      await this.#heldEntries.settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
     } catch (error) {
       if (!isZkError(error, 'NODE_EXISTS')) throw error;
       // Left by an earlier incarnation of the queue, whose sequence numbers this one repeats.
       await item.session.remove(`${this.paths.rejected}/${item.name}`).catch(() => undefined);
-      await this.#settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
+      await this.#heldEntries.settle(item, 'reject', rejectOps(this.paths, item.name, item.data));
     }
     try {
       await trimRejected(item.session, this.paths, this.#rejectedLimit);
@@ -256,69 +238,9 @@ export class LockingQueue {
     }
   }
 
-  /** One transaction that ends the entry, on the item's session, settled like consume(). */
-  async #settle(item: QueueItem, operation: string, ops: MultiOp[]): Promise<void> {
-    this.#assertHeld(item, operation);
-    const entry = `${this.paths.entries}/${item.name}`;
-    for (;;) {
-      try {
-        await item.session.multi(ops);
-        break;
-      } catch (error) {
-        this.#failUnlessRetryable(item, operation, error);
-        if (await this.#entryGoneAfterLoss(item, entry, operation)) break;
-      }
-    }
-    this.#forget(item);
-    this.#listing.finished(item.name);
-  }
-
   /** Gives the entry back to the queue; settles a lost reply like consume(). */
-  async release(item: QueueItem): Promise<void> {
-    this.#assertHeld(item, 'release');
-    for (;;) {
-      try {
-        await item.session.remove(`${this.paths.taken}/${item.name}`);
-        break;
-      } catch (error) {
-        // Deleting again is safe: NO_NODE then means an earlier try went through.
-        if (isZkError(error, 'NO_NODE')) break;
-        this.#failUnlessRetryable(item, 'release', error);
-        await this.#pauseForReconnection(item, 'release');
-      }
-    }
-    this.#forget(item);
-    this.#listing.invalidate();
-  }
-
-  /** After a lost reply: whether the entry is gone, read through a write barrier on the item's session. */
-  async #entryGoneAfterLoss(item: QueueItem, entry: string, operation: string): Promise<boolean> {
-    for (;;) {
-      await this.#pauseForReconnection(item, operation);
-      try {
-        await item.session.sync();
-        return (await item.session.exists(entry)) === undefined;
-      } catch (error) {
-        this.#failUnlessRetryable(item, operation, error);
-      }
-    }
-  }
-
-  /** Waits until the item's session is connected again; SESSION_LOST if it never will be. */
-  async #pauseForReconnection(item: QueueItem, operation: string): Promise<void> {
-    try {
-      await delay(TRANSIENT_PAUSE_MS, item.lost);
-      await this.#client.waitForConnected(item.lost);
-    } catch (error) {
-      this.#failUnlessRetryable(item, operation, error);
-    }
-    this.#assertHeld(item, operation);
-  }
-
-  /** Rethrows what retrying cannot fix; a failure of a lost session always surfaces as SESSION_LOST. */
-  #failUnlessRetryable(item: QueueItem, operation: string, error: unknown): void {
-    if (item.lost.aborted) this.#assertHeld(item, operation);
-    if (!isZkError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'REQUEST_TIMEOUT', 'THROTTLED_OP')) throw error;
+  release(item: QueueItem): Promise<void> {
+    return this.#heldEntries.release(item);
   }
 
   /**
@@ -331,16 +253,14 @@ export class LockingQueue {
     await this.release(item);
   }
 
+  /** Ends the set-aside of entries of queue `queue` (this one) before their time: takes may try them again. */
+  recall(queue: string, names: readonly string[]): void {
+    if (queue === this.name) this.#listing.endAside(names);
+  }
+
   /** Whether this consumer still holds the item, checked on the server. */
-  async holds(item: QueueItem): Promise<boolean> {
-    if (item.lost.aborted || this.#held.get(item.name) !== item) return false;
-    try {
-      const { data, stat } = await item.session.getData(`${this.paths.taken}/${item.name}`);
-      return data.toString('utf8') === this.consumerId && stat.ephemeralOwner === item.session.sessionId;
-    } catch (error) {
-      if (isZkError(error, 'NO_NODE')) return false;
-      throw error;
-    }
+  holds(item: QueueItem): Promise<boolean> {
+    return this.#heldEntries.holds(item);
   }
 
   /** A live holder, outside this engine's consumers, of another entry of `item`'s job (entry-holders.ts). */
@@ -410,7 +330,7 @@ export class LockingQueue {
       queue: this.name,
       paths: this.paths,
     };
-    this.#held.set(name, item);
+    this.#heldEntries.add(item);
     return item;
   }
 
@@ -436,27 +356,10 @@ export class LockingQueue {
     }
   }
 
-  #assertHeld(item: QueueItem, operation: string): void {
-    if (item.lost.aborted) {
-      this.#forget(item);
-      throw new ZkError('SESSION_LOST', `cannot ${operation} ${item.name}: the session that took it is lost`, {
-        cause: item.lost.reason,
-      });
-    }
-    if (this.#held.get(item.name) !== item) {
-      throw new ZkError('BAD_DATA', `cannot ${operation} ${item.name}: this queue does not hold it`);
-    }
-  }
-
-  #forget(item: QueueItem): void {
-    if (this.#held.get(item.name) === item) this.#held.delete(item.name);
-    this.#inProcess.delete(item.name);
-  }
-
   #onClientState(change: ClientStateChange): void {
     if (change.state === 'LOST') {
       // The lost session's taken nodes are gone: those entries are free for anyone, us included.
-      for (const item of [...this.#held.values()]) if (item.session === change.session) this.#forget(item);
+      this.#heldEntries.forgetSession(change.session);
       this.#structureReady = undefined;
     }
     if (change.state === 'CONNECTED') {

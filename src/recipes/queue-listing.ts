@@ -157,6 +157,16 @@ export class QueueListing {
     this.#armAsideTimer();
   }
 
+  /**
+   * Ends the set-aside of `names` before its time (what kept them aside is over): offered again by the
+   * next listing, made at once when a slot waits.
+   */
+  endAside(names: readonly string[]): void {
+    let ended = false;
+    for (const name of names) ended = this.#aside.delete(name) || ended;
+    if (ended) this.invalidate();
+  }
+
   /** Wakes every waiting slot, e.g. when a new session is up and they must move to it. */
   wakeAll(): void {
     this.#wakeWaiters();

@@ -8,6 +8,7 @@ import type { ZkClient } from '../zk/client.js';
 import type { Logger } from '../util/logger.js';
 import { LockingQueue, type PutRequest } from './locking-queue.js';
 import { DEFAULT_QUEUE_NAME, namedQueuePaths, validateQueueName } from './queue-layout.js';
+import { QueueWindow } from './queue-window.js';
 
 export interface RoutedPut extends PutRequest {
   /** The queue's name; `default` (the root) when absent. */
@@ -16,6 +17,8 @@ export interface RoutedPut extends PutRequest {
 
 export class QueueRoutes {
   readonly root: string;
+  /** How many more entries each queue may take (queue-window.ts): producers park what does not fit. */
+  readonly window: QueueWindow;
   readonly #client: ZkClient;
   readonly #logger: Logger | undefined;
   readonly #queues = new Map<string, LockingQueue>();
@@ -24,6 +27,7 @@ export class QueueRoutes {
     this.#client = client;
     this.root = root;
     this.#logger = logger;
+    this.window = new QueueWindow(client, root);
     // The root's paths are checked now: a bad --queue-path fails at start, not at the first put.
     this.queue(DEFAULT_QUEUE_NAME);
   }

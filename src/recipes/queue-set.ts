@@ -21,7 +21,7 @@ import { namedQueuePaths, validateQueueName } from './queue-layout.js';
 /** What an executor needs of its queue(s): a LockingQueue is one, a QueueSet another. */
 export type QueueConsumer = Pick<
   LockingQueue,
-  'take' | 'consume' | 'release' | 'releaseAside' | 'reject' | 'holds' | 'foreignHolder' | 'close' | 'consumerId'
+  'take' | 'consume' | 'release' | 'releaseAside' | 'recall' | 'reject' | 'holds' | 'foreignHolder' | 'close' | 'consumerId'
 >;
 
 export interface QueueSetOptions {
@@ -158,6 +158,10 @@ export class QueueSet implements QueueConsumer {
 
   releaseAside(item: QueueItem, ms: number): Promise<void> {
     return this.#of(item).releaseAside(item, ms);
+  }
+
+  recall(queue: string, names: readonly string[]): void {
+    this.#byName.get(queue)?.recall(queue, names);
   }
 
   reject(item: QueueItem): Promise<void> {

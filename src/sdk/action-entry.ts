@@ -13,6 +13,7 @@ export {
   type ActionResult,
   type ActionSpec,
   type ProgramPolicy,
+  type StagePolicy,
 } from './action.js';
 export { ActionPayloadError } from './action-payload.js';
 export { describeValue } from './describe-value.js';

@@ -8,10 +8,12 @@
  */
 import { ACTION_NAME } from '../api/job/parse.js';
 import { MAX_ATTEMPTS_LIMIT, type JobDocument } from '../api/job/document.js';
+import { checkRetrySpec, type RetryPolicySpec } from '../api/job/retry-policy.js';
 import type { JobApi } from '../api/client/job-api.js';
 import type { Logger } from '../util/logger.js';
 import { defineChecked, definitionProblems, fieldsOf, isDefinition, unknownFieldsProblem, type DefinitionKind } from './define.js';
 import { describeValue } from './describe-value.js';
+import { limitProblems } from './action-limits.js';
 
 export interface ActionContext<P = unknown> {
   readonly job: JobDocument;
@@ -27,6 +29,8 @@ export interface ActionContext<P = unknown> {
   readonly api: JobApi;
   /** Which programs the executor lets actions start (`--command-allow`): ask before spawning one. */
   readonly programs: ProgramPolicy;
+  /** Which files and URLs the executor lets actions stage in and out (`--command-stage-dir`, `--command-fetch-from`). */
+  readonly staging: StagePolicy;
 }
 
 /** The executor operator's rule for programs an action starts. */
@@ -39,9 +43,34 @@ export interface ProgramPolicy {
   allowed(program: string): Promise<string>;
 }
 
+/**
+ * The executor operator's rule for files an action copies in from, or out to, the executor's host, and
+ * for URLs it fetches on a job's behalf: a job must not read or write arbitrary files of the host, nor
+ * make the executor fetch whatever it names. Nothing is allowed unless the operator listed it.
+ */
+export interface StagePolicy {
+  /** Where working directories are made (`--command-work-dir`, default the executor's temporary directory). */
+  readonly workRoot: string;
+  /** Most bytes one job's inputs may add up to (`--command-input-max-bytes`). */
+  readonly maxInputBytes: number;
+  /** Longest one URL's download may take, from request to last byte (`--command-fetch-timeout`). */
+  readonly fetchTimeoutMs: number;
+  /**
+   * The real path (symlinks resolved) of a regular file a job asks to read, when it lies inside a
+   * `--command-stage-dir`; rejects, naming the file and the option, otherwise.
+   */
+  readableFile(file: string): Promise<string>;
+  /** The real path of a directory a job asks to write to, when it lies inside a `--command-stage-dir`; rejects otherwise. */
+  writableDirectory(directory: string): Promise<string>;
+  /** Throws, naming the URL and `--command-fetch-from`, unless the URL's origin is listed. */
+  checkFetch(url: URL): void;
+}
+
 /** A result with a message: `returnCode` 0 (the default) is SUCCESS; `message` becomes the job's status message. */
 export interface ActionResult {
   readonly returnCode?: number;
+  /** Counts of what the run did (`{ movedBytes: 10 }`): kept on the job and summed on its batch. */
+  readonly counters?: Readonly<Record<string, number>>;
   readonly message?: string;
 }
 
@@ -66,6 +95,20 @@ export interface ActionSpec<P = unknown> {
    * `--max-attempts` (default 5) applies without either.
    */
   readonly maxAttempts?: number;
+  /**
+   * How failed attempts are retried: `{ attempts, backoff: 'exponential' | 'fixed', delaySeconds,
+   * maxDelaySeconds, jitter, on: [return codes] | 'any' }`, every field optional (defaults: attempts 1,
+   * i.e. no retry; exponential; 1 s; 3600 s; jitter 0; on 'any'). A job's own `retry` field overrides
+   * it field by field. See the README, "Retries and dead letters".
+   */
+  readonly retry?: RetryPolicySpec;
+  /**
+   * Never more than this many jobs of the action run at once across every executor of the fleet
+   * (a kazoo Semaphore under the queue root); the operator may override it (`jobctl limits`).
+   */
+  readonly maxConcurrent?: number;
+  /** At most this many jobs of the action start per second across the fleet (a token bucket); overridable likewise. */
+  readonly ratePerSecond?: number;
   readonly description?: string;
   /** Validates the JSON value of `job.payload`; throwing fails the job before `run` starts. */
   readonly parsePayload?: (raw: unknown) => P;
@@ -84,7 +127,17 @@ export interface ActionDefinition<P = unknown> extends ActionSpec<P> {
 export const ACTION_NAME_PATTERN = ACTION_NAME;
 export const MAX_ACTION_TIMEOUT_SECONDS = 31 * 24 * 60 * 60;
 
-const KNOWN_FIELDS: ReadonlySet<string> = new Set(['name', 'timeoutSeconds', 'maxAttempts', 'description', 'parsePayload', 'run']);
+const KNOWN_FIELDS: ReadonlySet<string> = new Set([
+  'name',
+  'timeoutSeconds',
+  'maxAttempts',
+  'retry',
+  'maxConcurrent',
+  'ratePerSecond',
+  'description',
+  'parsePayload',
+  'run',
+]);
 
 export class ActionDefinitionError extends TypeError {
   override readonly name = 'ActionDefinitionError';
@@ -96,7 +149,7 @@ export function actionSpecProblems(spec: unknown): string[] {
   const fields = fieldsOf(spec);
   if (fields === undefined) return [`an action definition must be an object, got ${describeValue(spec)}`];
   const problems: string[] = [];
-  const { name, timeoutSeconds, maxAttempts, description, parsePayload, run } = fields;
+  const { name, timeoutSeconds, maxAttempts, retry, description, parsePayload, run } = fields;
   if (typeof name !== 'string' || !ACTION_NAME_PATTERN.test(name)) {
     problems.push(`name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describeValue(name)}`);
   }
@@ -111,6 +164,11 @@ export function actionSpecProblems(spec: unknown): string[] {
   ) {
     problems.push(`maxAttempts must be an integer from 1 to ${MAX_ATTEMPTS_LIMIT} when given, got ${describeValue(maxAttempts)}`);
   }
+  if (retry !== undefined) {
+    const checked = checkRetrySpec(retry, 'camel', 'retry');
+    if ('problems' in checked) problems.push(...checked.problems);
+  }
+  problems.push(...limitProblems(fields));
   if (description !== undefined && typeof description !== 'string') {
     problems.push(`description must be a string when given, got ${describeValue(description)}`);
   }
@@ -142,12 +200,21 @@ export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
     name: spec.name,
     timeoutSeconds: spec.timeoutSeconds,
     ...(spec.maxAttempts === undefined ? {} : { maxAttempts: spec.maxAttempts }),
+    ...(spec.retry === undefined ? {} : { retry: retrySpecOf(spec.retry) }),
+    ...(spec.maxConcurrent === undefined ? {} : { maxConcurrent: spec.maxConcurrent }),
+    ...(spec.ratePerSecond === undefined ? {} : { ratePerSecond: spec.ratePerSecond }),
     ...(spec.description === undefined ? {} : { description: spec.description }),
     ...(spec.parsePayload === undefined ? {} : { parsePayload: spec.parsePayload }),
     // The executor calls `definition.run(context)`, so `this` is the definition, which holds the same fields.
     // eslint-disable-next-line @typescript-eslint/unbound-method
     run: spec.run,
   }));
+}
+
+/** The checked, frozen copy of a valid `retry` (defineChecked has checked it before this runs). */
+function retrySpecOf(retry: RetryPolicySpec): RetryPolicySpec {
+  const checked = checkRetrySpec(retry, 'camel', 'retry');
+  return 'spec' in checked ? checked.spec : {};
 }
 
 /** True for values made by `defineAction` (from any copy of this module) that still hold a valid spec. */

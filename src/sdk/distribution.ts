@@ -36,6 +36,15 @@ export interface QueueAccess {
   ): Promise<void>;
   /** Whether the owner written into a RUNNING job (`<executor>@<session>`) is a live executor. */
   isExecutorAlive(owner: string): Promise<boolean>;
+  /** Every queue under the root: `default`, then the named ones. */
+  names(): Promise<string[]>;
+  /** How many more entries queue `name` may hold before its window is full (0 when it is). */
+  room(name: string): Promise<number>;
+  /**
+   * Enqueues up to `limit` of the jobs parked for queue `name` (waiting in the job API for room), best
+   * priority first, then oldest; resolves with how many. The engine's job API only.
+   */
+  feedParked(name: string, limit: number): Promise<number>;
 }
 
 export interface DistributionContext {
@@ -47,6 +56,8 @@ export interface DistributionContext {
   readonly log: Logger;
   readonly api: JobApi;
   readonly queue: QueueAccess;
+  /** Folders of batch generator modules (`batches/` and every `--batches-dir`), for the batch feeder. */
+  readonly batchesDirs: readonly string[];
 }
 
 export interface DistributionSpec {

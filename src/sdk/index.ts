@@ -13,3 +13,4 @@ export {
 } from './distribution.js';
 export type { JobSpec, JobSpecs } from './job-spec.js';
 export type { ScheduleSpec } from './schedule-spec.js';
+export { defineBatch, type BatchArgs, type BatchGeneratorDefinition, type BatchGeneratorSpec, type BatchTaskItem } from './batch.js';

@@ -3,6 +3,7 @@
  * to each one it is given before creating it.
  */
 import { ACTION_NAME } from '../api/job/parse.js';
+import { checkRetrySpec, type RetryPolicySpec } from '../api/job/retry-policy.js';
 import { MAX_PRIORITY, QUEUE_NAME_RULE, isQueueName } from '../recipes/queue-layout.js';
 import { MAX_ACTION_TIMEOUT_SECONDS as MAX_JOB_TIMEOUT_SECONDS } from './action.js';
 import { fieldsOf, unknownFieldsProblem } from './define.js';
@@ -22,17 +23,19 @@ export interface JobSpec {
   readonly tags?: readonly string[];
   /** The named queue the job goes to (only executors given `--queue <name>` take it); `default` when absent. */
   readonly queue?: string;
+  /** The job's retry policy, over its action's field by field (camelCase, as in defineAction). */
+  readonly retry?: RetryPolicySpec;
 }
 
 export type JobSpecs = Iterable<JobSpec> | AsyncIterable<JobSpec>;
 
-const JOB_SPEC_FIELDS: readonly string[] = ['action', 'target', 'priority', 'payload', 'timeoutSeconds', 'tags', 'queue'];
+const JOB_SPEC_FIELDS: readonly string[] = ['action', 'target', 'priority', 'payload', 'timeoutSeconds', 'tags', 'queue', 'retry'];
 
 /** Every problem of one job spec a tick yielded, or none. */
 export function jobSpecProblems(spec: unknown): string[] {
   const fields = fieldsOf(spec);
   if (fields === undefined) return [`a job spec must be an object, got ${describeValue(spec)}`];
-  const { action, target, priority, payload, timeoutSeconds, tags, queue } = fields;
+  const { action, target, priority, payload, timeoutSeconds, tags, queue, retry } = fields;
   const problems: string[] = [];
   if (typeof action !== 'string' || !ACTION_NAME.test(action)) problems.push(`action must be an action name, got ${describeValue(action)}`);
   if (target !== undefined && (typeof target !== 'string' || target.trim() === ''))
@@ -63,6 +66,10 @@ export function jobSpecProblems(spec: unknown): string[] {
     problems.push('tags must be a list of strings');
   if (queue !== undefined && !isQueueName(queue))
     problems.push(`queue must be a queue name (${QUEUE_NAME_RULE}), got ${describeValue(queue)}`);
+  if (retry !== undefined) {
+    const checked = checkRetrySpec(retry, 'camel', 'retry');
+    if ('problems' in checked) problems.push(...checked.problems);
+  }
   const unknown = unknownFieldsProblem(fields, JOB_SPEC_FIELDS);
   if (unknown !== undefined) problems.push(unknown);
   return problems;

@@ -57,8 +57,27 @@ export function revisionOf(ifRevision: number): string {
   return `"${String(integer(ifRevision, 'ifRevision', 0))}"`;
 }
 
-const ENGINE_CREATE_FIELDS = ['idempotency-key', 'timeout', 'max-attempts', 'queue'] as const;
-const ENGINE_EDIT_FIELDS = ['executor', 'attempt', 'timeout', 'max-attempts'] as const;
+const ENGINE_CREATE_FIELDS = [
+  'idempotency-key',
+  'timeout',
+  'max-attempts',
+  'queue',
+  'not-before',
+  'retry',
+  'parked',
+  'batch-index',
+] as const;
+const ENGINE_EDIT_FIELDS = [
+  'executor',
+  'attempt',
+  'timeout',
+  'max-attempts',
+  'not-before',
+  'retry',
+  'dead-letter',
+  'parked',
+  'counters',
+] as const;
 
 /** The engine's additions among the fields of a create or an edit. */
 export function engineFieldsOf(fields: NewJob | JobChanges, kind: 'create' | 'edit'): string[] {

@@ -31,8 +31,11 @@ import { EVENTS_PATH, followEvents, type EventStreamOptions } from './event-stre
 import type { JobEvent, PublishedJobEvent } from '../job/events.js';
 import { parseJob, parseSelectedJob, type JobField } from './parse-job.js';
 import { ReplicaSet } from './replicas.js';
+import { FEED_PATH, parseFedJobs, type FedJob } from './fed-jobs.js';
 import { Requester, type Call, type CallResult } from './requester.js';
 import { parseBulkCreated, parseCollection, parseCreated, parseDeletedCount, parseStateCounts, type Created } from './responses.js';
+
+const BATCH_PATH = '/api/job/batch';
 
 /** What `claim` found: the job is now this executor's, or the job as it is (it was not QUEUED). */
 export type ClaimResult = { readonly claimed: true; readonly job: JobDocument } | { readonly claimed: false; readonly job: JobDocument };
@@ -233,6 +236,53 @@ export class JobApiClient implements JobApi {
     if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('job operations');
     const result = await this.#call({ method: 'POST', path: OPERATIONS_PATH, body: { json: operationsBody(requests) }, idempotent: false });
     return parseOperationResults(ok(result, 'POST', OPERATIONS_PATH, [200]).body, requests.length, (value) => this.#parseJob(value));
+  }
+
+  /**
+   * The engine's feed (`POST /api/job/feed`): unparks the first `limit` jobs parked for queue `queue`,
+   * best priority first, then oldest, and returns them for the caller to enqueue at once. Not
+   * replayed after a lost answer: jobs unparked then are enqueued by the queue reconciler.
+   */
+  async unparkFirst(queue: string, limit: number): Promise<FedJob[]> {
+    if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('the queue feed');
+    const result = await this.#call({ method: 'POST', path: FEED_PATH, body: { json: { queue, limit } }, idempotent: false });
+    return parseFedJobs(ok(result, 'POST', FEED_PATH, [200]).body);
+  }
+
+  /**
+   * The engine's batches (docs/batches.md): creates one (`POST /api/job/batch`, the body as it takes
+   * it) and returns the parent job's id. Not replayed after a lost answer: a batch has no key.
+   */
+  async createBatch(body: Readonly<Record<string, unknown>>): Promise<string> {
+    if ((await this.detectCompatibility()) === 'nuvla') throw nuvlaRefuses('a batch');
+    const result = await this.#call({ method: 'POST', path: BATCH_PATH, body: { json: body }, idempotent: false });
+    return parseCreated(ok(result, 'POST', BATCH_PATH, [201]), 'a batch create').id;
+  }
+
+  /**
+   * A batch operation (`tasks`, `pause`, `resume`, `retry-failed`, `advance`, `settle`): the batch
+   * afterwards. Each may be replayed: `tasks` and `advance` carry where they start, and a replay that
+   * finds its own work done is a 409 the caller reads again.
+   */
+  async batchOperation(id: string, operation: string, body: Readonly<Record<string, unknown>> = {}): Promise<JobDocument> {
+    const path = `${jobPath(id)}/batch/${operation}`;
+    const result = await this.#call({ method: 'POST', path, body: { json: body }, idempotent: false });
+    return this.#parseJob(ok(result, 'POST', path, [200]).body);
+  }
+
+  /** A list batch's specs from index `from` (the feeder's read): `[{index, spec}]` in index order. */
+  async batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]> {
+    const path = `${jobPath(id)}/batch/tasks?from=${String(from)}&limit=${String(limit)}`;
+    const result = await this.#call({ method: 'GET', path, idempotent: true, retryOn500: true });
+    const body = ok(result, 'GET', path, [200]).body;
+    const tasks = isRecord(body) ? body.tasks : undefined;
+    if (!Array.isArray(tasks)) throw new ApiError('internal', `${path} answered without a list of tasks`);
+    return tasks.map((item: unknown) => {
+      const index = isRecord(item) ? item.index : undefined;
+      if (typeof index !== 'number' || !Number.isSafeInteger(index))
+        throw new ApiError('internal', `${path} answered a task without an index`);
+      return { index, spec: isRecord(item) ? item.spec : undefined };
+    });
   }
 
   /** Nuvla's `cancel` operation: QUEUED or RUNNING to CANCELED; ApiError 'conflict' when already final. */

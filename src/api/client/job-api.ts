@@ -4,9 +4,11 @@
  * action first calls it).
  */
 import type { JobDocument, JobState } from '../job/document.js';
+import type { PublishedJobEvent } from '../job/events.js';
 import type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
 import type { JobField } from './parse-job.js';
 import type { Created } from './responses.js';
+import type { JobOperationRequest, JobOperationResult } from './operations.js';
 
 export interface CreateOptions {
   /** The same key always yields the same job: a create with it can be retried safely. */
@@ -40,7 +42,20 @@ export interface JobApi {
   search(query?: SearchQuery): Promise<SearchResult<JobDocument>>;
   count(filter?: string): Promise<number>;
   countByState(filter?: string): Promise<Record<JobState, number>>;
+  /** Many claims and edits of single jobs in one request (the engine's `POST /api/job/operations`). */
+  operations(requests: readonly JobOperationRequest[]): Promise<JobOperationResult[]>;
   cancel(id: string): Promise<void>;
   delete(id: string): Promise<void>;
   deleteMatching(filter: string): Promise<number>;
+  /**
+   * Lifecycle events the API cannot see (`POST /api/job/events`): `enqueued`, and an action's
+   * `stage-in`/`stage-out`. Nothing happens against Nuvla's API, which has no event stream.
+   */
+  publishEvents(events: readonly PublishedJobEvent[]): Promise<void>;
+  /** The engine's batches (docs/batches.md): creates one, returns its id. */
+  createBatch(body: Readonly<Record<string, unknown>>): Promise<string>;
+  /** A batch operation (`tasks`, `pause`, `resume`, `retry-failed`, `advance`, `settle`): the batch afterwards. */
+  batchOperation(id: string, operation: string, body?: Readonly<Record<string, unknown>>): Promise<JobDocument>;
+  /** A list batch's specs from index `from`, in index order. */
+  batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]>;
 }

@@ -4,10 +4,12 @@
  * without it (Node 20, measured with 16 threads), and most actions never call the API.
  */
 import type { JobDocument, JobState } from '../job/document.js';
+import type { PublishedJobEvent } from '../job/events.js';
 import type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
 import type { CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
 import type { JobField } from './parse-job.js';
 import type { Created } from './responses.js';
+import type { JobOperationRequest, JobOperationResult } from './operations.js';
 
 export class LazyJobApi implements JobApi {
   readonly #load: () => Promise<JobApi>;
@@ -42,6 +44,10 @@ export class LazyJobApi implements JobApi {
     return (await this.#api()).edit(id, changes, options);
   }
 
+  async operations(requests: readonly JobOperationRequest[]): Promise<JobOperationResult[]> {
+    return (await this.#api()).operations(requests);
+  }
+
   search<K extends JobField>(query: SelectQuery<K>): Promise<SearchResult<Pick<JobDocument, K | 'id'>>>;
   search(query?: SearchQuery): Promise<SearchResult<JobDocument>>;
   async search<K extends JobField>(
@@ -59,6 +65,18 @@ export class LazyJobApi implements JobApi {
     return (await this.#api()).countByState(filter);
   }
 
+  async createBatch(body: Readonly<Record<string, unknown>>): Promise<string> {
+    return (await this.#api()).createBatch(body);
+  }
+
+  async batchOperation(id: string, operation: string, body?: Readonly<Record<string, unknown>>): Promise<JobDocument> {
+    return (await this.#api()).batchOperation(id, operation, body);
+  }
+
+  async batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]> {
+    return (await this.#api()).batchTasks(id, from, limit);
+  }
+
   async cancel(id: string): Promise<void> {
     await (await this.#api()).cancel(id);
   }
@@ -69,5 +87,9 @@ export class LazyJobApi implements JobApi {
 
   async deleteMatching(filter: string): Promise<number> {
     return (await this.#api()).deleteMatching(filter);
+  }
+
+  async publishEvents(events: readonly PublishedJobEvent[]): Promise<void> {
+    await (await this.#api()).publishEvents(events);
   }
 }

@@ -5,8 +5,13 @@
  * fault: ApiError 'internal', naming the field.
  */
 import { ApiError } from '../errors.js';
-import { EXECUTION_MODES, JOB_STATES, type JobDocument, type ResourceLink } from '../job/document.js';
+import { EXECUTION_MODES, JOB_STATES, type AttemptRecord, type DeadLetter, type JobDocument, type ResourceLink } from '../job/document.js';
+import { checkRetrySpec, toJobRetryField, type JobRetryField } from '../job/retry-policy.js';
 import { isRecord } from '../../util/is-record.js';
+import { isCounters } from '../batch/batch-field.js';
+import { parseBatchField } from '../batch/batch-wire.js';
+
+const batchField = parseBatchField;
 
 export type JobField = keyof JobDocument;
 
@@ -43,6 +48,44 @@ const links: Check<ResourceLink[]> = (value) => {
 const strings: Check<string[]> = (value) =>
   Array.isArray(value) && value.every((item): item is string => typeof item === 'string') ? [...value] : undefined;
 const object: Check<Record<string, unknown>> = (value) => (isRecord(value) ? { ...value } : undefined);
+
+const retry: Check<JobRetryField> = (value) => {
+  const checked = checkRetrySpec(value, 'kebab', 'retry');
+  return 'spec' in checked ? toJobRetryField(checked.spec) : undefined;
+};
+const attemptRecord: Check<AttemptRecord> = (value) => {
+  if (!isRecord(value)) return undefined;
+  const attempt = int(0, Number.MAX_SAFE_INTEGER)(value.attempt);
+  const started = date(value.started);
+  if (attempt === undefined || started === undefined) return undefined;
+  const ended = date(value.ended);
+  const state = oneOf(JOB_STATES)(value.state);
+  const code = int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER)(value['return-code']);
+  const message = text(value['status-message']);
+  const executor = text(value.executor);
+  return {
+    attempt,
+    started,
+    ...(ended === undefined ? {} : { ended }),
+    ...(state === undefined ? {} : { state }),
+    ...(code === undefined ? {} : { 'return-code': code }),
+    ...(message === undefined ? {} : { 'status-message': message }),
+    ...(executor === undefined ? {} : { executor }),
+  };
+};
+const attemptHistory: Check<AttemptRecord[]> = (value) => {
+  if (!Array.isArray(value)) return undefined;
+  const parsed = value.map((item: unknown) => attemptRecord(item));
+  return parsed.every((item): item is AttemptRecord => item !== undefined) ? parsed : undefined;
+};
+const deadLetter: Check<DeadLetter> = (value) => {
+  if (!isRecord(value)) return undefined;
+  const reason = text(value.reason);
+  const at = date(value.at);
+  if (reason === undefined || at === undefined) return undefined;
+  const attempt = int(0, Number.MAX_SAFE_INTEGER)(value.attempt);
+  return { reason, at, ...(attempt === undefined ? {} : { attempt }) };
+};
 
 interface FieldRule<T> {
   readonly check: Check<T>;
@@ -85,8 +128,17 @@ const RULES: { readonly [K in JobField]-?: FieldRule<Exclude<JobDocument[K], und
   timeout: { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   'max-attempts': { check: int(1, Number.MAX_SAFE_INTEGER), expected: 'a positive integer' },
   queue: { check: text, expected: 'a string' },
+  'not-before': { check: date, expected: 'an ISO-8601 date' },
+  parked: { check: (value) => (value === true ? value : undefined), expected: 'true' },
   'idempotency-key': { check: text, expected: 'a string' },
   'created-by': { check: text, expected: 'a string' },
+  retry: { check: retry, expected: 'a retry policy object' },
+  'attempt-history': { check: attemptHistory, expected: 'a list of attempts {attempt, started, ...}' },
+  'dead-letter': { check: deadLetter, expected: 'an object {reason, at}' },
+  'retried-at-attempt': { check: int(0, Number.MAX_SAFE_INTEGER), expected: 'a non-negative integer' },
+  batch: { check: batchField, expected: 'a batch object {action, source, sent, ...}' },
+  'batch-index': { check: int(0, Number.MAX_SAFE_INTEGER), expected: 'a non-negative integer' },
+  counters: { check: (value) => (isCounters(value) ? { ...value } : undefined), expected: 'an object of names to numbers' },
 };
 
 export const JOB_FIELDS = Object.keys(RULES) as readonly JobField[];

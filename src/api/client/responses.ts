@@ -10,6 +10,10 @@ export interface Created {
   readonly created: boolean;
   /** True when the API server itself wrote the job's queue entry (`job-api serve --zk-hosts`). */
   readonly enqueuedByApi?: boolean;
+  /** The time the job waits for: its creator leaves it to the scheduler instead of enqueueing it. */
+  readonly notBefore?: string;
+  /** The job waits in the API for room in its queue: the queue feeder enqueues it, not its creator. */
+  readonly parked?: boolean;
 }
 
 /** `{status, message, resource-id[, created]}` of POST /api/job (Nuvla's has no `created`: 201 is). */
@@ -34,7 +38,11 @@ function createdOf(body: unknown, createdByStatus: boolean | undefined, what: st
   const created =
     typeof body.created === 'boolean' ? body.created : typeof body.status === 'number' ? body.status === 201 : createdByStatus;
   if (created === undefined) throw malformed(`${what} answered without saying whether the job was created`, body);
-  return body.enqueued === true ? { id, created, enqueuedByApi: true } : { id, created };
+  const waits = {
+    ...(typeof body['not-before'] === 'string' ? { notBefore: body['not-before'] } : {}),
+    ...(body.parked === true ? { parked: true } : {}),
+  };
+  return body.enqueued === true ? { id, created, enqueuedByApi: true, ...waits } : { id, created, ...waits };
 }
 
 /** A collection's `count` and its `resources` (still unparsed). */

@@ -2,10 +2,14 @@
  * Job lifecycle events (HyperFlow's `job.<id>.started/finished` in spirit): one per transition of a job,
  * logged by the job API as one structured line and served live as a stream (`GET /api/job/events`,
  * server-sent events). The API derives most of them from the writes it serves; `enqueued` happens in
- * ZooKeeper, so whoever enqueues publishes it (`POST /api/job/events`).
+ * ZooKeeper, so whoever enqueues publishes it (`POST /api/job/events`); `stage-in` and `stage-out`
+ * happen inside a running action (the bundled `command` copying its inputs and outputs), so its
+ * executor publishes them, with the bytes, files and seconds of the stage.
  *
  *   created -> enqueued -> taken -> started -> progress* -> finished | timed-out | cancelled
- *                                            \-> released (back to QUEUED) -> taken ...
+ *                                 (stage-in, stage-out: within started .. finished, from the action)
+ *                                            |                  (then dead-lettered, if the engine gave it up)
+ *                                            \-> released | retry-scheduled (back to QUEUED) -> taken ...
  */
 import { isRecord } from '../../util/is-record.js';
 import { JOB_STATES, type JobState } from './document.js';
@@ -20,6 +24,12 @@ export const JOB_EVENT_TYPES = [
   'timed-out',
   'cancelled',
   'released',
+  'retry-scheduled',
+  'dead-lettered',
+  'stage-in',
+  'stage-out',
+  'paused',
+  'resumed',
 ] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 
@@ -41,14 +51,21 @@ export interface JobEvent {
   readonly progress?: number;
   readonly 'status-message'?: string;
   readonly 'return-code'?: number;
-  /** Seconds from start (or creation) to the end, on finished, timed-out and cancelled. */
+  /** Seconds from start (or creation) to the end, on finished, timed-out and cancelled; the stage's seconds on stage-in and stage-out. */
   readonly duration?: number;
   /** The owner (`<executor>@<session>`) on taken, started, progress and the end. */
   readonly executor?: string;
   readonly attempt?: number;
+  /** On dead-lettered: why the engine gave the job up. */
+  readonly reason?: string;
+  /** On retry-scheduled: when the next attempt may start. */
+  readonly 'not-before'?: string;
+  /** On stage-in and stage-out: the bytes copied and the number of files. */
+  readonly bytes?: number;
+  readonly files?: number;
 }
 
-/** What a publisher sends for an event the API cannot see (today: `enqueued`); the API adds `seq`. */
+/** What a publisher sends for an event the API cannot see (`enqueued`, `stage-in`, `stage-out`); the API adds `seq`. */
 export type PublishedJobEvent = Omit<JobEvent, 'seq'>;
 
 export function isJobEventType(value: unknown): value is JobEventType {
@@ -85,5 +102,9 @@ export function parseJobEvent(value: unknown, options: { readonly seqRequired: b
     ...optionalNumber('duration'),
     ...optionalText('executor'),
     ...optionalNumber('attempt'),
+    ...optionalText('reason'),
+    ...optionalText('not-before'),
+    ...optionalNumber('bytes'),
+    ...optionalNumber('files'),
   };
 }

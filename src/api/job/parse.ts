@@ -5,7 +5,10 @@
  */
 import { badRequest } from '../errors.js';
 import { QUEUE_NAME_RULE, isQueueName } from '../../recipes/queue-layout.js';
+import { resolveDate } from '../cimi/dates.js';
 import { EXECUTION_MODES, JOB_STATES, MAX_ATTEMPTS_LIMIT, type JobDocument, type JobState, type ResourceLink } from './document.js';
+import { BATCH_ACTION, isCounters } from '../batch/batch-field.js';
+import { checkRetrySpec, toJobRetryField, type JobRetryField } from './retry-policy.js';
 
 /** What a client may give on create: the document's own fields, all but `action` optional. */
 export type JobCreate = Pick<JobDocument, 'action'> &
@@ -27,8 +30,18 @@ export type JobCreate = Pick<JobDocument, 'action'> &
       | 'queue'
       | 'idempotency-key'
       | 'status-message'
+      | 'retry'
+      | 'not-before'
+      | 'parked'
+      | 'batch-index'
     >
   >;
+
+/** What an executor sends to mark a job it fails as given up; the server adds `at`. */
+export interface DeadLetterEdit {
+  readonly reason: string;
+  readonly attempt?: number;
+}
 
 export interface JobEdit {
   readonly state?: JobState;
@@ -45,11 +58,28 @@ export interface JobEdit {
   readonly attempt?: number;
   readonly timeout?: number;
   readonly 'max-attempts'?: number;
+  readonly retry?: JobRetryField;
+  /** Only with state FAILED: the engine gave the job up (docs/contracts.md §3). */
+  readonly 'dead-letter'?: DeadLetterEdit;
+  /** A new time before which the job is not started; null clears it. */
+  readonly 'not-before'?: string | null;
+  /** true parks the job (it waits in the API for room in its queue); false or null unparks it. */
+  readonly parked?: boolean;
+  /** What the action counted, written with its result; summed on its batch. */
+  readonly counters?: Readonly<Record<string, number>>;
   /** Fields fixed at creation, as sent: accepted only when equal to the stored value. */
   readonly immutable: Readonly<Partial<Record<ImmutableField, unknown>>>;
 }
 
-export const IMMUTABLE_FIELDS = ['action', 'target-resource', 'payload', 'parent-job', 'execution-mode', 'idempotency-key'] as const;
+export const IMMUTABLE_FIELDS = [
+  'action',
+  'target-resource',
+  'payload',
+  'parent-job',
+  'execution-mode',
+  'idempotency-key',
+  'batch-index',
+] as const;
 export type ImmutableField = (typeof IMMUTABLE_FIELDS)[number];
 
 /** Derived or identifying fields: ignored in an edit, refused in a create. */
@@ -65,6 +95,9 @@ export const SERVER_OWNED_FIELDS: ReadonlySet<string> = new Set([
   'revision',
   'operations',
   'created-by',
+  'attempt-history',
+  'retried-at-attempt',
+  'batch',
 ]);
 
 /** What an action may be called; the executor's defineAction checks the same. */
@@ -114,6 +147,22 @@ function date(fields: Fields, key: string): string | undefined {
   const parsed = Date.parse(value);
   if (Number.isNaN(parsed)) throw badRequest(`"${key}" must be an ISO-8601 date, got ${JSON.stringify(value)}`);
   return new Date(parsed).toISOString();
+}
+
+/**
+ * An instant: ISO-8601 (`2026-12-05T03:00:00Z`; no offset means UTC) or date math on the server's
+ * clock (`now+10m`), as filters take dates; stored as `toISOString()` text so it compares as text.
+ */
+function instant(fields: Fields, key: string, now: Date): string | undefined {
+  const value = fields[key];
+  if (value === undefined) return undefined;
+  const resolved = typeof value === 'string' ? resolveDate(value.trim(), now) : undefined;
+  if (resolved === undefined) {
+    throw badRequest(
+      `"${key}" must be an ISO-8601 instant such as "2026-12-05T03:00:00Z" (or date math such as "now+10m"), got ${describe(value)}`,
+    );
+  }
+  return resolved;
 }
 
 function link(value: unknown, key: string): ResourceLink {
@@ -196,12 +245,16 @@ const CREATE_FIELDS = new Set([
   'queue',
   'idempotency-key',
   'status-message',
+  'not-before',
+  'parked',
   'state',
   'progress',
   'resource-type',
+  'retry',
+  'batch-index',
 ]);
 
-export function parseJobCreate(body: unknown): JobCreate {
+export function parseJobCreate(body: unknown, now: Date = new Date()): JobCreate {
   const fields = asObject(body, 'job');
   for (const key of Object.keys(fields)) {
     if (SERVER_OWNED_FIELDS.has(key) && key !== 'resource-type')
@@ -214,6 +267,9 @@ export function parseJobCreate(body: unknown): JobCreate {
   if (fields.progress !== undefined && fields.progress !== 0) throw badRequest('a job is created with "progress" 0');
   const action = text(fields, 'action', { pattern: ACTION_NAME, hint: 'must be a name of letters, digits, _ . : -' });
   if (action === undefined) throw badRequest('job needs an "action"');
+  if (action === BATCH_ACTION) throw badRequest(`action "${BATCH_ACTION}" is reserved: create a batch with POST /api/job/batch`);
+  const batchIndex = integer(fields, 'batch-index', 0, Number.MAX_SAFE_INTEGER);
+  if (batchIndex !== undefined && fields['parent-job'] === undefined) throw badRequest('"batch-index" needs the batch as "parent-job"');
   const payload = text(fields, 'payload', { max: MAX_PAYLOAD_CHARS });
   if (payload !== undefined) assertJsonText(payload);
   const targetResource = fields['target-resource'] === undefined ? undefined : link(fields['target-resource'], 'target-resource');
@@ -234,7 +290,27 @@ export function parseJobCreate(body: unknown): JobCreate {
     queue: queueName(fields),
     'idempotency-key': text(fields, 'idempotency-key', { max: 512 }),
     'status-message': text(fields, 'status-message'),
+    retry: retryField(fields),
+    'not-before': instant(fields, 'not-before', now),
+    parked: parkedOnCreate(fields),
+    'batch-index': batchIndex,
   });
+}
+
+/** On create only `true` means something; `false` is the same as leaving it out. */
+function parkedOnCreate(fields: Fields): true | undefined {
+  const parked = fields.parked;
+  if (parked === undefined || parked === false) return undefined;
+  if (parked !== true) throw badRequest(`"parked" must be true or false, got ${describe(parked)}`);
+  return true;
+}
+
+function parkedOnEdit(fields: Fields): boolean | undefined {
+  const parked = fields.parked;
+  if (parked === undefined) return undefined;
+  if (parked === null) return false;
+  if (typeof parked !== 'boolean') throw badRequest(`"parked" must be true, false or null, got ${describe(parked)}`);
+  return parked;
 }
 
 const EDIT_FIELDS = new Set([
@@ -252,11 +328,16 @@ const EDIT_FIELDS = new Set([
   'attempt',
   'timeout',
   'max-attempts',
+  'retry',
+  'dead-letter',
+  'not-before',
+  'parked',
+  'counters',
   ...IMMUTABLE_FIELDS,
   ...SERVER_OWNED_FIELDS,
 ]);
 
-export function parseJobEdit(body: unknown): JobEdit {
+export function parseJobEdit(body: unknown, now: Date = new Date()): JobEdit {
   const fields = asObject(body, 'job edit');
   rejectUnknown(fields, EDIT_FIELDS, 'job edit');
   const executor = fields.executor;
@@ -281,6 +362,11 @@ export function parseJobEdit(body: unknown): JobEdit {
     attempt: integer(fields, 'attempt', 0, 1_000_000),
     timeout: integer(fields, 'timeout', 1, 31 * 24 * 3600),
     'max-attempts': integer(fields, 'max-attempts', 1, MAX_ATTEMPTS_LIMIT),
+    retry: retryField(fields),
+    'dead-letter': deadLetter(fields),
+    'not-before': fields['not-before'] === null ? null : instant(fields, 'not-before', now),
+    parked: parkedOnEdit(fields),
+    counters: countersField(fields),
     immutable,
   });
 }
@@ -309,6 +395,39 @@ export function parseJobClaim(body: unknown): JobClaim {
     'status-message': text(fields, 'status-message'),
     actions: actions === undefined ? undefined : Object.freeze([...actions]),
   });
+}
+
+/** The job's `retry` policy: every problem named at once, each with its field. */
+function retryField(fields: Fields): JobRetryField | undefined {
+  const value = fields.retry;
+  if (value === undefined) return undefined;
+  const checked = checkRetrySpec(value, 'kebab', '"retry"');
+  if ('problems' in checked) throw badRequest(`invalid retry policy: ${checked.problems.join('; ')}`, { field: 'retry' });
+  return toJobRetryField(checked.spec);
+}
+
+const DEAD_LETTER_FIELDS: ReadonlySet<string> = new Set(['reason', 'attempt', 'at']);
+const MAX_DEAD_LETTER_REASON_CHARS = 1000;
+
+/** `{"reason": "...", "attempt"?: n}`; an `at` sent back with a whole document is ignored (the server sets it). */
+function deadLetter(fields: Fields): DeadLetterEdit | undefined {
+  const value = fields['dead-letter'];
+  if (value === undefined) return undefined;
+  const letter = asObject(value, '"dead-letter"');
+  rejectUnknown(letter, DEAD_LETTER_FIELDS, '"dead-letter"');
+  const reason = text(letter, 'reason', { max: MAX_DEAD_LETTER_REASON_CHARS });
+  if (reason === undefined || reason.trim() === '') throw badRequest('"dead-letter" needs a non-empty "reason"');
+  return compact<DeadLetterEdit>({ reason, attempt: integer(letter, 'attempt', 0, 1_000_000) });
+}
+
+/** `{"movedBytes": 10}`: names to finite numbers (at most 64 of them). */
+function countersField(fields: Fields): Record<string, number> | undefined {
+  const value = fields.counters;
+  if (value === undefined) return undefined;
+  if (!isCounters(value) || Object.keys(value).length > 64) {
+    throw badRequest(`"counters" must be an object of at most 64 names to numbers, got ${describe(value)}`);
+  }
+  return { ...value };
 }
 
 /** The job's `queue`, checked by the rule of queue-layout.ts (it becomes a znode name). */

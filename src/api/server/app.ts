@@ -11,6 +11,8 @@ import type { JobStore } from '../store/job-store.js';
 import type { Logger } from '../../util/logger.js';
 import type { AccessControl } from './access.js';
 import { registerJobOperationRoutes } from './job-operations.js';
+import { registerFeedRoute } from './feed-route.js';
+import { registerBatchRoutes } from './batch-routes.js';
 import { registerJobRoutes } from './job-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { DEFAULT_CREDENTIAL_LIMITS, loginRouteConfig, registerCredentialLimits, type CredentialLimits } from './credential-limits.js';
@@ -36,6 +38,8 @@ export interface JobApiOptions {
   readonly events?: JobEventHub;
   /** Enqueues jobs just created (`--zk-hosts`); true once their entries exist. */
   readonly enqueueCreated?: (jobs: readonly JobDocument[]) => Promise<boolean>;
+  /** Parks the jobs about to be created that find no room in their queue (`--zk-hosts`). */
+  readonly parkBeyondRoom?: (jobs: readonly JobDocument[]) => Promise<JobDocument[]>;
   /** Limits on failed credential checks and logins (DEFAULT_CREDENTIAL_LIMITS when not given). */
   readonly credentialLimits?: CredentialLimits;
   /**
@@ -100,9 +104,19 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
     maxBulkCreate: options.maxBulkCreate,
     events,
     ...(options.enqueueCreated === undefined ? {} : { enqueueCreated: options.enqueueCreated }),
+    ...(options.parkBeyondRoom === undefined ? {} : { parkBeyondRoom: options.parkBeyondRoom }),
   });
   // As many operations (and published events) as jobs in a bulk create: the same order of work per request.
   registerJobOperationRoutes(app, { store: options.store, access: options.access, now, maxOperations: options.maxBulkCreate, events });
+  registerFeedRoute(app, { store: options.store, access: options.access, now, maxJobs: options.maxBulkCreate });
+  registerBatchRoutes(app, {
+    store: options.store,
+    access: options.access,
+    now,
+    events,
+    maxTasks: options.maxBulkCreate,
+    ...(options.enqueueCreated === undefined ? {} : { enqueue: options.enqueueCreated }),
+  });
   registerEventRoutes(app, { access: options.access, hub: events, store: options.store, maxEvents: options.maxBulkCreate });
   return app;
 }

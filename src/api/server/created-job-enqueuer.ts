@@ -14,12 +14,14 @@
  * A job whose entries were written before the reply is marked `enqueued` in the response, so a
  * producer that also enqueues (a distributor, jobctl) can leave it alone.
  */
-import type { JobDocument } from '../job/document.js';
+import { waitingFor, type JobDocument } from '../job/document.js';
 import type { JobEventHub } from './event-hub.js';
 import { audienceOf, type EventAudience } from './job-acl.js';
 import type { QueueOptions } from './options.js';
 import { JobEnqueuer } from '../../enqueue/job-enqueuer.js';
+import { DEFAULT_QUEUE_NAME } from '../../recipes/queue-layout.js';
 import { QueueRoutes } from '../../recipes/queue-routes.js';
+import { QueueWindow, splitByRoom } from '../../recipes/queue-window.js';
 import { delay } from '../../util/delay.js';
 import type { Logger } from '../../util/logger.js';
 import { exponentialDelays, retrying } from '../../util/retrying.js';
@@ -37,6 +39,7 @@ const LEFT_TO_RECONCILER = 'created jobs not enqueued; the queue reconciler will
 interface Connected {
   readonly client: ZkClient;
   readonly queue: QueueRoutes;
+  readonly window: QueueWindow;
   readonly enqueuer: JobEnqueuer;
 }
 
@@ -64,6 +67,26 @@ export class CreatedJobEnqueuer {
       logger.error('connecting to ZooKeeper failed unexpectedly; created jobs are left to the queue reconciler', { error });
     });
     return enqueuer;
+  }
+
+  /**
+   * The jobs about to be created, those beyond their queue's room marked `parked` (the queue feeder
+   * enqueues them as room comes back); the ones that wait for their `not-before` are left as they are.
+   * Without a connected ZooKeeper the room is unknown and nothing is parked: the reconciler enqueues
+   * (or parks) them later, as it does any job left without an entry. Never rejects.
+   */
+  async parkBeyondRoom(jobs: readonly JobDocument[]): Promise<JobDocument[]> {
+    const connected = this.#connected;
+    const candidates = jobs.filter((job) => waitingFor(job) === null);
+    if (connected === undefined || connected.client.state !== 'CONNECTED' || candidates.length === 0) return [...jobs];
+    let parked: ReadonlySet<JobDocument>;
+    try {
+      parked = new Set((await splitByRoom(candidates, (queue) => connected.window.room(queue), DEFAULT_QUEUE_NAME)).parked);
+    } catch (error) {
+      this.#logger.warn('queue window not readable: created jobs are not parked', { jobs: jobs.length, error });
+      return [...jobs];
+    }
+    return jobs.map((job) => (parked.has(job) ? { ...job, parked: true } : job));
   }
 
   /**
@@ -172,6 +195,7 @@ export class CreatedJobEnqueuer {
       return;
     }
     const queue = new QueueRoutes(client, queuePath, this.#logger);
+    const window = new QueueWindow(client, queuePath);
     const enqueuer = new JobEnqueuer({
       queue,
       logger: this.#logger,
@@ -181,7 +205,7 @@ export class CreatedJobEnqueuer {
         return Promise.resolve();
       },
     });
-    this.#connected = { client, queue, enqueuer };
+    this.#connected = { client, queue, window, enqueuer };
     this.#logger.info('enqueueing created jobs in ZooKeeper', { zkHosts, queuePath });
   }
 }

@@ -3,20 +3,23 @@
  * (`id:` the event's seq, `event:` its type, `data:` the event as JSON), filtered by `job` and `action`;
  * a client that reconnects with `Last-Event-ID` (or `?after=`) first gets what it missed, as far as the
  * hub's history reaches. `POST /api/job/events` lets whoever enqueues a job publish `enqueued`, which
- * happens in ZooKeeper where the API cannot see it.
+ * happens in ZooKeeper where the API cannot see it, and the executor running a job publish its action's
+ * `stage-in` and `stage-out` (a key with `claim`, for a RUNNING job, naming the job's owner unless the
+ * key may `edit` any job: an executor key speaks only for the jobs executors run).
  *
  * A key bound by job acls (viewer, producer: job-acl.ts) gets only the events of jobs it may see, live
  * and replayed; the hub checks each event's audience against the key's identities. A published event
  * gets its job's audience from the store when it is published (one query per few hundred events).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { badRequest } from '../errors.js';
+import { ApiError, badRequest, notFound } from '../errors.js';
+import type { JobDocument } from '../job/document.js';
 import { parseJobEvent, type JobEvent, type JobEventType, type PublishedJobEvent } from '../job/events.js';
 import { ACTION_NAME } from '../job/parse.js';
 import { isRecord } from '../../util/is-record.js';
 import type { JobStore } from '../store/job-store.js';
 import { requirePermission, type AccessControl, type Principal } from './access.js';
-import type { EventFilter, HubEvent, JobEventHub } from './event-hub.js';
+import type { EventFilter, JobEventHub } from './event-hub.js';
 import { aclBound, audienceOf, identitiesOf, type EventAudience } from './job-acl.js';
 import { parseFilter } from '../cimi/parser.js';
 
@@ -32,7 +35,9 @@ export interface EventRoutesOptions {
 }
 
 /** Only what the API cannot derive from the writes it serves. */
-const PUBLISHABLE: ReadonlySet<JobEventType> = new Set<JobEventType>(['enqueued']);
+const PUBLISHABLE: ReadonlySet<JobEventType> = new Set<JobEventType>(['enqueued', 'stage-in', 'stage-out']);
+/** Published from inside a running job, by its executor. */
+const STAGE_EVENTS: ReadonlySet<JobEventType> = new Set<JobEventType>(['stage-in', 'stage-out']);
 const JOB_ID = /^(?:job\/)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
 const DEFAULT_HEARTBEAT_MS = 15_000;
 /** A client this far behind is cut off; it reconnects with Last-Event-ID and gets the history. */
@@ -119,9 +124,11 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
   });
 
   app.post('/api/job/events', async (request) => {
-    await requirePermission(access, request, 'publish');
+    const principal = await requirePermission(access, request, 'publish');
     const events = parsePublished(request.body, options.maxEvents);
-    hub.publish(await withAudiences(options.store, events));
+    const jobs = await jobsOf(options.store, events);
+    checkStageEvents(access, principal, events, jobs);
+    hub.publish(events.map((event) => ({ event, audience: audienceOfJob(jobs.get(event.job)) })));
     return { status: 200, message: `${String(events.length)} events published`, count: events.length };
   });
 }
@@ -130,18 +137,54 @@ export function registerEventRoutes(app: FastifyInstance, options: EventRoutesOp
 const LOOKUP_CHUNK = 200;
 const FULL_JOB_ID = /^job\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/**
- * Each event with its job's audience as stored now, the jobs read a few hundred per query; an event
- * of a job not found (or not named by a job id) is seen by read-all keys only.
- */
-async function withAudiences(store: JobStore, events: readonly PublishedJobEvent[]): Promise<HubEvent[]> {
+/** The published events' jobs as stored now, read a few hundred per query; absent: not found (or not named by a job id). */
+async function jobsOf(store: JobStore, events: readonly PublishedJobEvent[]): Promise<Map<string, JobDocument>> {
   const ids = [...new Set(events.map((event) => event.job))].filter((id) => FULL_JOB_ID.test(id));
-  const audiences = new Map<string, EventAudience>();
+  const found = new Map<string, JobDocument>();
   for (let start = 0; start < ids.length; start += LOOKUP_CHUNK) {
     const chunk = ids.slice(start, start + LOOKUP_CHUNK);
     const filter = parseFilter(chunk.map((id) => `id='${id}'`).join(' or '));
     const { jobs } = await store.search({ filter, last: chunk.length });
-    for (const job of jobs) audiences.set(job.id, audienceOf(job));
+    for (const job of jobs) found.set(job.id, job);
   }
-  return events.map((event) => ({ event, audience: audiences.get(event.job) ?? [] }));
+  return found;
+}
+
+/** An event of a job not found is seen by read-all keys only. */
+function audienceOfJob(job: JobDocument | undefined): EventAudience {
+  return job === undefined ? [] : audienceOf(job);
+}
+
+/**
+ * A stage event speaks for a running action: only a key that may claim jobs publishes one, only for a
+ * RUNNING job, and (unless the key may edit any job) only naming the executor that owns the job now.
+ */
+function checkStageEvents(
+  access: AccessControl,
+  principal: Principal,
+  events: readonly PublishedJobEvent[],
+  jobs: ReadonlyMap<string, JobDocument>,
+): void {
+  events.forEach((event, index) => {
+    if (!STAGE_EVENTS.has(event.type)) return;
+    if (!access.allows(principal, 'claim')) {
+      throw new ApiError('forbidden', `role ${principal.role} may not publish "${event.type}": only the executor running a job does`, {
+        details: { role: principal.role, index },
+      });
+    }
+    const job = jobs.get(event.job);
+    if (job === undefined) throw notFound(`event ${String(index)}: ${event.job} not found`);
+    if (job.state !== 'RUNNING') {
+      throw new ApiError('conflict', `event ${String(index)}: "${event.type}" of ${job.id}, which is ${job.state}, not RUNNING`, {
+        details: { index },
+      });
+    }
+    if (!access.allows(principal, 'edit') && (job.executor ?? undefined) !== event.executor) {
+      throw new ApiError(
+        'forbidden',
+        `role ${principal.role} may publish "${event.type}" of ${job.id} only as its owner ${JSON.stringify(job.executor ?? null)}, not ${JSON.stringify(event.executor ?? null)}`,
+        { details: { role: principal.role, index } },
+      );
+    }
+  });
 }

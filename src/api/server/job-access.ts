@@ -12,7 +12,7 @@
  */
 import { ApiError, notFound } from '../errors.js';
 import { aclBound, mayEdit, mayView } from './job-acl.js';
-import type { JobDocument } from '../job/document.js';
+import { isExpired, type JobDocument } from '../job/document.js';
 import type { JobEdit } from '../job/parse.js';
 import type { AccessControl, Principal } from './access.js';
 
@@ -26,6 +26,7 @@ export function checkEdit(access: AccessControl, principal: Principal, current: 
   const owner = current.executor ?? undefined;
   const job = { job: current.id };
   if (edit.acl !== undefined) throw forbidden(principal, `may not change the acl of ${current.id}`, job);
+  if (isSchedulerEdit(current, edit)) return;
   if (edit.executor === undefined || edit.executor === owner) {
     if (owner === undefined || owner === '')
       throw forbidden(principal, `may edit only a job an executor owns; ${current.id} has none`, job);
@@ -35,13 +36,28 @@ export function checkEdit(access: AccessControl, principal: Principal, current: 
     if (owner !== undefined && edit.state === 'QUEUED') return; // an owner handing the job back
     throw forbidden(principal, `may clear the executor of ${current.id} only when putting an owned job back to QUEUED`, job);
   }
-  // A new executor: only as a claim (RUNNING) or a failure before the run (FAILED), as executors write.
+  // A new executor: only as a claim (RUNNING) or a failure before the run (FAILED), as executors write,
+  // or the end of a job that expired before it started (CANCELED).
   if (edit.state === 'RUNNING' || edit.state === 'FAILED') return;
+  if (edit.state === 'CANCELED' && current.state === 'QUEUED' && isExpired(current, Date.now())) return;
   throw forbidden(
     principal,
     `may not hand ${current.id} to executor ${JSON.stringify(edit.executor)} without claiming it (state RUNNING)`,
     job,
   );
+}
+
+/**
+ * What the job scheduler writes (it runs with an executor key, as the queue reconciler does): a QUEUED
+ * job's `not-before` cleared once it is enqueued, or cleared and the job parked when its queue is
+ * full, or, for one whose expiry came, CANCELED with a message.
+ */
+function isSchedulerEdit(current: JobDocument, edit: JobEdit): boolean {
+  if (current.state !== 'QUEUED' || edit['not-before'] !== null) return false;
+  const { immutable: _immutable, 'not-before': _notBefore, state, 'status-message': _message, parked, ...others } = edit;
+  if (Object.keys(others).length > 0 || (parked !== undefined && (!parked || state !== undefined))) return false;
+  if (state === undefined) return edit['status-message'] === undefined;
+  return state === 'CANCELED' && isExpired(current, Date.now());
 }
 
 /**

@@ -182,7 +182,9 @@ export class JobApiServer {
     const app = await buildJobApi({
       ...(tls === undefined ? {} : { tls }),
       events,
-      ...(created === undefined ? {} : { enqueueCreated: (jobs) => created.enqueueCreated(jobs) }),
+      ...(created === undefined
+        ? {}
+        : { enqueueCreated: (jobs) => created.enqueueCreated(jobs), parkBeyondRoom: (jobs) => created.parkBeyondRoom(jobs) }),
       ...(views === undefined ? {} : { engineViews: views }),
       ui,
       ...(metrics === undefined ? {} : { requests: metrics }),

@@ -3,18 +3,19 @@
  * edits (412 when the revision moved), idempotency keys and bulk create, counts per state.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ApiError, badRequest, notFound, preconditionFailed } from '../errors.js';
+import { ApiError, badRequest, conflict, notFound, preconditionFailed } from '../errors.js';
 import { conflictAt, idempotencyConflict } from './idempotency.js';
 import { applyEdit, cancelJob, claimJob, newJob, retryJob } from '../job/lifecycle.js';
-import { createdEvents } from '../job/transition-events.js';
+import { changeEvents, createdEvents } from '../job/transition-events.js';
+import { BATCH_ACTION } from '../batch/batch-field.js';
 import { parseJobClaim, parseJobCreate, parseJobEdit } from '../job/parse.js';
 import type { JobDocument } from '../job/document.js';
 import type { JobStore } from '../store/job-store.js';
-import { parseOptionalFilter } from '../cimi/parser.js';
+import { parseFilter, parseOptionalFilter } from '../cimi/parser.js';
 import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
 import { checkCancel, checkCreate, checkEdit, deletesFinalOnly } from './job-access.js';
 import { aclBound, audienceOf, mayView, visibleFilter } from './job-acl.js';
-import { FINAL_STATES } from '../job/document.js';
+import { FINAL_STATES, waitingFor } from '../job/document.js';
 import { parseCollectionQuery } from './search-params.js';
 import { forAudience, type JobEventHub } from './event-hub.js';
 import { updateWithEvents } from './evented-update.js';
@@ -32,6 +33,11 @@ export interface JobRoutesOptions {
    * nothing is enqueued here, the producer or the queue reconciler does it.
    */
   readonly enqueueCreated?: (jobs: readonly JobDocument[]) => Promise<boolean>;
+  /**
+   * Marks `parked` the jobs about to be created that find no room in their queue's window
+   * (`--zk-hosts`): the queue feeder enqueues them later. Absent: nothing is parked here.
+   */
+  readonly parkBeyondRoom?: (jobs: readonly JobDocument[]) => Promise<JobDocument[]>;
 }
 
 const FINAL_FILTER = [...FINAL_STATES].map((state) => `state='${state}'`).join(' or ');
@@ -41,8 +47,14 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOptions): void {
   const { store, access, now, events } = options;
   // Persisted first, then enqueued (docs/contracts.md): an entry never names a job that does not exist.
-  const enqueue = async (jobs: readonly JobDocument[]): Promise<boolean> =>
-    options.enqueueCreated === undefined || jobs.length === 0 ? false : options.enqueueCreated(jobs);
+  // A job waiting for its `not-before` gets its entry from the scheduler when due, a parked one from
+  // the queue feeder when there is room, not here.
+  const enqueue = async (created: readonly JobDocument[]): Promise<boolean> => {
+    const jobs = created.filter((job) => waitingFor(job) === null);
+    return options.enqueueCreated === undefined || jobs.length === 0 ? false : options.enqueueCreated(jobs);
+  };
+  const park = async (jobs: JobDocument[]): Promise<JobDocument[]> =>
+    options.parkBeyondRoom === undefined ? jobs : options.parkBeyondRoom(jobs);
 
   app.post('/api/job', async (request, reply) => {
     const principal = await requirePermission(access, request, 'create');
@@ -57,7 +69,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       const timestamp = now().toISOString();
       const jobs = request.body.map((body: unknown, index) => {
         try {
-          const create = parseJobCreate(body);
+          const create = parseJobCreate(body, new Date(timestamp));
           checkCreate(principal, create.action);
           return { ...newJob(create, timestamp), ...createdBy };
         } catch (error) {
@@ -67,7 +79,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
           throw error instanceof Error ? badRequest(`job ${String(index)}: ${error.message}`, { index }) : error;
         }
       });
-      const results = await store.createMany(jobs);
+      const results = await store.createMany(await park(jobs));
       const fresh = results.filter((result) => result.created).map((result) => result.job);
       for (const job of fresh) events.publish(forAudience(createdEvents(job), audienceOf(job)));
       // One enqueue for the whole request: its entries go in one transaction per few hundred jobs.
@@ -79,13 +91,17 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
         const conflict = asked === undefined ? undefined : idempotencyConflict(asked, result);
         if (conflict !== undefined) throw conflictAt(conflict, index);
       });
-      return reply
-        .code(201)
-        .send({ status: 201, resources: results.map((result) => createdBody(result.job, result.created, enqueued && result.created)) });
+      return reply.code(201).send({
+        status: 201,
+        resources: results.map((result) =>
+          createdBody(result.job, result.created, enqueued && result.created && waitingFor(result.job) === null),
+        ),
+      });
     }
-    const create = parseJobCreate(request.body);
+    const create = parseJobCreate(request.body, now());
     checkCreate(principal, create.action);
-    const asked = { ...newJob(create, now()), ...createdBy };
+    const fresh = { ...newJob(create, now()), ...createdBy };
+    const asked = (await park([fresh]))[0] ?? fresh;
     const result = await store.create(asked);
     if (result.created) events.publish(forAudience(createdEvents(result.job), audienceOf(result.job)));
     const conflict = idempotencyConflict(asked, result);
@@ -143,7 +159,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     const principal = await requireAnyPermission(access, request, ['edit', 'claim']);
     const id = jobIdOf(request);
     const expected = ifMatch(request);
-    const edit = parseJobEdit(request.body);
+    const edit = parseJobEdit(request.body, now());
     const job = await updateWithEvents(
       store,
       events,
@@ -170,9 +186,31 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
         });
       }
     }
+    const batch = await store.get(id);
+    if (batch?.action === BATCH_ACTION) {
+      // A live batch's tasks are running: it is cancelled first, so nothing is deleted under an executor.
+      if (!FINAL_STATES.has(batch.state))
+        throw conflict(`batch ${id} is ${batch.state}: cancel it before deleting it`, { state: batch.state });
+      const tasks = await store.deleteMatching(parseFilter(`parent-job='${id}'`));
+      await store.deleteBatchSpecs(id);
+      if (!(await store.delete(id))) throw notFound(`${id} not found`);
+      return { status: 200, message: `${id} deleted with its ${String(tasks)} tasks`, 'resource-id': id, tasks };
+    }
     if (!(await store.delete(id))) throw notFound(`${id} not found`);
     return { status: 200, message: `${id} deleted`, 'resource-id': id };
   });
+
+  /** A batch's cancel cascades: its waiting tasks end CANCELED, its running ones too (their executors stop them). */
+  const cancelTasks = async (id: string, reason: string): Promise<void> => {
+    const filter = parseFilter(`parent-job='${id}' and state=['QUEUED','RUNNING']`);
+    for (;;) {
+      const page = await store.updateFirst({ filter, orderBy: [{ attribute: ['id'], direction: 'asc' }] }, 500, (task) =>
+        cancelJob(task, now(), reason),
+      );
+      for (const task of page) events.publish(forAudience(changeEvents({ ...task, state: 'RUNNING' }, task), audienceOf(task)));
+      if (page.length === 0) return;
+    }
+  };
 
   // The engine's addition for executors: read, check and take a QUEUED job in one request and one
   // transaction, instead of a read and a conditional edit (one round trip per job fewer).
@@ -197,6 +235,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       },
       ifMatch(request),
     );
+    if (job.action === BATCH_ACTION) await cancelTasks(job.id, `batch ${job.id} canceled by ${principal.credentialId}`);
     return reply.header('etag', etagOf(job)).send(operationBody(200, job, 'canceled'));
   });
 

@@ -26,14 +26,21 @@ export function selectFields(job: JobDocument, select: readonly string[] | undef
   return chosen;
 }
 
-/** `enqueued`: the server wrote the job's queue entry before replying (only with --zk-hosts). */
+/**
+ * `enqueued`: the server wrote the job's queue entry before replying (only with --zk-hosts).
+ * `not-before`: the job waits for that time, so its creator must not enqueue it (the scheduler will).
+ * `parked`: the job waits for room in its queue, so its creator must not enqueue it (the queue feeder will).
+ */
 export function createdBody(job: JobDocument, created: boolean, enqueued = false): Record<string, unknown> {
+  const notBefore = job['not-before'];
   return {
     status: created ? 201 : 200,
     message: created ? `${job.id} created` : `${job.id} already exists for idempotency key ${job['idempotency-key'] ?? ''}`,
     'resource-id': job.id,
     created,
     ...(enqueued ? { enqueued: true } : {}),
+    ...(notBefore === undefined ? {} : { 'not-before': notBefore }),
+    ...(job.parked === true ? { parked: true } : {}),
   };
 }
 

@@ -4,7 +4,9 @@
  * written from it on every insert and update, here and nowhere else.
  */
 import type { ColumnSpec } from '../cimi/sql.js';
-import { JOB_STATES, type JobDocument } from '../job/document.js';
+import { JOB_STATES, waitingFor, type JobDocument } from '../job/document.js';
+import { DEFAULT_QUEUE_NAME } from '../../recipes/queue-layout.js';
+import { lockKeyOf } from '../batch/batch-field.js';
 
 export const JOBS_TABLE = 'jobs';
 /** The whole document as JSON (TEXT in SQLite, jsonb in PostgreSQL). */
@@ -50,9 +52,20 @@ export const INDEXED_COLUMNS: readonly IndexedColumn[] = [
     attribute: 'idempotency-key',
     column: 'idempotency_key',
     type: 'text',
-    valueOf: (job) => orNull(job['idempotency-key']),
+    // A live batch's lock is its key (`batch-lock:<lock>`), released when the batch ends (batch-field.ts).
+    valueOf: (job) => orNull(lockKeyOf(job)),
   },
   { attribute: 'revision', column: 'revision', type: 'number', valueOf: (job) => job.revision },
+  // Added by schema version 2 of both stores; indexed (with state) for the scheduler's "QUEUED jobs due by now".
+  { attribute: 'not-before', column: 'not_before', type: 'date', valueOf: (job) => orNull(job['not-before']) },
+  // Schema version 3: not a field of the document but what its fields say (document.ts, waitingFor):
+  // why a QUEUED job has no queue entry on purpose. Filters name it `waiting` ('time', 'room' or null),
+  // so that the feeder reads parked jobs best first and the reconciler skips every waiting job, each
+  // through an index, however many jobs wait.
+  { attribute: 'waiting', column: 'waiting', type: 'text', valueOf: (job) => waitingFor(job) },
+  // Schema version 3 too, with the default filled in: a job without the field (older, or Nuvla's) is
+  // the default queue's, and `queue='default'` finds it.
+  { attribute: 'queue', column: 'queue', type: 'text', valueOf: (job) => job.queue ?? DEFAULT_QUEUE_NAME },
 ];
 
 /** Columns every job has a value for (NOT NULL in both schemas). */

@@ -23,6 +23,12 @@ export interface SearchResult {
   readonly jobs: readonly JobDocument[];
 }
 
+export interface BatchSpec {
+  readonly index: number;
+  /** JSON text. */
+  readonly spec: string;
+}
+
 export interface CreateResult {
   readonly job: JobDocument;
   /** False when a job with the same idempotency key already existed and was returned instead. */
@@ -43,15 +49,35 @@ export interface JobStore {
   createMany(jobs: readonly JobDocument[]): Promise<CreateResult[]>;
   get(id: string): Promise<JobDocument | undefined>;
   /**
-   * Read-modify-write in one transaction. `expectedRevision`, when given, must equal the stored
+   * Read-modify-write in one transaction. A batch task that enters or leaves a final state moves its
+   * batch's counts in the same transaction (batch-field.ts, tallied). `expectedRevision`, when given, must equal the stored
    * revision or ApiError 'precondition-failed' is thrown; a missing job throws 'not-found'.
    * The mutation must return the document with its revision already incremented.
    */
   update(id: string, mutate: JobMutation, expectedRevision?: number): Promise<JobDocument>;
+  /**
+   * The first `limit` jobs the filter matches in the search's order, each rewritten by `mutate`, in one
+   * transaction; returns them as stored afterwards. No count is made: a page through an index costs
+   * the page, not the matches (the queue feeder's read of parked jobs, best first, however many wait).
+   * Rows another transaction holds are skipped (PostgreSQL), not waited for.
+   */
+  updateFirst(
+    search: { readonly filter: FilterNode; readonly orderBy?: readonly OrderBy[] },
+    limit: number,
+    mutate: JobMutation,
+  ): Promise<JobDocument[]>;
   search(search: JobSearch): Promise<SearchResult>;
   /** Deletes what the filter matches (all when absent); returns how many. */
   deleteMatching(filter: FilterNode | undefined): Promise<number>;
   delete(id: string): Promise<boolean>;
+  /**
+   * A list batch's task specs (JSON text) from index `from` on, replacing any at those indexes (a
+   * retried upload), stored next to the jobs and read back a page at a time by the batch feeder.
+   */
+  putBatchSpecs(batch: string, from: number, specs: readonly string[]): Promise<void>;
+  /** Up to `limit` specs of the batch from index `from`, in index order (a keyset page). */
+  batchSpecs(batch: string, from: number, limit: number): Promise<BatchSpec[]>;
+  deleteBatchSpecs(batch: string): Promise<number>;
   /** Jobs per state among those the filter matches; every state present, zero when none. */
   countByState(filter?: FilterNode): Promise<Record<JobState, number>>;
   close(): Promise<void>;

@@ -11,8 +11,20 @@ import { compileFilter, compileOrderBy } from '../cimi/sql.js';
 import { conflict, notFound } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
 import { ALL_COLUMNS, DOCUMENT_COLUMN, INDEXED_COLUMNS, JOBS_TABLE, appendRowValues, rowValues, type ColumnValue } from './columns.js';
-import type { CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
-import { applyMutation, compileOptions, countOf, documentOfRow, field, orderOf, pageOf, stateCountsOf } from './store-common.js';
+import type { BatchSpec, CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
+import {
+  BATCH_SPECS_TABLE,
+  applyMutation,
+  compileOptions,
+  countOf,
+  documentOfRow,
+  field,
+  orderOf,
+  pageOf,
+  stateCountsOf,
+  tallyTarget,
+  talliedParent,
+} from './store-common.js';
 
 /** How long a write waits for another process's write lock before SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 10_000;
@@ -63,6 +75,37 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX jobs_parent_job ON ${JOBS_TABLE} (parent_job)`,
     // NULLs are distinct in a UNIQUE index: jobs without a key never collide.
     `CREATE UNIQUE INDEX jobs_idempotency_key ON ${JOBS_TABLE} (idempotency_key)`,
+  ],
+  [
+    // Existing jobs have no `not-before`: NULL is their value, nothing to fill in.
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN not_before TEXT`,
+    // The scheduler's query, `state = 'QUEUED' AND not_before <= ?` by not_before, is one range of this
+    // index; partial, so that the jobs that never waited (nearly all) cost it nothing. A comparison on
+    // not_before implies NOT NULL, which is what lets SQLite use a partial index for it.
+    `CREATE INDEX jobs_state_not_before ON ${JOBS_TABLE} (state, not_before) WHERE not_before IS NOT NULL`,
+  ],
+  [
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN waiting TEXT`,
+    `ALTER TABLE ${JOBS_TABLE} ADD COLUMN queue TEXT`,
+    // Jobs already waiting for their not-before are the only ones waiting so far; every job's queue is
+    // in its document, or it is the default queue's.
+    `UPDATE ${JOBS_TABLE} SET waiting = CASE WHEN state = 'QUEUED' AND not_before IS NOT NULL THEN 'time' END, queue = coalesce(json_extract(doc, '$.queue'), 'default')`,
+    // The queue feeder's read: one queue's parked jobs, best priority first, then oldest, a page at a time. Partial:
+    // the jobs that never waited (nearly all, when the queue keeps up) cost it nothing.
+    `CREATE INDEX jobs_waiting_order ON ${JOBS_TABLE} (waiting, queue, priority, created, id) WHERE waiting IS NOT NULL`,
+    // The reconciler's read: QUEUED jobs that should have an entry (waiting IS NULL) by id, skipping the
+    // parked and delayed ones however many there are.
+    `CREATE INDEX jobs_state_waiting_id ON ${JOBS_TABLE} (state, waiting, id)`,
+    // Its first column serves every filter and count by state as the old index did; keeping both would
+    // make each change of state maintain two indexes (measured: about 10 us more per job run).
+    `DROP INDEX IF EXISTS jobs_state`,
+  ],
+  [
+    // A batch's tasks by state (its cancel, its retry of the failed ones) as one index range; partial:
+    // jobs of no parent cost it nothing.
+    `CREATE INDEX jobs_parent_state ON ${JOBS_TABLE} (parent_job, state) WHERE parent_job IS NOT NULL`,
+    // A list batch's task specs, read by the feeder a keyset page at a time.
+    `CREATE TABLE ${BATCH_SPECS_TABLE} (batch TEXT NOT NULL, idx INTEGER NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (batch, idx)) WITHOUT ROWID`,
   ],
 ];
 
@@ -118,6 +161,8 @@ class SqliteJobStore implements JobStore {
   readonly #createMany: (jobs: readonly JobDocument[]) => CreateResult[];
   readonly #updateOne: (id: string, mutate: JobMutation, expectedRevision: number | undefined) => JobDocument;
   readonly #search: (search: JobSearch) => SearchResult;
+  readonly #updateFirst: (search: JobSearch, limit: number, mutate: JobMutation) => JobDocument[];
+  readonly #putSpecs: (batch: string, from: number, specs: readonly string[]) => void;
 
   constructor(db: Database.Database) {
     this.#db = db;
@@ -140,9 +185,33 @@ class SqliteJobStore implements JobStore {
       if (current === undefined) throw notFound(`${id} not found`);
       const next = applyMutation(current, mutate, expectedRevision);
       runUnique(() => this.#updateRow(current, next), next);
+      this.#tally(current, next);
       return next;
     });
     this.#updateOne = (id, mutate, expectedRevision) => updateOne.immediate(id, mutate, expectedRevision);
+    const updateFirst = db.transaction((search: JobSearch, limit: number, mutate: JobMutation) => {
+      const options = compileOptions('sqlite');
+      const where = this.#where(search.filter, options);
+      const order = compileOrderBy(orderOf(search), options);
+      const found = this.#statement(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ?`).all(...where.params, limit);
+      return found.map((row) => {
+        const current = documentOfRow(row);
+        const next = applyMutation(current, mutate, undefined);
+        runUnique(() => this.#updateRow(current, next), next);
+        this.#tally(current, next);
+        return next;
+      });
+    });
+    this.#updateFirst = (search, limit, mutate) => updateFirst.immediate(search, limit, mutate);
+    const putSpecs = db.transaction((batch: string, from: number, specs: readonly string[]) => {
+      const insert = this.#statement(`INSERT OR REPLACE INTO ${BATCH_SPECS_TABLE} (batch, idx, spec) VALUES (?, ?, ?)`);
+      specs.forEach((spec, offset) => {
+        insert.run(batch, from + offset, spec);
+      });
+    });
+    this.#putSpecs = (batch, from, specs) => {
+      putSpecs.immediate(batch, from, specs);
+    };
     // A read transaction, so that the count and the page come from one snapshot.
     const search = db.transaction((query: JobSearch) => this.#searchNow(query));
     this.#search = (query) => search.deferred(query);
@@ -172,6 +241,10 @@ class SqliteJobStore implements JobStore {
     return promised(() => this.#search(search));
   }
 
+  updateFirst(search: JobSearch, limit: number, mutate: JobMutation): Promise<JobDocument[]> {
+    return promised(() => (limit <= 0 ? [] : this.#updateFirst(search, limit, mutate)));
+  }
+
   deleteMatching(filter: FilterNode | undefined): Promise<number> {
     return promised(() => {
       const where = this.#where(filter);
@@ -181,6 +254,24 @@ class SqliteJobStore implements JobStore {
 
   delete(id: string): Promise<boolean> {
     return promised(() => this.#deleteById.run(id).changes > 0);
+  }
+
+  putBatchSpecs(batch: string, from: number, specs: readonly string[]): Promise<void> {
+    return promised(() => {
+      this.#putSpecs(batch, from, specs);
+    });
+  }
+
+  batchSpecs(batch: string, from: number, limit: number): Promise<BatchSpec[]> {
+    return promised(() =>
+      this.#statement(`SELECT idx, spec FROM ${BATCH_SPECS_TABLE} WHERE batch = ? AND idx >= ? ORDER BY idx LIMIT ?`)
+        .all(batch, from, limit)
+        .map((row) => ({ index: countOf(field(row, 'idx')), spec: String(field(row, 'spec')) })),
+    );
+  }
+
+  deleteBatchSpecs(batch: string): Promise<number> {
+    return promised(() => this.#statement(`DELETE FROM ${BATCH_SPECS_TABLE} WHERE batch = ?`).run(batch).changes);
   }
 
   countByState(filter?: FilterNode): Promise<Record<JobState, number>> {
@@ -197,6 +288,15 @@ class SqliteJobStore implements JobStore {
       this.#insertRows.clear();
       if (this.#db.open) this.#db.close();
     });
+  }
+
+  /** Inside the task's transaction: its batch's counts move with it. */
+  #tally(current: JobDocument, next: JobDocument): void {
+    const parentId = tallyTarget(current, next);
+    if (parentId === undefined) return;
+    const parent = this.#get(parentId);
+    const counted = talliedParent(parent, current, next);
+    if (parent !== undefined && counted !== undefined) this.#updateRow(parent, counted);
   }
 
   #createOne(job: JobDocument): CreateResult {

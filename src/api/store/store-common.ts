@@ -2,7 +2,8 @@
 import type { OrderBy } from '../cimi/ast.js';
 import type { CompileOptions } from '../cimi/sql.js';
 import { ApiError, badRequest, preconditionFailed } from '../errors.js';
-import { JOB_STATES, type JobDocument, type JobState } from '../job/document.js';
+import { JOB_STATES, isFinal, type JobDocument, type JobState } from '../job/document.js';
+import { batchParentOf, tallied } from '../batch/batch-field.js';
 import { DOCUMENT_COLUMN, FILTER_COLUMNS, parseStoredDocument } from './columns.js';
 import type { JobMutation, JobSearch } from './job-store.js';
 
@@ -60,6 +61,19 @@ export function applyMutation(current: JobDocument, mutate: JobMutation, expecte
   }
   return next;
 }
+
+/** The batch whose counts a task's change from `current` to `next` moves, if any (its parent, read in the same transaction). */
+export function tallyTarget(current: JobDocument, next: JobDocument): string | undefined {
+  if (isFinal(current.state) === isFinal(next.state)) return undefined;
+  return batchParentOf(next);
+}
+
+/** The parent after one of its tasks changed, or undefined when it is no batch (or gone). */
+export function talliedParent(parent: JobDocument | undefined, current: JobDocument, next: JobDocument): JobDocument | undefined {
+  return parent === undefined ? undefined : tallied(parent, current, next);
+}
+
+export const BATCH_SPECS_TABLE = 'batch_tasks';
 
 export function emptyStateCounts(): Record<JobState, number> {
   return { QUEUED: 0, RUNNING: 0, SUCCESS: 0, FAILED: 0, CANCELED: 0 };

@@ -1,0 +1,314 @@
+/**
+ * Batches (docs/batches.md): a parent job whose tasks the `batch_feeder` distribution creates and
+ * enqueues from a list or a generator. Real ZooKeeper, the real job API, `job-distributor` and
+ * `job-executor` as child processes. Sizes are scaled to this 2-core machine; the bound on ZooKeeper
+ * is shown on a generator batch far larger than its max-in-flight.
+ */
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { describe, test } from 'node:test';
+import type { JobDocument } from '../src/api/job/document.js';
+import { ApiError } from '../src/api/errors.js';
+import { waitFor } from '../src/harness/wait-for.js';
+import { queuePaths } from '../src/recipes/queue-layout.js';
+import { TEST_ACTIONS, useExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
+import { useJobctl } from './fixtures/jobctl-stack.js';
+
+const BUNDLED_DISTRIBUTORS = fileURLToPath(new URL('../distributors', import.meta.url));
+const BATCH_ACTIONS = fileURLToPath(new URL('./fixtures/actions-batch', import.meta.url));
+const testbed = useExecutorTestbed();
+const jobctl = useJobctl(testbed);
+const EVERY_JOB = "created>'2000-01-01T00:00:00Z'";
+
+function spawnFeeder(bed: ExecutorTestbed, extra: readonly string[] = []): ReturnType<ExecutorTestbed['spawnDistributor']> {
+  return bed.spawnDistributor({
+    names: ['batch_feeder', 'queue_reconciler'],
+    distributorsDirs: [BUNDLED_DISTRIBUTORS],
+    sessionTimeoutSeconds: 2,
+    extraArgs: ['--schedule', 'queue_reconciler=2s', ...extra],
+  });
+}
+
+function spawnExecutor(bed: ExecutorTestbed, threads = 8): void {
+  bed.spawnExecutor({ threads, actionsDirs: [TEST_ACTIONS, BATCH_ACTIONS] });
+}
+
+async function batchOf(bed: ExecutorTestbed, id: string): Promise<JobDocument> {
+  return (await bed.client.get(id)).job;
+}
+
+async function waitForBatch(bed: ExecutorTestbed, id: string, states: readonly string[], timeoutMs = 90_000): Promise<JobDocument> {
+  return waitFor(
+    async () => {
+      const job = await batchOf(bed, id);
+      return states.includes(job.state) ? job : undefined;
+    },
+    { timeoutMs, intervalMs: 100, message: `batch ${id} to be ${states.join(' or ')}` },
+  ).catch(async (error: unknown) => {
+    throw new Error(`${String(error)}: ${JSON.stringify((await batchOf(bed, id)).batch)}`);
+  });
+}
+
+function tasksOf(count: number, payload: (i: number) => Record<string, unknown>): { payload: Record<string, unknown> }[] {
+  return Array.from({ length: count }, (_, i) => ({ payload: payload(i) }));
+}
+
+/** Every task's index, read a page at a time by id. */
+async function taskIndexes(bed: ExecutorTestbed, id: string): Promise<number[]> {
+  const indexes: number[] = [];
+  let after = '';
+  for (;;) {
+    const page = await bed.client.search({
+      filter: `parent-job='${id}' and id>'${after}'`,
+      orderby: 'id:asc',
+      last: 1000,
+      select: ['batch-index'],
+    });
+    for (const job of page.jobs) indexes.push(job['batch-index'] ?? -1);
+    const last = page.jobs.at(-1);
+    if (last === undefined) return indexes;
+    after = last.id;
+  }
+}
+
+describe('batches', () => {
+  test('a list batch completes with exact counters; retry-failed reruns only the failed tasks', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    spawnExecutor(bed);
+    spawnFeeder(bed);
+    const count = 600;
+    // Every tenth task fails on its first attempt; bytes vary so that the sum is checked, not a count.
+    const tasks = tasksOf(count, (i) => ({ i, bytes: i, ...(i % 10 === 0 ? { failUntilAttempt: 1 } : {}) }));
+    const id = await bed.client.createBatch({ action: 'batch_task', tasks, 'batch-size': 100, 'max-in-flight': 200 });
+    const failed = await waitForBatch(bed, id, ['FAILED']);
+    const expectedBytes = (count * (count - 1)) / 2;
+    assert.deepEqual(
+      { ...failed.batch, counters: failed.batch?.counters },
+      {
+        ...failed.batch,
+        sent: count,
+        succeeded: 540,
+        failed: 60,
+        canceled: 0,
+        counters: { movedBytes: expectedBytes, movedChunks: count },
+      },
+    );
+    assert.match(failed['status-message'] ?? '', /60 of 600 tasks failed/);
+
+    const retried = await bed.client.batchOperation(id, 'retry-failed');
+    assert.equal(retried.state, 'RUNNING');
+    const done = await waitForBatch(bed, id, ['SUCCESS', 'FAILED']);
+    assert.equal(done.state, 'SUCCESS', done['status-message']);
+    assert.equal(done.batch?.succeeded, count);
+    assert.equal(done.batch.failed, 0);
+    // The retried tasks' second runs count again; the failed runs' counters were taken back.
+    assert.deepEqual(done.batch.counters, { movedBytes: expectedBytes, movedChunks: count });
+    assert.equal(await bed.client.count(`parent-job='${id}' and attempt=2`), 60);
+    assert.equal(await bed.client.count(`parent-job='${id}' and attempt=1`), 540);
+    await bed.client.delete(id);
+    assert.equal(await bed.client.count(`parent-job='${id}'`), 0, 'a deleted batch takes its tasks with it');
+  });
+
+  test("a generator batch far larger than max-in-flight keeps max-in-flight tasks in flight, and the queue's entries within it plus the executor slots", async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    const threads = 16;
+    spawnExecutor(bed, threads);
+    spawnFeeder(bed);
+    const count = 10_000;
+    const maxInFlight = 300;
+    const id = await bed.client.createBatch({
+      action: 'batch_task',
+      generator: 'range',
+      args: { count },
+      'batch-size': 300,
+      'max-in-flight': maxInFlight,
+    });
+    let largest = 0;
+    let inFlight = 0;
+    const entries = queuePaths(bed.queuePath).entries;
+    const done = await waitFor(
+      async () => {
+        largest = Math.max(largest, (await bed.zkClient.exists(entries))?.numChildren ?? 0);
+        const job = await batchOf(bed, id);
+        const batch = job.batch;
+        if (batch !== undefined) inFlight = Math.max(inFlight, batch.sent - batch.succeeded - batch.failed - batch.canceled);
+        return job.state === 'RUNNING' ? undefined : job;
+      },
+      { timeoutMs: 150_000, intervalMs: 20, message: 'the generator batch to end' },
+    );
+    assert.equal(done.state, 'SUCCESS', done['status-message']);
+    assert.equal(done.batch?.succeeded, count);
+    assert.equal(done.batch.total, count);
+    assert.equal(done.batch['total-estimated'], false);
+    // A task counts as ended from its final write; its executor consumes the entry right after, so
+    // for that instant an entry may outlive its task's count: at most one per executor slot.
+    assert.ok(
+      largest <= maxInFlight + threads,
+      `ZooKeeper held ${String(largest)} entries, more than max-in-flight ${String(maxInFlight)} + ${String(threads)} slots`,
+    );
+    assert.ok(inFlight <= maxInFlight, `the batch had ${String(inFlight)} tasks in flight`);
+    assert.ok(largest > 0, 'the sampling saw the queue');
+  });
+
+  test('pause stops the feeding within 1 s and resume goes on', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    spawnExecutor(bed);
+    spawnFeeder(bed);
+    const id = await bed.client.createBatch({
+      action: 'batch_task',
+      generator: 'range',
+      args: { count: 600 },
+      'batch-size': 20,
+      'tasks-per-second': 100,
+    });
+    await waitFor(async () => ((await batchOf(bed, id)).batch?.sent ?? 0) >= 100 || undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      message: '100 tasks sent',
+    });
+    const paused = await bed.client.batchOperation(id, 'pause');
+    assert.equal(paused.batch?.paused, true);
+    const pausedAt = Date.now();
+    // Within 1 s the feeder has seen it (a group in flight may still be recorded); then nothing more is sent.
+    await waitFor(() => (Date.now() - pausedAt >= 1000 ? true : undefined), { timeoutMs: 2000, intervalMs: 20 });
+    const sentAfterASecond = (await batchOf(bed, id)).batch?.sent ?? 0;
+    await waitFor(() => (Date.now() - pausedAt >= 3000 ? true : undefined), { timeoutMs: 4000, intervalMs: 50 });
+    const later = await batchOf(bed, id);
+    assert.equal(later.batch?.sent, sentAfterASecond, 'tasks were sent more than 1 s after the pause');
+    assert.ok(sentAfterASecond < 600);
+    assert.equal(later.state, 'RUNNING');
+    await bed.client.batchOperation(id, 'resume');
+    const done = await waitForBatch(bed, id, ['SUCCESS', 'FAILED']);
+    assert.equal(done.state, 'SUCCESS');
+    assert.equal(done.batch?.succeeded, 600);
+  });
+
+  test("kill -9 of the feeder's leader mid-feed: the standby goes on and every task index exists exactly once", async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    spawnExecutor(bed);
+    const feeders = [spawnFeeder(bed), spawnFeeder(bed)];
+    const count = 2000;
+    const id = await bed.client.createBatch({
+      action: 'batch_task',
+      generator: 'range',
+      args: { count },
+      'batch-size': 50,
+      'tasks-per-second': 200,
+    });
+    await waitFor(async () => ((await batchOf(bed, id)).batch?.sent ?? 0) >= 400 || undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+      message: '400 tasks sent',
+    });
+    const leader = await waitFor(
+      () => feeders.find((feeder) => feeder.lines.some((line) => line.includes('distribution leading') && line.includes('batch_feeder'))),
+      { timeoutMs: 10_000, intervalMs: 50, message: 'the feeder that leads' },
+    );
+    leader.signal('SIGKILL');
+    await leader.exited;
+    const done = await waitForBatch(bed, id, ['SUCCESS', 'FAILED'], 120_000);
+    assert.equal(done.state, 'SUCCESS', done['status-message']);
+    const indexes = await taskIndexes(bed, id);
+    assert.equal(indexes.length, count);
+    assert.deepEqual(
+      [...new Set(indexes)].sort((a, b) => a - b),
+      Array.from({ length: count }, (_, i) => i),
+    );
+  });
+
+  test('cancel cascades: waiting tasks end CANCELED, running ones are stopped', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    spawnExecutor(bed, 4);
+    spawnFeeder(bed);
+    const id = await bed.client.createBatch({
+      action: 'sleep',
+      tasks: tasksOf(40, () => ({ ms: 20_000 })),
+      'max-in-flight': 10,
+    });
+    await waitFor(async () => (await bed.client.count(`parent-job='${id}' and state='RUNNING'`)) >= 4 || undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      message: 'four tasks running',
+    });
+    await bed.client.cancel(id);
+    await waitFor(async () => (await bed.client.count(`parent-job='${id}' and state=['QUEUED','RUNNING']`)) === 0 || undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      message: 'no task left waiting or running',
+    });
+    const batch = await batchOf(bed, id);
+    assert.equal(batch.state, 'CANCELED');
+    assert.equal(batch.batch?.sent, 10);
+    assert.equal(batch.batch.canceled, 10);
+    // The executors stop the running ones: their threads are free for other work at once.
+    const probe = await bed.createJob('noop');
+    await bed.waitForState(probe, ['SUCCESS'], 10_000);
+  });
+
+  test('a lock refuses a second live batch with 409 naming the holder, and is free once the holder ends', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    const lock = 'rawx/10.0.0.1:6201';
+    const first = await bed.client.createBatch({ action: 'noop', tasks: [{}], lock });
+    const refused = await bed.client.createBatch({ action: 'noop', tasks: [{}], lock }).catch((error: unknown) => error);
+    assert.ok(refused instanceof ApiError && refused.status === 409, String(refused));
+    assert.match(refused.message, new RegExp(first.replace('/', '\\/')));
+    await bed.client.cancel(first);
+    const second = await bed.client.createBatch({ action: 'noop', tasks: [{}], lock });
+    assert.notEqual(second, first);
+    await bed.client.cancel(second);
+  });
+
+  test('a failing canary stops the batch FAILED before the rest is fed', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    spawnExecutor(bed);
+    spawnFeeder(bed);
+    const tasks = tasksOf(100, (i) => ({ i, ...(i === 2 ? { failUntilAttempt: 99 } : {}) }));
+    const id = await bed.client.createBatch({ action: 'batch_task', tasks, canary: 5 });
+    const failed = await waitForBatch(bed, id, ['FAILED', 'SUCCESS']);
+    assert.equal(failed.state, 'FAILED');
+    assert.match(failed['status-message'] ?? '', /canary failed: 1 of 5/);
+    assert.equal(failed.batch?.sent, 5);
+    assert.equal(await bed.client.count(`parent-job='${id}'`), 5);
+
+    const good = await bed.client.createBatch({ action: 'batch_task', tasks: tasksOf(50, (i) => ({ i })), canary: 5 });
+    const done = await waitForBatch(bed, good, ['FAILED', 'SUCCESS']);
+    assert.equal(done.state, 'SUCCESS', done['status-message']);
+    assert.equal(done.batch?.succeeded, 50);
+  });
+
+  test('jobctl batch create reads JSON lines from stdin; show renders the table, list the batches, pause and resume work', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    // 2,500 lines: uploaded in three requests as they are read.
+    const input = tasksOf(2500, (i) => ({ i, bytes: 2 }))
+      .map((task) => JSON.stringify(task))
+      .join('\n');
+    const created = await jobctl.run(['batch', 'create', 'batch_task', '--tasks', '-', '--max-in-flight', '400', '--json'], { input });
+    assert.equal(created.code, 0, created.stderr);
+    const { id } = JSON.parse(created.stdout) as { id: string };
+    const paused = await jobctl.run(['batch', 'pause', id]);
+    assert.equal(paused.code, 0, paused.stderr);
+    assert.match(paused.stdout, /RUNNING \(paused\)/);
+    const listed = await jobctl.run(['batch', 'list']);
+    assert.match(listed.stdout, new RegExp(`${id.replace('/', '\\/')}\\s+PAUSED\\s+batch_task\\s+\\d+\\s+\\d+\\s+2500`));
+    spawnExecutor(bed);
+    spawnFeeder(bed);
+    await jobctl.run(['batch', 'resume', id]);
+    const followed = await jobctl.run(['show', id, '--follow']);
+    assert.equal(followed.code, 0, followed.stderr + followed.stdout);
+    assert.match(followed.stdout, /\[[#-]+\] \d+% \d+\/2500 sent \d+/);
+    assert.match(followed.stdout, /state\s+SUCCESS/);
+    assert.match(followed.stdout, /tasks\.processed\s+2500/);
+    assert.match(followed.stdout, /movedBytes\s+5000/);
+    const refused = await jobctl.run(['batch', 'create', 'batch_task', '--tasks', '-'], { input: '{"payload": 1}\nnot json' });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /line 2 is not JSON/);
+  });
+});
