@@ -88,13 +88,26 @@ test('a distributor with a key of role distributor creates, enqueues and publish
     names: ['ticker'],
     extraArgs: ['--api-key', distributorKey.key, '--api-secret', distributorKey.secret],
   });
-  bed().spawnExecutor({ actionsDirs: [TEST_ACTIONS], extraArgs: ['--api-key', executorKey.key, '--api-secret', executorKey.secret] });
-  await distributor.waitForLine(/distribution leading/);
-  await waitFor(async () => (await client.count(`action='noop' and state='SUCCESS' and created-by='${distributorKey.key}'`)) >= 3, {
-    timeoutMs: 30_000,
-    intervalMs: 200,
-    message: "three of the distributor's jobs to succeed",
+  const executor = bed().spawnExecutor({
+    actionsDirs: [TEST_ACTIONS],
+    extraArgs: ['--api-key', executorKey.key, '--api-secret', executorKey.secret],
   });
+  await distributor.waitForLine(/distribution leading/);
+  try {
+    await waitFor(async () => (await client.count(`action='noop' and state='SUCCESS' and created-by='${distributorKey.key}'`)) >= 3, {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      message: "three of the distributor's jobs to succeed",
+    });
+  } catch (error) {
+    // Seen once under CI load and never since: say where the jobs were and what the daemons said.
+    const states = await client.countByState(`created-by='${distributorKey.key}'`).catch(() => undefined);
+    throw new Error(
+      `${String(error)}\njobs of the distributor by state: ${JSON.stringify(states)}\n` +
+        `distributor:\n${distributor.lines.slice(-40).join('\n')}\nexecutor:\n${executor.lines.slice(-40).join('\n')}`,
+      { cause: error },
+    );
+  }
   const refused = distributor.lines.filter((line) => /forbidden|may not /.test(line));
   assert.deepEqual(refused, [], 'no request of the distributor was refused');
 });
