@@ -39,15 +39,17 @@ export function checkBuilt(): void {
 /**
  * The no-op action as a plain `.mjs` module importing the built defineAction by absolute URL, so the
  * executor's worker threads load it without a TypeScript loader. It returns the moment it started
- * (epoch ms, sub-millisecond) as its status message.
+ * (epoch ms, sub-millisecond) as its status message. `inProcess`: it declares `isolation: 'in-process'`
+ * (run in the executor's event loop, no worker thread).
  */
-export async function writeNoopAction(dir: string): Promise<void> {
+export async function writeNoopAction(dir: string, inProcess = false): Promise<void> {
   const source = [
     `import { defineAction } from ${JSON.stringify(pathToFileURL(ACTION_MODULE).href)};`,
     '',
     'export default defineAction({',
     `  name: ${JSON.stringify(NOOP_ACTION)},`,
     '  timeoutSeconds: 60,',
+    ...(inProcess ? ["  isolation: 'in-process',"] : []),
     '  run: () => ({ message: String(performance.timeOrigin + performance.now()) }),',
     '});',
     '',

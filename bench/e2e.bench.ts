@@ -4,7 +4,7 @@
  * machine: a private ZooKeeper (forceSync=no), `job-api serve` on SQLite in its own process, and
  * `job-executor` processes started from the built JavaScript (dist/) as production starts them.
  *
- *   npm run bench:e2e [-- --json] [-- --seconds N] [-- --only 1x16,1x64,2x16,paced] [-- --no-warmup]
+ *   npm run bench:e2e [-- --json] [-- --seconds N] [-- --only 1x16,1x64,2x16,paced] [-- --no-warmup] [-- --in-process]
  *
  * Throughput runs (1 x 16, 1 x 64, 2 x 16 executor processes x threads): a producer in this process
  * keeps a backlog (bulk creates, then putMany of their ids, whenever the queue runs short), and jobs/s
@@ -16,7 +16,8 @@
  * split it. Each run has its own job-api process and database, executors and queue path; the
  * ZooKeeper server is shared and warmed up first (not reported). Also printed: CPU of each process over
  * the window (from /proc), ZooKeeper requests per job by client (the server's `cons` counters), and for
- * 1 x 64 the executor's VmRSS idle and at its busiest, and what it costs while idle.
+ * 1 x 64 the executor's VmRSS idle and at its busiest, and what it costs while idle. With --in-process
+ * the no-op action declares `isolation: 'in-process'`: it runs in the executors' event loops, no thread.
  *
  * --json prints one JSON object on the last line; with --only, figures of runs left out are null.
  * Any job not SUCCESS, unclean executor exit or error logged is reported as a PROBLEM (exit code 1).
@@ -75,6 +76,8 @@ interface PacedFigures {
 
 const { json, seconds: windowSeconds, only, has } = parseBenchArgs(process.argv.slice(2), 8);
 const withWarmup = !has('--no-warmup');
+/** The no-op action runs in the executors' event loops (`isolation: 'in-process'`) instead of worker threads. */
+const inProcess = has('--in-process');
 /**
  * Each slot starts its worker thread with its first job, and a thread costs a few hundred ms of CPU
  * to start: 64 of them take seconds, during which the rate is low but may look steady. So every run
@@ -578,14 +581,15 @@ async function main(): Promise<void> {
   const wanted = (name: string): boolean => only === undefined || only.has(name);
   const actionsDir = await mkdtemp(join(tmpdir(), 'bench-e2e-actions-'));
   try {
-    await writeNoopAction(actionsDir);
+    await writeNoopAction(actionsDir, inProcess);
     const zk = await startZooKeeper();
     try {
       const zkClient = await ZkClient.connect({ connectionString: zk.connectionString });
       try {
         const shared: Shared = { zk, zkClient, actionsDir };
         log(
-          `ZooKeeper ${zk.connectionString} (forceSync=no), job-api on SQLite and job-executor from dist/, each in its own process; ` +
+          `ZooKeeper ${zk.connectionString} (forceSync=no), job-api on SQLite and job-executor from dist/, each in its own process, ` +
+            `the action ${inProcess ? 'in-process' : 'in worker threads'}; ` +
             `window ${String(windowSeconds)} s after a ramp-up of at least ${String(RAMP_UP.minMs)} ms, until the rate is steady; load average ${loadavg()
               .map((value) => value.toFixed(2))
               .join(' ')}`,
@@ -616,7 +620,7 @@ async function main(): Promise<void> {
             `${verdict('paced p99 <= 25 ms', pacedFigures?.p99Ms, (v) => v <= 25)}; ${verdict('idle RSS <= 80 MB', rssIdleMb ?? undefined, (v) => v <= 80)}`,
         );
         if (problems.length > 0) log(`${String(problems.length)} PROBLEM(S), see above and stderr`);
-        if (json) log(JSON.stringify({ runs, paced: pacedFigures, rssIdleMb, rssBusyMb }));
+        if (json) log(JSON.stringify({ mode: inProcess ? 'inline' : 'thread', runs, paced: pacedFigures, rssIdleMb, rssBusyMb }));
       } finally {
         await zkClient.close();
       }

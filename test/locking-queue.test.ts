@@ -6,6 +6,7 @@ import { waitFor } from '../src/harness/wait-for.js';
 import { ZkClient } from '../src/zk/client.js';
 import { isZkError } from '../src/zk/errors.js';
 import { LockingQueue } from '../src/recipes/locking-queue.js';
+import { fourLetterWord } from '../src/harness/four-letter-word.js';
 import { spawnConsumer, type ConsumerProcess } from './fixtures/queue-consumer-process.js';
 import { removeTree } from './fixtures/zk-cleanup.js';
 
@@ -136,6 +137,47 @@ describe('take', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('consume', () => {
+  /** The server's last transaction id (`srvr`): ZooKeeper numbers every write transaction. */
+  async function lastZxid(): Promise<bigint> {
+    const answer = await fourLetterWord('127.0.0.1', server.port, 'srvr');
+    const match = /^Zxid:\s*(0x[0-9a-f]+)\s*$/m.exec(answer);
+    if (match?.[1] === undefined) throw new Error(`no Zxid in srvr's answer: ${answer}`);
+    return BigInt(match[1]);
+  }
+
+  test('consumes asked for together leave in one transaction', async () => {
+    await queue.putMany(jobIds(5).map((jobId) => ({ jobId })));
+    const items = await Promise.all(Array.from({ length: 5 }, () => queue.take()));
+    const before = await lastZxid();
+    await Promise.all(items.map((item) => queue.consume(item)));
+    const transactions = (await lastZxid()) - before;
+    // One each would be 5; nothing else writes to this server meanwhile.
+    assert.equal(transactions, 1n, `${String(transactions)} transactions for 5 consumes`);
+    assert.equal(await queue.length(), 0);
+    assert.equal((await client.getChildren(`${root}/taken`)).length, 0);
+  });
+
+  test('when one entry of a batch is gone, the others are consumed and only that one fails', async () => {
+    await queue.putMany(jobIds(4).map((jobId) => ({ jobId })));
+    const items = await Promise.all(Array.from({ length: 4 }, () => queue.take()));
+    const [gone, ...kept] = items;
+    assert.ok(gone !== undefined);
+    // Removed behind the consumer's back, as `jobctl queue remove --force` does.
+    await client.remove(`${root}/entries/${gone.name}`);
+    const results = await Promise.allSettled(items.map((item) => queue.consume(item)));
+    assert.equal(results[0]?.status, 'rejected');
+    assert.ok(isZkError((results[0]).reason, 'NO_NODE'));
+    assert.deepEqual(
+      results.slice(1).map((result) => result.status),
+      kept.map(() => 'fulfilled'),
+    );
+    assert.equal(await queue.length(), 0);
+    assert.deepEqual(await client.getChildren(`${root}/taken`), [gone.name]);
+    await client.remove(`${root}/taken/${gone.name}`);
   });
 });
 

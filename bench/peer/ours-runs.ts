@@ -63,19 +63,22 @@ export function parseOursResult(line: string): OursResult {
   return { runs, paced, rssIdleMb };
 }
 
-/** Runs `only` (e.g. `1x64` or `paced`) of the e2e benchmark; its lines go to `log` as they come. */
-export async function oursRun(only: string, seconds: number, log: (line: string) => void): Promise<OursResult> {
+/**
+ * Runs `only` (e.g. `1x64` or `paced`) of the e2e benchmark; its lines go to `log` as they come.
+ * `inProcess`: its no-op action runs in the executors' event loops instead of worker threads.
+ */
+export async function oursRun(only: string, seconds: number, log: (line: string) => void, inProcess = false): Promise<OursResult> {
   const child = ChildDaemon.spawn({
     name: 'e2e benchmark',
     command: process.execPath,
-    args: ['--import', 'tsx', E2E_SCRIPT, '--json', '--only', only, '--seconds', String(seconds)],
+    args: ['--import', 'tsx', E2E_SCRIPT, '--json', '--only', only, '--seconds', String(seconds), ...(inProcess ? ['--in-process'] : [])],
     stdout: { collect: { keptChars: OUTPUT_CHARS } },
     stderr: 'inherit',
   });
   const lines: string[] = [];
   child.stdout.onLine((line) => {
     lines.push(line);
-    if (!line.startsWith('{')) log(`  ours | ${line}`);
+    if (!line.startsWith('{')) log(`  ours${inProcess ? ' in-process' : ''} | ${line}`);
   });
   const exit = await child.exited;
   const last = lines.at(-1);

@@ -39,6 +39,12 @@ const args = await withEngineOptions(yargs(hideBin(process.argv)), 'JOB_EXECUTOR
     describe:
       'offer the bundled `command` action, which runs any program as this user (off by default: every key that may create jobs could run code here)',
   })
+  .option('in-process', {
+    type: 'string',
+    requiresArg: true,
+    describe:
+      "declared: actions that declare isolation 'in-process' run in the executor's event loop (cheaper, but no hard kill of code that never yields); never: every action runs in a worker thread (default: declared)",
+  })
   .option('command-allow', {
     type: 'string',
     array: true,

@@ -4,6 +4,7 @@
  */
 import { checkRetrySpec, type RetryPolicySpec } from '../api/job/retry-policy.js';
 import { isRecord } from '../util/is-record.js';
+import { ACTION_ISOLATIONS, type ActionIsolation } from '../sdk/action.js';
 
 /** What the executor needs to know of an action without importing it: the module runs elsewhere. */
 export interface ActionMetadata {
@@ -17,6 +18,8 @@ export interface ActionMetadata {
   readonly maxConcurrent?: number;
   readonly ratePerSecond?: number;
   readonly description?: string;
+  /** Where its jobs run (ActionSpec.isolation); absent: a worker thread. */
+  readonly isolation?: ActionIsolation;
 }
 
 export interface DiscoveryData {
@@ -58,11 +61,12 @@ export function parseFromDiscovery(value: unknown): FromDiscovery | undefined {
   if (type === 'importing') return { type, file };
   if (type === 'failed') return typeof value.error === 'string' ? { type, file, error: value.error } : undefined;
   if (type !== 'found') return undefined;
-  const { name, timeoutSeconds, maxAttempts, retry, maxConcurrent, ratePerSecond, description } = value;
+  const { name, timeoutSeconds, maxAttempts, retry, maxConcurrent, ratePerSecond, description, isolation } = value;
   if (typeof name !== 'string' || typeof timeoutSeconds !== 'number') return undefined;
   if (maxAttempts !== undefined && typeof maxAttempts !== 'number') return undefined;
   if (maxConcurrent !== undefined && typeof maxConcurrent !== 'number') return undefined;
   if (ratePerSecond !== undefined && typeof ratePerSecond !== 'number') return undefined;
+  if (isolation !== undefined && !(ACTION_ISOLATIONS as readonly unknown[]).includes(isolation)) return undefined;
   const checkedRetry = retry === undefined ? undefined : checkRetrySpec(retry, 'camel', 'retry');
   if (checkedRetry !== undefined && 'problems' in checkedRetry) return undefined;
   return {
@@ -75,5 +79,6 @@ export function parseFromDiscovery(value: unknown): FromDiscovery | undefined {
     ...(maxConcurrent === undefined ? {} : { maxConcurrent }),
     ...(ratePerSecond === undefined ? {} : { ratePerSecond }),
     ...(typeof description === 'string' ? { description } : {}),
+    ...(isolation === undefined ? {} : { isolation: isolation as ActionIsolation }),
   };
 }

@@ -40,6 +40,7 @@ for (const file of files) {
       ...(definition.maxConcurrent === undefined ? {} : { maxConcurrent: definition.maxConcurrent }),
       ...(definition.ratePerSecond === undefined ? {} : { ratePerSecond: definition.ratePerSecond }),
       ...(definition.description === undefined ? {} : { description: definition.description }),
+      ...(definition.isolation === undefined ? {} : { isolation: definition.isolation }),
     });
   } catch (error) {
     post({ type: 'failed', file, error: toError(error).message });

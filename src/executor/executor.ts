@@ -32,6 +32,7 @@ import { BatchedJobWrites } from './job-writes.js';
 import type { ExecutorOptions } from './options.js';
 import { Slot } from './slot.js';
 import { logRunningStacks } from './stack-dump.js';
+import { InProcessRunner } from './in-process-runner.js';
 
 export type ExecutorState = 'STARTING' | 'RUNNING' | 'STOPPING' | 'STOPPED';
 
@@ -154,7 +155,8 @@ export class Executor {
       commandAllow: options.commandAllow,
       commandStage: options.commandStage,
     };
-    this.#slots = Array.from({ length: options.threads }, (_, index) => new Slot(index, workerSettings, options.idleThreadMs));
+    const inProcess = options.inProcess === 'declared' ? new InProcessRunner(workerSettings) : undefined;
+    this.#slots = Array.from({ length: options.threads }, (_, index) => new Slot(index, workerSettings, options.idleThreadMs, inProcess));
     releasers.add('threads', async () => {
       await Promise.all(this.#slots.map((slot) => slot.close()));
     });

@@ -13,7 +13,8 @@ import type { QueueItem } from '../recipes/locking-queue.js';
 import { messageOf, toError } from '../util/errors.js';
 import { withFields, type Logger } from '../util/logger.js';
 import type { DiscoveredAction } from './action-discovery.js';
-import type { ActionThread, ThreadResult } from './action-thread.js';
+import type { ActionIsolation } from '../sdk/action.js';
+import type { RunHooks, ThreadResult, ThreadRun } from './action-thread.js';
 import { RETURN_CODES, unknownAction } from './disposition.js';
 import { consumeEntry, ended, line, requeueJob, type JobExit } from './job-exit.js';
 import { UNKNOWN_ACTION, outcomeOfLoss, type JobOutcome, type JobTally } from './job-observer.js';
@@ -26,10 +27,16 @@ import { RunStopper } from './run-stopper.js';
 import { awaitFreshLease, leaseIsOver, shareLeaseDeadline } from './lease-gate.js';
 import { awaitEarlierRunEnded, firstAttemptAfterRetry } from './earlier-run.js';
 
+/** Where a job's action runs: the slot's worker thread, or the executor's event loop (in-process-runner.ts). */
+export interface ActionRunner {
+  readonly threadId: number;
+  run(file: string, job: JobDocument, hooks: RunHooks, leaseDeadline?: SharedArrayBuffer): ThreadRun;
+}
+
 export interface SlotThreads {
   readonly index: number;
-  /** The slot's thread, started if it has none (or its last one was terminated). */
-  thread(): ActionThread;
+  /** The runner for an action of this isolation: the slot's thread (started if it has none) unless in-process. */
+  runner(isolation: ActionIsolation | undefined): ActionRunner;
 }
 
 export interface RunningJob {
@@ -125,7 +132,7 @@ async function execute(
   // The last step before the action: a claim made on a session gone quiet (or just before a SIGSTOP)
   // must not start it (docs/contracts.md, invariant 2).
   await awaitFreshLease(item, log);
-  const thread = slot.thread();
+  const thread = slot.runner(loaded.definition.isolation);
   const stopper = new RunStopper(deps.timings.killGraceMs, log);
   const stop = (reason: StopReason, detail: string): void => {
     stopper.stop(reason, detail);

@@ -36,7 +36,7 @@ import type { JobWrites } from './job-writes.js';
 import { OwnershipLostError, type OwnedJob } from './owned-job.js';
 import type { StopReason } from './run-outcome.js';
 
-export type { RunningJob, SlotThreads } from './job-run.js';
+export type { ActionRunner, RunningJob, SlotThreads } from './job-run.js';
 
 export interface RunnerTimings {
   /** From the action's signal to terminating its thread. */

@@ -67,6 +67,11 @@ export interface ExecutorOptions {
    * `--command-fetch-timeout`, and `--command-work-dir` where working directories are made.
    */
   readonly commandStage: StageSettings;
+  /**
+   * `--in-process declared|never`: whether actions that declare `isolation: 'in-process'` run in this
+   * event loop (in-process-runner.ts), or every action gets a worker thread whatever it declares.
+   */
+  readonly inProcess: InProcessPolicy;
   readonly shutdownTimeoutMs: number;
   /** From an action's abort signal to terminating its thread. */
   readonly killGraceMs: number;
@@ -90,6 +95,18 @@ export interface ExecutorOptions {
   readonly logFile: string | undefined;
   /** Where /metrics, /healthz and /readyz are served; undefined: not at all. */
   readonly metrics: MetricsOptions | undefined;
+}
+
+export type InProcessPolicy = 'declared' | 'never';
+const IN_PROCESS_POLICIES: readonly InProcessPolicy[] = ['declared', 'never'];
+
+/** `--in-process`: 'declared' by default. */
+function readInProcessPolicy(args: OptionArgs): InProcessPolicy {
+  const given = readString(args, 'in-process') ?? 'declared';
+  if (!(IN_PROCESS_POLICIES as readonly string[]).includes(given)) {
+    fail(`--in-process must be declared or never, got ${JSON.stringify(given)}`);
+  }
+  return given as InProcessPolicy;
 }
 
 export const EXECUTOR_DEFAULTS = Object.freeze({
@@ -202,6 +219,7 @@ export async function compileExecutorOptions(args: OptionArgs): Promise<Executor
     allowCommand: readFlag(args, 'allow-command') || commandAllow.length > 0,
     commandAllow,
     commandStage: await readStageSettings(args),
+    inProcess: readInProcessPolicy(args),
     shutdownTimeoutMs: readSeconds(args, 'shutdown-timeout', EXECUTOR_DEFAULTS.shutdownTimeoutSeconds, 0, 86_400),
     killGraceMs: readSeconds(args, 'kill-grace', EXECUTOR_DEFAULTS.killGraceSeconds, 0, 3600),
     maxAttempts: readNumber(args, 'max-attempts', EXECUTOR_DEFAULTS.maxAttempts, 1, MAX_ATTEMPTS_LIMIT, true),

@@ -9,6 +9,7 @@ import { Session } from 'node:inspector';
 import { messageOf } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import type { RunningJob } from './job-run.js';
+import { MAIN_THREAD_ID } from './in-process-runner.js';
 
 /** 1-based line and column, as in an Error stack. */
 export interface StackFrame {
@@ -320,12 +321,19 @@ export function formatStack(stack: ThreadStack): string {
 }
 
 /** Logs every running job with the stack of the code its thread runs right now (SIGUSR1). */
+function stackText(job: RunningJob, stack: ThreadStack | undefined): string {
+  if (job.threadId === MAIN_THREAD_ID)
+    return "(an in-process action: it runs in the executor's event loop, which is between calls right now)";
+  return stack === undefined ? '(no stack)' : formatStack(stack);
+}
+
 export async function logRunningStacks(running: readonly RunningJob[], logger: Logger): Promise<void> {
   if (running.length === 0) {
     logger.info('stack dump: no job is running');
     return;
   }
-  const stacks = await captureThreadStacks(running.map((job) => job.threadId));
+  // An in-process action runs on this very thread (in-process-runner.ts): no stack of its own to read.
+  const stacks = await captureThreadStacks(running.map((job) => job.threadId).filter((id) => id !== MAIN_THREAD_ID));
   const now = Date.now();
   for (const job of running) {
     const stack = stacks.get(job.threadId);
@@ -335,7 +343,7 @@ export async function logRunningStacks(running: readonly RunningJob[], logger: L
         ? 'no progress reported'
         : `progress ${job.progress.percent}%${job.progress.message === undefined ? '' : ` (${job.progress.message})`}`;
     logger.warn(
-      `stack dump: job ${job.jobId} (${job.action}) on slot ${job.slot}, running ${elapsedSeconds} s, ${progress}\n${stack === undefined ? '(no stack)' : formatStack(stack)}`,
+      `stack dump: job ${job.jobId} (${job.action}) on slot ${job.slot}, running ${elapsedSeconds} s, ${progress}\n${stackText(job, stack)}`,
       { jobId: job.jobId, action: job.action, slot: job.slot, attempt: job.attempt, elapsedSeconds, progress: job.progress },
     );
   }

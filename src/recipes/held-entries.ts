@@ -3,6 +3,11 @@
  * one transaction, or released. Every step goes through the session that took the item, so once
  * that session is lost it fails with SESSION_LOST instead of touching a node another consumer owns.
  * A reply lost to a dropped connection is settled on the same session before anything else.
+ *
+ * Consumes asked for in one turn of the event loop (an executor's slots finishing together: their
+ * final writes come back in one HTTP answer) leave in one transaction, which ZooKeeper logs and
+ * replicates once instead of once per entry. A transaction is all or nothing, so when it fails each
+ * of its entries is settled on its own, exactly as a lone consume would be.
  */
 import { ZkError, isZkError } from '../zk/errors.js';
 import type { ZkClient } from '../zk/client.js';
@@ -33,6 +38,14 @@ export interface QueueItem {
 
 /** Pause between tries of a step the connection interrupted, so a persistent fault cannot spin. */
 export const TRANSIENT_PAUSE_MS = 50;
+/** Entries per batched consume: two operations each, far below ZooKeeper's 1 MB request limit. */
+const CONSUME_BATCH = 250;
+
+interface PendingConsume {
+  readonly item: QueueItem;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
 
 export class HeldEntries {
   readonly #client: ZkClient;
@@ -42,6 +55,7 @@ export class HeldEntries {
   readonly #inProcess: Set<string>;
   readonly #listing: QueueListing;
   readonly #held = new Map<string, QueueItem>();
+  #consumes: PendingConsume[] = [];
 
   constructor(client: ZkClient, paths: QueuePaths, consumerId: string, inProcess: Set<string>, listing: QueueListing) {
     this.#client = client;
@@ -62,6 +76,71 @@ export class HeldEntries {
   /** The lost session's taken nodes are gone: those entries are free for anyone, us included. */
   forgetSession(session: ZkSession): void {
     for (const item of [...this.#held.values()]) if (item.session === session) this.#forget(item);
+  }
+
+  /** Removes the entry and its taken node; several consumes of one turn of the event loop in one transaction. */
+  consume(item: QueueItem): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.assertHeld(item, 'consume');
+      this.#consumes.push({ item, resolve, reject });
+      if (this.#consumes.length === 1) {
+        setImmediate(() => {
+          this.#flushConsumes();
+        });
+      }
+    });
+  }
+
+  #flushConsumes(): void {
+    const pending = this.#consumes;
+    this.#consumes = [];
+    const bySession = new Map<ZkSession, PendingConsume[]>();
+    for (const one of pending) {
+      const group = bySession.get(one.item.session);
+      if (group === undefined) bySession.set(one.item.session, [one]);
+      else group.push(one);
+    }
+    for (const [session, group] of bySession) {
+      for (let start = 0; start < group.length; start += CONSUME_BATCH) {
+        void this.#consumeTogether(session, group.slice(start, start + CONSUME_BATCH));
+      }
+    }
+  }
+
+  async #consumeTogether(session: ZkSession, group: readonly PendingConsume[]): Promise<void> {
+    if (group.length > 1) {
+      try {
+        // Held when asked; the session may have been lost since, which the transaction then reports.
+        await session.multi(group.flatMap(({ item }) => consumeOps(this.#paths, item.name)));
+        for (const { item, resolve } of group) {
+          this.#forget(item);
+          this.#listing.finished(item.name);
+          resolve();
+        }
+        return;
+      } catch (error) {
+        // Nothing was done (the transaction failed), or it is unknown (a lost reply): each on its own.
+        const unknown = isZkError(error, 'CONNECTION_LOSS', 'OPERATION_TIMEOUT', 'REQUEST_TIMEOUT');
+        await Promise.all(group.map((one) => this.#consumeAlone(one, unknown)));
+        return;
+      }
+    }
+    for (const one of group) await this.#consumeAlone(one, false);
+  }
+
+  async #consumeAlone({ item, resolve, reject }: PendingConsume, afterLostReply: boolean): Promise<void> {
+    try {
+      const entry = `${this.#paths.entries}/${item.name}`;
+      if (afterLostReply && (await this.#entryGoneAfterLoss(item, entry, 'consume'))) {
+        this.#forget(item);
+        this.#listing.finished(item.name);
+      } else {
+        await this.settle(item, 'consume', consumeOps(this.#paths, item.name));
+      }
+      resolve();
+    } catch (error) {
+      reject(error);
+    }
   }
 
   /** One transaction that ends the entry, on the item's session; a lost reply is settled by reading back. */
@@ -157,4 +236,12 @@ export class HeldEntries {
     if (this.#held.get(item.name) === item) this.#held.delete(item.name);
     this.#inProcess.delete(item.name);
   }
+}
+
+/** The transaction that consumes one entry: the entry and our taken node. */
+export function consumeOps(paths: QueuePaths, name: string): MultiOp[] {
+  return [
+    { op: 'remove', path: `${paths.entries}/${name}` },
+    { op: 'remove', path: `${paths.taken}/${name}` },
+  ];
 }

@@ -207,11 +207,8 @@ export class LockingQueue {
    * settled here, on the same session: consumed, or tried again. Rejects with SESSION_LOST once the
    * session holding the item is lost (the entry is then someone else's to take).
    */
-  async consume(item: QueueItem): Promise<void> {
-    await this.#heldEntries.settle(item, 'consume', [
-      { op: 'remove', path: `${this.paths.entries}/${item.name}` },
-      { op: 'remove', path: `${this.paths.taken}/${item.name}` },
-    ]);
+  consume(item: QueueItem): Promise<void> {
+    return this.#heldEntries.consume(item);
   }
 
   /**

@@ -110,10 +110,21 @@ export interface ActionSpec<P = unknown> {
   /** At most this many jobs of the action start per second across the fleet (a token bucket); overridable likewise. */
   readonly ratePerSecond?: number;
   readonly description?: string;
+  /**
+   * Where the action runs: `'thread'` (the default), a worker thread of its slot, where a timeout can
+   * end even code that never yields; or `'in-process'`, the executor's own event loop, several times
+   * cheaper per job but with no hard kill: only for actions that always yield and honour their
+   * signal (an action that blocks stalls the whole executor). The operator can refuse it
+   * (`job-executor --in-process never`).
+   */
+  readonly isolation?: ActionIsolation;
   /** Validates the JSON value of `job.payload`; throwing fails the job before `run` starts. */
   readonly parsePayload?: (raw: unknown) => P;
   run(context: ActionContext<P>): Promise<ActionOutcome> | ActionOutcome;
 }
+
+export type ActionIsolation = 'thread' | 'in-process';
+export const ACTION_ISOLATIONS: readonly ActionIsolation[] = ['thread', 'in-process'];
 
 /** Marks what `defineAction` made (see DefinitionKind.brand for why it is a global symbol). */
 export const ACTION_BRAND: unique symbol = Symbol.for('zk-job-engine.action-definition');
@@ -135,6 +146,7 @@ const KNOWN_FIELDS: ReadonlySet<string> = new Set([
   'maxConcurrent',
   'ratePerSecond',
   'description',
+  'isolation',
   'parsePayload',
   'run',
 ]);
@@ -149,7 +161,7 @@ export function actionSpecProblems(spec: unknown): string[] {
   const fields = fieldsOf(spec);
   if (fields === undefined) return [`an action definition must be an object, got ${describeValue(spec)}`];
   const problems: string[] = [];
-  const { name, timeoutSeconds, maxAttempts, retry, description, parsePayload, run } = fields;
+  const { name, timeoutSeconds, maxAttempts, retry, description, isolation, parsePayload, run } = fields;
   if (typeof name !== 'string' || !ACTION_NAME_PATTERN.test(name)) {
     problems.push(`name must be 1-128 characters of letters, digits, _ . : - starting with a letter or digit, got ${describeValue(name)}`);
   }
@@ -171,6 +183,9 @@ export function actionSpecProblems(spec: unknown): string[] {
   problems.push(...limitProblems(fields));
   if (description !== undefined && typeof description !== 'string') {
     problems.push(`description must be a string when given, got ${describeValue(description)}`);
+  }
+  if (isolation !== undefined && !(ACTION_ISOLATIONS as readonly unknown[]).includes(isolation)) {
+    problems.push(`isolation must be 'thread' or 'in-process' when given, got ${describeValue(isolation)}`);
   }
   if (parsePayload !== undefined && typeof parsePayload !== 'function') {
     problems.push(`parsePayload must be a function when given, got ${describeValue(parsePayload)}`);
@@ -204,6 +219,7 @@ export function defineAction<P>(spec: ActionSpec<P>): ActionDefinition<P> {
     ...(spec.maxConcurrent === undefined ? {} : { maxConcurrent: spec.maxConcurrent }),
     ...(spec.ratePerSecond === undefined ? {} : { ratePerSecond: spec.ratePerSecond }),
     ...(spec.description === undefined ? {} : { description: spec.description }),
+    ...(spec.isolation === undefined ? {} : { isolation: spec.isolation }),
     ...(spec.parsePayload === undefined ? {} : { parsePayload: spec.parsePayload }),
     // The executor calls `definition.run(context)`, so `this` is the definition, which holds the same fields.
     // eslint-disable-next-line @typescript-eslint/unbound-method
