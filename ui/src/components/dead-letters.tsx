@@ -27,7 +27,7 @@ export function DeadLettersPanel() {
   const load = useCallback(async () => {
     const query = new URLSearchParams({
       filter: DEAD_LETTER_FILTER,
-      select: 'action',
+      select: 'state,action',
       orderby: 'updated:desc',
       last: String(SAMPLE),
       'count-limit': String(COUNT_LIMIT),
