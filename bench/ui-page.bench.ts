@@ -1,6 +1,6 @@
 /**
  * `npm run bench:ui`: the server time of the dashboard's jobs page, a 100-row page of the REST search
- * as the dashboard asks for it (orderby, first/last, a filter, `count-limit=10000`), with many jobs in
+ * as the dashboard asks for it (orderby with `created` second, first/last, a filter, `count-limit=10000`), with many jobs in
  * the database: --jobs N (default 1,000,000), --store sqlite|postgres|both (default both; PostgreSQL is
  * a private server the harness starts). Times are measured at the client over loopback, so they
  * include HTTP; the median and the 95th percentile of --rounds requests per query are printed, and
@@ -40,12 +40,12 @@ const QUERIES: Record<string, string> = {
   'page 50 of 100 rows': `orderby=created:desc&first=4901&last=5000&${CAP}`,
   "state='FAILED', newest 100": `orderby=created:desc&first=1&last=100&${CAP}&${f("state='FAILED'")}`,
   "state='FAILED', oldest 100": `orderby=created:asc&first=1&last=100&${CAP}&${f("state='FAILED'")}`,
-  "action='deploy', by updated": `orderby=updated:desc&first=1&last=100&${CAP}&${f("action='deploy'")}`,
+  "action='deploy', by updated": `orderby=updated:desc,created:desc&first=1&last=100&${CAP}&${f("action='deploy'")}`,
   'action and target, newest 100': `orderby=created:desc&first=1&last=100&${CAP}&${f("action='deploy' and target-resource/href='deployment/5'")}`,
   "state and created>'now-1h'": `orderby=created:desc&first=1&last=100&${CAP}&${f("state='QUEUED' and created>'now-1h'")}`,
-  'sorted by progress': `orderby=progress:desc&first=1&last=100&${CAP}`,
-  'sorted by state': `orderby=state:asc&first=1&last=100&${CAP}`,
-  'dead letters, newest 100': `orderby=updated:desc&first=1&last=100&${CAP}&${f("state='FAILED' and dead-letter/reason!=null")}`,
+  'sorted by progress': `orderby=progress:desc,created:desc&first=1&last=100&${CAP}`,
+  'sorted by state': `orderby=state:asc,created:asc&first=1&last=100&${CAP}`,
+  'dead letters (overview panel)': `orderby=created:desc&select=state,action&first=1&last=1000&count-limit=1000&${f("state='FAILED' and dead-letter/reason!=null")}`,
   'counts per state (overview)': 'last=0&aggregation=terms:state',
   'exact count: newest 100': 'orderby=created:desc&first=1&last=100',
   "exact count: state='FAILED'": `orderby=created:desc&first=1&last=100&${f("state='FAILED'")}`,

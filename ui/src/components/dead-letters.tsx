@@ -11,7 +11,8 @@ import { ErrorNote } from './common';
 
 export const DEAD_LETTER_FILTER = "state='FAILED' and dead-letter/reason!=null";
 const SAMPLE = 1000;
-const COUNT_LIMIT = 100_000;
+/** Counted up to the sample: the filter reads the document, so a count costs a row read per FAILED job. */
+const COUNT_LIMIT = SAMPLE;
 const POLL_MS = 10_000;
 
 interface DeadLetters {
@@ -28,7 +29,8 @@ export function DeadLettersPanel() {
     const query = new URLSearchParams({
       filter: DEAD_LETTER_FILTER,
       select: 'state,action',
-      orderby: 'updated:desc',
+      // Newest created first: the (state, created) index reads the FAILED jobs in that order and stops early.
+      orderby: 'created:desc',
       last: String(SAMPLE),
       'count-limit': String(COUNT_LIMIT),
     });
