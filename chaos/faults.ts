@@ -5,7 +5,7 @@
  * quorum lost for longer than the session timeout, the job API killed). Each lane injects one fault,
  * holds it, heals it, pauses, and picks again, so two faults of different lanes may overlap.
  */
-import { readLeaders } from '../src/jobctl/leaders-command.js';
+import { readLeaders } from '../src/views/distributions.js';
 import { delay } from '../src/util/delay.js';
 import type { ZkClient } from '../src/zk/client.js';
 import type { FaultRecord } from './checker.js';

@@ -4,6 +4,8 @@
  * created with `jobctl` appears and reaches SUCCESS without a reload; a bad CIMI filter shows the
  * API's error in place; a running job is cancelled from its page; a viewer sees no action buttons and
  * gets 403 when it forges the request; without --zk-hosts the engine panels say how to turn them on.
+ * Then what came later: a distribution's schedule and ticks, dead letters, attempts, a batch's
+ * counters and tasks, and the cancel of everything a filter matches (a viewer forging it gets 403).
  * Screenshots of each page go to test-artifacts/ui/.
  */
 import assert from 'node:assert/strict';
@@ -24,12 +26,15 @@ import { ZkClient } from '../src/zk/client.js';
 import { buildUi } from '../scripts/build-ui.js';
 import { startTestApi, type ApiKey, type TestApi } from './fixtures/api-server.js';
 import { spawnDaemon, type DaemonProcess } from './fixtures/daemon-process.js';
-import { TEST_ACTIONS } from './fixtures/executor-testbed.js';
+import { TEST_ACTIONS, TEST_DISTRIBUTIONS } from './fixtures/executor-testbed.js';
+import { newJob } from '../src/api/job/lifecycle.js';
+import { parseJobCreate } from '../src/api/job/parse.js';
 import { killJobctlProcesses, runJobctl } from './fixtures/jobctl-process.js';
 import { removeTree } from './fixtures/zk-cleanup.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const EXECUTOR_BIN = fileURLToPath(new URL('../src/bin/job-executor.ts', import.meta.url));
+const DISTRIBUTOR_BIN = fileURLToPath(new URL('../src/bin/job-distributor.ts', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../test-artifacts/ui/', import.meta.url));
 /** Generous for a loaded 2-core machine: a browser, ZooKeeper, the API and an executor share it. */
 const UI_TIMEOUT_MS = 30_000;
@@ -301,6 +306,179 @@ describe('the dashboard', () => {
   });
 });
 
+describe('the dashboard: distributions, dead letters, attempts, batches, bulk by filter', () => {
+  test('the distributions page shows the schedule, leader, last tick with the jobs it created, and next tick', async () => {
+    const { page, context, problems } = await openPage();
+    const distributor = spawnDaemon(
+      DISTRIBUTOR_BIN,
+      [
+        'ticker',
+        '--zk-hosts',
+        bed().zk.connectionString,
+        '--queue-path',
+        bed().queuePath,
+        '--election-path',
+        bed().electionPath,
+        '--api-url',
+        bed().server.address,
+        '--session-timeout',
+        '4',
+        '--name',
+        'ui-test-distributor',
+        '--distributors-dir',
+        TEST_DISTRIBUTIONS,
+        '--schedule',
+        'ticker=2s',
+      ],
+      { JOB_DISTRIBUTOR_API_KEY: bed().admin.key, JOB_DISTRIBUTOR_API_SECRET: bed().admin.secret },
+    );
+    try {
+      await logIn(page, bed().server.address, bed().admin);
+      await page.goto(`${bed().server.address}/ui/#/distributions`);
+      const row = page.locator('tr[data-distribution="ticker"]');
+      // A tick that created its three jobs (the first one may find them made: then the next does).
+      await row.locator('[data-created="3"]').waitFor({ timeout: UI_TIMEOUT_MS });
+      const text = await row.innerText();
+      assert.match(text, /every 2 s/);
+      assert.match(text, /ui-test-distributor/);
+      assert.match(text, /\b(in \d|due now)/, `no next tick in: ${text}`);
+      await screenshot(page, 'distributions');
+      assert.deepEqual(problems, []);
+    } finally {
+      // A clean stop resigns the election; SIGKILL only if it does not exit.
+      distributor.signal('SIGTERM');
+      await Promise.race([distributor.exited, new Promise((resolve) => setTimeout(resolve, UI_TIMEOUT_MS).unref())]);
+      await distributor.kill();
+      await context.close();
+    }
+  });
+
+  test('dead letters: counted per action on the overview, filtered in the jobs table, their attempts on the job page', async () => {
+    const { page, context, problems } = await openPage();
+    const action = `doomed_${randomUUID().slice(0, 8)}`;
+    const at = new Date().toISOString();
+    const job = {
+      ...newJob(parseJobCreate({ action }), new Date()),
+      state: 'FAILED' as const,
+      attempt: 2,
+      'return-code': 3,
+      'status-message': 'gave up',
+      'dead-letter': { reason: 'max attempts reached', at, attempt: 2 },
+      'attempt-history': [
+        { attempt: 1, started: at, ended: at, state: 'QUEUED' as const, 'return-code': 1, 'status-message': 'first try failed' },
+        { attempt: 2, started: at, ended: at, state: 'FAILED' as const, 'return-code': 3, 'status-message': 'gave up' },
+      ],
+    };
+    await bed().backends.jobs.create(job);
+    try {
+      await logIn(page, bed().server.address, bed().admin);
+      await page.locator(`tr[data-dead-action="${action}"]`).waitFor({ timeout: UI_TIMEOUT_MS });
+      await screenshot(page, 'overview-dead-letters');
+      await page.locator(`tr[data-dead-action="${action}"] a`).click();
+      await page.locator(`tr[data-job="${job.id}"]`).waitFor({ timeout: UI_TIMEOUT_MS });
+      assert.equal(await page.getByLabel('Dead letters only').isChecked(), true);
+      assert.equal(await page.locator('table.jobs tbody tr[data-job]').count(), 1, 'only the dead letter of that action');
+      await page.locator(`tr[data-job="${job.id}"] a`).click();
+      await page.locator('[data-dead-letter]').waitFor({ timeout: UI_TIMEOUT_MS });
+      assert.match(await page.locator('[data-dead-letter]').innerText(), /max attempts reached/);
+      assert.equal(await page.locator('table.attempts tbody tr').count(), 2);
+      assert.match(await page.locator('tr[data-attempt="1"]').innerText(), /first try failed/);
+      await screenshot(page, 'job-attempts');
+      assert.deepEqual(problems, []);
+    } finally {
+      await bed().backends.jobs.delete(job.id);
+      await context.close();
+    }
+  });
+
+  test("a batch's page shows its counters and its tasks", async () => {
+    const { page, context, problems } = await openPage();
+    const batch = {
+      ...newJob(parseJobCreate({ action: 'noop' }), new Date()),
+      action: 'batch',
+      state: 'RUNNING' as const,
+      batch: {
+        action: 'noop',
+        source: 'list' as const,
+        'batch-size': 100,
+        'max-in-flight': 10,
+        defaults: {},
+        phase: 'draining' as const,
+        paused: false,
+        sealed: true,
+        sent: 2,
+        total: 2,
+        'total-estimated': false,
+        succeeded: 1,
+        failed: 1,
+        canceled: 0,
+        counters: { rows: 42 },
+      },
+    };
+    const tasks = ['SUCCESS', 'FAILED'].map((state, index) => ({
+      ...newJob(parseJobCreate({ action: 'noop' }), new Date()),
+      state: state as 'SUCCESS' | 'FAILED',
+      'parent-job': batch.id,
+      'batch-index': index,
+    }));
+    for (const job of [batch, ...tasks]) await bed().backends.jobs.create(job);
+    try {
+      await logIn(page, bed().server.address, bed().admin);
+      await page.goto(`${bed().server.address}/ui/#/job/${batch.id.replace('job/', '')}`);
+      await page.locator('[data-batch="succeeded"]').waitFor({ timeout: UI_TIMEOUT_MS });
+      assert.equal(await page.locator('[data-batch="sent"]').innerText(), '2 of 2');
+      assert.equal(await page.locator('[data-batch="failed"]').innerText(), '1');
+      for (const task of tasks) await page.locator(`li[data-task="${task.id}"]`).waitFor({ timeout: UI_TIMEOUT_MS });
+      await screenshot(page, 'job-batch');
+      assert.deepEqual(problems, []);
+    } finally {
+      for (const job of [...tasks, batch]) await bed().backends.jobs.delete(job.id);
+      await context.close();
+    }
+  });
+
+  test('cancel all matching: a confirmation with the count, then every match CANCELED; a viewer forging it gets 403', async () => {
+    const { page, context, problems } = await openPage();
+    const tag = `bulk-${randomUUID().slice(0, 8)}`;
+    // Delayed an hour: QUEUED without a queue entry, so nothing runs them meanwhile.
+    const notBefore = new Date(Date.now() + 3_600_000).toISOString();
+    const ids = [];
+    for (let index = 0; index < 3; index += 1) ids.push(await createJob('sleep', { ms: 1 }, { tags: [tag], 'not-before': notBefore }));
+    try {
+      await logIn(page, bed().server.address, bed().viewer);
+      const forged = await page.evaluate(async (filter) => {
+        const response = await fetch(`/api/job/cancel?filter=${encodeURIComponent(filter)}`, {
+          method: 'POST',
+          credentials: 'same-origin',
+          headers: { bulk: 'yes' },
+        });
+        return response.status;
+      }, `tags='${tag}'`);
+      assert.equal(forged, 403);
+      await page.getByRole('button', { name: 'Log out' }).click();
+      await logIn(page, bed().server.address, bed().admin);
+      await page.goto(`${bed().server.address}/ui/#/job/${(ids[0] ?? '').replace('job/', '')}`);
+      await page.locator(`[data-not-before="${notBefore}"]`).waitFor({ timeout: UI_TIMEOUT_MS });
+      await page.goto(`${bed().server.address}/ui/#/jobs`);
+      await page.getByLabel('Tag').fill(tag);
+      await page.getByRole('button', { name: 'Apply' }).click();
+      await page.locator('table.jobs tbody tr[data-state="QUEUED"]').nth(2).waitFor({ timeout: UI_TIMEOUT_MS });
+      await page.getByRole('button', { name: 'Cancel all matching…' }).click();
+      const confirm = page.getByRole('button', { name: 'Cancel 3 matching' });
+      await confirm.waitFor({ timeout: UI_TIMEOUT_MS });
+      await screenshot(page, 'jobs-bulk-confirm');
+      await confirm.click();
+      await page.locator('[role="status"]', { hasText: '3 jobs canceled' }).waitFor({ timeout: UI_TIMEOUT_MS });
+      for (const id of ids) assert.equal(await stateOf(id), 'CANCELED');
+      await page.locator('table.jobs tbody tr[data-state="CANCELED"]').nth(2).waitFor({ timeout: UI_TIMEOUT_MS });
+      assert.deepEqual(problems, []);
+    } finally {
+      for (const id of ids) await bed().backends.jobs.delete(id);
+      await context.close();
+    }
+  });
+});
+
 describe('the dashboard without --zk-hosts', () => {
   let api: TestApi | undefined;
   before(async () => {
@@ -325,12 +503,12 @@ describe('the dashboard without --zk-hosts', () => {
   });
 });
 
-/** Created through the API, which enqueues it (--zk-hosts). */
-async function createJob(action: string, payload: unknown): Promise<string> {
+/** Created through the API, which enqueues it (--zk-hosts) unless it is delayed. */
+async function createJob(action: string, payload: unknown, fields: Record<string, unknown> = {}): Promise<string> {
   const response = await fetch(`${bed().server.address}/api/job`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${bed().admin.key}:${bed().admin.secret}` },
-    body: JSON.stringify({ action, payload: JSON.stringify(payload) }),
+    body: JSON.stringify({ action, payload: JSON.stringify(payload), ...fields }),
   });
   const body = (await response.json()) as { 'resource-id'?: unknown };
   assert.equal(response.status, 201, JSON.stringify(body));

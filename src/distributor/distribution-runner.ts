@@ -40,6 +40,8 @@ export interface RunnerEvents {
   readonly onTick?: (name: string, tick: Date, outcome: TickOutcome, durationMs: number) => void;
   /** Each failed attempt at a tick: `retrying` false when the tick is abandoned (the next one is due). */
   readonly onTickFailed?: (name: string, tick: Date, error: unknown, retrying: boolean) => void;
+  /** While leading, when the next tick is known and after each tick: the status operators are shown. */
+  readonly onLeaderStatus?: (status: RunnerStatus) => void;
 }
 
 export class DistributionRunner {
@@ -121,6 +123,7 @@ export class DistributionRunner {
       for (;;) {
         const next = this.schedule.next(new Date());
         this.#nextTick = next;
+        this.#events.onLeaderStatus?.(this.status());
         this.#logger.debug('next tick', { distribution: this.definition.name, tick: next.toISOString() });
         await waitUntil(next, signal);
         await this.#tick(next, signal);

@@ -7,6 +7,7 @@
  */
 import { JobApiClient } from '../api/client/job-api-client.js';
 import { LeaderElection } from '../recipes/election.js';
+import { distributionStatusPath, writeDistributionStatus } from '../recipes/distribution-status.js';
 import { ExecutorRegistry } from '../recipes/executor-registry.js';
 import { QueueRoutes } from '../recipes/queue-routes.js';
 import { listQueueNames } from '../recipes/queue-layout.js';
@@ -20,7 +21,7 @@ import { messageOf } from '../util/errors.js';
 import { ReleaseError, Releasers, startOrRelease } from '../util/releasers.js';
 import { loadDistributions, type LoadedDistributions } from './distribution-loader.js';
 import type { DistributionDefinition } from '../sdk/distribution.js';
-import { DistributionRunner, type RunnerEvents } from './distribution-runner.js';
+import { DistributionRunner, type RunnerEvents, type RunnerStatus } from './distribution-runner.js';
 import type { DistributorOptions } from './options.js';
 import { compileSchedule } from './schedule.js';
 import type { TickServices } from './tick.js';
@@ -133,6 +134,13 @@ export class Distributor {
             return false;
           },
         };
+        const published: RunnerEvents = {
+          ...events,
+          onLeaderStatus: (status) => {
+            publishStatus(client, options.electionPath, options.name, status, logger);
+            events.onLeaderStatus?.(status);
+          },
+        };
         const runners = definitions.map((definition) => {
           const schedule = compileSchedule(options.schedules.get(definition.name) ?? definition.schedule);
           const election = new LeaderElection(client, {
@@ -140,7 +148,7 @@ export class Distributor {
             identifier: options.name,
             logger,
           });
-          return new DistributionRunner(definition, schedule, election, services, logger, events);
+          return new DistributionRunner(definition, schedule, election, services, logger, published);
         });
         if (options.zkAuth !== undefined) {
           const elections = [options.electionPath, ...definitions.map((definition) => `${options.electionPath}/${definition.name}`)];
@@ -208,4 +216,18 @@ export class Distributor {
     }
     this.#logger.info('distributor stopped');
   }
+}
+
+/** The leader's status in its election's node, for operators; best effort (distribution-status.ts). */
+function publishStatus(client: ZkClient, electionPath: string, name: string, status: RunnerStatus, logger: Logger): void {
+  const path = distributionStatusPath(electionPath, status.distribution);
+  writeDistributionStatus(client, path, {
+    leader: name,
+    schedule: status.schedule,
+    at: new Date().toISOString(),
+    nextTick: status.nextTick ?? null,
+    lastTick: status.lastTick ?? null,
+  }).catch((error: unknown) => {
+    logger.debug('distribution status not published', { distribution: status.distribution, path, error });
+  });
 }

@@ -1,20 +1,12 @@
 /**
  * `jobctl leaders`: for every election under --election-path (one per distribution), the contender
- * that leads and those standing by, as kazoo's `contenders()` orders them (the leader first).
+ * that leads and those standing by, as kazoo's `contenders()` orders them (the leader first), with
+ * the next and last tick its leader published.
  */
-import { LeaderElection } from '../recipes/election.js';
-import type { ZkClient } from '../zk/client.js';
-import { isZkError } from '../zk/errors.js';
+import { readDistributions, type DistributionView } from '../views/distributions.js';
 import type { JobctlCommand } from './command.js';
 import { EXIT } from './errors.js';
 import { renderTable } from './table.js';
-
-export interface DistributionLeaders {
-  readonly distribution: string;
-  /** The leader's identifier (kazoo stores it as the node's data; it may be empty); null without contenders. */
-  readonly leader: string | null;
-  readonly standbys: string[];
-}
 
 export const leadersCommand: JobctlCommand = {
   command: 'leaders',
@@ -22,7 +14,7 @@ export const leadersCommand: JobctlCommand = {
   builder: (argv) => argv,
   async run(ctx) {
     const zk = await ctx.zk('read the elections (jobctl leaders)');
-    const leaders = await readLeaders(zk, ctx.options.zk.electionPath);
+    const leaders = await readDistributions(zk, ctx.options.zk.electionPath);
     if (ctx.options.json) {
       ctx.out.json({ path: ctx.options.zk.electionPath, distributions: leaders });
       return EXIT.ok;
@@ -37,6 +29,8 @@ export const leadersCommand: JobctlCommand = {
           { header: 'DISTRIBUTION', value: (row) => row.distribution },
           { header: 'LEADER', value: (row) => (row.leader === null ? '(none)' : shown(row.leader)) },
           { header: 'STANDBYS', value: (row) => (row.standbys.length === 0 ? '-' : row.standbys.map(shown).join(', ')) },
+          { header: 'NEXT TICK', value: (row) => currentStatus(row)?.nextTick ?? '-' },
+          { header: 'LAST TICK', value: (row) => lastTick(row) },
         ],
         leaders,
       ),
@@ -45,21 +39,14 @@ export const leadersCommand: JobctlCommand = {
   },
 };
 
-export async function readLeaders(zk: ZkClient, electionRoot: string): Promise<DistributionLeaders[]> {
-  let names: string[];
-  try {
-    names = (await zk.getChildren(electionRoot)).sort();
-  } catch (error) {
-    if (isZkError(error, 'NO_NODE')) return [];
-    throw error;
-  }
-  const path = electionRoot === '/' ? '' : electionRoot;
-  return Promise.all(
-    names.map(async (distribution) => {
-      const [leader, ...standbys] = await new LeaderElection(zk, { path: `${path}/${distribution}` }).contenders();
-      return { distribution, leader: leader ?? null, standbys };
-    }),
-  );
+/** The status its current leader published; a former leader's next tick is not going to happen. */
+function currentStatus(row: DistributionView): DistributionView['status'] {
+  return row.status?.current === true ? row.status : null;
+}
+
+function lastTick(row: DistributionView): string {
+  const last = row.status?.lastTick;
+  return last === null || last === undefined ? '-' : `${last.tick} (${String(last.created)} created)`;
 }
 
 function shown(identifier: string): string {

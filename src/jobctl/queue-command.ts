@@ -12,7 +12,7 @@ import type { RejectedEntry } from '../recipes/rejected-entries.js';
 import type { JobctlCommand } from './command.js';
 import type { CommandContext } from './context.js';
 import { EXIT, failure, usageError } from './errors.js';
-import { readQueuesReport, type QueueReport, type QueuesReport } from './queue-report.js';
+import { readQueuesReport, type QueueReport, type QueuesReport } from '../views/queue-report.js';
 import { renderTable } from './table.js';
 import { QueueWindow, parseWindowSize, windowPath } from '../recipes/queue-window.js';
 import { isZkError } from '../zk/errors.js';

@@ -31,3 +31,10 @@ export function formatCount(count: number): string {
 export function shortId(id: string): string {
   return id.replace(/^job\//, '').slice(0, 8);
 }
+
+export function formatUntil(iso: string | undefined, now = Date.now()): string {
+  if (iso === undefined) return '-';
+  const at = Date.parse(iso);
+  if (Number.isNaN(at)) return iso;
+  return at <= now ? 'due now' : `in ${formatDuration((at - now) / 1000)}`;
+}

@@ -23,7 +23,7 @@ type SessionState =
 const PAGES: readonly { page: Route['page']; hash: string; label: string }[] = [
   { page: 'overview', hash: '#/overview', label: 'Overview' },
   { page: 'jobs', hash: '#/jobs', label: 'Jobs' },
-  { page: 'queues', hash: '#/queues', label: 'Queues' },
+  { page: 'queues', hash: '#/distributions', label: 'Distributions & queues' },
 ];
 
 function App() {

@@ -69,8 +69,91 @@ export interface Job {
   readonly nested: readonly string[];
   readonly tags: readonly string[];
   readonly createdBy: string | undefined;
+  /** A delayed job: not started before this instant. */
+  readonly notBefore: string | undefined;
+  /** Waiting in the API for room in its queue's window. */
+  readonly parked: boolean;
+  readonly deadLetter: DeadLetter | undefined;
+  readonly attempts: readonly AttemptRecord[];
+  /** A batch's status (action `batch`). */
+  readonly batch: BatchStatus | undefined;
   /** The document as the API sent it, for the detail page's document view. */
   readonly document: Readonly<Record<string, unknown>>;
+}
+
+export interface DeadLetter {
+  readonly reason: string;
+  readonly at: string | undefined;
+  readonly attempt: number | undefined;
+}
+
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly started: string | undefined;
+  readonly ended: string | undefined;
+  readonly state: JobState | undefined;
+  readonly returnCode: number | undefined;
+  readonly statusMessage: string | undefined;
+  readonly executor: string | undefined;
+}
+
+export interface BatchStatus {
+  readonly action: string;
+  readonly phase: string;
+  readonly paused: boolean;
+  readonly sent: number;
+  readonly total: number | undefined;
+  readonly totalEstimated: boolean;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly canceled: number;
+  readonly counters: Readonly<Record<string, number>>;
+}
+
+function parseDeadLetter(value: unknown): DeadLetter | undefined {
+  if (!isRecord(value) || typeof value.reason !== 'string') return undefined;
+  return { reason: value.reason, at: text(value.at), attempt: num(value.attempt) };
+}
+
+function parseAttempts(value: unknown): AttemptRecord[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((item) => {
+    if (!isRecord(item) || num(item.attempt) === undefined) return [];
+    return [
+      {
+        attempt: num(item.attempt) ?? 0,
+        started: text(item.started),
+        ended: text(item.ended),
+        state: isJobState(item.state) ? item.state : undefined,
+        returnCode: num(item['return-code']),
+        statusMessage: text(item['status-message']),
+        executor: text(item.executor),
+      },
+    ];
+  });
+}
+
+function parseBatch(value: unknown): BatchStatus | undefined {
+  if (!isRecord(value) || typeof value.action !== 'string') return undefined;
+  const counters: Record<string, number> = {};
+  if (isRecord(value.counters)) {
+    for (const [name, count] of Object.entries(value.counters)) {
+      const n = num(count);
+      if (n !== undefined) counters[name] = n;
+    }
+  }
+  return {
+    action: value.action,
+    phase: text(value.phase) ?? '-',
+    paused: value.paused === true,
+    sent: num(value.sent) ?? 0,
+    total: num(value.total),
+    totalEstimated: value['total-estimated'] === true,
+    succeeded: num(value.succeeded) ?? 0,
+    failed: num(value.failed) ?? 0,
+    canceled: num(value.canceled) ?? 0,
+    counters,
+  };
 }
 
 export function parseJob(value: unknown): Job | undefined {
@@ -103,18 +186,29 @@ export function parseJob(value: unknown): Job | undefined {
     nested,
     tags: texts(value.tags) ?? [],
     createdBy: text(value['created-by']),
+    notBefore: text(value['not-before']),
+    parked: value.parked === true,
+    deadLetter: parseDeadLetter(value['dead-letter']),
+    attempts: parseAttempts(value['attempt-history']),
+    batch: parseBatch(value.batch),
     document: value,
   };
 }
 
 export interface JobPage {
   readonly count: number;
+  /** More than `count` match (the search asked for `count-limit`). */
+  readonly countCapped: boolean;
   readonly jobs: readonly Job[];
 }
 
 export function parseJobPage(value: unknown): JobPage {
   if (!isRecord(value) || !Array.isArray(value.resources)) throw new Error('the job search answer has no resources');
-  return { count: num(value.count) ?? 0, jobs: value.resources.flatMap((item) => parseJob(item) ?? []) };
+  return {
+    count: num(value.count) ?? 0,
+    countCapped: value['count-capped'] === true,
+    jobs: value.resources.flatMap((item) => parseJob(item) ?? []),
+  };
 }
 
 export function parseStateCounts(value: unknown): Record<JobState, number> {
@@ -218,10 +312,51 @@ export interface ExecutorView {
   readonly queues: readonly string[];
 }
 
+export interface TickView {
+  readonly tick: string;
+  readonly finished: string | undefined;
+  readonly created: number;
+  readonly existing: number;
+  readonly invalid: number;
+}
+
+/** What a distribution's leader last published; `current` false when it no longer leads. */
+export interface DistributionStatusView {
+  readonly leader: string;
+  readonly schedule: string;
+  readonly at: string | undefined;
+  readonly nextTick: string | undefined;
+  readonly lastTick: TickView | undefined;
+  readonly current: boolean;
+}
+
 export interface LeaderView {
   readonly distribution: string;
   readonly leader: string | undefined;
   readonly standbys: readonly string[];
+  readonly status: DistributionStatusView | undefined;
+}
+
+function parseDistributionStatus(value: unknown): DistributionStatusView | undefined {
+  if (!isRecord(value) || typeof value.leader !== 'string' || typeof value.schedule !== 'string') return undefined;
+  const last = value.lastTick;
+  return {
+    leader: value.leader,
+    schedule: value.schedule,
+    at: text(value.at),
+    nextTick: text(value.nextTick),
+    lastTick:
+      isRecord(last) && typeof last.tick === 'string'
+        ? {
+            tick: last.tick,
+            finished: text(last.finished),
+            created: num(last.created) ?? 0,
+            existing: num(last.existing) ?? 0,
+            invalid: num(last.invalid) ?? 0,
+          }
+        : undefined,
+    current: value.current === true,
+  };
 }
 
 export interface EngineSnapshot {
@@ -295,7 +430,12 @@ export function parseEngineSnapshot(value: unknown): EngineSnapshot {
     leaders: list(value.leaders, (leader) =>
       typeof leader.distribution !== 'string'
         ? undefined
-        : { distribution: leader.distribution, leader: text(leader.leader), standbys: texts(leader.standbys) ?? [] },
+        : {
+            distribution: leader.distribution,
+            leader: text(leader.leader),
+            standbys: texts(leader.standbys) ?? [],
+            status: parseDistributionStatus(leader.status),
+          },
     ),
   };
 }

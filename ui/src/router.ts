@@ -17,7 +17,7 @@ export function parseRoute(hash: string): Route {
   const params = new URLSearchParams(query);
   const parts = path.split('/').filter((part) => part !== '');
   if (parts[0] === 'jobs') return { page: 'jobs', params };
-  if (parts[0] === 'queues') return { page: 'queues', params };
+  if (parts[0] === 'queues' || parts[0] === 'distributions') return { page: 'queues', params };
   if (parts[0] === 'job' && parts[1] !== undefined && UUID.test(parts[1])) return { page: 'job', id: `job/${parts[1]}`, params };
   return { page: 'overview', params };
 }

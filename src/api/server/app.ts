@@ -14,6 +14,7 @@ import { registerJobOperationRoutes } from './job-operations.js';
 import { registerFeedRoute } from './feed-route.js';
 import { registerBatchRoutes } from './batch-routes.js';
 import { registerJobRoutes } from './job-routes.js';
+import { registerBulkRoutes } from './bulk-routes.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { DEFAULT_CREDENTIAL_LIMITS, loginRouteConfig, registerCredentialLimits, type CredentialLimits } from './credential-limits.js';
 import { JobEventHub } from './event-hub.js';
@@ -108,6 +109,7 @@ export async function buildJobApi(options: JobApiOptions): Promise<FastifyInstan
   });
   // As many operations (and published events) as jobs in a bulk create: the same order of work per request.
   registerJobOperationRoutes(app, { store: options.store, access: options.access, now, maxOperations: options.maxBulkCreate, events });
+  registerBulkRoutes(app, { store: options.store, access: options.access, now, events });
   registerFeedRoute(app, { store: options.store, access: options.access, now, maxJobs: options.maxBulkCreate });
   registerBatchRoutes(app, {
     store: options.store,

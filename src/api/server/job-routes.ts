@@ -121,12 +121,14 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     const filter = visibleFilter(access, principal, parsed.search.filter);
     const query = { ...parsed, search: { ...parsed.search, ...(filter === undefined ? {} : { filter }) } };
     const result = query.countOnly
-      ? { count: (await store.search({ ...query.search, first: 1, last: 1 })).count, jobs: [] }
+      ? { ...(await store.search({ ...query.search, first: 1, last: 1 })), jobs: [] }
       : await store.search(query.search);
     const body = collectionBody(
       result.count,
       result.jobs.map((job) => selectFields(job, query.select)),
     );
+    // With `count-limit`: more match than were counted, and `count` is the limit (a lower bound).
+    if (result.countCapped === true) body['count-capped'] = true;
     if (query.countByState) body.aggregations = stateAggregation(await store.countByState(query.search.filter));
     return body;
   };
@@ -143,7 +145,8 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       filterText === undefined || !deletesFinalOnly(access, principal) ? filterText : `(${filterText}) and (${FINAL_FILTER})`,
     );
     if (filter === undefined) throw badRequest('a bulk delete needs a filter (deleting every job is not done by accident)');
-    const deleted = await store.deleteMatching(filter);
+    // A key bound by job acls deletes only what its searches show it.
+    const deleted = await store.deleteMatching(visibleFilter(access, principal, filter) ?? filter);
     return { status: 200, message: `${String(deleted)} jobs deleted`, count: deleted };
   });
 

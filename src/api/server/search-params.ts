@@ -1,6 +1,7 @@
 /**
  * Nuvla's collection query parameters, from a GET query string or a PUT form (the Nuvla clients use
- * both): filter, orderby, first, last, select, aggregation. Parsed from `unknown` into a JobSearch.
+ * both): filter, orderby, first, last, select, aggregation; and the engine's `count-limit`, which
+ * Nuvla's clients never send. Parsed from `unknown` into a JobSearch.
  */
 import { badRequest } from '../errors.js';
 import { parseOptionalFilter, parseOrderBy, parseSelect } from '../cimi/parser.js';
@@ -17,7 +18,9 @@ export interface CollectionQuery {
 }
 
 const DEFAULT_PAGE = 10_000;
-const KNOWN = new Set(['filter', 'orderby', 'first', 'last', 'select', 'aggregation']);
+const KNOWN = new Set(['filter', 'orderby', 'first', 'last', 'select', 'aggregation', 'count-limit']);
+/** The largest `count-limit`: beyond it, ask for the exact count. */
+const MAX_COUNT_LIMIT = 1_000_000;
 const REPEATABLE = new Set(['orderby', 'select']);
 
 export function parseCollectionQuery(raw: unknown): CollectionQuery {
@@ -36,7 +39,11 @@ export function parseCollectionQuery(raw: unknown): CollectionQuery {
   if (aggregation !== undefined && aggregation !== 'terms:state') {
     throw badRequest(`unsupported aggregation "${aggregation}"; only terms:state is available`);
   }
-  const search: JobSearch = { ...withFilter(filter), orderBy, first, last };
+  const countLimit = positive(params, 'count-limit');
+  if (countLimit !== undefined && countLimit > MAX_COUNT_LIMIT) {
+    throw badRequest(`"count-limit" is at most ${String(MAX_COUNT_LIMIT)}, got ${String(countLimit)}; leave it out for the exact count`);
+  }
+  const search: JobSearch = { ...withFilter(filter), orderBy, first, last, ...(countLimit === undefined ? {} : { countLimit }) };
   return { search, select: parseSelect(single(params, 'select')), countByState: aggregation !== undefined, countOnly };
 }
 

@@ -15,11 +15,18 @@ export interface JobSearch {
   readonly first?: number;
   /** 1-based last result, inclusive, as Nuvla's `last` (default first + 9,999). */
   readonly last?: number;
+  /**
+   * Count at most this many matches: the count of a filter matching a million jobs reads a million
+   * index entries, the page only its rows. Absent: the exact count (Nuvla's contract).
+   */
+  readonly countLimit?: number;
 }
 
 export interface SearchResult {
-  /** Matches of the filter, whatever the range. */
+  /** Matches of the filter, whatever the range; `countLimit` when there are more (see countCapped). */
   readonly count: number;
+  /** True when more than `countLimit` jobs match: `count` is then a lower bound. */
+  readonly countCapped?: boolean;
   readonly jobs: readonly JobDocument[];
 }
 

@@ -17,6 +17,8 @@ import {
   applyMutation,
   compileOptions,
   countOf,
+  countStatement,
+  countedResult,
   documentOfRow,
   field,
   orderOf,
@@ -98,6 +100,21 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX jobs_parent_state ON ${JOBS_TABLE} (parent_job, state) WHERE parent_job IS NOT NULL`,
     // A list batch's task specs, read by the feeder a keyset page at a time.
     `CREATE TABLE ${BATCH_SPECS_TABLE} (batch text COLLATE "C" NOT NULL, idx bigint NOT NULL, spec text NOT NULL, PRIMARY KEY (batch, idx))`,
+  ],
+  [
+    // The dashboard's pages (docs/operations.md): a filter on a state, an action or a target, in the
+    // order of a sortable column, read as one index range that stops after the page, whatever the
+    // number of matches; the dashboard asks for its sort then \`created\` in the same direction, which
+    // these (column, created) pairs serve forwards or backwards. (action) and (priority) alone are
+    // replaced by their pairs, which serve the same filters.
+    `CREATE INDEX jobs_state_created ON ${JOBS_TABLE} (state, created)`,
+    `CREATE INDEX jobs_action_created ON ${JOBS_TABLE} (action, created)`,
+    `CREATE INDEX jobs_target_created ON ${JOBS_TABLE} (target_href, created)`,
+    `CREATE INDEX jobs_priority_created ON ${JOBS_TABLE} (priority, created)`,
+    `CREATE INDEX jobs_progress_created ON ${JOBS_TABLE} (progress, created)`,
+    `CREATE INDEX jobs_updated ON ${JOBS_TABLE} (updated)`,
+    `DROP INDEX IF EXISTS jobs_action`,
+    `DROP INDEX IF EXISTS jobs_priority`,
   ],
 ];
 
@@ -250,13 +267,16 @@ class PostgresJobStore implements JobStore {
     const order = compileOrderBy(orderOf(search), options);
     // One snapshot for the count and the page.
     return await this.#transaction(async (client) => {
-      const count = countOf(field(await one(client, numbered(`SELECT count(*) AS n FROM ${JOBS_TABLE}${where.sql}`), where.params), 'n'));
-      if (limit === 0 || offset >= count) return { count, jobs: [] };
+      const counted = countedResult(
+        countOf(field(await one(client, numbered(countStatement(JOBS_TABLE, where.sql, search.countLimit)), where.params), 'n')),
+        search.countLimit,
+      );
+      if (limit === 0 || (offset >= counted.count && counted.countCapped !== true)) return { ...counted, jobs: [] };
       const page = await rows(client, {
         text: numbered(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ? OFFSET ?`),
         values: [...where.params, limit, offset],
       });
-      return { count, jobs: page.map(documentOfRow) };
+      return { ...counted, jobs: page.map(documentOfRow) };
     }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   }
 

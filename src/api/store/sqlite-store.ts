@@ -17,6 +17,8 @@ import {
   applyMutation,
   compileOptions,
   countOf,
+  countStatement,
+  countedResult,
   documentOfRow,
   field,
   orderOf,
@@ -106,6 +108,21 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE INDEX jobs_parent_state ON ${JOBS_TABLE} (parent_job, state) WHERE parent_job IS NOT NULL`,
     // A list batch's task specs, read by the feeder a keyset page at a time.
     `CREATE TABLE ${BATCH_SPECS_TABLE} (batch TEXT NOT NULL, idx INTEGER NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (batch, idx)) WITHOUT ROWID`,
+  ],
+  [
+    // The dashboard's pages (docs/operations.md): a filter on a state, an action or a target, in the
+    // order of a sortable column, read as one index range that stops after the page, whatever the
+    // number of matches; the dashboard asks for its sort then \`created\` in the same direction, which
+    // these (column, created) pairs serve forwards or backwards. (action) and (priority) alone are
+    // replaced by their pairs, which serve the same filters.
+    `CREATE INDEX jobs_state_created ON ${JOBS_TABLE} (state, created)`,
+    `CREATE INDEX jobs_action_created ON ${JOBS_TABLE} (action, created)`,
+    `CREATE INDEX jobs_target_created ON ${JOBS_TABLE} (target_href, created)`,
+    `CREATE INDEX jobs_priority_created ON ${JOBS_TABLE} (priority, created)`,
+    `CREATE INDEX jobs_progress_created ON ${JOBS_TABLE} (progress, created)`,
+    `CREATE INDEX jobs_updated ON ${JOBS_TABLE} (updated)`,
+    `DROP INDEX IF EXISTS jobs_action`,
+    `DROP INDEX IF EXISTS jobs_priority`,
   ],
 ];
 
@@ -381,11 +398,14 @@ class SqliteJobStore implements JobStore {
     const { limit, offset } = pageOf(search);
     const options = compileOptions('sqlite');
     const where = this.#where(search.filter, options);
-    const count = countOf(field(this.#statement(`SELECT count(*) AS n FROM ${JOBS_TABLE}${where.sql}`).get(...where.params), 'n'));
-    if (limit === 0 || offset >= count) return { count, jobs: [] };
+    const counted = countedResult(
+      countOf(field(this.#statement(countStatement(JOBS_TABLE, where.sql, search.countLimit)).get(...where.params), 'n')),
+      search.countLimit,
+    );
+    if (limit === 0 || (offset >= counted.count && counted.countCapped !== true)) return { ...counted, jobs: [] };
     const order = compileOrderBy(orderOf(search), options);
     const rows = this.#statement(`SELECT doc FROM ${JOBS_TABLE}${where.sql} ${order} LIMIT ? OFFSET ?`).all(...where.params, limit, offset);
-    return { count, jobs: rows.map(documentOfRow) };
+    return { ...counted, jobs: rows.map(documentOfRow) };
   }
 
   #where(filter: FilterNode | undefined, options = compileOptions('sqlite')): { sql: string; params: SqliteValue[] } {

@@ -111,3 +111,17 @@ export function field(row: unknown, name: string): unknown {
   }
   return (row as Record<string, unknown>)[name];
 }
+
+/**
+ * The statement counting a filter's matches, at most `limit` + 1 of them when a limit is given (one
+ * more than the limit tells "more than" from "exactly"), and what its answer means.
+ */
+export function countStatement(table: string, where: string, limit: number | undefined): string {
+  return limit === undefined
+    ? `SELECT count(*) AS n FROM ${table}${where}`
+    : `SELECT count(*) AS n FROM (SELECT 1 FROM ${table}${where} LIMIT ${String(limit + 1)}) AS capped`;
+}
+
+export function countedResult(counted: number, limit: number | undefined): { count: number; countCapped?: true } {
+  return limit !== undefined && counted > limit ? { count: limit, countCapped: true } : { count: counted };
+}

@@ -1,7 +1,8 @@
 /**
  * The dashboard's read-only view of ZooKeeper (`job-api serve --zk-hosts`): the queues (depth and
  * oldest wait per priority band, per named queue, rejected entries), the live executors with the
- * slots they use and the actions they offer, and each distribution's leader. It only reads: nothing
+ * slots they use and the actions they offer, and each distribution's leader with its published status
+ * (schedule, next and last tick, jobs created per tick). It only reads: nothing
  * here creates, changes or deletes a znode.
  *
  * It has a session of its own rather than the created-job enqueuer's: a listing of a large queue
@@ -11,8 +12,8 @@
  * next request. Concurrent callers share one read, and a snapshot is reused for SNAPSHOT_TTL_MS: ten
  * open dashboards cost ZooKeeper what one does.
  */
-import { readLeaders, type DistributionLeaders } from '../../jobctl/leaders-command.js';
-import { readQueuesReport, type QueueReport } from '../../jobctl/queue-report.js';
+import { readDistributions, type DistributionView } from '../../views/distributions.js';
+import { readQueuesReport, type QueueReport } from '../../views/queue-report.js';
 import { ExecutorRegistry } from '../../recipes/executor-registry.js';
 import { toError } from '../../util/errors.js';
 import type { Logger } from '../../util/logger.js';
@@ -54,7 +55,8 @@ export interface EngineSnapshot {
   readonly electionPath: string;
   readonly queues: readonly QueueReport[];
   readonly executors: readonly ExecutorView[];
-  readonly leaders: readonly DistributionLeaders[];
+  /** Each distribution: its leader, standbys and the status its leader published (schedule, ticks). */
+  readonly leaders: readonly DistributionView[];
 }
 
 export class ZooKeeperUnreachableError extends Error {
@@ -105,7 +107,7 @@ export class EngineViews {
     const [report, registered, leaders] = await Promise.all([
       readQueuesReport(zk, queuePath, now),
       new ExecutorRegistry(zk, queuePath).list(),
-      readLeaders(zk, electionPath),
+      readDistributions(zk, electionPath),
     ]);
     const busy = new Map<string, number>();
     for (const queue of report.queues) {

@@ -1,12 +1,14 @@
 /**
  * One job: its fields, progress with rate and time left, the events timeline (the API's history of
  * it replayed, then live) with the time between steps, the status message, the document as stored,
- * batch links, and the operations the key's role allows.
+ * batch links (a batch's counters and tasks), its attempts, why it waits or was given up, and the
+ * operations the key's role allows.
  */
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { ApiFailure, describeFailure, jobPath, request } from '../api';
 import { ConfirmDialog, type ConfirmRequest } from '../components/confirm';
 import { ErrorNote, LiveIndicator, ProgressBar, StateBadge } from '../components/common';
+import { AttemptsSection, BatchSection, DeadLetterNote, WaitingNote } from '../components/job-extras';
 import { useEventStream } from '../events';
 import { formatDuration, formatTime } from '../format';
 import { FINAL_STATES, abilitiesOf, parseJob, type Job, type JobEvent, type Session } from '../model';
@@ -175,6 +177,8 @@ export function JobPage({ session, id }: { session: Session; id: string }) {
         </p>
       )}
       {error === undefined ? null : <ErrorNote>{error}</ErrorNote>}
+      <WaitingNote job={job} />
+      <DeadLetterNote job={job} />
       <div class="columns">
         <section aria-labelledby="fields-title">
           <h2 id="fields-title">Fields</h2>
@@ -204,6 +208,12 @@ export function JobPage({ session, id }: { session: Session; id: string }) {
             <dd>{formatTime(job.updated)}</dd>
             <dt>Duration</dt>
             <dd>{job.duration === undefined ? '-' : formatDuration(job.duration)}</dd>
+            {job.notBefore === undefined ? null : (
+              <>
+                <dt>Not before</dt>
+                <dd>{formatTime(job.notBefore)}</dd>
+              </>
+            )}
             <dt>Created by</dt>
             <dd class="mono">{job.createdBy ?? '-'}</dd>
             {job.tags.length === 0 ? null : (
@@ -264,6 +274,8 @@ export function JobPage({ session, id }: { session: Session; id: string }) {
           )}
         </section>
       </div>
+      <BatchSection job={job} />
+      <AttemptsSection job={job} />
       <section aria-labelledby="status-title">
         <h2 id="status-title">Status message</h2>
         <pre class="status-message" tabIndex={0}>

@@ -12,9 +12,12 @@ import { ErrorNote, LiveIndicator, ProgressBar, StateBadge } from '../components
 import { useEventStream } from '../events';
 import { formatAgo, formatCount, shortId } from '../format';
 import { FINAL_STATES, JOB_STATES, abilitiesOf, isJobState, parseJobPage, type Job, type JobEvent, type Session } from '../model';
-import { runBulk, type BulkOperation } from './bulk';
+import { DEAD_LETTER_FILTER } from '../components/dead-letters';
+import { SCOPE_NOTE, VERBS, countOf, runBulk, runBulkByFilter, scopedFilter, type BulkOperation } from './bulk';
 
 const PAGE_SIZES = [25, 50, 100] as const;
+/** Counted up to this many: beyond, the table says "more than" and pages on without a last page. */
+const COUNT_LIMIT = 10_000;
 const AGES = [
   { value: '', label: 'any time' },
   { value: 'now-1h', label: 'last hour' },
@@ -35,6 +38,8 @@ interface Filters {
   readonly tag: string;
   readonly age: string;
   readonly cimi: string;
+  /** Dead letters only (as `jobctl dead`). */
+  readonly dead: boolean;
 }
 
 /** The search filter the form says; the CIMI box comes first, in parentheses, so its error positions stay readable. */
@@ -46,6 +51,7 @@ export function buildFilter(filters: Filters): string {
   if (filters.target.trim() !== '') parts.push(`target-resource/href=${quoted(filters.target.trim())}`);
   if (filters.tag.trim() !== '') parts.push(`tags=${quoted(filters.tag.trim())}`);
   if (filters.age !== '') parts.push(`created>'${filters.age}'`);
+  if (filters.dead) parts.push(DEAD_LETTER_FILTER);
   // Alone, the box goes as typed: its errors then name only what the user wrote.
   return parts.length === 1 && filters.cimi.trim() !== '' ? filters.cimi.trim() : parts.join(' and ');
 }
@@ -66,6 +72,7 @@ function initialFilters(params: URLSearchParams): Filters {
     tag: params.get('tag') ?? '',
     age: params.get('age') ?? '',
     cimi: params.get('filter') ?? '',
+    dead: params.get('dead') === '1',
   };
 }
 
@@ -78,6 +85,7 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
   const [pageIndex, setPageIndex] = useState(0);
   const [jobs, setJobs] = useState<readonly Job[]>([]);
   const [count, setCount] = useState<number | undefined>(undefined);
+  const [capped, setCapped] = useState(false);
   const [cimiError, setCimiError] = useState<string | undefined>(undefined);
   const [loadError, setLoadError] = useState<string | undefined>(undefined);
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
@@ -89,10 +97,13 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
   const filter = useMemo(() => buildFilter(filters), [filters]);
   const load = useCallback(async () => {
     const mine = ++generation.current;
+    const direction = sort.desc ? 'desc' : 'asc';
     const query = new URLSearchParams({
-      orderby: `${sort.field}:${sort.desc ? 'desc' : 'asc'}`,
+      // Then by creation, the same way: the (column, created) indexes serve the page from one range.
+      orderby: sort.field === 'created' ? `created:${direction}` : `${sort.field}:${direction},created:${direction}`,
       first: String(pageIndex * pageSize + 1),
       last: String((pageIndex + 1) * pageSize),
+      'count-limit': String(COUNT_LIMIT),
     });
     if (filter !== '') query.set('filter', filter);
     const started = performance.now();
@@ -102,6 +113,7 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
       setServerMs(performance.now() - started);
       setJobs(page.jobs);
       setCount(page.count);
+      setCapped(page.countCapped);
       setCimiError(undefined);
       setLoadError(undefined);
     } catch (failure) {
@@ -152,7 +164,9 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
     setSelected(new Set());
     setFilters(draft);
     const query = new URLSearchParams();
-    for (const [name, value] of Object.entries({ ...draft, filter: draft.cimi, cimi: '' })) if (value !== '') query.set(name, value);
+    for (const [name, value] of Object.entries({ ...draft, filter: draft.cimi, cimi: '', dead: draft.dead ? '1' : '' })) {
+      if (value !== '') query.set(name, value);
+    }
     history.replaceState(null, '', `#/jobs${query.size === 0 ? '' : `?${query.toString()}`}`);
   };
 
@@ -165,6 +179,7 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
   const allSelected = visibleIds.length > 0 && visibleIds.every((id) => selected.has(id));
   const chosen = jobs.filter((job) => selected.has(job.id));
   const pages = count === undefined ? 1 : Math.max(1, Math.ceil(count / pageSize));
+  const countText = count === undefined ? '…' : capped ? `more than ${formatCount(count)}` : formatCount(count);
 
   const bulk = (operation: BulkOperation, targets: readonly Job[]): void => {
     const verbs = { cancel: ['Cancel', 'canceled'], retry: ['Retry', 'retried'], delete: ['Delete', 'deleted'] } as const;
@@ -192,32 +207,38 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
     });
   };
 
-  const deleteMatching = (): void => {
-    if (count === undefined || filter === '') return;
-    setConfirm({
-      title: `Delete every job the filter matches?`,
-      message:
-        abilities.delete === 'final'
-          ? `The filter matches ${formatCount(count)} jobs; your role deletes the final ones among them, for good.`
-          : `The filter matches ${formatCount(count)} jobs. All of them are deleted for good.`,
-      confirmLabel: `Delete ${formatCount(count)} matching`,
-      danger: true,
-      onConfirm: () => {
-        void request('DELETE', `/api/job?${new URLSearchParams({ filter }).toString()}`, { headers: { bulk: 'yes' } }).then(
-          (body) => {
-            const deleted = typeof body === 'object' && body !== null && 'count' in body ? Number(body.count) : NaN;
-            setOutcome(`${Number.isNaN(deleted) ? 'the' : formatCount(deleted)} matching jobs deleted`);
-            void load();
+  const matching = (operation: BulkOperation): void => {
+    if (filter === '') return;
+    const scoped = scopedFilter(operation, filter, abilities);
+    void countOf(scoped).then(
+      (exact) => {
+        const [verb, done] = VERBS[operation];
+        setConfirm({
+          title: `${verb} every job the filter matches?`,
+          message:
+            exact === 0
+              ? `No job the filter matches can be ${done}.`
+              : `${formatCount(exact)} matching ${exact === 1 ? 'job' : 'jobs'} will be ${done}${SCOPE_NOTE[operation]}. ` +
+                'Jobs that start to match meanwhile are included.',
+          confirmLabel: `${verb} ${formatCount(exact)} matching`,
+          danger: operation !== 'retry',
+          onConfirm: () => {
+            if (exact === 0) return;
+            void runBulkByFilter(operation, filter).then((result) => {
+              setOutcome(result);
+              setSelected(new Set());
+              void load();
+            });
           },
-          (failure: unknown) => {
-            setOutcome(`delete failed: ${describeFailure(failure)}`);
-          },
-        );
+        });
       },
-    });
+      (failure: unknown) => {
+        setOutcome(`could not count the matching jobs: ${describeFailure(failure)}`);
+      },
+    );
   };
 
-  const field = (name: keyof Filters) => ({
+  const field = (name: Exclude<keyof Filters, 'dead'>) => ({
     value: draft[name],
     onInput: (event: { currentTarget: HTMLInputElement | HTMLSelectElement }) => {
       const value = event.currentTarget.value;
@@ -292,6 +313,18 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
             {cimiError === undefined ? null : <ErrorNote>{cimiError}</ErrorNote>}
           </div>
         </div>
+        <div class="field check">
+          <input
+            id="f-dead"
+            type="checkbox"
+            checked={draft.dead}
+            onChange={(event) => {
+              const checked = event.currentTarget.checked;
+              setDraft((current) => ({ ...current, dead: checked }));
+            }}
+          />
+          <label for="f-dead">Dead letters only</label>
+        </div>
         <div class="field buttons">
           <button type="submit" class="primary">
             Apply
@@ -308,7 +341,7 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
 
       <div class="toolbar">
         <span aria-live="polite">
-          {count === undefined ? '…' : `${formatCount(count)} jobs`}
+          <span data-count={count} data-capped={capped ? 'true' : 'false'}>{`${countText} jobs`}</span>
           {serverMs === undefined ? '' : ` · page in ${serverMs.toFixed(0)} ms`}
         </span>
         {anyAction && chosen.length > 0 ? (
@@ -355,10 +388,43 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
             ) : null}
           </span>
         ) : null}
-        {abilities.delete !== 'none' && filter !== '' && count !== undefined && count > 0 ? (
-          <button type="button" class="danger subtle" onClick={deleteMatching}>
-            Delete all matching…
-          </button>
+        {anyAction && filter !== '' && count !== undefined && count > 0 ? (
+          <span class="bulk" role="group" aria-label="Every job the filter matches">
+            All matching:
+            {abilities.cancel ? (
+              <button
+                type="button"
+                class="subtle"
+                onClick={() => {
+                  matching('cancel');
+                }}
+              >
+                Cancel all matching…
+              </button>
+            ) : null}
+            {abilities.retry ? (
+              <button
+                type="button"
+                class="subtle"
+                onClick={() => {
+                  matching('retry');
+                }}
+              >
+                Retry all matching…
+              </button>
+            ) : null}
+            {abilities.delete !== 'none' ? (
+              <button
+                type="button"
+                class="danger subtle"
+                onClick={() => {
+                  matching('delete');
+                }}
+              >
+                Delete all matching…
+              </button>
+            ) : null}
+          </span>
         ) : null}
       </div>
 
@@ -461,11 +527,11 @@ export function JobsPage({ session, params }: { session: Session; params: URLSea
           Previous
         </button>
         <span>
-          Page {pageIndex + 1} of {formatCount(pages)}
+          Page {pageIndex + 1} of {capped ? `more than ${formatCount(pages)}` : formatCount(pages)}
         </span>
         <button
           type="button"
-          disabled={pageIndex + 1 >= pages}
+          disabled={pageIndex + 1 >= pages && !capped}
           onClick={() => {
             setPageIndex((index) => index + 1);
           }}

@@ -1,13 +1,15 @@
 /**
  * The overview: jobs per state now and since the page opened, throughput and failures per minute over
  * the last hour (from the event stream's history, then live), and, with `job-api serve --zk-hosts`,
- * the queues, live executors and leaders as ZooKeeper shows them.
+ * the queues, live executors and leaders as ZooKeeper shows them; the dead letters per action.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 import { describeFailure, request } from '../api';
 import { TimeChart, type Series } from '../components/chart';
 import { ErrorNote, LiveIndicator } from '../components/common';
+import { DeadLettersPanel } from '../components/dead-letters';
+import { DistributionsPanel } from '../components/distributions';
 import { useEngine } from '../engine';
 import { useEventStream } from '../events';
 import { formatCount, formatDuration } from '../format';
@@ -146,6 +148,7 @@ export function OverviewPage() {
           <TimeChart title="Jobs ended per minute, last hour" series={RATE_SERIES} data={rateData} />
         </div>
       </section>
+      <DeadLettersPanel />
       <EnginePanels engine={engine} />
     </main>
   );
@@ -255,45 +258,7 @@ function EnginePanels({ engine }: { engine: ReturnType<typeof useEngine> }) {
           </div>
         )}
       </section>
-      <LeadersPanel leaders={snapshot.leaders} electionPath={snapshot.electionPath} />
+      <DistributionsPanel leaders={snapshot.leaders} electionPath={snapshot.electionPath} detailed={false} />
     </>
-  );
-}
-
-export function LeadersPanel({
-  leaders,
-  electionPath,
-}: {
-  leaders: readonly { distribution: string; leader: string | undefined; standbys: readonly string[] }[];
-  electionPath: string;
-}) {
-  return (
-    <section aria-labelledby="leaders-title">
-      <h2 id="leaders-title">Distribution leaders</h2>
-      {leaders.length === 0 ? (
-        <p class="notice">No election under {electionPath}: no job-distributor runs against this ZooKeeper path.</p>
-      ) : (
-        <div class="table-wrap">
-          <table>
-            <thead>
-              <tr>
-                <th scope="col">Distribution</th>
-                <th scope="col">Leader</th>
-                <th scope="col">Standing by</th>
-              </tr>
-            </thead>
-            <tbody>
-              {leaders.map((leader) => (
-                <tr data-distribution={leader.distribution}>
-                  <th scope="row">{leader.distribution}</th>
-                  <td class="mono">{leader.leader ?? '(none)'}</td>
-                  <td class="mono">{leader.standbys.length === 0 ? '-' : leader.standbys.join(', ')}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
-    </section>
   );
 }

@@ -1,12 +1,14 @@
 /**
  * `jobctl queue` and `jobctl leaders` in pictures: each queue's priority bands (waiting and taken,
- * oldest wait), the entries taken now and by whom, the rejected entries, and the leaders.
+ * oldest wait), the entries taken now and by whom, the rejected entries; and each distribution with
+ * its schedule, leader, last tick (jobs created) and next tick. Under #/distributions and #/queues.
  */
 import { ErrorNote } from '../components/common';
 import { useEngine } from '../engine';
 import { formatCount, formatDuration, formatTime, shortId } from '../format';
 import type { QueueView } from '../model';
-import { EngineOff, LeadersPanel } from './overview';
+import { DistributionsPanel } from '../components/distributions';
+import { EngineOff } from './overview';
 
 function QueueSection({ queue }: { queue: QueueView }) {
   const most = Math.max(1, ...queue.priorities.map((band) => band.waiting + band.taken));
@@ -119,19 +121,19 @@ export function QueuesPage({ params }: { params: URLSearchParams }) {
   return (
     <main id="main" tabIndex={-1}>
       <header class="page-header">
-        <h1>Queues and distributions</h1>
+        <h1>Distributions and queues</h1>
       </header>
       {engine.kind === 'loading' ? <p>Reading ZooKeeper…</p> : null}
       {engine.kind === 'off' ? <EngineOff message={engine.message} /> : null}
       {engine.kind === 'ok' ? (
         <>
+          <DistributionsPanel leaders={engine.snapshot.leaders} electionPath={engine.snapshot.electionPath} detailed={true} />
           {engine.snapshot.queues.length === 0 ? <ErrorNote>No queue under {engine.snapshot.queuePath}.</ErrorNote> : null}
           {engine.snapshot.queues
             .filter((queue) => only === null || queue.name === only)
             .map((queue) => (
               <QueueSection queue={queue} />
             ))}
-          <LeadersPanel leaders={engine.snapshot.leaders} electionPath={engine.snapshot.electionPath} />
         </>
       ) : null}
     </main>
