@@ -94,24 +94,33 @@ describe('jobctl leaders', () => {
 
     const human = await jobctl.run(['leaders']);
     assert.equal(human.code, 0, human.stderr);
-    assert.deepEqual(
-      human.stdout
-        .trimEnd()
-        .split('\n')
-        .map((line) => line.split(/ {2,}/)),
-      [
-        ['DISTRIBUTION', 'LEADER', 'STANDBYS'],
-        ['hourly', 'dist-one', 'dist-two'],
-        ['kazoo_side', '(no identifier)', '-'],
-      ],
-    );
+    const rows = human.stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => line.split(/ {2,}/));
+    // The leader publishes its next tick (the next full hour) and its last, none yet; a kazoo contender publishes nothing.
+    const nextHour = new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000).toISOString();
+    assert.deepEqual(rows, [
+      ['DISTRIBUTION', 'LEADER', 'STANDBYS', 'NEXT TICK', 'LAST TICK'],
+      ['hourly', 'dist-one', 'dist-two', nextHour, '-'],
+      ['kazoo_side', '(no identifier)', '-', '-', '-'],
+    ]);
 
     const json = await jobctl.run(['leaders', '--json']);
-    assert.deepEqual(JSON.parse(json.stdout), {
+    const parsed = JSON.parse(json.stdout) as { distributions: { status: { at?: unknown } | null }[] };
+    // The moment the status was published is the leader's; the rest is known.
+    const hourlyStatus = parsed.distributions[0]?.status;
+    assert.equal(typeof hourlyStatus?.at, 'string');
+    assert.deepEqual(parsed, {
       path: bed().electionPath,
       distributions: [
-        { distribution: 'hourly', leader: 'dist-one', standbys: ['dist-two'] },
-        { distribution: 'kazoo_side', leader: '', standbys: [] },
+        {
+          distribution: 'hourly',
+          leader: 'dist-one',
+          standbys: ['dist-two'],
+          status: { at: hourlyStatus?.at, current: true, lastTick: null, leader: 'dist-one', nextTick: nextHour, schedule: 'every 3600 s' },
+        },
+        { distribution: 'kazoo_side', leader: '', standbys: [], status: null },
       ],
     });
   });
