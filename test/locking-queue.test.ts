@@ -170,7 +170,7 @@ describe('consume', () => {
     await client.remove(`${root}/entries/${gone.name}`);
     const results = await Promise.allSettled(items.map((item) => queue.consume(item)));
     assert.equal(results[0]?.status, 'rejected');
-    assert.ok(isZkError((results[0]).reason, 'NO_NODE'));
+    assert.ok(isZkError(results[0].reason, 'NO_NODE'));
     assert.deepEqual(
       results.slice(1).map((result) => result.status),
       kept.map(() => 'fulfilled'),
