@@ -110,17 +110,16 @@ const MIGRATIONS: readonly (readonly string[])[] = [
     `CREATE TABLE ${BATCH_SPECS_TABLE} (batch TEXT NOT NULL, idx INTEGER NOT NULL, spec TEXT NOT NULL, PRIMARY KEY (batch, idx)) WITHOUT ROWID`,
   ],
   [
-    // The dashboard's pages (docs/operations.md): a filter on a state, an action or a target, in the
-    // order of a sortable column, read as one index range that stops after the page, whatever the
-    // number of matches; the dashboard asks for its sort then \`created\` in the same direction, which
-    // these (column, created) pairs serve forwards or backwards. (action) and (priority) alone are
-    // replaced by their pairs, which serve the same filters.
-    `CREATE INDEX jobs_state_created ON ${JOBS_TABLE} (state, created)`,
+    // The dashboard's pages (docs/operations.md): a filter on an action or a target, newest first, read
+    // as one index range that stops after the page, whatever the number of matches; the dashboard asks
+    // for its sort then \`created\` in the same direction, which these (column, created) pairs serve
+    // forwards or backwards. (action) and (priority) alone are replaced by their pairs, which serve the
+    // same filters. Only columns a job's writes never change: a (state, created), (progress, created)
+    // or (updated) index would be rewritten by every claim and result, and cost the job API 50 us per
+    // job (+40 %) on SQLite, so state pages and those sorts read without them.
     `CREATE INDEX jobs_action_created ON ${JOBS_TABLE} (action, created)`,
     `CREATE INDEX jobs_target_created ON ${JOBS_TABLE} (target_href, created)`,
     `CREATE INDEX jobs_priority_created ON ${JOBS_TABLE} (priority, created)`,
-    `CREATE INDEX jobs_progress_created ON ${JOBS_TABLE} (progress, created)`,
-    `CREATE INDEX jobs_updated ON ${JOBS_TABLE} (updated)`,
     `DROP INDEX IF EXISTS jobs_action`,
     `DROP INDEX IF EXISTS jobs_priority`,
   ],
