@@ -95,6 +95,7 @@ describe('batches', () => {
       },
     );
     assert.match(failed['status-message'] ?? '', /60 of 600 tasks failed/);
+    assert.equal(failed.progress, 100, "a batch's progress is the percent of its tasks processed");
 
     const retried = await bed.client.batchOperation(id, 'retry-failed');
     assert.equal(retried.state, 'RUNNING');
@@ -106,8 +107,129 @@ describe('batches', () => {
     assert.deepEqual(done.batch.counters, { movedBytes: expectedBytes, movedChunks: count });
     assert.equal(await bed.client.count(`parent-job='${id}' and attempt=2`), 60);
     assert.equal(await bed.client.count(`parent-job='${id}' and attempt=1`), 540);
+    assert.equal(done.progress, 100);
+    assert.equal((await bed.api.store.batchSpecs(id, 0, 10)).length, 10, 'the stored list is kept while the batch is');
     await bed.client.delete(id);
     assert.equal(await bed.client.count(`parent-job='${id}'`), 0, 'a deleted batch takes its tasks with it');
+    assert.deepEqual(await bed.api.store.batchSpecs(id, 0, 10), [], 'and its stored list');
+  });
+
+  test("a batch's progress is the percent of its tasks processed while it runs", async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    spawnExecutor(bed, 4);
+    spawnFeeder(bed);
+    const id = await bed.client.createBatch({ action: 'batch_task', tasks: tasksOf(200, (i) => ({ i, sleepMs: 20 })), 'batch-size': 20 });
+    const seen = new Set<number>();
+    const done = await waitFor(
+      async () => {
+        const job = await batchOf(bed, id);
+        const batch = job.batch;
+        if (batch !== undefined && job.state === 'RUNNING') {
+          const processed = batch.succeeded + batch.failed + batch.canceled;
+          // Read together with the counts it is computed from: the same write moves both.
+          assert.equal(job.progress, Math.floor((processed * 100) / 200), JSON.stringify(batch));
+          seen.add(job.progress);
+        }
+        return job.state === 'RUNNING' ? undefined : job;
+      },
+      { timeoutMs: 90_000, intervalMs: 50, message: 'the batch to end' },
+    );
+    assert.equal(done.state, 'SUCCESS');
+    assert.equal(done.progress, 100);
+    assert.ok(
+      [...seen].some((progress) => progress > 0 && progress < 100),
+      `progress seen: ${[...seen].join(', ')}`,
+    );
+  });
+
+  test('retry-failed puts the failed tasks back within max-in-flight, and a pause stops it', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    spawnExecutor(bed, 16);
+    spawnFeeder(bed);
+    const count = 200;
+    const maxInFlight = 10;
+    // Every task fails its first run; the second runs take a while, so that the retry can be paused midway.
+    const tasks = tasksOf(count, (i) => ({ i, failUntilAttempt: 1, sleepMs: 200 }));
+    const id = await bed.client.createBatch({ action: 'batch_task', tasks, 'batch-size': maxInFlight, 'max-in-flight': maxInFlight });
+    const failed = await waitForBatch(bed, id, ['FAILED']);
+    assert.equal(failed.batch?.failed, count);
+
+    const retrying = await bed.client.batchOperation(id, 'retry-failed');
+    assert.equal(retrying.state, 'RUNNING');
+    let largest = 0;
+    const sample = async (): Promise<JobDocument> => {
+      const job = await batchOf(bed, id);
+      const batch = job.batch;
+      if (batch !== undefined) largest = Math.max(largest, batch.sent - batch.succeeded - batch.failed - batch.canceled);
+      largest = Math.max(largest, await bed.client.count(`parent-job='${id}' and state=['QUEUED','RUNNING']`));
+      return job;
+    };
+    await waitFor(async () => ((await sample()).batch?.succeeded ?? 0) >= 40 || undefined, {
+      timeoutMs: 60_000,
+      intervalMs: 50,
+      message: 'the retry to get going',
+    });
+    await bed.client.batchOperation(id, 'pause');
+    await waitFor(async () => (await bed.client.count(`parent-job='${id}' and state=['QUEUED','RUNNING']`)) === 0 || undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+      message: 'the tasks put back before the pause to end',
+    });
+    const paused = await batchOf(bed, id);
+    const pausedAt = Date.now();
+    await waitFor(() => (Date.now() - pausedAt >= 2000 ? true : undefined), { timeoutMs: 3000, intervalMs: 50 });
+    const later = await batchOf(bed, id);
+    assert.equal(later.batch?.failed, paused.batch?.failed, 'failed tasks were put back while the batch was paused');
+    assert.ok((later.batch?.failed ?? 0) > 0, 'the pause came before the retry was over');
+    assert.equal(later.state, 'RUNNING');
+
+    await bed.client.batchOperation(id, 'resume');
+    const done = await waitFor(async () => ((await sample()).state === 'RUNNING' ? undefined : sample()), {
+      timeoutMs: 90_000,
+      intervalMs: 50,
+      message: 'the retry to end',
+    });
+    assert.equal(done.state, 'SUCCESS', done['status-message']);
+    assert.equal(done.batch?.succeeded, count);
+    assert.ok(largest <= maxInFlight, `${String(largest)} tasks were QUEUED or RUNNING at once; max-in-flight is ${String(maxInFlight)}`);
+    assert.ok(largest > 0, 'the sampling saw the retry');
+    assert.equal(await bed.client.count(`parent-job='${id}' and attempt=2`), count);
+  });
+
+  test('a batch naming a generator the feeder does not have waits, saying so once on the batch and in the log', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    const feeder = spawnFeeder(bed);
+    const id = await bed.client.createBatch({ action: 'batch_task', generator: 'no_such_generator', args: {} });
+    const waiting = await waitFor(
+      async () => {
+        const job = await batchOf(bed, id);
+        return job['status-message']?.startsWith('waiting:') === true ? job : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 50, message: 'the batch to say it waits' },
+    );
+    assert.match(waiting['status-message'] ?? '', /no batch generator "no_such_generator"/);
+    // Passes run every 200 ms while nothing is fed: over 3 s, still the one line.
+    const since = Date.now();
+    await waitFor(() => (Date.now() - since >= 3000 ? true : undefined), { timeoutMs: 4000, intervalMs: 50 });
+    const logged = feeder.lines.filter((line) => line.includes('no_such_generator'));
+    assert.equal(logged.length, 1, logged.join('\n'));
+    const still = await batchOf(bed, id);
+    assert.equal(still.state, 'RUNNING');
+    assert.equal(still.batch?.sent, 0);
+    await bed.client.cancel(id);
+  });
+
+  test('a bulk delete of a final batch (as cleanup_jobs does) takes its stored list with it', async () => {
+    const bed = testbed();
+    await bed.client.deleteMatching(EVERY_JOB);
+    const id = await bed.client.createBatch({ action: 'noop', tasks: tasksOf(30, (i) => ({ i })) });
+    assert.equal((await bed.api.store.batchSpecs(id, 0, 100)).length, 30);
+    await bed.client.cancel(id);
+    assert.equal(await bed.client.deleteMatching(`id='${id}'`), 1);
+    assert.deepEqual(await bed.api.store.batchSpecs(id, 0, 100), []);
   });
 
   test("a generator batch far larger than max-in-flight keeps max-in-flight tasks in flight, and the queue's entries within it plus the executor slots", async () => {
