@@ -5,53 +5,18 @@
  * is shown on a generator batch far larger than its max-in-flight.
  */
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import type { JobDocument } from '../src/api/job/document.js';
 import { ApiError } from '../src/api/errors.js';
 import { waitFor } from '../src/harness/wait-for.js';
 import { queuePaths } from '../src/recipes/queue-layout.js';
-import { TEST_ACTIONS, useExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
+import { EVERY_JOB, batchOf, spawnBatchExecutor, spawnFeeder, tasksOf, waitForBatch } from './fixtures/batch-testbed.js';
+import { useExecutorTestbed, type ExecutorTestbed } from './fixtures/executor-testbed.js';
 import { useJobctl } from './fixtures/jobctl-stack.js';
 
-const BUNDLED_DISTRIBUTORS = fileURLToPath(new URL('../distributors', import.meta.url));
-const BATCH_ACTIONS = fileURLToPath(new URL('./fixtures/actions-batch', import.meta.url));
 const testbed = useExecutorTestbed();
 const jobctl = useJobctl(testbed);
-const EVERY_JOB = "created>'2000-01-01T00:00:00Z'";
-
-function spawnFeeder(bed: ExecutorTestbed, extra: readonly string[] = []): ReturnType<ExecutorTestbed['spawnDistributor']> {
-  return bed.spawnDistributor({
-    names: ['batch_feeder', 'queue_reconciler'],
-    distributorsDirs: [BUNDLED_DISTRIBUTORS],
-    sessionTimeoutSeconds: 2,
-    extraArgs: ['--schedule', 'queue_reconciler=2s', ...extra],
-  });
-}
-
-function spawnExecutor(bed: ExecutorTestbed, threads = 8): void {
-  bed.spawnExecutor({ threads, actionsDirs: [TEST_ACTIONS, BATCH_ACTIONS] });
-}
-
-async function batchOf(bed: ExecutorTestbed, id: string): Promise<JobDocument> {
-  return (await bed.client.get(id)).job;
-}
-
-async function waitForBatch(bed: ExecutorTestbed, id: string, states: readonly string[], timeoutMs = 90_000): Promise<JobDocument> {
-  return waitFor(
-    async () => {
-      const job = await batchOf(bed, id);
-      return states.includes(job.state) ? job : undefined;
-    },
-    { timeoutMs, intervalMs: 100, message: `batch ${id} to be ${states.join(' or ')}` },
-  ).catch(async (error: unknown) => {
-    throw new Error(`${String(error)}: ${JSON.stringify((await batchOf(bed, id)).batch)}`);
-  });
-}
-
-function tasksOf(count: number, payload: (i: number) => Record<string, unknown>): { payload: Record<string, unknown> }[] {
-  return Array.from({ length: count }, (_, i) => ({ payload: payload(i) }));
-}
+const spawnExecutor = spawnBatchExecutor;
 
 /** Every task's index, read a page at a time by id. */
 async function taskIndexes(bed: ExecutorTestbed, id: string): Promise<number[]> {
