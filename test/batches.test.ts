@@ -17,6 +17,9 @@ import { useJobctl } from './fixtures/jobctl-stack.js';
 const testbed = useExecutorTestbed();
 const jobctl = useJobctl(testbed);
 const spawnExecutor = spawnBatchExecutor;
+/** The issue's sizes: a list of 10,000 tasks; a generator of 100,000 with max-in-flight 1,000. */
+const LIST_TASKS = 10_000;
+const GENERATOR_TASKS = 100_000;
 
 /** Every task's index, read a page at a time by id. */
 async function taskIndexes(bed: ExecutorTestbed, id: string): Promise<number[]> {
@@ -40,38 +43,48 @@ describe('batches', () => {
   test('a list batch completes with exact counters; retry-failed reruns only the failed tasks', async () => {
     const bed = testbed();
     await bed.client.deleteMatching(EVERY_JOB);
-    spawnExecutor(bed);
+    spawnExecutor(bed, 32);
     spawnFeeder(bed);
-    const count = 600;
+    const count = LIST_TASKS;
     // Every tenth task fails on its first attempt; bytes vary so that the sum is checked, not a count.
     const tasks = tasksOf(count, (i) => ({ i, bytes: i, ...(i % 10 === 0 ? { failUntilAttempt: 1 } : {}) }));
-    const id = await bed.client.createBatch({ action: 'batch_task', tasks, 'batch-size': 100, 'max-in-flight': 200 });
-    const failed = await waitForBatch(bed, id, ['FAILED']);
+    // Created with the first thousand, the rest uploaded as jobctl does (the API takes 1,000 specs a request).
+    const id = await bed.client.createBatch({
+      action: 'batch_task',
+      tasks: tasks.slice(0, 1000),
+      'batch-size': 500,
+      'max-in-flight': 1000,
+    });
+    for (let from = 1000; from < count; from += 1000) {
+      const seal = from + 1000 >= count;
+      await bed.client.batchOperation(id, 'tasks', { from, tasks: tasks.slice(from, from + 1000), ...(seal ? { seal } : {}) });
+    }
+    const failed = await waitForBatch(bed, id, ['FAILED'], 150_000);
     const expectedBytes = (count * (count - 1)) / 2;
     assert.deepEqual(
       { ...failed.batch, counters: failed.batch?.counters },
       {
         ...failed.batch,
         sent: count,
-        succeeded: 540,
-        failed: 60,
+        succeeded: count - count / 10,
+        failed: count / 10,
         canceled: 0,
         counters: { movedBytes: expectedBytes, movedChunks: count },
       },
     );
-    assert.match(failed['status-message'] ?? '', /60 of 600 tasks failed/);
+    assert.match(failed['status-message'] ?? '', new RegExp(`${String(count / 10)} of ${String(count)} tasks failed`));
     assert.equal(failed.progress, 100, "a batch's progress is the percent of its tasks processed");
 
     const retried = await bed.client.batchOperation(id, 'retry-failed');
     assert.equal(retried.state, 'RUNNING');
-    const done = await waitForBatch(bed, id, ['SUCCESS', 'FAILED']);
+    const done = await waitForBatch(bed, id, ['SUCCESS', 'FAILED'], 150_000);
     assert.equal(done.state, 'SUCCESS', done['status-message']);
     assert.equal(done.batch?.succeeded, count);
     assert.equal(done.batch.failed, 0);
     // The retried tasks' second runs count again; the failed runs' counters were taken back.
     assert.deepEqual(done.batch.counters, { movedBytes: expectedBytes, movedChunks: count });
-    assert.equal(await bed.client.count(`parent-job='${id}' and attempt=2`), 60);
-    assert.equal(await bed.client.count(`parent-job='${id}' and attempt=1`), 540);
+    assert.equal(await bed.client.count(`parent-job='${id}' and attempt=2`), count / 10);
+    assert.equal(await bed.client.count(`parent-job='${id}' and attempt=1`), count - count / 10);
     assert.equal(done.progress, 100);
     assert.equal((await bed.api.store.batchSpecs(id, 0, 10)).length, 10, 'the stored list is kept while the batch is');
     await bed.client.delete(id);
@@ -200,16 +213,16 @@ describe('batches', () => {
   test("a generator batch far larger than max-in-flight keeps max-in-flight tasks in flight, and the queue's entries within it plus the executor slots", async () => {
     const bed = testbed();
     await bed.client.deleteMatching(EVERY_JOB);
-    const threads = 16;
+    const threads = 32;
     spawnExecutor(bed, threads);
     spawnFeeder(bed);
-    const count = 10_000;
-    const maxInFlight = 300;
+    const count = GENERATOR_TASKS;
+    const maxInFlight = 1000;
     const id = await bed.client.createBatch({
       action: 'batch_task',
       generator: 'range',
       args: { count },
-      'batch-size': 300,
+      'batch-size': 500,
       'max-in-flight': maxInFlight,
     });
     let largest = 0;
@@ -223,7 +236,7 @@ describe('batches', () => {
         if (batch !== undefined) inFlight = Math.max(inFlight, batch.sent - batch.succeeded - batch.failed - batch.canceled);
         return job.state === 'RUNNING' ? undefined : job;
       },
-      { timeoutMs: 150_000, intervalMs: 20, message: 'the generator batch to end' },
+      { timeoutMs: 240_000, intervalMs: 20, message: 'the generator batch to end' },
     );
     assert.equal(done.state, 'SUCCESS', done['status-message']);
     assert.equal(done.batch?.succeeded, count);
