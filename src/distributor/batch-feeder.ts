@@ -178,7 +178,10 @@ async function requeue(api: JobApi, id: string, batch: BatchField, room: number,
 async function holdBack(api: JobApi, job: LiveBatch, reason: string, log: Logger): Promise<void> {
   if (job.batch?.waiting === reason) return;
   log.error('batch not fed: it waits', { batch: job.id, reason });
-  await api.batchOperation(job.id, 'wait', { reason });
+  // Not recorded (the batch ended meanwhile, the API is away): the next pass tries again.
+  await api.batchOperation(job.id, 'wait', { reason }).catch((error: unknown) => {
+    log.warn('batch wait not recorded', { batch: job.id, error: toError(error).message });
+  });
 }
 
 function settles(batch: BatchField): boolean {
