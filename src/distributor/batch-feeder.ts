@@ -133,7 +133,7 @@ async function feedOne(api: JobApi, queue: QueueAccess, job: LiveBatch, sources:
   room = Math.min(room, pace.available);
   if (room > 0) room = Math.min(room, await queue.room(queueName));
   if (room <= 0) return 0;
-  if (retrying) return requeue(api, job.id, batch, room, pace);
+  if (retrying) return requeue(api, queue, job.id, batch, room, pace);
   const next = await sources.next(job.id, batch, room);
   if (next.specs.length === 0 && !next.exhausted) return 0;
   const tasks = next.specs.map((spec, offset) => taskOf(job, batch, spec, batch.sent + offset));
@@ -164,14 +164,15 @@ async function feedOne(api: JobApi, queue: QueueAccess, job: LiveBatch, sources:
  * QUEUED at once (the API enqueues them, or the queue reconciler does), so max-in-flight, the rate
  * and a pause hold for a retry too. Returns how many went back.
  */
-async function requeue(api: JobApi, id: string, batch: BatchField, room: number, pace: Pace): Promise<number> {
+async function requeue(api: JobApi, queue: QueueAccess, id: string, batch: BatchField, room: number, pace: Pace): Promise<number> {
   const pacedUntil = pace.after(room);
-  const after = await api.batchOperation(id, 'requeue', {
-    limit: room,
-    ...(pacedUntil === undefined ? {} : { 'paced-until': pacedUntil }),
-  });
-  // Tasks that failed meanwhile may hide a few: the count only decides whether the next pass comes at once.
-  return Math.max(0, batch.failed - (after.batch?.failed ?? batch.failed));
+  const done = await api.batchRequeue(id, { limit: room, ...(pacedUntil === undefined ? {} : { 'paced-until': pacedUntil }) });
+  const queueName = batch.defaults.queue ?? DEFAULT_QUEUE_NAME;
+  // Left unenqueued by a crash here, they are QUEUED without an entry: the queue reconciler's.
+  if (done.toEnqueue.length > 0) {
+    await queue.enqueue(done.toEnqueue.map((task) => ({ id: task.id, priority: task.priority, action: batch.action, queue: queueName })));
+  }
+  return done.count;
 }
 
 /** Logged and noted on the batch once per reason: the batch's own `waiting` remembers it across ticks and feeders. */

@@ -140,8 +140,17 @@ export function registerBatchRoutes(app: FastifyInstance, options: BatchRoutesOp
         const requeue = parseRequeue(request.body);
         const current = await loadBatch(store, id);
         const since = current.batch?.['retrying-since'];
-        const count = since === undefined ? 0 : await requeueFailed(id, since, requeue.limit, 'retry of the failed tasks');
-        return withOperations(await updateWithEvents(store, events, id, (latest) => requeued(latest, requeue, count, at)));
+        const done =
+          since === undefined
+            ? { count: 0, ready: [], enqueued: true }
+            : await requeueFailed(id, since, requeue.limit, 'retry of the failed tasks');
+        const job = await updateWithEvents(store, events, id, (latest) => requeued(latest, requeue, done.count, at));
+        return {
+          ...withOperations(job),
+          requeued: done.count,
+          ready: done.ready.map((task) => ({ id: task.id, priority: task.priority })),
+          enqueued: done.enqueued,
+        };
       }
       case 'wait': {
         await requireAnyPermission(access, request, ['claim', 'edit']);
@@ -192,17 +201,22 @@ export function registerBatchRoutes(app: FastifyInstance, options: BatchRoutesOp
 
   /**
    * At most `limit` of the tasks that were FAILED when the retry was asked back to QUEUED, in one
-   * transaction, and enqueued (without ZooKeeper here, the queue reconciler enqueues them).
+   * transaction, and enqueued; without ZooKeeper here, the answer leaves them to the feeder.
    */
-  const requeueFailed = async (id: string, since: string, limit: number, reason: string): Promise<number> => {
+  const requeueFailed = async (
+    id: string,
+    since: string,
+    limit: number,
+    reason: string,
+  ): Promise<{ count: number; ready: readonly JobDocument[]; enqueued: boolean }> => {
     const filter = parseFilter(`parent-job='${id}' and state='FAILED' and updated<='${since}'`);
     const page = await store.updateFirst({ filter, orderBy: [{ attribute: ['id'], direction: 'asc' }] }, limit, (task) =>
       retryJob(task, now(), reason),
     );
     for (const task of page) publish(task, changeEvents({ ...task, state: 'FAILED' }, task));
     const ready = page.filter((task) => waitingFor(task) === null);
-    if (options.enqueue !== undefined && ready.length > 0) await options.enqueue(ready);
-    return page.length;
+    const enqueued = options.enqueue !== undefined && ready.length > 0 ? await options.enqueue(ready) : ready.length === 0;
+    return { count: page.length, ready, enqueued };
   };
 }
 
