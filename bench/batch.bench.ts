@@ -144,7 +144,7 @@ async function startRun(shared: Shared, label: string, withFeeder: boolean): Pro
             credentials: api.admin,
           },
           (line) => {
-            if (/\berror\b/.test(line) && feederErrors.length < 10) feederErrors.push(line);
+            if (/^\S+ error /.test(line) && feederErrors.length < 10) feederErrors.push(line);
           },
         )
       : undefined;
