@@ -106,5 +106,7 @@ export function requeued(job: JobDocument, requeue: Requeue, count: number, now:
   };
   const done = since !== undefined && count < requeue.limit;
   const changed = withBatch(job, next, now, done ? { 'status-message': 'failed tasks retried' } : {});
-  return (done ? settled(changed, now) : undefined) ?? changed;
+  const ended = done ? settled(changed, now) : undefined;
+  // One update, one revision: settling builds on the changed document, which already counts it.
+  return ended === undefined ? changed : { ...ended, revision: changed.revision };
 }
