@@ -22,7 +22,7 @@ import type { QueueAccess } from '../sdk/distribution.js';
 import { delay } from '../util/delay.js';
 import { toError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { BatchSources } from './batch-sources.js';
+import { BatchSources, SourceNotLoaded } from './batch-sources.js';
 
 export interface BatchFeedOptions {
   readonly signal: AbortSignal;
@@ -45,35 +45,31 @@ const DEFAULT_IDLE_MS = 200;
 /** Live batches read per pass: more are fed in later passes, oldest first. */
 const MAX_LIVE = 200;
 
-/** A token bucket per batch: `tasks-per-second` with a burst of one group at most. */
-class Rates {
-  readonly #buckets = new Map<string, { tokens: number; at: number }>();
+/**
+ * The batch's tasks-per-second as a token bucket of one group at most, kept as GCRA's one time
+ * (`paced-until`, recorded with each advance): the bucket survives the feeder's ticks and a new
+ * leader, so the rate does not drift by a refilled burst per tick. Undefined rate: no limit.
+ */
+interface Pace {
+  readonly available: number;
+  /** `paced-until` after `count` more tasks. */
+  readonly after: (count: number) => string | undefined;
+}
 
-  available(id: string, perSecond: number | undefined, burst: number): number {
-    if (perSecond === undefined) return Number.POSITIVE_INFINITY;
-    const now = Date.now();
-    const capacity = Math.max(1, Math.min(burst, Math.ceil(perSecond)));
-    const bucket = this.#buckets.get(id) ?? { tokens: capacity, at: now };
-    bucket.tokens = Math.min(capacity, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
-    bucket.at = now;
-    this.#buckets.set(id, bucket);
-    return Math.floor(bucket.tokens);
-  }
-
-  take(id: string, count: number): void {
-    const bucket = this.#buckets.get(id);
-    if (bucket !== undefined) bucket.tokens -= count;
-  }
-
-  keepOnly(ids: ReadonlySet<string>): void {
-    for (const id of this.#buckets.keys()) if (!ids.has(id)) this.#buckets.delete(id);
-  }
+function paceOf(batch: BatchField, now: number): Pace {
+  const rate = batch['tasks-per-second'];
+  if (rate === undefined) return { available: Number.POSITIVE_INFINITY, after: () => undefined };
+  const capacity = Math.max(1, Math.min(batch['batch-size'], Math.ceil(rate)));
+  const recorded = Date.parse(batch['paced-until'] ?? '');
+  const due = Number.isNaN(recorded) ? now : Math.max(now, recorded);
+  // A tiny epsilon: 50/s over 20 ms is one whole token, not 0.9999.
+  const available = Math.floor(capacity - ((due - now) / 1000) * rate + 1e-9);
+  return { available, after: (count) => new Date(Math.ceil(due + (count / rate) * 1000)).toISOString() };
 }
 
 export async function feedBatches(api: JobApi, queue: QueueAccess, log: Logger, options: BatchFeedOptions): Promise<BatchFeedReport> {
   const idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
   const sources = new BatchSources(api, options.batchesDirs, log);
-  const rates = new Rates();
   const fed: Record<string, number> = {};
   let passes = 0;
   try {
@@ -86,12 +82,11 @@ export async function feedBatches(api: JobApi, queue: QueueAccess, log: Logger, 
         select: ['batch', 'acl'],
       });
       const live = new Set(jobs.map((job) => job.id));
-      rates.keepOnly(live);
       sources.keepOnly(live);
       let fedThisPass = 0;
       for (const job of jobs) {
         try {
-          const count = await feedOne(api, queue, job, sources, rates, log);
+          const count = await feedOne(api, queue, job, sources, log);
           if (count > 0) {
             fed[job.id] = (fed[job.id] ?? 0) + count;
             fedThisPass += count;
@@ -99,7 +94,8 @@ export async function feedBatches(api: JobApi, queue: QueueAccess, log: Logger, 
         } catch (error) {
           // One batch's trouble (a 409 from another feeder, a generator that throws) must not stop the others.
           sources.forget(job.id);
-          if (error instanceof ApiError && error.code === 'conflict')
+          if (error instanceof SourceNotLoaded) await holdBack(api, job, error.message, log);
+          else if (error instanceof ApiError && error.code === 'conflict')
             log.info('batch moved on meanwhile', { batch: job.id, reason: error.message });
           else log.error('batch not fed', { batch: job.id, error: toError(error).message });
         }
@@ -116,7 +112,7 @@ export async function feedBatches(api: JobApi, queue: QueueAccess, log: Logger, 
   return { passes, fed };
 }
 
-async function feedOne(api: JobApi, queue: QueueAccess, job: LiveBatch, sources: BatchSources, rates: Rates, log: Logger): Promise<number> {
+async function feedOne(api: JobApi, queue: QueueAccess, job: LiveBatch, sources: BatchSources, log: Logger): Promise<number> {
   let batch = job.batch;
   if (batch === undefined) return 0;
   // Every task sent ended: the canary decides, or the batch ends.
@@ -128,13 +124,16 @@ async function feedOne(api: JobApi, queue: QueueAccess, job: LiveBatch, sources:
     }
     batch = after.batch;
   }
-  if (batch.paused || batch.phase === 'draining') return 0;
+  const retrying = batch['retrying-since'] !== undefined;
+  if (batch.paused || (batch.phase === 'draining' && !retrying)) return 0;
   const queueName = batch.defaults.queue ?? DEFAULT_QUEUE_NAME;
   let room = Math.min(batch['batch-size'], batch['max-in-flight'] - inFlightOf(batch));
-  if (batch.phase === 'canary') room = Math.min(room, (batch.canary ?? 0) - batch.sent);
-  room = Math.min(room, rates.available(job.id, batch['tasks-per-second'], batch['batch-size']));
+  if (batch.phase === 'canary' && !retrying) room = Math.min(room, (batch.canary ?? 0) - batch.sent);
+  const pace = paceOf(batch, Date.now());
+  room = Math.min(room, pace.available);
   if (room > 0) room = Math.min(room, await queue.room(queueName));
   if (room <= 0) return 0;
+  if (retrying) return requeue(api, queue, job.id, batch, room, pace);
   const next = await sources.next(job.id, batch, room);
   if (next.specs.length === 0 && !next.exhausted) return 0;
   const tasks = next.specs.map((spec, offset) => taskOf(job, batch, spec, batch.sent + offset));
@@ -147,19 +146,47 @@ async function feedOne(api: JobApi, queue: QueueAccess, job: LiveBatch, sources:
     });
     if (toEnqueue.length > 0) await queue.enqueue(toEnqueue);
   }
-  rates.take(job.id, tasks.length);
+  const pacedUntil = tasks.length > 0 ? pace.after(tasks.length) : undefined;
   await api.batchOperation(job.id, 'advance', {
     from: batch.sent,
     sent: batch.sent + tasks.length,
     exhausted: next.exhausted,
     ...(next.marker === undefined ? {} : { marker: next.marker }),
     ...(next.total === undefined ? {} : { total: next.total }),
+    ...(pacedUntil === undefined ? {} : { 'paced-until': pacedUntil }),
   });
   sources.advanced(job.id, next.marker);
   return tasks.length;
 }
 
+/**
+ * A retry of the failed tasks goes through here as new tasks would: at most `room` of them back to
+ * QUEUED at once (the API enqueues them, or the queue reconciler does), so max-in-flight, the rate
+ * and a pause hold for a retry too. Returns how many went back.
+ */
+async function requeue(api: JobApi, queue: QueueAccess, id: string, batch: BatchField, room: number, pace: Pace): Promise<number> {
+  const pacedUntil = pace.after(room);
+  const done = await api.batchRequeue(id, { limit: room, ...(pacedUntil === undefined ? {} : { 'paced-until': pacedUntil }) });
+  const queueName = batch.defaults.queue ?? DEFAULT_QUEUE_NAME;
+  // Left unenqueued by a crash here, they are QUEUED without an entry: the queue reconciler's.
+  if (done.toEnqueue.length > 0) {
+    await queue.enqueue(done.toEnqueue.map((task) => ({ id: task.id, priority: task.priority, action: batch.action, queue: queueName })));
+  }
+  return done.count;
+}
+
+/** Logged and noted on the batch once per reason: the batch's own `waiting` remembers it across ticks and feeders. */
+async function holdBack(api: JobApi, job: LiveBatch, reason: string, log: Logger): Promise<void> {
+  if (job.batch?.waiting === reason) return;
+  log.error('batch not fed: it waits', { batch: job.id, reason });
+  // Not recorded (the batch ended meanwhile, the API is away): the next pass tries again.
+  await api.batchOperation(job.id, 'wait', { reason }).catch((error: unknown) => {
+    log.warn('batch wait not recorded', { batch: job.id, error: toError(error).message });
+  });
+}
+
 function settles(batch: BatchField): boolean {
+  if (batch['retrying-since'] !== undefined) return false;
   if (processedOf(batch) < batch.sent) return false;
   if (batch.phase === 'draining') return true;
   if (batch.phase !== 'canary') return false;

@@ -37,6 +37,9 @@ interface OpenGenerator {
   marker: string | undefined;
 }
 
+/** The batch names a generator this feeder did not load. */
+export class SourceNotLoaded extends Error {}
+
 export class BatchSources {
   readonly #api: JobApi;
   readonly #dirs: readonly string[];
@@ -91,7 +94,9 @@ export class BatchSources {
   async #nextOfGenerator(id: string, batch: BatchField, limit: number): Promise<NextTasks> {
     const definition = (await this.#definitions()).get(batch.generator ?? '');
     if (definition === undefined) {
-      throw new Error(`batch generator ${JSON.stringify(batch.generator)} is not loaded here (folders: ${this.#dirs.join(', ')})`);
+      throw new SourceNotLoaded(
+        `the feeder has no batch generator ${JSON.stringify(batch.generator)} (its folders: ${this.#dirs.join(', ') || 'none'})`,
+      );
     }
     const args = batch.args ?? {};
     let open = this.#open.get(id);

@@ -54,6 +54,18 @@ export interface BatchField {
   readonly canceled: number;
   /** Summed from the tasks' `counters`, as they end. */
   readonly counters: Readonly<Record<string, number>>;
+  /**
+   * When a retry of the failed tasks was asked: the feeder puts back the tasks that failed by then,
+   * within max-in-flight and the rate, and the batch does not settle until none is left.
+   */
+  readonly 'retrying-since'?: string;
+  /** Why the feeder cannot feed it (a generator it does not have): it waits, saying so. */
+  readonly waiting?: string;
+  /**
+   * The rate's clock (a GCRA token bucket kept with the batch, so it holds across the feeder's ticks
+   * and leaders): the time by which the tasks fed so far were due at tasks-per-second.
+   */
+  readonly 'paced-until'?: string;
 }
 
 export const DEFAULT_BATCH_SIZE = 100;
@@ -242,7 +254,13 @@ export function tallied(parent: JobDocument, before: JobDocument, after: JobDocu
   let next = batch;
   if (isFinal(before.state)) next = counted(next, before, -1);
   if (isFinal(after.state)) next = counted(next, after, 1);
-  return { ...parent, batch: next, revision: parent.revision + 1 };
+  return { ...parent, batch: next, progress: progressOf(next), revision: parent.revision + 1 };
+}
+
+/** Nuvla's `progress` of a batch: percent of its tasks processed (of the estimate while generating). */
+export function progressOf(batch: BatchField): number {
+  const total = Math.max(batch.total ?? 0, batch.sent);
+  return total === 0 ? 0 : Math.min(100, Math.floor((processedOf(batch) * 100) / total));
 }
 
 function counted(batch: BatchField, task: JobDocument, sign: 1 | -1): BatchField {
@@ -259,15 +277,15 @@ export function batchParentOf(task: JobDocument): string | undefined {
   return task['batch-index'] === undefined ? undefined : task['parent-job'];
 }
 
-function requireLive(job: JobDocument): BatchField {
+export function requireLive(job: JobDocument): BatchField {
   const batch = batchOf(job);
   if (batch === undefined) throw conflict(`${job.id} is not a batch (its action is ${job.action})`, { job: job.id });
   if (isFinal(job.state)) throw conflict(`batch ${job.id} is ${job.state}: it cannot be changed`, { state: job.state });
   return batch;
 }
 
-function withBatch(job: JobDocument, batch: BatchField, now: Date, changes: Partial<JobDocument> = {}): JobDocument {
-  return { ...job, ...changes, batch, updated: now.toISOString(), revision: job.revision + 1 };
+export function withBatch(job: JobDocument, batch: BatchField, now: Date, changes: Partial<JobDocument> = {}): JobDocument {
+  return { ...job, ...changes, batch, progress: progressOf(batch), updated: now.toISOString(), revision: job.revision + 1 };
 }
 
 export function pauseBatch(job: JobDocument, paused: boolean, now: Date): JobDocument {
@@ -288,54 +306,14 @@ export function uploadedTo(job: JobDocument, from: number, count: number, seal: 
   return withBatch(job, { ...batch, total: total + count, sealed: seal, 'total-estimated': !seal }, now);
 }
 
-export interface Advance {
-  /** The `sent` the feeder read: refused (409) when the batch moved on meanwhile (another feeder). */
-  readonly from: number;
-  readonly sent: number;
-  readonly marker?: string;
-  readonly exhausted: boolean;
-  readonly total?: number;
-}
-
-export function parseAdvance(body: unknown): Advance {
-  if (!isRecord(body)) throw badRequest('an advance is {"from": n, "sent": m, "marker": "...", "exhausted": false}');
-  const { from, sent, marker, exhausted, total } = body;
-  const count = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
-  if (!count(from) || !count(sent) || sent < from) throw badRequest('an advance needs counts "from" <= "sent"');
-  if (marker !== undefined && typeof marker !== 'string') throw badRequest('"marker" must be a string');
-  if (typeof exhausted !== 'boolean') throw badRequest('"exhausted" must be true or false');
-  if (total !== undefined && !count(total)) throw badRequest('"total" must be a count');
-  return { from, sent, exhausted, ...(marker === undefined ? {} : { marker }), ...(total === undefined ? {} : { total }) };
-}
-
-/** The feeder's record of what it created: compare-and-set on `sent`, so two feeders never both advance. */
-export function advanced(job: JobDocument, advance: Advance, now: Date): JobDocument {
-  const batch = requireLive(job);
-  if (batch.sent !== advance.from) {
-    throw conflict(`batch ${job.id} has sent ${String(batch.sent)} tasks, not ${String(advance.from)}: another feeder moved it`, {
-      sent: batch.sent,
-    });
-  }
-  const exhausted = advance.exhausted && (batch.source === 'generator' || batch.sealed);
-  const total = exhausted ? advance.sent : (advance.total ?? batch.total);
-  const next: BatchField = {
-    ...batch,
-    sent: advance.sent,
-    ...(advance.marker === undefined ? {} : { marker: advance.marker }),
-    ...(total === undefined ? {} : { total }),
-    'total-estimated': !exhausted && batch['total-estimated'],
-    phase: exhausted && batch.phase === 'feeding' ? 'draining' : batch.phase,
-  };
-  return settled(withBatch(job, next, now), now) ?? withBatch(job, next, now);
-}
-
 /**
  * What the counts call for, or undefined when nothing: the canary's tasks all ended (the rest is fed,
  * or the batch FAILED saying why), or every task of an exhausted source ended (SUCCESS when all did).
  */
 export function settled(job: JobDocument, now: Date): JobDocument | undefined {
   const batch = batchOf(job);
-  if (batch === undefined || isFinal(job.state)) return undefined;
+  // A retry of the failed tasks is under way: they are counted as ended, but they will run again.
+  if (batch === undefined || isFinal(job.state) || batch['retrying-since'] !== undefined) return undefined;
   const processed = processedOf(batch);
   if (processed < batch.sent) return undefined;
   if (batch.phase === 'canary') {
@@ -373,7 +351,7 @@ function finished(job: JobDocument, batch: BatchField, state: 'SUCCESS' | 'FAILE
     batch,
     state,
     'return-code': state === 'SUCCESS' ? 0 : 1,
-    progress: state === 'SUCCESS' ? 100 : job.progress,
+    progress: state === 'SUCCESS' ? 100 : progressOf(batch),
     'status-message': message,
     'time-of-status-change': at,
     duration,
@@ -390,7 +368,8 @@ export function revived(job: JobDocument, now: Date): JobDocument {
     throw conflict(`batch ${job.id} is ${job.state}: only a live or FAILED batch has failed tasks to retry`, { state: job.state });
   }
   const { 'return-code': _code, duration: _duration, ...rest } = job;
-  return withBatch(rest, { ...batch, paused: false }, now, {
+  // The feeder puts the failed tasks back within max-in-flight; a retry asked again restarts from now.
+  return withBatch(rest, { ...batch, paused: false, 'retrying-since': now.toISOString() }, now, {
     state: 'RUNNING',
     'status-message': 'retrying the failed tasks',
     'time-of-status-change': now.toISOString(),

@@ -17,6 +17,9 @@ export function parseBatchField(value: unknown): BatchField | undefined {
   const estimated = value['total-estimated'];
   const canary = value.canary;
   const defaults = value.defaults;
+  const retryingSince = value['retrying-since'];
+  const pacedUntil = value['paced-until'];
+  const { waiting } = value;
   if (typeof action !== 'string' || (source !== 'list' && source !== 'generator')) return undefined;
   if (typeof phase !== 'string' || !(BATCH_PHASES as readonly string[]).includes(phase)) return undefined;
   if (typeof paused !== 'boolean' || typeof sealed !== 'boolean' || typeof estimated !== 'boolean') return undefined;
@@ -27,6 +30,8 @@ export function parseBatchField(value: unknown): BatchField | undefined {
   if (tasksPerSecond !== undefined && typeof tasksPerSecond !== 'number') return undefined;
   if ((generator !== undefined && typeof generator !== 'string') || (marker !== undefined && typeof marker !== 'string')) return undefined;
   if ((lock !== undefined && typeof lock !== 'string') || (args !== undefined && !isRecord(args))) return undefined;
+  const text = (item: unknown): boolean => item === undefined || typeof item === 'string';
+  if (!text(retryingSince) || !text(pacedUntil) || !text(waiting)) return undefined;
   return {
     action,
     source,
@@ -49,5 +54,8 @@ export function parseBatchField(value: unknown): BatchField | undefined {
     failed,
     canceled,
     counters: { ...counters },
+    ...(typeof retryingSince === 'string' ? { 'retrying-since': retryingSince } : {}),
+    ...(typeof waiting === 'string' ? { waiting } : {}),
+    ...(typeof pacedUntil === 'string' ? { 'paced-until': pacedUntil } : {}),
   };
 }

@@ -25,7 +25,7 @@ import {
   type SelectQuery,
 } from './inputs.js';
 import { OPERATIONS_PATH, operationsBody, parseOperationResults, type JobOperationRequest, type JobOperationResult } from './operations.js';
-import type { CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
+import type { BatchRequeued, CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
 import { resolveOptions, type JobApiClientOptions, type ResolvedOptions, type ServerFlavour } from './options.js';
 import { EVENTS_PATH, followEvents, type EventStreamOptions } from './event-stream.js';
 import type { JobEvent, PublishedJobEvent } from '../job/events.js';
@@ -268,6 +268,27 @@ export class JobApiClient implements JobApi {
     const path = `${jobPath(id)}/batch/${operation}`;
     const result = await this.#call({ method: 'POST', path, body: { json: body }, idempotent: false });
     return this.#parseJob(ok(result, 'POST', path, [200]).body);
+  }
+
+  /** A retry's next failed tasks back to QUEUED (`requeue`, the feeder's): the batch, and what is left to enqueue. */
+  async batchRequeue(id: string, body: Readonly<Record<string, unknown>>): Promise<BatchRequeued> {
+    const path = `${jobPath(id)}/batch/requeue`;
+    const result = await this.#call({ method: 'POST', path, body: { json: body }, idempotent: false });
+    const answer = ok(result, 'POST', path, [200]).body;
+    const record = isRecord(answer) ? answer : {};
+    const { requeued, enqueued } = record;
+    if (typeof requeued !== 'number' || typeof enqueued !== 'boolean' || !Array.isArray(record.ready)) {
+      throw new ApiError('internal', `${path} answered without "requeued", "ready" and "enqueued"`);
+    }
+    const toEnqueue = enqueued
+      ? []
+      : record.ready.map((item: unknown) => {
+          const task = isRecord(item) ? item : {};
+          if (typeof task.id !== 'string' || typeof task.priority !== 'number')
+            throw new ApiError('internal', `${path} answered a task without id and priority`);
+          return { id: task.id, priority: task.priority };
+        });
+    return { batch: this.#parseJob(answer), count: requeued, toEnqueue };
   }
 
   /** A list batch's specs from index `from` (the feeder's read): `[{index, spec}]` in index order. */

@@ -10,6 +10,14 @@ import type { JobField } from './parse-job.js';
 import type { Created } from './responses.js';
 import type { JobOperationRequest, JobOperationResult } from './operations.js';
 
+/** What a batch's `requeue` did (docs/batches.md). */
+export interface BatchRequeued {
+  readonly batch: JobDocument;
+  /** Tasks put back: how many, and those left to the caller to enqueue. */
+  readonly count: number;
+  readonly toEnqueue: readonly { readonly id: string; readonly priority: number }[];
+}
+
 export interface CreateOptions {
   /** The same key always yields the same job: a create with it can be retried safely. */
   readonly idempotencyKey?: string;
@@ -56,6 +64,11 @@ export interface JobApi {
   createBatch(body: Readonly<Record<string, unknown>>): Promise<string>;
   /** A batch operation (`tasks`, `pause`, `resume`, `retry-failed`, `advance`, `settle`): the batch afterwards. */
   batchOperation(id: string, operation: string, body?: Readonly<Record<string, unknown>>): Promise<JobDocument>;
+  /**
+   * The feeder's part of a retry of a batch's failed tasks: at most `limit` of them back to QUEUED.
+   * The batch afterwards, and the tasks the API did not enqueue (it has no ZooKeeper): the caller's to enqueue.
+   */
+  batchRequeue(id: string, body: Readonly<Record<string, unknown>>): Promise<BatchRequeued>;
   /** A list batch's specs from index `from`, in index order. */
   batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]>;
 }

@@ -6,7 +6,7 @@
 import type { JobDocument, JobState } from '../job/document.js';
 import type { PublishedJobEvent } from '../job/events.js';
 import type { JobChanges, NewJob, SearchQuery, SelectQuery } from './inputs.js';
-import type { CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
+import type { BatchRequeued, CreateOptions, EditOptions, FetchedJob, JobApi, SearchResult } from './job-api.js';
 import type { JobField } from './parse-job.js';
 import type { Created } from './responses.js';
 import type { JobOperationRequest, JobOperationResult } from './operations.js';
@@ -71,6 +71,10 @@ export class LazyJobApi implements JobApi {
 
   async batchOperation(id: string, operation: string, body?: Readonly<Record<string, unknown>>): Promise<JobDocument> {
     return (await this.#api()).batchOperation(id, operation, body);
+  }
+
+  async batchRequeue(id: string, body: Readonly<Record<string, unknown>>): Promise<BatchRequeued> {
+    return (await this.#api()).batchRequeue(id, body);
   }
 
   async batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]> {

@@ -2,7 +2,8 @@
  * Batches (docs/batches.md): `POST /api/job/batch` creates one (a parent job of action `batch`,
  * RUNNING at once, never enqueued), and `POST /api/job/<uuid>/batch/<operation>` controls it:
  * `tasks` uploads more specs of a list batch, `pause`, `resume`, `retry-failed` for its creator or
- * an operator; `advance` and `settle` for the batch feeder, with `GET .../batch/tasks` its read of a
+ * an operator; `advance`, `requeue` (a retry's failed tasks, within
+ * max-in-flight), `wait` and `settle` for the batch feeder, with `GET .../batch/tasks` its read of a
  * list batch's specs. Cancel and delete are the job's own operations, cascading (batch-cascade.ts).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -10,9 +11,7 @@ import { ApiError, badRequest, conflict, notFound } from '../errors.js';
 import {
   BATCH_ACTION,
   LOCK_KEY_PREFIX,
-  advanced,
   batchOf,
-  parseAdvance,
   parseBatchCreate,
   pauseBatch,
   revived,
@@ -20,6 +19,7 @@ import {
   taskSpecProblem,
   uploadedTo,
 } from '../batch/batch-field.js';
+import { advanced, heldBack, parseAdvance, parseRequeue, requeued } from '../batch/batch-feeding.js';
 import { newJob, retryJob } from '../job/lifecycle.js';
 import { createdEvents, changeEvents } from '../job/transition-events.js';
 import { waitingFor, type JobDocument } from '../job/document.js';
@@ -46,8 +46,6 @@ export interface BatchRoutesOptions {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-/** Tasks per transaction of a retry of the failed ones. */
-const PAGE = 500;
 
 export function registerBatchRoutes(app: FastifyInstance, options: BatchRoutesOptions): void {
   const { store, access, now, events } = options;
@@ -137,6 +135,33 @@ export function registerBatchRoutes(app: FastifyInstance, options: BatchRoutesOp
         const advance = parseAdvance(request.body);
         return withOperations(await updateWithEvents(store, events, id, (current) => advanced(current, advance, at)));
       }
+      case 'requeue': {
+        await requireAnyPermission(access, request, ['claim', 'edit']);
+        const requeue = parseRequeue(request.body);
+        const current = await loadBatch(store, id);
+        const since = current.batch?.['retrying-since'];
+        const done =
+          since === undefined
+            ? { count: 0, ready: [], enqueued: true }
+            : await requeueFailed(id, since, requeue.limit, 'retry of the failed tasks');
+        const job = await updateWithEvents(store, events, id, (latest) => requeued(latest, requeue, done.count, at));
+        return {
+          ...withOperations(job),
+          requeued: done.count,
+          ready: done.ready.map((task) => ({ id: task.id, priority: task.priority })),
+          enqueued: done.enqueued,
+        };
+      }
+      case 'wait': {
+        await requireAnyPermission(access, request, ['claim', 'edit']);
+        const body = isRecord(request.body) ? request.body : {};
+        const { reason } = body;
+        if (typeof reason !== 'string' || reason === '' || reason.length > 1000)
+          throw badRequest('"reason" must say, in at most 1000 characters, why the batch is not fed');
+        const current = await loadBatch(store, id);
+        if (heldBack(current, reason, at) === undefined) return withOperations(current);
+        return withOperations(await store.update(id, (latest) => heldBack(latest, reason, at) ?? latest));
+      }
       case 'settle': {
         await requireAnyPermission(access, request, ['claim', 'edit']);
         const current = await loadBatch(store, id);
@@ -164,28 +189,34 @@ export function registerBatchRoutes(app: FastifyInstance, options: BatchRoutesOp
           checkCancel(access, principal, current);
           return revived(current, at);
         });
-        const retried = await retryFailed(id, `retried by ${principal.credentialId}`);
-        return { ...withOperations(job), retried };
+        // The feeder puts them back (requeue) within max-in-flight: here only the batch's word is given.
+        return { ...withOperations(job), failed: job.batch?.failed ?? 0 };
       }
       default:
-        throw notFound(`batch operation ${JSON.stringify(operation)} not found: tasks, pause, resume, retry-failed, advance, settle`);
+        throw notFound(
+          `batch operation ${JSON.stringify(operation)} not found: tasks, pause, resume, retry-failed, advance, requeue, wait, settle`,
+        );
     }
   });
 
-  /** Every FAILED task back to QUEUED, a page per transaction, each page enqueued before the next. */
-  const retryFailed = async (id: string, reason: string): Promise<number> => {
-    const filter = parseFilter(`parent-job='${id}' and state='FAILED'`);
-    let retried = 0;
-    for (;;) {
-      const page = await store.updateFirst({ filter, orderBy: [{ attribute: ['id'], direction: 'asc' }] }, PAGE, (task) =>
-        retryJob(task, now(), reason),
-      );
-      if (page.length === 0) return retried;
-      retried += page.length;
-      for (const task of page) publish(task, changeEvents({ ...task, state: 'FAILED' }, task));
-      const ready = page.filter((task) => waitingFor(task) === null);
-      if (options.enqueue !== undefined && ready.length > 0) await options.enqueue(ready);
-    }
+  /**
+   * At most `limit` of the tasks that were FAILED when the retry was asked back to QUEUED, in one
+   * transaction, and enqueued; without ZooKeeper here, the answer leaves them to the feeder.
+   */
+  const requeueFailed = async (
+    id: string,
+    since: string,
+    limit: number,
+    reason: string,
+  ): Promise<{ count: number; ready: readonly JobDocument[]; enqueued: boolean }> => {
+    const filter = parseFilter(`parent-job='${id}' and state='FAILED' and updated<='${since}'`);
+    const page = await store.updateFirst({ filter, orderBy: [{ attribute: ['id'], direction: 'asc' }] }, limit, (task) =>
+      retryJob(task, now(), reason),
+    );
+    for (const task of page) publish(task, changeEvents({ ...task, state: 'FAILED' }, task));
+    const ready = page.filter((task) => waitingFor(task) === null);
+    const enqueued = options.enqueue !== undefined && ready.length > 0 ? await options.enqueue(ready) : ready.length === 0;
+    return { count: page.length, ready, enqueued };
   };
 }
 

@@ -195,7 +195,7 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       if (!FINAL_STATES.has(batch.state))
         throw conflict(`batch ${id} is ${batch.state}: cancel it before deleting it`, { state: batch.state });
       const tasks = await store.deleteMatching(parseFilter(`parent-job='${id}'`));
-      await store.deleteBatchSpecs(id);
+      // Its stored specs go with it in the store's delete.
       if (!(await store.delete(id))) throw notFound(`${id} not found`);
       return { status: 200, message: `${id} deleted with its ${String(tasks)} tasks`, 'resource-id': id, tasks };
     }

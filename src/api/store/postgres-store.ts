@@ -9,6 +9,7 @@ import type { FilterNode } from '../cimi/ast.js';
 import { compileFilter, compileOrderBy, toNumberedPlaceholders, type CompileOptions } from '../cimi/sql.js';
 import { conflict, notFound } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
+import { BATCH_ACTION } from '../batch/batch-field.js';
 import { toError } from '../../util/errors.js';
 import { ALL_COLUMNS, INDEXED_COLUMNS, JOBS_TABLE, UPDATED_COLUMNS, rowValues, updatedValues, type ColumnValue } from './columns.js';
 import type { BatchSpec, CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
@@ -77,7 +78,13 @@ const UPDATE = {
   text: `UPDATE ${JOBS_TABLE} SET ${UPDATED_COLUMNS.map((column, index) => `${column} = $${index + 1}`).join(', ')}
          WHERE id = $${UPDATED_COLUMNS.length + 1}`,
 };
-const DELETE_BY_ID = { name: 'job-store-delete-by-id', text: `DELETE FROM ${JOBS_TABLE} WHERE id = $1` };
+/** A batch's stored specs go with it, in the same statement (cleanup_jobs deletes final batches so). */
+function deleteWithSpecs(where: string): string {
+  return `WITH gone AS (DELETE FROM ${JOBS_TABLE}${where} RETURNING id, action),
+    specs AS (DELETE FROM ${BATCH_SPECS_TABLE} WHERE batch IN (SELECT id FROM gone WHERE action = '${BATCH_ACTION}'))
+    SELECT count(*) AS n FROM gone`;
+}
+const DELETE_BY_ID = { name: 'job-store-delete-by-id', text: deleteWithSpecs(' WHERE id = $1') };
 
 export async function openPostgresStore(url: string, options: PostgresStoreOptions = {}): Promise<JobStore> {
   const poolSize = options.poolSize ?? DEFAULT_POOL_SIZE;
@@ -207,13 +214,13 @@ class PostgresJobStore implements JobStore {
 
   async deleteMatching(filter: FilterNode | undefined): Promise<number> {
     const where = whereOf(filter, compileOptions('postgres'));
-    const result = await this.#pool.query(numbered(`DELETE FROM ${JOBS_TABLE}${where.sql}`), where.params);
-    return result.rowCount ?? 0;
+    const [row] = await rows(this.#pool, { text: numbered(deleteWithSpecs(where.sql)), values: where.params });
+    return countOf(field(row, 'n'));
   }
 
   async delete(id: string): Promise<boolean> {
-    const result = await this.#pool.query({ ...DELETE_BY_ID, values: [id] });
-    return (result.rowCount ?? 0) > 0;
+    const [row] = await rows(this.#pool, { ...DELETE_BY_ID, values: [id] });
+    return countOf(field(row, 'n')) > 0;
   }
 
   async putBatchSpecs(batch: string, from: number, specs: readonly string[]): Promise<void> {

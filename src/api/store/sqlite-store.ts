@@ -12,6 +12,7 @@ import { conflict, notFound } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
 import { ALL_COLUMNS, DOCUMENT_COLUMN, INDEXED_COLUMNS, JOBS_TABLE, appendRowValues, rowValues, type ColumnValue } from './columns.js';
 import type { BatchSpec, CreateResult, JobMutation, JobSearch, JobStore, SearchResult } from './job-store.js';
+import { BATCH_ACTION } from '../batch/batch-field.js';
 import {
   BATCH_SPECS_TABLE,
   applyMutation,
@@ -94,19 +95,26 @@ class SqliteJobStore implements JobStore {
   readonly #selectByKey: Statement;
   /** UPDATE texts by the set of columns they write (bit i: INDEXED_COLUMNS[i]). */
   readonly #updateSql = new Map<number, string>();
-  readonly #deleteById: Statement;
+  readonly #deleteOne: (id: string) => boolean;
   readonly #createMany: (jobs: readonly JobDocument[]) => CreateResult[];
   readonly #updateOne: (id: string, mutate: JobMutation, expectedRevision: number | undefined) => JobDocument;
   readonly #search: (search: JobSearch) => SearchResult;
   readonly #updateFirst: (search: JobSearch, limit: number, mutate: JobMutation) => JobDocument[];
   readonly #putSpecs: (batch: string, from: number, specs: readonly string[]) => void;
+  readonly #deleteWhere: (filter: FilterNode | undefined) => number;
 
   constructor(db: Database.Database) {
     this.#db = db;
     this.#insert = db.prepare(`${INSERT_INTO} ${ROW_PLACEHOLDERS} ${ON_KEY_CONFLICT}`);
     this.#selectById = db.prepare(`SELECT doc FROM ${JOBS_TABLE} WHERE id = ?`);
     this.#selectByKey = db.prepare(`SELECT doc FROM ${JOBS_TABLE} WHERE idempotency_key = ?`);
-    this.#deleteById = db.prepare(`DELETE FROM ${JOBS_TABLE} WHERE id = ?`);
+    const deleteById = db.prepare(`DELETE FROM ${JOBS_TABLE} WHERE id = ?`);
+    const deleteSpecs = db.prepare(`DELETE FROM ${BATCH_SPECS_TABLE} WHERE batch = ?`);
+    const deleteOne = db.transaction((id: string) => {
+      deleteSpecs.run(id);
+      return deleteById.run(id).changes > 0;
+    });
+    this.#deleteOne = (id) => deleteOne.immediate(id);
 
     const createMany = db.transaction((jobs: readonly JobDocument[]) => {
       if (jobs.length === 1) return jobs.map((job) => this.#createOne(job));
@@ -149,6 +157,14 @@ class SqliteJobStore implements JobStore {
     this.#putSpecs = (batch, from, specs) => {
       putSpecs.immediate(batch, from, specs);
     };
+    // A batch's stored specs go with it, in the same transaction (cleanup_jobs deletes final batches so).
+    const deleteWhere = db.transaction((filter: FilterNode | undefined) => {
+      const where = this.#where(filter);
+      const batches = `SELECT id FROM (SELECT id, action FROM ${JOBS_TABLE}${where.sql}) WHERE action = '${BATCH_ACTION}'`;
+      this.#statement(`DELETE FROM ${BATCH_SPECS_TABLE} WHERE batch IN (${batches})`).run(...where.params);
+      return this.#statement(`DELETE FROM ${JOBS_TABLE}${where.sql}`).run(...where.params).changes;
+    });
+    this.#deleteWhere = (filter) => deleteWhere.immediate(filter);
     // A read transaction, so that the count and the page come from one snapshot.
     const search = db.transaction((query: JobSearch) => this.#searchNow(query));
     this.#search = (query) => search.deferred(query);
@@ -183,14 +199,11 @@ class SqliteJobStore implements JobStore {
   }
 
   deleteMatching(filter: FilterNode | undefined): Promise<number> {
-    return promised(() => {
-      const where = this.#where(filter);
-      return this.#statement(`DELETE FROM ${JOBS_TABLE}${where.sql}`).run(...where.params).changes;
-    });
+    return promised(() => this.#deleteWhere(filter));
   }
 
   delete(id: string): Promise<boolean> {
-    return promised(() => this.#deleteById.run(id).changes > 0);
+    return promised(() => this.#deleteOne(id));
   }
 
   putBatchSpecs(batch: string, from: number, specs: readonly string[]): Promise<void> {
