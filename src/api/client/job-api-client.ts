@@ -7,6 +7,7 @@
 import { ApiError } from '../errors.js';
 import type { JobDocument, JobState } from '../job/document.js';
 import type { Logger } from '../../util/logger.js';
+import { parseBatchTasks, parseRequeued } from './batch-answers.js';
 import { bulkChunks, halves } from './bulk.js';
 import { FlavourDetector, PROBE_PATH } from './compat.js';
 import { isRecord } from '../../util/is-record.js';
@@ -274,36 +275,14 @@ export class JobApiClient implements JobApi {
   async batchRequeue(id: string, body: Readonly<Record<string, unknown>>): Promise<BatchRequeued> {
     const path = `${jobPath(id)}/batch/requeue`;
     const result = await this.#call({ method: 'POST', path, body: { json: body }, idempotent: false });
-    const answer = ok(result, 'POST', path, [200]).body;
-    const record = isRecord(answer) ? answer : {};
-    const { requeued, enqueued } = record;
-    if (typeof requeued !== 'number' || typeof enqueued !== 'boolean' || !Array.isArray(record.ready)) {
-      throw new ApiError('internal', `${path} answered without "requeued", "ready" and "enqueued"`);
-    }
-    const toEnqueue = enqueued
-      ? []
-      : record.ready.map((item: unknown) => {
-          const task = isRecord(item) ? item : {};
-          if (typeof task.id !== 'string' || typeof task.priority !== 'number')
-            throw new ApiError('internal', `${path} answered a task without id and priority`);
-          return { id: task.id, priority: task.priority };
-        });
-    return { batch: this.#parseJob(answer), count: requeued, toEnqueue };
+    return parseRequeued(ok(result, 'POST', path, [200]).body, path, (body) => this.#parseJob(body));
   }
 
   /** A list batch's specs from index `from` (the feeder's read): `[{index, spec}]` in index order. */
   async batchTasks(id: string, from: number, limit: number): Promise<{ index: number; spec: unknown }[]> {
     const path = `${jobPath(id)}/batch/tasks?from=${String(from)}&limit=${String(limit)}`;
     const result = await this.#call({ method: 'GET', path, idempotent: true, retryOn500: true });
-    const body = ok(result, 'GET', path, [200]).body;
-    const tasks = isRecord(body) ? body.tasks : undefined;
-    if (!Array.isArray(tasks)) throw new ApiError('internal', `${path} answered without a list of tasks`);
-    return tasks.map((item: unknown) => {
-      const index = isRecord(item) ? item.index : undefined;
-      if (typeof index !== 'number' || !Number.isSafeInteger(index))
-        throw new ApiError('internal', `${path} answered a task without an index`);
-      return { index, spec: isRecord(item) ? item.spec : undefined };
-    });
+    return parseBatchTasks(ok(result, 'GET', path, [200]).body, path);
   }
 
   /** Nuvla's `cancel` operation: QUEUED or RUNNING to CANCELED; ApiError 'conflict' when already final. */
