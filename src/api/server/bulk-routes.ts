@@ -14,12 +14,11 @@ import type { FilterNode } from '../cimi/ast.js';
 import { parseFilter } from '../cimi/parser.js';
 import { badRequest } from '../errors.js';
 import { cancelJob, retryJob } from '../job/lifecycle.js';
-import type { JobDocument } from '../job/document.js';
-import { changeEvents } from '../job/transition-events.js';
-import type { JobMutation, JobStore } from '../store/job-store.js';
+import type { JobStore } from '../store/job-store.js';
 import { requireAnyPermission, requirePermission, type AccessControl } from './access.js';
-import { forAudience, type JobEventHub } from './event-hub.js';
-import { audienceOf, visibleFilter } from './job-acl.js';
+import type { JobEventHub } from './event-hub.js';
+import { cancelLiveTasks, updateMatching } from './evented-update.js';
+import { visibleFilter } from './job-acl.js';
 
 export interface BulkRoutesOptions {
   readonly store: JobStore;
@@ -28,36 +27,10 @@ export interface BulkRoutesOptions {
   readonly events: JobEventHub;
 }
 
-/** Jobs per transaction: long enough to be cheap, short enough not to hold the write lock for long. */
-const PAGE = 500;
 const LIVE = parseFilter("state=['QUEUED','RUNNING']");
 const FINAL_NOT_BATCH = parseFilter(`state=['SUCCESS','FAILED','CANCELED'] and action!='${BATCH_ACTION}'`);
 
 const and = (left: FilterNode, right: FilterNode): FilterNode => ({ kind: 'and', left, right });
-
-/**
- * Rewrites every job `filter` matches, a page per transaction, until none is left; `mutate` must take
- * each job out of the filter (a cancel ends it, a retry makes it QUEUED), or this would not end.
- */
-export async function updateMatching(
-  store: JobStore,
-  events: JobEventHub,
-  filter: FilterNode,
-  before: (job: JobDocument) => JobDocument,
-  mutate: JobMutation,
-): Promise<{ count: number; batches: string[] }> {
-  let count = 0;
-  const batches: string[] = [];
-  for (;;) {
-    const page = await store.updateFirst({ filter, orderBy: [{ attribute: ['id'], direction: 'asc' }] }, PAGE, mutate);
-    for (const job of page) {
-      events.publish(forAudience(changeEvents(before(job), job), audienceOf(job)));
-      if (job.action === BATCH_ACTION) batches.push(job.id);
-    }
-    if (page.length === 0) return { count, batches };
-    count += page.length;
-  }
-}
 
 export function registerBulkRoutes(app: FastifyInstance, options: BulkRoutesOptions): void {
   const { store, access, now, events } = options;
@@ -77,18 +50,7 @@ export function registerBulkRoutes(app: FastifyInstance, options: BulkRoutesOpti
     );
     // A batch's cancel cascades to its live tasks, as its own cancel does.
     let tasks = 0;
-    for (const batch of canceled.batches) {
-      const live = and(parseFilter(`parent-job='${batch}'`), LIVE);
-      tasks += (
-        await updateMatching(
-          store,
-          events,
-          live,
-          (job) => ({ ...job, state: 'RUNNING' }),
-          (job) => cancelJob(job, now(), `batch ${batch} ${reason}`),
-        )
-      ).count;
-    }
+    for (const batch of canceled.batches) tasks += await cancelLiveTasks(store, events, batch, `batch ${batch} ${reason}`, now);
     const { count } = canceled;
     return {
       status: 200,

@@ -6,7 +6,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError, badRequest, conflict, notFound, preconditionFailed } from '../errors.js';
 import { conflictAt, idempotencyConflict } from './idempotency.js';
 import { applyEdit, cancelJob, claimJob, newJob, retryJob } from '../job/lifecycle.js';
-import { changeEvents, createdEvents } from '../job/transition-events.js';
+import { createdEvents } from '../job/transition-events.js';
 import { BATCH_ACTION } from '../batch/batch-field.js';
 import { parseJobClaim, parseJobCreate, parseJobEdit } from '../job/parse.js';
 import type { JobDocument } from '../job/document.js';
@@ -18,7 +18,7 @@ import { aclBound, audienceOf, mayView, visibleFilter } from './job-acl.js';
 import { FINAL_STATES, waitingFor } from '../job/document.js';
 import { parseCollectionQuery } from './search-params.js';
 import { forAudience, type JobEventHub } from './event-hub.js';
-import { updateWithEvents } from './evented-update.js';
+import { cancelLiveTasks, updateWithEvents } from './evented-update.js';
 import { collectionBody, createdBody, locationOf, operationBody, selectFields, stateAggregation, withOperations } from './nuvla-shapes.js';
 
 export interface JobRoutesOptions {
@@ -203,18 +203,6 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
     return { status: 200, message: `${id} deleted`, 'resource-id': id };
   });
 
-  /** A batch's cancel cascades: its waiting tasks end CANCELED, its running ones too (their executors stop them). */
-  const cancelTasks = async (id: string, reason: string): Promise<void> => {
-    const filter = parseFilter(`parent-job='${id}' and state=['QUEUED','RUNNING']`);
-    for (;;) {
-      const page = await store.updateFirst({ filter, orderBy: [{ attribute: ['id'], direction: 'asc' }] }, 500, (task) =>
-        cancelJob(task, now(), reason),
-      );
-      for (const task of page) events.publish(forAudience(changeEvents({ ...task, state: 'RUNNING' }, task), audienceOf(task)));
-      if (page.length === 0) return;
-    }
-  };
-
   // The engine's addition for executors: read, check and take a QUEUED job in one request and one
   // transaction, instead of a read and a conditional edit (one round trip per job fewer).
   app.post('/api/job/:uuid/claim', async (request, reply) => {
@@ -238,7 +226,8 @@ export function registerJobRoutes(app: FastifyInstance, options: JobRoutesOption
       },
       ifMatch(request),
     );
-    if (job.action === BATCH_ACTION) await cancelTasks(job.id, `batch ${job.id} canceled by ${principal.credentialId}`);
+    if (job.action === BATCH_ACTION)
+      await cancelLiveTasks(store, events, job.id, `batch ${job.id} canceled by ${principal.credentialId}`, now);
     return reply.header('etag', etagOf(job)).send(operationBody(200, job, 'canceled'));
   });
 
